@@ -1,0 +1,117 @@
+// Package config reads the settings every daprshop service shares from its
+// environment, the way both `dapr run` and Kubernetes hand them over.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+)
+
+// Base holds the settings common to every service.
+type Base struct {
+	// HTTPAddr is where the app serves its API and where daprd reaches it.
+	HTTPAddr string
+	// DaprGRPCAddr and DaprHTTPAddr are the sidecar's APIs on loopback.
+	DaprGRPCAddr string
+	DaprHTTPAddr string
+	// DaprAPIToken, when set, is sent to the sidecar on every call.
+	DaprAPIToken string
+	// AppAPIToken, when set, must accompany every call from the sidecar.
+	AppAPIToken string
+	// StateStore is the name of the Dapr state store component.
+	StateStore string
+	// ShutdownTimeout bounds the graceful drain on SIGTERM; keep it below the
+	// platform's grace period (Kubernetes: 30s) so draining can finish.
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+}
+
+// LoadBase reads the common settings. defaultPort is the service's port in the
+// public contract; defaultStore names its state store component. The variable names are the ones the Dapr CLI and sidecar
+// injector set for the app: APP_PORT, DAPR_HTTP_PORT, DAPR_GRPC_PORT,
+// DAPR_API_TOKEN, APP_API_TOKEN.
+func LoadBase(getenv func(string) string, defaultPort int, defaultStore string) (Base, error) {
+	env := NewEnv(getenv)
+	host := env.String("APP_HOST", "127.0.0.1")
+	port := env.Port("APP_PORT", defaultPort)
+	b := Base{
+		HTTPAddr:        net.JoinHostPort(host, strconv.Itoa(port)),
+		DaprGRPCAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(env.Port("DAPR_GRPC_PORT", 50001))),
+		DaprHTTPAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(env.Port("DAPR_HTTP_PORT", 3500))),
+		DaprAPIToken:    env.String("DAPR_API_TOKEN", ""),
+		AppAPIToken:     env.String("APP_API_TOKEN", ""),
+		StateStore:      env.String("STATE_STORE", defaultStore),
+		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		LogLevel:        env.Level("LOG_LEVEL", slog.LevelInfo),
+	}
+	return b, env.Err()
+}
+
+// Env reads typed values from environment variables and collects every
+// problem, so a misconfigured service reports all of them at once.
+type Env struct {
+	getenv func(string) string
+	errs   []error
+}
+
+// NewEnv returns an Env reading through getenv (os.Getenv in main, a map in
+// tests).
+func NewEnv(getenv func(string) string) *Env { return &Env{getenv: getenv} }
+
+// String returns the variable's value, or def when it is unset or empty.
+func (e *Env) String(key, def string) string {
+	if v := e.getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// Port returns the variable as a TCP port number (1-65535).
+func (e *Env) Port(key string, def int) int {
+	v := e.getenv(key)
+	if v == "" {
+		return def
+	}
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 1 || p > 65535 {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want a port number 1-65535", key, v))
+		return def
+	}
+	return p
+}
+
+// Duration returns the variable parsed by time.ParseDuration; it must be
+// positive.
+func (e *Env) Duration(key string, def time.Duration) time.Duration {
+	v := e.getenv(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want a positive duration such as 10s", key, v))
+		return def
+	}
+	return d
+}
+
+// Level returns the variable as a slog level (debug, info, warn, error).
+func (e *Env) Level(key string, def slog.Level) slog.Level {
+	v := e.getenv(key)
+	if v == "" {
+		return def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want debug, info, warn or error", key, v))
+		return def
+	}
+	return l
+}
+
+// Err reports every invalid variable read so far.
+func (e *Env) Err() error { return errors.Join(e.errs...) }

@@ -1,0 +1,169 @@
+// Package web holds the HTTP conventions every daprshop service shares: one
+// JSON error shape, request logging, panic recovery and the app API token.
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Error is the body of every error response:
+// {"error":{"code":"...","message":"..."}}. Code is stable and meant for
+// machines; Message is for people and may change.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ErrorBody wraps Error in the response envelope.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// Stable error codes shared by every service.
+const (
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeInternal         = "internal"
+	CodeUnauthorized     = "unauthorized"
+	CodeTooLarge         = "body_too_large"
+	CodeMalformed        = "malformed_json"
+	CodeContentType      = "unsupported_media_type"
+	CodeInvalid          = "invalid_request"
+	CodeUnavailable      = "unavailable"
+)
+
+// WriteError aborts the request with the shared error shape.
+func WriteError(c *gin.Context, status int, code, message string) {
+	c.AbortWithStatusJSON(status, ErrorBody{Error: Error{Code: code, Message: message}})
+}
+
+// NewEngine returns a gin engine with the shared middleware: structured access
+// logs, recovery that answers the JSON error shape, and JSON 404/405 answers.
+// A non-empty appToken is required as the dapr-api-token header on every
+// route but the probes: it proves a call came through the sidecar.
+func NewEngine(logger *slog.Logger, appToken string) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(accessLog(logger), recovery(logger), timeout(RequestTimeout))
+	if appToken != "" {
+		e.Use(requireToken(appToken))
+	}
+	e.NoRoute(func(c *gin.Context) { WriteError(c, http.StatusNotFound, CodeNotFound, "no such route") })
+	e.NoMethod(func(c *gin.Context) {
+		WriteError(c, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this route")
+	})
+	return e
+}
+
+// RequestTimeout bounds the work done for one request, sidecar calls
+// included: longer than the resiliency policy's retries for an invocation,
+// shorter than a client's patience.
+const RequestTimeout = 30 * time.Second
+
+func timeout(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}
+
+func accessLog(logger *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		level := slog.LevelDebug
+		if c.Writer.Status() >= http.StatusInternalServerError {
+			level = slog.LevelError
+		}
+		logger.LogAttrs(c.Request.Context(), level, "http request",
+			slog.String("method", c.Request.Method),
+			slog.String("route", c.FullPath()),
+			slog.Int("status", c.Writer.Status()),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("error", c.Errors.String()),
+		)
+	}
+}
+
+func recovery(logger *slog.Logger) gin.HandlerFunc {
+	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, rec any) {
+		logger.ErrorContext(c.Request.Context(), "panic in handler", slog.Any("panic", rec), slog.String("route", c.FullPath()))
+		WriteError(c, http.StatusInternalServerError, CodeInternal, "internal error")
+	})
+}
+
+func requireToken(token string) gin.HandlerFunc {
+	want := []byte(token)
+	return func(c *gin.Context) {
+		switch c.Request.URL.Path {
+		case "/healthz", "/readyz":
+			return
+		}
+		got := []byte(c.GetHeader("dapr-api-token"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			WriteError(c, http.StatusUnauthorized, CodeUnauthorized, "missing or wrong dapr-api-token")
+		}
+	}
+}
+
+// MaxBodyBytes bounds every JSON request body; anything larger is refused
+// with 413 before it is read into memory.
+const MaxBodyBytes = 64 << 10
+
+// DecodeJSON reads the request body into v strictly: the content type must be
+// application/json, the body at most MaxBodyBytes, one JSON value, with no
+// field v does not have. On failure it writes the error response and returns
+// false; the caller just returns.
+func DecodeJSON(c *gin.Context, v any) bool {
+	if err := decodeJSON(c.Writer, c.Request, v); err != nil {
+		var tooLarge *http.MaxBytesError
+		var badType *contentTypeError
+		switch {
+		case errors.As(err, &tooLarge):
+			WriteError(c, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("body exceeds %d bytes", tooLarge.Limit))
+		case errors.As(err, &badType):
+			WriteError(c, http.StatusUnsupportedMediaType, CodeContentType, err.Error())
+		default:
+			WriteError(c, http.StatusBadRequest, CodeMalformed, err.Error())
+		}
+		return false
+	}
+	return true
+}
+
+type contentTypeError struct{ got string }
+
+func (e *contentTypeError) Error() string {
+	return fmt.Sprintf("content type %q: want application/json", e.got)
+}
+
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "application/json" {
+		return &contentTypeError{got: r.Header.Get("Content-Type")}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode body: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("decode body: unexpected data after the JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,263 @@
+// Package inventory holds the stock rules: how much of each SKU is available
+// and reserved, and how orders reserve and release it. It knows nothing of
+// HTTP or Dapr; storage sits behind the Store interface.
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Item is the stock of one SKU. Available + Reserved changes only by restock.
+// Holds records how much each order reserved, which makes reserving and
+// releasing idempotent per order: a retried call finds its hold and changes
+// nothing.
+type Item struct {
+	SKU       string         `json:"sku"`
+	Available int            `json:"available"`
+	Reserved  int            `json:"reserved"`
+	Holds     map[string]int `json:"holds,omitempty"`
+}
+
+// Line asks for a quantity of one SKU.
+type Line struct {
+	SKU      string
+	Quantity int
+}
+
+// Shortage says how much of a SKU an order asked for and how much was
+// available.
+type Shortage struct {
+	SKU       string
+	Requested int
+	Available int
+}
+
+// Errors returned by Service; match them with errors.Is.
+var (
+	ErrUnknownSKU = errors.New("unknown sku")
+	ErrInvalid    = errors.New("invalid request")
+	// ErrContention means a Store lost the race for one item too many times
+	// in a row; the caller may try again later.
+	ErrContention = errors.New("too many concurrent updates")
+)
+
+// UnknownSKUError names a SKU that is not in the catalog. It matches
+// ErrUnknownSKU.
+type UnknownSKUError struct {
+	SKU string
+}
+
+func (e *UnknownSKUError) Error() string { return fmt.Sprintf("unknown sku %q", e.SKU) }
+
+// Is makes errors.Is(err, ErrUnknownSKU) true.
+func (e *UnknownSKUError) Is(target error) bool { return target == ErrUnknownSKU }
+
+// InsufficientStockError reports the lines that could not be reserved. No
+// stock stays reserved for the order when it is returned.
+type InsufficientStockError struct {
+	Shortages []Shortage
+}
+
+func (e *InsufficientStockError) Error() string {
+	return fmt.Sprintf("insufficient stock for %d sku(s)", len(e.Shortages))
+}
+
+// Store keeps items. Update reads the item for sku, passes it to fn (exists is
+// false for a SKU never stored) and saves what fn returns, retrying the read
+// and fn when another writer got there first; when fn returns an error,
+// nothing is saved and Update returns it.
+type Store interface {
+	Get(ctx context.Context, sku string) (Item, error)
+	List(ctx context.Context) ([]Item, error)
+	Update(ctx context.Context, sku string, fn func(item Item, exists bool) (Item, error)) error
+}
+
+// MaxQuantity bounds one line or one restock; anything larger is a mistake.
+const MaxQuantity = 1_000_000
+
+var skuPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// ValidSKU reports whether s has the shape of a SKU.
+func ValidSKU(s string) bool { return skuPattern.MatchString(s) }
+
+// Service applies the stock rules to a Store.
+type Service struct {
+	store Store
+}
+
+// NewService returns a Service over store.
+func NewService(store Store) *Service { return &Service{store: store} }
+
+// Get returns the item for sku, or ErrUnknownSKU.
+func (s *Service) Get(ctx context.Context, sku string) (Item, error) {
+	if !ValidSKU(sku) {
+		return Item{}, &UnknownSKUError{SKU: sku}
+	}
+	return s.store.Get(ctx, sku)
+}
+
+// List returns every item.
+func (s *Service) List(ctx context.Context) ([]Item, error) { return s.store.List(ctx) }
+
+// Restock adds quantity to the available stock of sku, creating the SKU if it
+// is new.
+func (s *Service) Restock(ctx context.Context, sku string, quantity int) (Item, error) {
+	if !ValidSKU(sku) {
+		return Item{}, fmt.Errorf("%w: sku %q is not of the form [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", ErrInvalid, sku)
+	}
+	if quantity < 1 || quantity > MaxQuantity {
+		return Item{}, fmt.Errorf("%w: quantity must be between 1 and %d", ErrInvalid, MaxQuantity)
+	}
+	var saved Item
+	err := s.store.Update(ctx, sku, func(item Item, exists bool) (Item, error) {
+		if !exists {
+			item = Item{SKU: sku}
+		}
+		if item.Available > MaxQuantity*1000-quantity {
+			return Item{}, fmt.Errorf("%w: restock would overflow the stock of %s", ErrInvalid, sku)
+		}
+		item.Available += quantity
+		saved = item
+		return item, nil
+	})
+	return saved, err
+}
+
+// Seed stores items that do not exist yet and leaves existing ones alone, so
+// a restart never overwrites live stock.
+func (s *Service) Seed(ctx context.Context, items []Item) error {
+	for _, seed := range items {
+		err := s.store.Update(ctx, seed.SKU, func(item Item, exists bool) (Item, error) {
+			if exists {
+				return Item{}, errSeeded
+			}
+			return Item{SKU: seed.SKU, Available: seed.Available}, nil
+		})
+		if err != nil && !errors.Is(err, errSeeded) {
+			return fmt.Errorf("seed %s: %w", seed.SKU, err)
+		}
+	}
+	return nil
+}
+
+var errSeeded = errors.New("already seeded")
+
+// Reserve holds stock for every line of orderID, or for none: when a line
+// cannot be reserved, the lines already held are released and an
+// *InsufficientStockError (or ErrUnknownSKU) is returned. Reserving an order
+// again is a no-op for lines it already holds, so a retried call cannot
+// reserve twice.
+func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) error {
+	if err := validateLines(orderID, lines); err != nil {
+		return err
+	}
+	// A fixed order of SKUs keeps two concurrent multi-line orders from
+	// repeatedly undoing each other's partial reservations.
+	lines = slices.Clone(lines)
+	slices.SortFunc(lines, func(a, b Line) int { return strings.Compare(a.SKU, b.SKU) })
+
+	var held []string
+	var shortages []Shortage
+	for _, line := range lines {
+		err := s.store.Update(ctx, line.SKU, func(item Item, exists bool) (Item, error) {
+			if !exists {
+				return Item{}, &UnknownSKUError{SKU: line.SKU}
+			}
+			if _, ok := item.Holds[orderID]; ok {
+				return item, errAlreadyHeld
+			}
+			if item.Available < line.Quantity {
+				return Item{}, &InsufficientStockError{Shortages: []Shortage{{SKU: line.SKU, Requested: line.Quantity, Available: item.Available}}}
+			}
+			item.Available -= line.Quantity
+			item.Reserved += line.Quantity
+			if item.Holds == nil {
+				item.Holds = map[string]int{}
+			}
+			item.Holds[orderID] = line.Quantity
+			return item, nil
+		})
+		var short *InsufficientStockError
+		switch {
+		case err == nil, errors.Is(err, errAlreadyHeld):
+			held = append(held, line.SKU)
+		case errors.As(err, &short):
+			shortages = append(shortages, short.Shortages...)
+		default:
+			return s.undo(ctx, orderID, held, err)
+		}
+	}
+	if len(shortages) > 0 {
+		return s.undo(ctx, orderID, held, &InsufficientStockError{Shortages: shortages})
+	}
+	return nil
+}
+
+var errAlreadyHeld = errors.New("already held")
+
+// undo releases what Reserve held before failing with cause.
+func (s *Service) undo(ctx context.Context, orderID string, skus []string, cause error) error {
+	if err := s.release(ctx, orderID, skus); err != nil {
+		return errors.Join(cause, fmt.Errorf("release after failed reservation: %w", err))
+	}
+	return cause
+}
+
+// Release returns the stock orderID holds on skus to available. Releasing an
+// order that holds nothing (never reserved, or already released) changes
+// nothing, so a retried or repeated call releases once.
+func (s *Service) Release(ctx context.Context, orderID string, skus []string) error {
+	if orderID == "" {
+		return fmt.Errorf("%w: order id is empty", ErrInvalid)
+	}
+	return s.release(ctx, orderID, skus)
+}
+
+func (s *Service) release(ctx context.Context, orderID string, skus []string) error {
+	for _, sku := range skus {
+		err := s.store.Update(ctx, sku, func(item Item, exists bool) (Item, error) {
+			quantity, ok := item.Holds[orderID]
+			if !exists || !ok {
+				return Item{}, errNotHeld
+			}
+			item.Available += quantity
+			item.Reserved -= quantity
+			delete(item.Holds, orderID)
+			return item, nil
+		})
+		if err != nil && !errors.Is(err, errNotHeld) {
+			return fmt.Errorf("release %s for order %s: %w", sku, orderID, err)
+		}
+	}
+	return nil
+}
+
+var errNotHeld = errors.New("not held")
+
+func validateLines(orderID string, lines []Line) error {
+	if orderID == "" {
+		return fmt.Errorf("%w: order id is empty", ErrInvalid)
+	}
+	if len(lines) == 0 {
+		return fmt.Errorf("%w: no lines", ErrInvalid)
+	}
+	seen := make(map[string]bool, len(lines))
+	for _, l := range lines {
+		if !ValidSKU(l.SKU) {
+			return &UnknownSKUError{SKU: l.SKU}
+		}
+		if l.Quantity < 1 || l.Quantity > MaxQuantity {
+			return fmt.Errorf("%w: quantity of %s must be between 1 and %d", ErrInvalid, l.SKU, MaxQuantity)
+		}
+		if seen[l.SKU] {
+			return fmt.Errorf("%w: sku %s appears twice", ErrInvalid, l.SKU)
+		}
+		seen[l.SKU] = true
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+// Command inventory serves the stock of every SKU: the reserve and release
+// methods the order service invokes through Dapr, and an operator API.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/daprshop/daprshop/internal/daprclient"
+	"github.com/daprshop/daprshop/internal/httpserver"
+	"github.com/daprshop/daprshop/services/inventory/internal/dapr"
+	"github.com/daprshop/daprshop/services/inventory/internal/inventory"
+)
+
+func main() {
+	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "inventory:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})).With("app", "inventory")
+
+	client, err := daprclient.New(cfg.DaprGRPCAddr, cfg.DaprAPIToken)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	svc := inventory.NewService(dapr.NewItemStore(client, cfg.StateStore))
+	var seed seeder
+	go seed.run(ctx, logger, svc, cfg.Seed)
+
+	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, seed.Ready), cfg.ShutdownTimeout)
+}

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/daprshop/daprshop/internal/health"
+	"github.com/daprshop/daprshop/internal/web"
+	"github.com/daprshop/daprshop/services/inventory/internal/inventory"
+)
+
+// newServer returns the inventory service's HTTP API.
+func newServer(logger *slog.Logger, cfg Config, svc *inventory.Service, seeded health.Check) http.Handler {
+	r := web.NewEngine(logger, cfg.AppAPIToken)
+	h := handlers{svc: svc}
+
+	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), seeded)
+
+	// Operator API.
+	r.GET("/items", h.listItems)
+	r.GET("/items/:sku", h.getItem)
+	r.POST("/items/:sku/restock", h.restock)
+
+	// Methods the order service invokes through Dapr, keyed by order id.
+	r.POST("/reservations/:orderId", h.reserve)
+	r.POST("/reservations/:orderId/release", h.release)
+	return r
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/web"
+	"github.com/daprshop/daprshop/services/notification/internal/notification"
+)
+
+type handlers struct {
+	svc    *notification.Service
+	logger *slog.Logger
+}
+
+func (h handlers) listNotifications(c *gin.Context) {
+	list, err := h.svc.History(c, c.Query("customerId"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"notifications": list})
+}
+
+// cloudEvent is the part of the CloudEvents envelope Dapr delivers that the
+// handler reads.
+type cloudEvent struct {
+	ID    string          `json:"id"`
+	Topic string          `json:"topic"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// Dapr's pub/sub answers: SUCCESS acknowledges, RETRY redelivers later, DROP
+// gives up on the event (to the dead-letter topic when one is configured).
+const (
+	statusSuccess = "SUCCESS"
+	statusRetry   = "RETRY"
+	statusDrop    = "DROP"
+)
+
+// orderEvent maps the outcome of handling an event to Dapr's pub/sub answer.
+// The status code stays 200 so that Dapr reads the body.
+func (h handlers) orderEvent(c *gin.Context) {
+	var ce cloudEvent
+	var e events.Order
+	if err := c.ShouldBindJSON(&ce); err != nil || json.Unmarshal(ce.Data, &e) != nil {
+		h.logger.ErrorContext(c, "dropping undecodable event", slog.String("event_id", ce.ID), slog.Any("error", err))
+		c.JSON(http.StatusOK, gin.H{"status": statusDrop})
+		return
+	}
+	err := h.svc.Handle(c, e)
+	switch {
+	case err == nil:
+		c.JSON(http.StatusOK, gin.H{"status": statusSuccess})
+	case errors.Is(err, notification.ErrMalformedEvent):
+		h.logger.ErrorContext(c, "dropping malformed event", slog.String("event_id", ce.ID), slog.Any("error", err))
+		c.JSON(http.StatusOK, gin.H{"status": statusDrop})
+	default:
+		h.logger.WarnContext(c, "event will be retried", slog.String("event_id", ce.ID), slog.Any("error", err))
+		c.JSON(http.StatusOK, gin.H{"status": statusRetry})
+	}
+}
+
+// writeError is the service's one table from domain errors to HTTP answers.
+func writeError(c *gin.Context, err error) {
+	_ = c.Error(err)
+	switch {
+	case errors.Is(err, notification.ErrInvalidCustomer):
+		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "customerId must be 1-64 letters, digits, '.', '_' or '-'")
+	default:
+		web.WriteError(c, http.StatusInternalServerError, web.CodeInternal, "internal error")
+	}
+}

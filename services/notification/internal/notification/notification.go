@@ -1,0 +1,114 @@
+// Package notification turns order events into notifications for customers,
+// delivering each one once however often its event is redelivered. It knows
+// nothing of HTTP, Dapr or NATS; those sit behind Sender and Store.
+package notification
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/daprshop/daprshop/internal/events"
+)
+
+// Notification tells a customer what happened to an order. ID is the id of
+// the event it comes from, so receivers can recognise a repeat.
+type Notification struct {
+	ID         string    `json:"id"`
+	CustomerID string    `json:"customerId"`
+	OrderID    string    `json:"orderId"`
+	Status     string    `json:"status"`
+	Message    string    `json:"message"`
+	CreatedAt  time.Time `json:"createdAt"`
+}
+
+// Sender delivers a notification to the customer's channel.
+type Sender interface {
+	Send(ctx context.Context, n Notification) error
+}
+
+// Store remembers delivered notifications. Delivered reports whether the
+// notification with id was recorded; Record stores n (recording it again
+// changes nothing); AddToHistory lists n.ID in its customer's history, also
+// idempotently; History returns a customer's notifications, oldest first.
+type Store interface {
+	Delivered(ctx context.Context, id string) (bool, error)
+	Record(ctx context.Context, n Notification) error
+	AddToHistory(ctx context.Context, customerID, id string) error
+	History(ctx context.Context, customerID string) ([]Notification, error)
+}
+
+// ErrMalformedEvent marks an event that can never be processed; retrying it is
+// pointless, so it goes to the dead-letter topic instead.
+var ErrMalformedEvent = errors.New("malformed event")
+
+// ErrInvalidCustomer is returned for a customer id that cannot exist.
+var ErrInvalidCustomer = errors.New("invalid customer id")
+
+var customerPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// Service delivers notifications.
+type Service struct {
+	sender Sender
+	store  Store
+}
+
+// NewService returns a Service.
+func NewService(sender Sender, store Store) *Service {
+	return &Service{sender: sender, store: store}
+}
+
+// Handle delivers the notification for an order event exactly once per
+// event id. Every step is idempotent, so when a step fails the event is
+// redelivered and Handle picks up where it stopped. The one window left is a
+// crash between sending and recording: the redelivery sends again, with the
+// same notification id, which receivers use to drop the repeat.
+func (s *Service) Handle(ctx context.Context, e events.Order) error {
+	if e.EventID == "" || e.OrderID == "" || !customerPattern.MatchString(e.CustomerID) {
+		return fmt.Errorf("%w: event %q for order %q, customer %q", ErrMalformedEvent, e.EventID, e.OrderID, e.CustomerID)
+	}
+	delivered, err := s.store.Delivered(ctx, e.EventID)
+	if err != nil {
+		return err
+	}
+	if !delivered {
+		n := Notification{
+			ID:         e.EventID,
+			CustomerID: e.CustomerID,
+			OrderID:    e.OrderID,
+			Status:     e.Status,
+			Message:    message(e),
+			CreatedAt:  e.OccurredAt,
+		}
+		if err := s.sender.Send(ctx, n); err != nil {
+			return fmt.Errorf("send notification %s: %w", n.ID, err)
+		}
+		if err := s.store.Record(ctx, n); err != nil {
+			return fmt.Errorf("record notification %s: %w", n.ID, err)
+		}
+	}
+	return s.store.AddToHistory(ctx, e.CustomerID, e.EventID)
+}
+
+// History returns the notifications delivered to customerID.
+func (s *Service) History(ctx context.Context, customerID string) ([]Notification, error) {
+	if !customerPattern.MatchString(customerID) {
+		return nil, ErrInvalidCustomer
+	}
+	return s.store.History(ctx, customerID)
+}
+
+func message(e events.Order) string {
+	switch e.Type {
+	case events.TypeOrderConfirmed:
+		return fmt.Sprintf("Your order %s is confirmed.", e.OrderID)
+	case events.TypeOrderRejected:
+		return fmt.Sprintf("Your order %s could not be placed: some items are out of stock.", e.OrderID)
+	case events.TypeOrderCancelled:
+		return fmt.Sprintf("Your order %s is cancelled.", e.OrderID)
+	default:
+		return fmt.Sprintf("Your order %s is now %s.", e.OrderID, e.Status)
+	}
+}

@@ -1,0 +1,151 @@
+package notification_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/services/notification/internal/notification"
+)
+
+type fakeSender struct {
+	sent []notification.Notification
+	err  error
+}
+
+func (f *fakeSender) Send(_ context.Context, n notification.Notification) error {
+	if f.err != nil {
+		return f.err
+	}
+	f.sent = append(f.sent, n)
+	return nil
+}
+
+type fakeStore struct {
+	recorded  map[string]notification.Notification
+	history   map[string][]string
+	recordErr error
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{recorded: map[string]notification.Notification{}, history: map[string][]string{}}
+}
+
+func (f *fakeStore) Delivered(_ context.Context, id string) (bool, error) {
+	_, ok := f.recorded[id]
+	return ok, nil
+}
+
+func (f *fakeStore) Record(_ context.Context, n notification.Notification) error {
+	if f.recordErr != nil {
+		return f.recordErr
+	}
+	f.recorded[n.ID] = n
+	return nil
+}
+
+func (f *fakeStore) AddToHistory(_ context.Context, customerID, id string) error {
+	if !slices.Contains(f.history[customerID], id) {
+		f.history[customerID] = append(f.history[customerID], id)
+	}
+	return nil
+}
+
+func (f *fakeStore) History(_ context.Context, customerID string) ([]notification.Notification, error) {
+	var out []notification.Notification
+	for _, id := range f.history[customerID] {
+		out = append(out, f.recorded[id])
+	}
+	return out, nil
+}
+
+func confirmed(eventID string) events.Order {
+	return events.Order{
+		EventID: eventID, Type: events.TypeOrderConfirmed, OrderID: "o-1", CustomerID: "c-1",
+		Status: "confirmed", OccurredAt: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC),
+	}
+}
+
+func TestHandleDeliversOncePerEvent(t *testing.T) {
+	sender, store := &fakeSender{}, newFakeStore()
+	svc := notification.NewService(sender, store)
+	ctx := context.Background()
+	for range 3 { // the event and two redeliveries
+		if err := svc.Handle(ctx, confirmed("e-1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.Handle(ctx, confirmed("e-2")); err != nil {
+		t.Fatal(err)
+	}
+	if len(sender.sent) != 2 || sender.sent[0].ID != "e-1" || sender.sent[1].ID != "e-2" {
+		t.Errorf("sent: got %+v, want e-1 then e-2 once each", sender.sent)
+	}
+	got, _ := svc.History(ctx, "c-1")
+	if len(got) != 2 {
+		t.Errorf("history: got %d notifications, want 2", len(got))
+	}
+}
+
+func TestHandleFailedSendIsRetriedLater(t *testing.T) {
+	sender, store := &fakeSender{err: errors.New("nats down")}, newFakeStore()
+	svc := notification.NewService(sender, store)
+	ctx := context.Background()
+	if err := svc.Handle(ctx, confirmed("e-1")); err == nil {
+		t.Fatal("Handle: got nil while NATS is down, want an error so the event is redelivered")
+	}
+	if len(store.recorded) != 0 {
+		t.Fatal("recorded a notification that was never sent")
+	}
+	sender.err = nil
+	if err := svc.Handle(ctx, confirmed("e-1")); err != nil {
+		t.Fatal(err)
+	}
+	if len(sender.sent) != 1 {
+		t.Errorf("sent: got %d, want 1 after NATS came back", len(sender.sent))
+	}
+}
+
+func TestHandleFailedRecordResendsWithTheSameID(t *testing.T) {
+	sender, store := &fakeSender{}, newFakeStore()
+	store.recordErr = errors.New("state store down")
+	svc := notification.NewService(sender, store)
+	ctx := context.Background()
+	if err := svc.Handle(ctx, confirmed("e-1")); err == nil {
+		t.Fatal("Handle: got nil, want the store's error")
+	}
+	store.recordErr = nil
+	if err := svc.Handle(ctx, confirmed("e-1")); err != nil {
+		t.Fatal(err)
+	}
+	// The one window of at-least-once: both sends carry the same id.
+	if len(sender.sent) != 2 || sender.sent[0].ID != sender.sent[1].ID {
+		t.Errorf("sent: got %+v, want the same notification id twice", sender.sent)
+	}
+}
+
+func TestHandleRefusesMalformedEvents(t *testing.T) {
+	svc := notification.NewService(&fakeSender{}, newFakeStore())
+	for _, e := range []events.Order{
+		{OrderID: "o-1", CustomerID: "c-1"},
+		{EventID: "e-1", CustomerID: "c-1"},
+		{EventID: "e-1", OrderID: "o-1"},
+		{EventID: "e-1", OrderID: "o-1", CustomerID: "c 1"},
+	} {
+		if err := svc.Handle(context.Background(), e); !errors.Is(err, notification.ErrMalformedEvent) {
+			t.Errorf("Handle(%+v): got %v, want ErrMalformedEvent", e, err)
+		}
+	}
+}
+
+func TestHistoryRefusesInvalidCustomer(t *testing.T) {
+	svc := notification.NewService(&fakeSender{}, newFakeStore())
+	for _, id := range []string{"", "a b", "../x"} {
+		if _, err := svc.History(context.Background(), id); !errors.Is(err, notification.ErrInvalidCustomer) {
+			t.Errorf("History(%q): got %v, want ErrInvalidCustomer", id, err)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+// Command notification consumes order events from Dapr pub/sub and delivers
+// one notification per event on NATS subject notifications.<customerId>.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/daprshop/daprshop/internal/daprclient"
+	"github.com/daprshop/daprshop/internal/httpserver"
+	"github.com/daprshop/daprshop/services/notification/internal/dapr"
+	"github.com/daprshop/daprshop/services/notification/internal/natsbus"
+	"github.com/daprshop/daprshop/services/notification/internal/notification"
+)
+
+func main() {
+	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "notification:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})).With("app", "notification")
+
+	client, err := daprclient.New(cfg.DaprGRPCAddr, cfg.DaprAPIToken)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	// Start even when NATS is not up yet, and keep reconnecting: /readyz
+	// reports the connection, and events are retried until it is back.
+	nc, err := nats.Connect(cfg.NATSURL,
+		nats.Name("daprshop-notification"),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			logger.Warn("nats disconnected", slog.Any("error", err))
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", slog.String("url", c.ConnectedUrl())) }),
+	)
+	if err != nil {
+		return fmt.Errorf("nats %s: %w", cfg.NATSURL, err)
+	}
+	// Drain delivers what is buffered before closing.
+	defer nc.Drain()
+
+	sender := natsbus.NewSender(nc)
+	svc := notification.NewService(sender, dapr.NewStore(client, cfg.StateStore))
+	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, sender), cfg.ShutdownTimeout)
+}

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/daprshop/daprshop/internal/health"
+	"github.com/daprshop/daprshop/internal/web"
+	"github.com/daprshop/daprshop/services/notification/internal/natsbus"
+	"github.com/daprshop/daprshop/services/notification/internal/notification"
+)
+
+// newServer returns the notification service's HTTP API: the history query
+// and the route Dapr delivers order events to (declared by the Subscription
+// in components/).
+func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, sender *natsbus.Sender) http.Handler {
+	r := web.NewEngine(logger, cfg.AppAPIToken)
+	h := handlers{svc: svc, logger: logger}
+
+	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), sender.Ready)
+
+	r.GET("/notifications", h.listNotifications)
+	r.POST("/events/orders", h.orderEvent)
+	return r
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/daprshop/daprshop/internal/web"
+	"github.com/daprshop/daprshop/services/order/internal/order"
+)
+
+type handlers struct {
+	svc *order.Service
+}
+
+// placeOrderRequest is the body of POST /orders.
+type placeOrderRequest struct {
+	CustomerID string       `json:"customerId"`
+	Items      []order.Line `json:"items"`
+}
+
+func (h handlers) placeOrder(c *gin.Context) {
+	var req placeOrderRequest
+	if !web.DecodeJSON(c, &req) {
+		return
+	}
+	o, err := h.svc.Place(c, req.CustomerID, req.Items)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Header("Location", "/orders/"+o.ID)
+	c.JSON(http.StatusCreated, o)
+}
+
+func (h handlers) getOrder(c *gin.Context) {
+	o, err := h.svc.Get(c, c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, o)
+}
+
+func (h handlers) cancelOrder(c *gin.Context) {
+	o, err := h.svc.Cancel(c, c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, o)
+}
+
+// insufficientStockBody is the 409 answer: the error envelope plus what ran
+// short and the id of the rejected order.
+type insufficientStockBody struct {
+	Error     web.Error        `json:"error"`
+	OrderID   string           `json:"orderId"`
+	Shortages []order.Shortage `json:"shortages"`
+}
+
+// writeError is the service's one table from domain errors to HTTP answers.
+func writeError(c *gin.Context, err error) {
+	_ = c.Error(err)
+	var short *order.InsufficientStockError
+	var unknown *order.UnknownSKUError
+	switch {
+	case errors.As(err, &short):
+		c.AbortWithStatusJSON(http.StatusConflict, insufficientStockBody{
+			Error:     web.Error{Code: "insufficient_stock", Message: err.Error()},
+			OrderID:   short.OrderID,
+			Shortages: short.Shortages,
+		})
+	case errors.As(err, &unknown):
+		web.WriteError(c, http.StatusUnprocessableEntity, "unknown_sku", err.Error())
+	case errors.Is(err, order.ErrInvalid):
+		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, err.Error())
+	case errors.Is(err, order.ErrNotFound):
+		web.WriteError(c, http.StatusNotFound, web.CodeNotFound, "order not found")
+	case errors.Is(err, order.ErrNotCancellable):
+		web.WriteError(c, http.StatusConflict, "not_cancellable", err.Error())
+	default:
+		web.WriteError(c, http.StatusInternalServerError, web.CodeInternal, "internal error")
+	}
+}

@@ -1,0 +1,130 @@
+package dapr
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	sdk "github.com/dapr/go-sdk/client"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/services/order/internal/order"
+)
+
+// maxAttempts bounds Update's read-modify-write loop under contention.
+const maxAttempts = 20
+
+// OrderStore is an order.Repository on a Dapr state store whose component
+// enables the transactional outbox (outboxPublishPubsub and
+// outboxPublishTopic): an order and its event are written in one state
+// transaction, and the sidecar publishes the event only once the transaction
+// committed. A crash between saving and publishing cannot lose the event.
+type OrderStore struct {
+	client sdk.Client
+	name   string
+}
+
+// NewOrderStore returns an OrderStore on the state store component name.
+func NewOrderStore(client sdk.Client, name string) *OrderStore {
+	return &OrderStore{client: client, name: name}
+}
+
+func orderKey(id string) string { return "order:" + id }
+
+// Get returns the order with id, or order.ErrNotFound.
+func (s *OrderStore) Get(ctx context.Context, id string) (order.Order, error) {
+	o, _, err := s.read(ctx, id)
+	return o, err
+}
+
+// Create stores a new order and its event.
+func (s *OrderStore) Create(ctx context.Context, o order.Order, event events.Order) error {
+	return s.save(ctx, o, "", &event)
+}
+
+// Update applies fn to the stored order and saves the result, with the event
+// fn returns, if the order did not change meanwhile; otherwise it reads again
+// and retries.
+func (s *OrderStore) Update(ctx context.Context, id string, fn func(order.Order) (order.Order, *events.Order, error)) (order.Order, error) {
+	for range maxAttempts {
+		current, etag, err := s.read(ctx, id)
+		if err != nil {
+			return order.Order{}, err
+		}
+		updated, event, err := fn(current)
+		if err != nil {
+			return order.Order{}, err
+		}
+		if event == nil {
+			return updated, nil // fn changed nothing
+		}
+		err = s.save(ctx, updated, etag, event)
+		if err == nil {
+			return updated, nil
+		}
+		// A state transaction reports a lost ETag race as a plain error, so
+		// tell a race from a failure by whether the order moved on.
+		_, now, rerr := s.read(ctx, id)
+		if rerr != nil || now == etag {
+			return order.Order{}, fmt.Errorf("save order %s: %w", id, err)
+		}
+	}
+	return order.Order{}, fmt.Errorf("update order %s: too many concurrent updates", id)
+}
+
+func (s *OrderStore) read(ctx context.Context, id string) (order.Order, string, error) {
+	got, err := s.client.GetState(ctx, s.name, orderKey(id), nil)
+	if err != nil {
+		return order.Order{}, "", fmt.Errorf("get order %s: %w", id, err)
+	}
+	if len(got.Value) == 0 {
+		return order.Order{}, "", order.ErrNotFound
+	}
+	var o order.Order
+	if err := json.Unmarshal(got.Value, &o); err != nil {
+		return order.Order{}, "", fmt.Errorf("decode order %s: %w", id, err)
+	}
+	return o, got.Etag, nil
+}
+
+// save writes o, guarded by etag (empty: the order must not exist yet), and
+// when event is not nil has the outbox publish it. The event travels as an
+// outbox projection: the same key with other contents, which the sidecar
+// publishes instead of the stored order, and which is never stored itself.
+// So the content type goes on the projection only: on the stored value,
+// contentType application/json would make state.redis use JSON.SET, which
+// needs the RedisJSON module. The projection must come last: the sidecar
+// removes it from the operations while it walks them.
+func (s *OrderStore) save(ctx context.Context, o order.Order, etag string, event *events.Order) error {
+	data, err := json.Marshal(o)
+	if err != nil {
+		return fmt.Errorf("encode order %s: %w", o.ID, err)
+	}
+	item := &sdk.SetStateItem{
+		Key:     orderKey(o.ID),
+		Value:   data,
+		Options: &sdk.StateOptions{Concurrency: sdk.StateConcurrencyFirstWrite, Consistency: sdk.StateConsistencyStrong},
+	}
+	if etag != "" {
+		item.Etag = &sdk.ETag{Value: etag}
+	}
+	ops := []*sdk.StateOperation{{Type: sdk.StateOperationTypeUpsert, Item: item}}
+	if event != nil {
+		payload, err := json.Marshal(event)
+		if err != nil {
+			return fmt.Errorf("encode event %s: %w", event.EventID, err)
+		}
+		ops = append(ops, &sdk.StateOperation{Type: sdk.StateOperationTypeUpsert, Item: &sdk.SetStateItem{
+			Key:   orderKey(o.ID),
+			Value: payload,
+			Metadata: map[string]string{
+				"outbox.projection": "true",
+				"contentType":       "application/json",
+			},
+		}})
+	}
+	if err := s.client.ExecuteStateTransaction(ctx, s.name, nil, ops); err != nil {
+		return fmt.Errorf("save order %s: %w", o.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,263 @@
+package order_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/services/order/internal/order"
+)
+
+// fakeInventory records what it was asked and answers as told.
+type fakeInventory struct {
+	mu         sync.Mutex
+	reserveErr error
+	reserved   map[string]bool // order ids currently holding stock
+	releases   int
+}
+
+func (f *fakeInventory) Reserve(_ context.Context, id string, _ []order.Line) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reserveErr != nil {
+		return f.reserveErr
+	}
+	f.reserved[id] = true
+	return nil
+}
+
+func (f *fakeInventory) Release(_ context.Context, id string, _ []order.Line) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.releases++
+	delete(f.reserved, id)
+	return nil
+}
+
+// fakeRepo keeps orders and the events saved with them.
+type fakeRepo struct {
+	mu        sync.Mutex
+	orders    map[string]order.Order
+	events    []events.Order
+	createErr error
+}
+
+func (r *fakeRepo) Get(_ context.Context, id string) (order.Order, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o, ok := r.orders[id]
+	if !ok {
+		return order.Order{}, order.ErrNotFound
+	}
+	return o, nil
+}
+
+func (r *fakeRepo) Create(_ context.Context, o order.Order, e events.Order) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.createErr != nil {
+		return r.createErr
+	}
+	r.orders[o.ID] = o
+	r.events = append(r.events, e)
+	return nil
+}
+
+func (r *fakeRepo) Update(_ context.Context, id string, fn func(order.Order) (order.Order, *events.Order, error)) (order.Order, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o, ok := r.orders[id]
+	if !ok {
+		return order.Order{}, order.ErrNotFound
+	}
+	o, e, err := fn(o)
+	if err != nil {
+		return order.Order{}, err
+	}
+	if e != nil {
+		r.orders[id] = o
+		r.events = append(r.events, *e)
+	}
+	return o, nil
+}
+
+func newService() (*order.Service, *fakeInventory, *fakeRepo) {
+	inv := &fakeInventory{reserved: map[string]bool{}}
+	repo := &fakeRepo{orders: map[string]order.Order{}}
+	n := 0
+	newID := func() string { n++; return fmt.Sprintf("id-%d", n) }
+	now := func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
+	return order.NewService(inv, repo, newID, now), inv, repo
+}
+
+var oneLine = []order.Line{{SKU: "SKU-1", Quantity: 2}}
+
+func TestPlaceConfirmsAndRecordsTheEvent(t *testing.T) {
+	svc, inv, repo := newService()
+	o, err := svc.Place(context.Background(), "c-1", oneLine)
+	if err != nil {
+		t.Fatalf("Place: %v", err)
+	}
+	if o.Status != order.StatusConfirmed || !inv.reserved[o.ID] {
+		t.Errorf("got status %s, reserved %v; want confirmed and reserved", o.Status, inv.reserved[o.ID])
+	}
+	if len(repo.events) != 1 || repo.events[0].Type != events.TypeOrderConfirmed || repo.events[0].OrderID != o.ID {
+		t.Errorf("events: got %+v, want one confirmed event for %s", repo.events, o.ID)
+	}
+	if repo.events[0].EventID == "" || repo.events[0].EventID == o.ID {
+		t.Errorf("event id: got %q, want an id of its own", repo.events[0].EventID)
+	}
+}
+
+func TestPlaceRejectsOnInsufficientStock(t *testing.T) {
+	svc, inv, repo := newService()
+	inv.reserveErr = &order.InsufficientStockError{Shortages: []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 1}}}
+	o, err := svc.Place(context.Background(), "c-1", oneLine)
+	var short *order.InsufficientStockError
+	if !errors.As(err, &short) {
+		t.Fatalf("Place: got %v, want *InsufficientStockError", err)
+	}
+	if short.OrderID != o.ID || o.Status != order.StatusRejected {
+		t.Errorf("got order %+v and error for %q; want a rejected order named in the error", o, short.OrderID)
+	}
+	if stored, err := repo.Get(context.Background(), o.ID); err != nil || stored.Status != order.StatusRejected {
+		t.Errorf("stored: got %+v, %v; want the rejected order", stored, err)
+	}
+}
+
+func TestPlaceUnknownSKUStoresNothing(t *testing.T) {
+	svc, inv, repo := newService()
+	inv.reserveErr = &order.UnknownSKUError{SKU: "NOPE"}
+	_, err := svc.Place(context.Background(), "c-1", []order.Line{{SKU: "NOPE", Quantity: 1}})
+	var unknown *order.UnknownSKUError
+	if !errors.As(err, &unknown) || unknown.SKU != "NOPE" {
+		t.Fatalf("Place: got %v, want *UnknownSKUError for NOPE", err)
+	}
+	if len(repo.orders) != 0 || len(repo.events) != 0 {
+		t.Errorf("stored %d orders and %d events, want none", len(repo.orders), len(repo.events))
+	}
+}
+
+func TestPlaceReleasesStockWhenSavingFails(t *testing.T) {
+	svc, inv, repo := newService()
+	repo.createErr = errors.New("store down")
+	if _, err := svc.Place(context.Background(), "c-1", oneLine); err == nil {
+		t.Fatal("Place: got nil, want the store's error")
+	}
+	if len(inv.reserved) != 0 || inv.releases != 1 {
+		t.Errorf("got %d orders holding stock after %d releases, want 0 after 1", len(inv.reserved), inv.releases)
+	}
+}
+
+func TestPlaceReleasesStockWhenReserveFailsUnclearly(t *testing.T) {
+	svc, inv, _ := newService()
+	inv.reserveErr = errors.New("invocation timed out")
+	if _, err := svc.Place(context.Background(), "c-1", oneLine); err == nil {
+		t.Fatal("Place: got nil, want the invocation's error")
+	}
+	if inv.releases != 1 {
+		t.Errorf("got %d releases, want 1: the reservation may have happened", inv.releases)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	many := make([]order.Line, order.MaxLines+1)
+	for i := range many {
+		many[i] = order.Line{SKU: fmt.Sprintf("S-%d", i), Quantity: 1}
+	}
+	tests := []struct {
+		name      string
+		customer  string
+		lines     []order.Line
+		wantField string
+	}{
+		{"valid", "c-1", oneLine, ""},
+		{"missing customer", "", oneLine, "customerId"},
+		{"customer with a slash", "c/1", oneLine, "customerId"},
+		{"customer too long", strings.Repeat("c", 65), oneLine, "customerId"},
+		{"no items", "c-1", nil, "items"},
+		{"too many items", "c-1", many, "items"},
+		{"zero quantity", "c-1", []order.Line{{SKU: "A", Quantity: 0}}, "items[0].quantity"},
+		{"negative quantity", "c-1", []order.Line{{SKU: "A", Quantity: -3}}, "items[0].quantity"},
+		{"absurd quantity", "c-1", []order.Line{{SKU: "A", Quantity: order.MaxQuantity + 1}}, "items[0].quantity"},
+		{"empty sku", "c-1", []order.Line{{SKU: "", Quantity: 1}}, "items[0].sku"},
+		{"sku with spaces", "c-1", []order.Line{{SKU: "A B", Quantity: 1}}, "items[0].sku"},
+		{"duplicate sku", "c-1", []order.Line{{SKU: "A", Quantity: 1}, {SKU: "A", Quantity: 2}}, "items[1].sku"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := order.Validate(tc.customer, tc.lines)
+			if tc.wantField == "" {
+				if err != nil {
+					t.Fatalf("got %v, want nil", err)
+				}
+				return
+			}
+			var v *order.ValidationError
+			if !errors.As(err, &v) || !errors.Is(err, order.ErrInvalid) {
+				t.Fatalf("got %v, want a *ValidationError matching ErrInvalid", err)
+			}
+			if v.Field != tc.wantField {
+				t.Errorf("field: got %q, want %q", v.Field, tc.wantField)
+			}
+		})
+	}
+}
+
+func TestPlaceInvalidTouchesNothing(t *testing.T) {
+	svc, inv, repo := newService()
+	if _, err := svc.Place(context.Background(), "", oneLine); !errors.Is(err, order.ErrInvalid) {
+		t.Fatalf("got %v, want ErrInvalid", err)
+	}
+	if len(inv.reserved) != 0 || inv.releases != 0 || len(repo.orders) != 0 {
+		t.Error("an invalid order reached inventory or the store")
+	}
+}
+
+func TestCancel(t *testing.T) {
+	svc, inv, repo := newService()
+	ctx := context.Background()
+	o, err := svc.Place(ctx, "c-1", oneLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		got, err := svc.Cancel(ctx, o.ID)
+		if err != nil || got.Status != order.StatusCancelled {
+			t.Fatalf("Cancel #%d: got %+v, %v; want a cancelled order", i+1, got, err)
+		}
+	}
+	if inv.reserved[o.ID] {
+		t.Error("stock still held after cancel")
+	}
+	cancelled := 0
+	for _, e := range repo.events {
+		if e.Type == events.TypeOrderCancelled {
+			cancelled++
+		}
+	}
+	if cancelled != 1 {
+		t.Errorf("cancelled events: got %d after two cancels, want 1", cancelled)
+	}
+}
+
+func TestCancelRefusals(t *testing.T) {
+	svc, inv, _ := newService()
+	ctx := context.Background()
+	if _, err := svc.Cancel(ctx, "no-such-order"); !errors.Is(err, order.ErrNotFound) {
+		t.Errorf("cancel unknown: got %v, want ErrNotFound", err)
+	}
+	if _, err := svc.Cancel(ctx, "../etc"); !errors.Is(err, order.ErrNotFound) {
+		t.Errorf("cancel odd id: got %v, want ErrNotFound", err)
+	}
+	inv.reserveErr = &order.InsufficientStockError{}
+	rejected, _ := svc.Place(ctx, "c-1", oneLine)
+	if _, err := svc.Cancel(ctx, rejected.ID); !errors.Is(err, order.ErrNotCancellable) {
+		t.Errorf("cancel rejected: got %v, want ErrNotCancellable", err)
+	}
+}

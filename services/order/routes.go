@@ -1,0 +1,23 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/daprshop/daprshop/internal/health"
+	"github.com/daprshop/daprshop/internal/web"
+	"github.com/daprshop/daprshop/services/order/internal/order"
+)
+
+// newServer returns the order service's public HTTP API.
+func newServer(logger *slog.Logger, cfg Config, svc *order.Service) http.Handler {
+	r := web.NewEngine(logger, cfg.AppAPIToken)
+	h := handlers{svc: svc}
+
+	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr))
+
+	r.POST("/orders", h.placeOrder)
+	r.GET("/orders/:id", h.getOrder)
+	r.POST("/orders/:id/cancel", h.cancelOrder)
+	return r
+}

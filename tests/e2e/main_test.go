@@ -1,0 +1,41 @@
+// Package e2e runs daprshop end to end against real daprd sidecars, Redis
+// and NATS, inside a network namespace of its own.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/daprshop/daprshop/tests/e2e/netns"
+	"github.com/daprshop/daprshop/tests/e2e/system"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	// Build the services from this checkout before entering the namespace,
+	// where nothing reaches the network. The re-executed binary inherits
+	// the environment, so it finds them.
+	if os.Getenv(system.EnvBinDir) == "" {
+		root, err := system.RepoRoot()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		dir, err := os.MkdirTemp("", "daprshop-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		if err := system.BuildServices(root, dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		os.Setenv(system.EnvBinDir, dir)
+	}
+	return netns.Main(m)
+}

@@ -1,0 +1,41 @@
+// Package netns runs a test binary inside a network namespace of its own.
+//
+// daprd resolves app ids with mDNS, which multicasts on every interface it
+// finds. Inside a fresh namespace the only interface is a private loopback:
+// nothing leaks onto the machine's network, and two test runs cannot see
+// each other's sidecars or collide on ports.
+package netns
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// envMarker is set in the re-executed test binary.
+const envMarker = "DAPRSHOP_IN_NETNS"
+
+// setup brings loopback up and routes multicast over it, which mDNS needs.
+const setup = `ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && exec "$@"`
+
+// Main runs m inside a new user and network namespace and returns its exit
+// code. Call it from TestMain: os.Exit(netns.Main(m)). Work that needs the
+// network (building binaries) must happen before, in the caller.
+func Main(m *testing.M) int {
+	if os.Getenv(envMarker) == "1" {
+		return m.Run()
+	}
+	args := append([]string{"--user", "--map-root-user", "--net", "--", "sh", "-c", setup, "sh"}, os.Args...)
+	cmd := exec.Command("unshare", args...)
+	cmd.Env = append(os.Environ(), envMarker+"=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		if exit, ok := err.(*exec.ExitError); ok {
+			return exit.ExitCode()
+		}
+		fmt.Fprintf(os.Stderr, "netns: cannot create a network namespace (needs unshare from util-linux and ip from iproute2, and user namespaces enabled): %v\n", err)
+		return 1
+	}
+	return 0
+}

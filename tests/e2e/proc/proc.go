@@ -1,0 +1,173 @@
+// Package proc starts the processes of a test and stops them again: each by
+// its own PID, never by name, so parallel runs and the developer's own
+// processes are left alone.
+package proc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// StopTimeout is how long a process gets to exit after SIGINT before it is
+// killed.
+const StopTimeout = 15 * time.Second
+
+// Spec says how to start a process.
+type Spec struct {
+	// Name identifies the process in logs and errors, e.g. "daprd-order".
+	Name string
+	Path string
+	Args []string
+	// Env is added to the test's own environment.
+	Env []string
+	Dir string
+	// LogDir receives Name.log with the process's stdout and stderr.
+	LogDir string
+}
+
+// Process is a running (or exited) child process.
+type Process struct {
+	t    testing.TB
+	spec Spec
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // set before done is closed
+	log  string
+}
+
+// Start starts spec and registers a cleanup that stops it. Output goes to a
+// log file, whose tail is shown when the test fails.
+func Start(t testing.TB, spec Spec) *Process {
+	t.Helper()
+	p := &Process{t: t, spec: spec, log: filepath.Join(spec.LogDir, spec.Name+".log")}
+	if err := p.start(); err != nil {
+		t.Fatalf("start %s: %v", spec.Name, err)
+	}
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("--- last lines of %s (%s):\n%s", spec.Name, p.log, Tail(p.log, 40))
+		}
+	})
+	return p
+}
+
+func (p *Process) start() error {
+	out, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "=== %s %s %v\n", time.Now().Format(time.RFC3339Nano), p.spec.Path, p.spec.Args)
+	cmd := exec.Command(p.spec.Path, p.spec.Args...)
+	cmd.Env = append(os.Environ(), p.spec.Env...)
+	cmd.Dir = p.spec.Dir
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group keeps a Ctrl-C at the terminal from reaching the
+	// child before the harness stops it in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return err
+	}
+	p.cmd, p.done, p.err = cmd, make(chan struct{}), nil
+	go func() {
+		err := cmd.Wait()
+		out.Close()
+		p.err = err
+		close(p.done)
+	}()
+	return nil
+}
+
+// PID returns the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Exited returns a channel closed when the process has exited.
+func (p *Process) Exited() <-chan struct{} { return p.done }
+
+// Err returns how the process exited; only valid once Exited is closed.
+func (p *Process) Err() error { return p.err }
+
+// Stop sends SIGINT, waits up to StopTimeout, then kills. A process that
+// exits non-zero after SIGINT failed to shut down gracefully and fails the
+// test. Stopping an exited process does nothing.
+func (p *Process) Stop() {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+		if p.err != nil {
+			p.t.Errorf("%s (pid %d) did not shut down cleanly on SIGINT: %v", p.spec.Name, p.PID(), p.err)
+		}
+	case <-time.After(StopTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		p.t.Errorf("%s (pid %d) ignored SIGINT for %s and was killed", p.spec.Name, p.PID(), StopTimeout)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to be gone, as a crash would.
+func (p *Process) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Restart starts the process again with the same spec, after it exited.
+func (p *Process) Restart() {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	default:
+		p.t.Fatalf("restart %s: still running", p.spec.Name)
+	}
+	if err := p.start(); err != nil {
+		p.t.Fatalf("restart %s: %v", p.spec.Name, err)
+	}
+}
+
+// Log returns the path of the process's log file.
+func (p *Process) Log() string { return p.log }
+
+// Tail returns the last n lines of the file at path.
+func Tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Addr returns 127.0.0.1:port.
+func Addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// ErrExited is returned by waits that saw the process exit.
+var ErrExited = errors.New("process exited")

@@ -1,0 +1,84 @@
+package system
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/daprshop/daprshop/tests/e2e/proc"
+)
+
+// Redis is a redis-server started for one test.
+type Redis struct {
+	Addr string
+	Proc *proc.Process
+}
+
+// NATS is a nats-server started for one test.
+type NATS struct {
+	URL  string
+	Addr string
+	Proc *proc.Process
+}
+
+// StartRedis starts Debian's redis-server on a free loopback port, without
+// persistence, and waits until it accepts connections.
+func StartRedis(t testing.TB, logDir string) *Redis {
+	t.Helper()
+	path := lookPath(t, "redis-server", "redis-server")
+	port := proc.FreePort(t)
+	r := &Redis{Addr: proc.Addr(port)}
+	r.Proc = proc.Start(t, proc.Spec{
+		Name: "redis", Path: path, LogDir: logDir, Dir: t.TempDir(),
+		Args: []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no"},
+	})
+	waitTCP(t, r.Addr, r.Proc)
+	return r
+}
+
+// StartNATS starts a nats-server on a free loopback port and waits until it
+// accepts connections.
+func StartNATS(t testing.TB, logDir string) *NATS {
+	t.Helper()
+	path := lookPath(t, "nats-server", "nats-server")
+	port := proc.FreePort(t)
+	n := &NATS{Addr: proc.Addr(port), URL: "nats://" + proc.Addr(port)}
+	n.Proc = proc.Start(t, proc.Spec{
+		Name: "nats", Path: path, LogDir: logDir,
+		Args: []string{"--addr", "127.0.0.1", "--port", strconv.Itoa(port)},
+	})
+	waitTCP(t, n.Addr, n.Proc)
+	return n
+}
+
+func lookPath(t testing.TB, bin, pkg string) string {
+	t.Helper()
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		t.Fatalf("%s not found: install Debian's %s package (apt-get install %s)", bin, pkg, pkg)
+	}
+	return path
+}
+
+func waitTCP(t testing.TB, addr string, p *proc.Process) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		select {
+		case <-p.Exited():
+			t.Fatalf("%s exited before listening on %s: %v\n%s", p.Log(), addr, p.Err(), proc.Tail(p.Log(), 15))
+		case <-ctx.Done():
+			t.Fatalf("nothing listens on %s: %v", addr, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package system
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Environment variables that point the suite at other binaries.
+const (
+	// EnvDaprd names a daprd binary to test instead of the pinned build,
+	// e.g. a release candidate.
+	EnvDaprd = "DAPRD"
+	// EnvDaprVersion selects a daprd built by `make daprd DAPR_VERSION=...`.
+	EnvDaprVersion = "DAPR_VERSION"
+	// EnvBinDir names a directory holding the order, inventory and
+	// notification binaries; without it they are built from this checkout.
+	EnvBinDir = "DAPRSHOP_BIN_DIR"
+	// EnvLogDir is where process logs go; default out/e2e/logs.
+	EnvLogDir = "E2E_LOGS"
+)
+
+// Env is where the suite finds what it runs.
+type Env struct {
+	Root    string // the repository
+	RunFile string
+	Daprd   string
+	BinDir  string
+	logDir  string
+}
+
+// LoadEnv resolves the binaries and files the system needs, failing the test
+// with what to do when one is missing.
+func LoadEnv(t testing.TB) Env {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	daprd, err := DaprdPath(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := os.Getenv(EnvBinDir)
+	if bin == "" {
+		t.Fatalf("%s is not set: run the suite through its TestMain, which builds the services", EnvBinDir)
+	}
+	logDir := os.Getenv(EnvLogDir)
+	if logDir == "" {
+		logDir = filepath.Join(root, "out", "e2e", "logs")
+	}
+	return Env{Root: root, RunFile: filepath.Join(root, "deploy", "selfhosted", "dapr.yaml"), Daprd: daprd, BinDir: bin, logDir: logDir}
+}
+
+// LogDir returns a fresh directory for the logs of test t.
+func (e Env) LogDir(t testing.TB) string {
+	t.Helper()
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	dir := filepath.Join(e.logDir, name)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	return mkdirAll(t, dir)
+}
+
+// RepoRoot finds the repository root from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(data), "module github.com/daprshop/daprshop\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the daprshop repository")
+		}
+		dir = parent
+	}
+}
+
+var pinnedRe = regexp.MustCompile(`(?m)^require github\.com/dapr/dapr (v\S+)$`)
+
+// PinnedDaprVersion is the dapr version tools/daprd builds by default.
+func PinnedDaprVersion(root string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(root, "tools", "daprd", "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	m := pinnedRe.FindSubmatch(data)
+	if m == nil {
+		return "", errors.New("tools/daprd/go.mod does not require github.com/dapr/dapr")
+	}
+	return string(m[1]), nil
+}
+
+// DaprdPath returns the daprd under test: $DAPRD, or the build of
+// $DAPR_VERSION (default: the pinned version) under out/dapr.
+func DaprdPath(root string) (string, error) {
+	if p := os.Getenv(EnvDaprd); p != "" {
+		return p, nil
+	}
+	version := os.Getenv(EnvDaprVersion)
+	if version == "" {
+		v, err := PinnedDaprVersion(root)
+		if err != nil {
+			return "", err
+		}
+		version = v
+	}
+	p := filepath.Join(root, "out", "dapr", version, ".dapr", "bin", "daprd")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("no daprd at %s: run `make daprd DAPR_VERSION=%s`, or set %s to a daprd binary", p, version, EnvDaprd)
+	}
+	return p, nil
+}
+
+// BuildServices builds the three services from this checkout into dir.
+func BuildServices(root, dir string) error {
+	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
+		"./services/order", "./services/inventory", "./services/notification")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build services: %v\n%s", err, out)
+	}
+	return nil
+}

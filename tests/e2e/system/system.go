@@ -1,0 +1,204 @@
+// Package system starts the whole of daprshop for a test, on real parts:
+// Redis, NATS, and each app with its own daprd sidecar, as described by the
+// multi-app run file. Every process listens on a free loopback port and is
+// stopped by PID when the test ends.
+package system
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/daprshop/daprshop/tests/e2e/proc"
+)
+
+// ReadyTimeout bounds how long the system may take to become ready.
+const ReadyTimeout = 90 * time.Second
+
+// Options change how the system is started; the zero value starts it as the
+// run file describes.
+type Options struct {
+	// ResourcesPath, when set, replaces the run file's resources for every
+	// sidecar.
+	ResourcesPath string
+}
+
+// System is a running daprshop.
+type System struct {
+	Redis *Redis
+	NATS  *NATS
+	Apps  map[string]*App
+}
+
+// App is one app and its sidecar.
+type App struct {
+	ID string
+	// URL is the app's own HTTP API, e.g. http://127.0.0.1:41234.
+	URL string
+	// DaprURL is the sidecar's HTTP API.
+	DaprURL string
+	// MetricsURL is the sidecar's Prometheus endpoint.
+	MetricsURL string
+	Proc       *proc.Process
+	Daprd      *proc.Process
+}
+
+// Start starts Redis, NATS and every app of the run file with its sidecar,
+// and waits until all are ready.
+func Start(t testing.TB, opts Options) *System {
+	t.Helper()
+	env := LoadEnv(t)
+	apps, err := ReadRunFile(env.RunFile)
+	if err != nil {
+		t.Fatalf("read run file: %v", err)
+	}
+	logDir := env.LogDir(t)
+
+	s := &System{Apps: map[string]*App{}}
+	s.Redis = StartRedis(t, logDir)
+	s.NATS = StartNATS(t, logDir)
+
+	for _, a := range apps {
+		s.Apps[a.AppID] = startApp(t, env, a, opts, logDir, s)
+	}
+	s.waitReady(t)
+	return s
+}
+
+// App returns the app with id, failing the test if there is none.
+func (s *System) App(t testing.TB, id string) *App {
+	t.Helper()
+	a, ok := s.Apps[id]
+	if !ok {
+		t.Fatalf("no app %q in the run file", id)
+	}
+	return a
+}
+
+func startApp(t testing.TB, env Env, a RunApp, opts Options, logDir string, s *System) *App {
+	t.Helper()
+	appPort, httpPort, grpcPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
+	internalPort, metricsPort := proc.FreePort(t), proc.FreePort(t)
+
+	// The run file's environment, pointed at this test's backends.
+	vars := map[string]string{}
+	for k, v := range a.Env {
+		vars[k] = v
+	}
+	vars["REDIS_HOST"] = s.Redis.Addr
+	vars["NATS_URL"] = s.NATS.URL
+	// What the Dapr CLI hands every app and sidecar.
+	vars["APP_ID"] = a.AppID
+	vars["APP_PORT"] = strconv.Itoa(appPort)
+	vars["DAPR_HTTP_PORT"] = strconv.Itoa(httpPort)
+	vars["DAPR_GRPC_PORT"] = strconv.Itoa(grpcPort)
+	vars["DAPR_HOST_IP"] = "127.0.0.1"
+	envList := make([]string, 0, len(vars))
+	for k, v := range vars {
+		envList = append(envList, k+"="+v)
+	}
+
+	resources := a.ResourcesPaths
+	if opts.ResourcesPath != "" {
+		resources = []string{opts.ResourcesPath}
+	}
+	args := []string{
+		"--app-id", a.AppID,
+		"--app-port", strconv.Itoa(appPort),
+		"--app-protocol", a.AppProtocol,
+		"--app-channel-address", "127.0.0.1",
+		"--dapr-http-port", strconv.Itoa(httpPort),
+		"--dapr-grpc-port", strconv.Itoa(grpcPort),
+		"--dapr-internal-grpc-port", strconv.Itoa(internalPort),
+		"--dapr-internal-grpc-listen-address", "127.0.0.1",
+		"--dapr-listen-addresses", "127.0.0.1",
+		"--metrics-port", strconv.Itoa(metricsPort),
+		"--metrics-listen-address", "127.0.0.1",
+		"--config", a.ConfigFilePath,
+		"--log-level", a.LogLevel,
+		"--log-as-json",
+	}
+	for _, r := range resources {
+		args = append(args, "--resources-path", r)
+	}
+	if a.EnableAppHealth {
+		args = append(args, "--enable-app-health-check", "--app-health-check-path", a.AppHealthPath,
+			"--app-health-probe-interval", "1")
+	}
+
+	app := &App{
+		ID:         a.AppID,
+		URL:        "http://" + proc.Addr(appPort),
+		DaprURL:    "http://" + proc.Addr(httpPort),
+		MetricsURL: "http://" + proc.Addr(metricsPort) + "/metrics",
+	}
+	app.Daprd = proc.Start(t, proc.Spec{Name: "daprd-" + a.AppID, Path: env.Daprd, Args: args, Env: envList, LogDir: logDir})
+	app.Proc = proc.Start(t, proc.Spec{
+		Name:   a.AppID,
+		Path:   filepath.Join(env.BinDir, filepath.Base(a.Command[0])),
+		Args:   a.Command[1:],
+		Env:    envList,
+		LogDir: logDir,
+	})
+	return app
+}
+
+// waitReady waits until every app answers /readyz and every sidecar
+// /v1.0/healthz, and fails fast when a process exits meanwhile.
+func (s *System) waitReady(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
+	defer cancel()
+	for _, a := range s.Apps {
+		if err := WaitHTTP(ctx, a.URL+"/readyz", http.StatusOK, a.Proc, a.Daprd); err != nil {
+			t.Fatalf("%s not ready: %v", a.ID, err)
+		}
+		if err := WaitHTTP(ctx, a.DaprURL+"/v1.0/healthz", http.StatusNoContent, a.Proc, a.Daprd); err != nil {
+			t.Fatalf("sidecar of %s not ready: %v", a.ID, err)
+		}
+	}
+}
+
+// WaitHTTP polls url until it answers want, ctx ends, or one of procs exits.
+func WaitHTTP(ctx context.Context, url string, want int, procs ...*proc.Process) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last string
+	for {
+		for _, p := range procs {
+			select {
+			case <-p.Exited():
+				return fmt.Errorf("%w: pid %d (%v); see %s:\n%s", proc.ErrExited, p.PID(), p.Err(), p.Log(), proc.Tail(p.Log(), 15))
+			default:
+			}
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: last answer %s: %w", url, last, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// mkdirAll creates dir or fails the test.
+func mkdirAll(t testing.TB, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}

@@ -1,0 +1,47 @@
+#!/bin/sh
+# build.sh VERSION OUTDIR [WORKDIR]: puts daprd at dapr VERSION into OUTDIR/daprd,
+# built from Go modules with only the components Dapr certifies stable, and
+# the version stamped in (`daprd --version` prints it).
+#
+# The pinned version (tools/daprd/go.mod) builds from this module as
+# committed. Another version builds from a module generated in WORKDIR
+# (see gomodfor). A daprd already installed, on PATH
+# or in ~/.dapr/bin, is copied instead when it reports the same version.
+set -eu
+
+version=${1:?usage: build.sh VERSION OUTDIR}
+out=${2:?usage: build.sh VERSION OUTDIR [WORKDIR]}
+src=${3:-$out/src}
+here=$(cd "$(dirname "$0")" && pwd)
+pinned=$(sed -n 's/^require github.com\/dapr\/dapr \(v.*\)$/\1/p' "$here/go.mod")
+mkdir -p "$out"
+
+for installed in "$(command -v daprd || true)" "${HOME:-/nonexistent}/.dapr/bin/daprd"; do
+	if [ -x "$installed" ] && [ "$("$installed" --version 2>/dev/null || true)" = "${version#v}" ]; then
+		echo "build.sh: using the installed $installed (version ${version#v})" >&2
+		cp "$installed" "$out/daprd"
+		exit 0
+	fi
+done
+
+if [ "$version" = "$pinned" ]; then
+	src=$here
+else
+	if [ ! -f "$src/go.sum" ]; then
+		echo "build.sh: preparing a module for dapr $version in $src" >&2
+		mkdir -p "$src"
+		gomod=$(go mod download -json "github.com/dapr/dapr@$version" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+		if [ -z "$gomod" ]; then
+			echo "build.sh: the module proxy does not serve github.com/dapr/dapr@$version" >&2
+			exit 1
+		fi
+		cp "$here/main.go" "$src/"
+		( cd "$here" && go run ./gomodfor "$version" "$gomod" ) >"$src/go.mod"
+		( cd "$src" && go mod tidy -e )
+	fi
+fi
+
+echo "build.sh: building daprd $version into $out (cold: several minutes)" >&2
+( cd "$src" && CGO_ENABLED=0 go build -trimpath -tags stablecomponents \
+	-ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=${version#v}" -o "$out/daprd" . )
+"$out/daprd" --version
