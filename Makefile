@@ -11,14 +11,14 @@ OUT := out
 # A runtime directory in the layout the dapr CLI expects (DAPR_RUNTIME_PATH).
 RUNTIME := $(OUT)/dapr/$(DAPR_VERSION)
 DAPRD := $(RUNTIME)/.dapr/bin/daprd
-SCHEDULER := $(RUNTIME)/.dapr/bin/scheduler
 DAPR_CLI := $(OUT)/bin/dapr
+CLI_VERSION := $(shell sed -n 's/^require github.com\/dapr\/cli v\(.*\)$$/\1/p' tools/dapr-cli/go.mod)
 
 GO_BUILD := CGO_ENABLED=0 go build -trimpath
 
-.PHONY: build services daprd scheduler cli run test unit e2e clean
+.PHONY: build services daprd cli run test unit e2e clean
 
-build: services daprd scheduler cli
+build: services daprd cli
 
 services:
 	$(GO_BUILD) -o $(OUT)/bin/ ./services/order ./services/inventory ./services/notification
@@ -29,21 +29,14 @@ $(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/
 	sh tools/daprd/build.sh $(DAPR_VERSION) $(@D) $(abspath $(OUT))/src/daprd-$(DAPR_VERSION)
 	@touch $@
 
-scheduler: $(SCHEDULER)
-
-# The scheduler (from the pinned dapr module) is what `dapr run -f` expects at
-# 127.0.0.1:50006; the test harness starts sidecars without it.
-$(SCHEDULER): tools/daprd/go.mod tools/daprd/go.sum
-	cd tools/daprd && $(GO_BUILD) -o $(abspath $@) github.com/dapr/dapr/cmd/scheduler
-
 cli: $(DAPR_CLI)
 
 $(DAPR_CLI): tools/dapr-cli/go.mod tools/dapr-cli/go.sum tools/dapr-cli/main.go
-	cd tools/dapr-cli && $(GO_BUILD) -ldflags "-X main.version=1.16.5" -o $(abspath $@) .
+	cd tools/dapr-cli && $(GO_BUILD) -ldflags "-X main.version=$(CLI_VERSION)" -o $(abspath $@) .
 
 # Runs the system in the foreground through `dapr run -f`; Ctrl-C stops it.
 run: build
-	DAPR_VERSION=$(DAPR_VERSION) sh deploy/selfhosted/run.sh
+	DAPR_VERSION=$(DAPR_VERSION) bash deploy/selfhosted/run.sh
 
 # Everything CI runs: vet, unit tests, and the end-to-end tests on real daprd,
 # Redis and NATS (each test run in a network namespace of its own).

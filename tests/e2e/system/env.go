@@ -57,6 +57,16 @@ func LoadEnv(t testing.TB) Env {
 	return Env{Root: root, RunFile: filepath.Join(root, "deploy", "selfhosted", "dapr.yaml"), Daprd: daprd, BinDir: bin, logDir: logDir}
 }
 
+// Apps returns the apps of the run file.
+func (e Env) Apps(t testing.TB) []RunApp {
+	t.Helper()
+	apps, err := ReadRunFile(e.RunFile)
+	if err != nil {
+		t.Fatalf("read run file: %v", err)
+	}
+	return apps
+}
+
 // LogDir returns a fresh directory for the logs of test t.
 func (e Env) LogDir(t testing.TB) string {
 	t.Helper()

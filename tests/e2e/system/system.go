@@ -7,6 +7,7 @@ package system
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,6 +47,7 @@ type App struct {
 	MetricsURL string
 	Proc       *proc.Process
 	Daprd      *proc.Process
+	env        []string
 }
 
 // Start starts Redis, NATS and every app of the run file with its sidecar,
@@ -53,10 +55,7 @@ type App struct {
 func Start(t testing.TB, opts Options) *System {
 	t.Helper()
 	env := LoadEnv(t)
-	apps, err := ReadRunFile(env.RunFile)
-	if err != nil {
-		t.Fatalf("read run file: %v", err)
-	}
+	apps := env.Apps(t)
 	logDir := env.LogDir(t)
 
 	s := &System{Apps: map[string]*App{}}
@@ -82,16 +81,29 @@ func (s *System) App(t testing.TB, id string) *App {
 
 func startApp(t testing.TB, env Env, a RunApp, opts Options, logDir string, s *System) *App {
 	t.Helper()
+	app := StartSidecar(t, env, a, opts, logDir, s.Redis.Addr, s.NATS.URL)
+	app.Proc = proc.Start(t, proc.Spec{
+		Name:   a.AppID,
+		Path:   filepath.Join(env.BinDir, filepath.Base(a.Command[0])),
+		Args:   a.Command[1:],
+		Env:    app.env,
+		LogDir: logDir,
+	})
+	return app
+}
+
+// StartSidecar starts the daprd of app a on free ports, with the run file's
+// settings and environment pointed at the given Redis and NATS. The returned
+// App has no app process yet; its env is what the app gets.
+func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir, redisAddr, natsURL string) *App {
+	t.Helper()
 	appPort, httpPort, grpcPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
 	internalPort, metricsPort := proc.FreePort(t), proc.FreePort(t)
 
 	// The run file's environment, pointed at this test's backends.
-	vars := map[string]string{}
-	for k, v := range a.Env {
-		vars[k] = v
-	}
-	vars["REDIS_HOST"] = s.Redis.Addr
-	vars["NATS_URL"] = s.NATS.URL
+	vars := maps.Clone(a.Env)
+	vars["REDIS_HOST"] = redisAddr
+	vars["NATS_URL"] = natsURL
 	// What the Dapr CLI hands every app and sidecar.
 	vars["APP_ID"] = a.AppID
 	vars["APP_PORT"] = strconv.Itoa(appPort)
@@ -131,21 +143,14 @@ func startApp(t testing.TB, env Env, a RunApp, opts Options, logDir string, s *S
 			"--app-health-probe-interval", "1")
 	}
 
-	app := &App{
+	return &App{
 		ID:         a.AppID,
 		URL:        "http://" + proc.Addr(appPort),
 		DaprURL:    "http://" + proc.Addr(httpPort),
 		MetricsURL: "http://" + proc.Addr(metricsPort) + "/metrics",
+		Daprd:      proc.Start(t, proc.Spec{Name: "daprd-" + a.AppID, Path: env.Daprd, Args: args, Env: envList, LogDir: logDir}),
+		env:        envList,
 	}
-	app.Daprd = proc.Start(t, proc.Spec{Name: "daprd-" + a.AppID, Path: env.Daprd, Args: args, Env: envList, LogDir: logDir})
-	app.Proc = proc.Start(t, proc.Spec{
-		Name:   a.AppID,
-		Path:   filepath.Join(env.BinDir, filepath.Base(a.Command[0])),
-		Args:   a.Command[1:],
-		Env:    envList,
-		LogDir: logDir,
-	})
-	return app
 }
 
 // waitReady waits until every app answers /readyz and every sidecar

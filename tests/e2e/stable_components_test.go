@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/daprshop/daprshop/tests/e2e/proc"
+	"github.com/daprshop/daprshop/tests/e2e/system"
+)
+
+// TestNonStableComponentIsRefused shows that the daprd under test holds only
+// the components Dapr certifies stable: given the project's resources plus a
+// JetStream pub/sub (not stable), the sidecar refuses to start and says
+// which component it could not load.
+func TestNonStableComponentIsRefused(t *testing.T) {
+	env := system.LoadEnv(t)
+	logDir := env.LogDir(t)
+	redis := system.StartRedis(t, logDir)
+
+	resources := t.TempDir()
+	copyDir(t, filepath.Join(env.Root, "components"), resources)
+	jetstream := `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: events-jetstream
+spec:
+  type: pubsub.jetstream
+  version: v1
+  metadata:
+    - name: natsURL
+      value: nats://127.0.0.1:4222
+`
+	if err := os.WriteFile(filepath.Join(resources, "jetstream.yaml"), []byte(jetstream), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var order system.RunApp
+	for _, a := range env.Apps(t) {
+		if a.AppID == "order" {
+			order = a
+		}
+	}
+	sidecar := system.StartSidecar(t, env, order, system.Options{ResourcesPath: resources}, logDir, redis.Addr, "nats://127.0.0.1:1")
+
+	select {
+	case <-sidecar.Daprd.Exited():
+	case <-time.After(60 * time.Second):
+		t.Fatal("daprd kept running with a pubsub.jetstream component; want it to refuse to start")
+	}
+	if sidecar.Daprd.Err() == nil {
+		t.Error("daprd exited with status 0; want a failure status")
+	}
+	log := proc.Tail(sidecar.Daprd.Log(), 200)
+	if !strings.Contains(log, "pubsub.jetstream") {
+		t.Errorf("daprd's log does not name pubsub.jetstream; last lines:\n%s", proc.Tail(sidecar.Daprd.Log(), 10))
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
