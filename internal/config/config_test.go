@@ -1,0 +1,62 @@
+package config_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/daprshop/daprshop/internal/config"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestLoadBaseDefaults(t *testing.T) {
+	b, err := config.LoadBase(env(nil), 8081, "statestore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Base{
+		HTTPAddr:        "127.0.0.1:8081",
+		DaprGRPCAddr:    "127.0.0.1:50001",
+		DaprHTTPAddr:    "127.0.0.1:3500",
+		StateStore:      "statestore",
+		ShutdownTimeout: 20 * time.Second,
+		LogLevel:        slog.LevelInfo,
+	}
+	if b != want {
+		t.Errorf("got %+v, want %+v", b, want)
+	}
+}
+
+func TestLoadBaseFromEnvironment(t *testing.T) {
+	b, err := config.LoadBase(env(map[string]string{
+		"APP_HOST": "0.0.0.0", "APP_PORT": "9000", "DAPR_GRPC_PORT": "50010", "DAPR_HTTP_PORT": "3600",
+		"DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2", "STATE_STORE": "other",
+		"SHUTDOWN_TIMEOUT": "5s", "LOG_LEVEL": "debug",
+	}), 8081, "statestore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.HTTPAddr != "0.0.0.0:9000" || b.DaprGRPCAddr != "127.0.0.1:50010" || b.DaprHTTPAddr != "127.0.0.1:3600" ||
+		b.DaprAPIToken != "t1" || b.AppAPIToken != "t2" || b.StateStore != "other" ||
+		b.ShutdownTimeout != 5*time.Second || b.LogLevel != slog.LevelDebug {
+		t.Errorf("got %+v", b)
+	}
+}
+
+func TestLoadBaseReportsEveryBadValue(t *testing.T) {
+	_, err := config.LoadBase(env(map[string]string{
+		"APP_PORT": "http", "DAPR_GRPC_PORT": "70000", "SHUTDOWN_TIMEOUT": "-1s", "LOG_LEVEL": "loud",
+	}), 8081, "statestore")
+	if err == nil {
+		t.Fatal("got nil, want an error")
+	}
+	for _, key := range []string{"APP_PORT", "DAPR_GRPC_PORT", "SHUTDOWN_TIMEOUT", "LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error %q does not name %s", err, key)
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/daprshop/daprshop/tests/e2e/system"
+)
+
+// TestBadInputIsRefused sends malformed and invalid requests to the order
+// service: each must get a 4xx with a JSON error code (never a 5xx) and
+// change no stock.
+func TestBadInputIsRefused(t *testing.T) {
+	sys := system.Start(t, system.Options{})
+	order, inventory := sys.App(t, "order"), sys.App(t, "inventory")
+	var before struct{ Items []itemJSON }
+	if status := call(t, http.MethodGet, inventory.URL+"/items", "", &before); status != http.StatusOK {
+		t.Fatalf("GET /items: got status %d", status)
+	}
+
+	const ctJSON = "application/json"
+	tests := []struct {
+		name, method, path, contentType, body string
+		wantStatus                            int
+		wantCode                              string
+	}{
+		{"malformed json", "POST", "/orders", ctJSON, `{"customerId":`, 400, "malformed_json"},
+		{"unknown field", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}],"discount":100}`, 400, "malformed_json"},
+		{"unknown field in a line", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1,"price":0}]}`, 400, "malformed_json"},
+		{"empty items", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[]}`, 400, "invalid_request"},
+		{"missing customer", "POST", "/orders", ctJSON, `{"items":[{"sku":"SKU-1","quantity":1}]}`, 400, "invalid_request"},
+		{"zero quantity", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":0}]}`, 400, "invalid_request"},
+		{"negative quantity", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":-5}]}`, 400, "invalid_request"},
+		{"absurd quantity", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":99999999999}]}`, 400, "invalid_request"},
+		{"quantity beyond int64", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1e30}]}`, 400, "malformed_json"},
+		{"duplicate sku", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1},{"sku":"SKU-1","quantity":1}]}`, 400, "invalid_request"},
+		{"unknown sku", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1},{"sku":"NO-SUCH-SKU","quantity":1}]}`, 422, "unknown_sku"},
+		{"wrong content type", "POST", "/orders", "text/plain", `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}]}`, 415, "unsupported_media_type"},
+		{"oversized body", "POST", "/orders", ctJSON, `{"customerId":"` + strings.Repeat("c", 100<<10) + `"}`, 413, "body_too_large"},
+		{"odd order id", "GET", "/orders/%2e%2e%2fetc", "", "", 404, "not_found"},
+		{"odd id to cancel", "POST", "/orders/a%20b/cancel", "", "", 404, "not_found"},
+		{"unknown order", "GET", "/orders/no-such-order", "", "", 404, "not_found"},
+		{"wrong method", "DELETE", "/orders", "", "", 405, "method_not_allowed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, order.URL+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			resp, err := httpClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(resp.Body)
+			var body struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal(data, &body); err != nil {
+				t.Fatalf("answer is not JSON: %v: %s", err, data)
+			}
+			if resp.StatusCode != tc.wantStatus || body.Error.Code != tc.wantCode {
+				t.Errorf("got %d %q (%s), want %d %q", resp.StatusCode, body.Error.Code, body.Error.Message, tc.wantStatus, tc.wantCode)
+			}
+		})
+	}
+
+	var after struct{ Items []itemJSON }
+	if status := call(t, http.MethodGet, inventory.URL+"/items", "", &after); status != http.StatusOK {
+		t.Fatalf("GET /items: got status %d", status)
+	}
+	if !reflect.DeepEqual(after, before) {
+		t.Errorf("stock changed after refused requests:\n got  %+v\n want %+v", after, before)
+	}
+}
