@@ -25,7 +25,11 @@ func (h handlers) placeOrder(c *gin.Context) {
 	if !web.DecodeJSON(c, &req) {
 		return
 	}
-	o, err := h.svc.Place(c, req.CustomerID, req.Items)
+	o, err := h.svc.Place(c, order.PlaceRequest{
+		IdempotencyKey: c.GetHeader("Idempotency-Key"),
+		CustomerID:     req.CustomerID,
+		Items:          req.Items,
+	})
 	if err != nil {
 		writeError(c, err)
 		return
@@ -78,6 +82,8 @@ func writeError(c *gin.Context, err error) {
 		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, err.Error())
 	case errors.Is(err, order.ErrNotFound):
 		web.WriteError(c, http.StatusNotFound, web.CodeNotFound, "order not found")
+	case errors.Is(err, order.ErrKeyReused):
+		web.WriteError(c, http.StatusUnprocessableEntity, "idempotency_key_reused", err.Error())
 	case errors.Is(err, order.ErrNotCancellable):
 		web.WriteError(c, http.StatusConflict, "not_cancellable", err.Error())
 	default:

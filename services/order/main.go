@@ -47,6 +47,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	svc := order.NewService(
 		dapr.NewInventory(client, cfg.InventoryAppID),
 		dapr.NewOrderStore(client, cfg.StateStore),
+		dapr.NewIdempotencyKeys(client, cfg.StateStore),
 		uuid.NewString,
 		time.Now,
 	)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/daprshop/daprshop/tests/e2e/proc"
 )
 
@@ -81,4 +83,24 @@ func waitTCP(t testing.TB, addr string, p *proc.Process) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Client returns a go-redis client on r, closed when the test ends. Tests use
+// it to look at what the sidecars stored, past the apps' own APIs.
+func (r *Redis) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// State returns the value Dapr's state.redis stored for key of app appID:
+// a hash under "<appID>||<key>" whose field "data" holds the value.
+func (r *Redis) State(t testing.TB, appID, key string) []byte {
+	t.Helper()
+	v, err := r.Client(t).HGet(context.Background(), appID+"||"+key, "data").Bytes()
+	if err != nil {
+		t.Fatalf("redis HGET %s||%s data: %v", appID, key, err)
+	}
+	return v
 }

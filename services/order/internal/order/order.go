@@ -5,6 +5,8 @@ package order
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -32,12 +34,14 @@ type Line struct {
 
 // Order is a customer's order.
 type Order struct {
-	ID         string    `json:"id"`
-	CustomerID string    `json:"customerId"`
-	Items      []Line    `json:"items"`
-	Status     Status    `json:"status"`
-	CreatedAt  time.Time `json:"createdAt"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+	ID         string `json:"id"`
+	CustomerID string `json:"customerId"`
+	Items      []Line `json:"items"`
+	Status     Status `json:"status"`
+	// Shortages says what ran short, for a rejected order.
+	Shortages []Shortage `json:"shortages,omitempty"`
+	CreatedAt time.Time  `json:"createdAt"`
+	UpdatedAt time.Time  `json:"updatedAt"`
 }
 
 // Limits on one order.
@@ -53,6 +57,8 @@ var (
 	ErrInvalid = errors.New("invalid order")
 	// ErrNotCancellable: only confirmed orders can be cancelled.
 	ErrNotCancellable = errors.New("order cannot be cancelled")
+	// ErrKeyReused: an idempotency key came back with a different request.
+	ErrKeyReused = errors.New("idempotency key was used for a different request")
 )
 
 // ValidationError says which field of a request is wrong and why.
@@ -101,7 +107,8 @@ type Inventory interface {
 
 // Repository stores orders together with the events that record their
 // changes: an order and its event are saved atomically, and every saved event
-// is eventually published. Update applies fn to the stored order and saves
+// is eventually published. Create fails when an order with the same id
+// exists. Update applies fn to the stored order and saves
 // the result only if nobody changed the order meanwhile; fn may run more than
 // once, and returns a nil event when it changed nothing.
 type Repository interface {
@@ -110,18 +117,26 @@ type Repository interface {
 	Update(ctx context.Context, id string, fn func(Order) (Order, *events.Order, error)) (Order, error)
 }
 
+// IdempotencyKeys binds idempotency keys to order ids. Claim binds key to
+// orderID and returns orderID, unless key is bound already: then it returns
+// the order id bound first, or ErrKeyReused when that binding was made for
+// a request with another fingerprint.
+type IdempotencyKeys interface {
+	Claim(ctx context.Context, key, fingerprint, orderID string) (string, error)
+}
+
 // Service applies the order rules.
 type Service struct {
 	inventory Inventory
 	repo      Repository
+	keys      IdempotencyKeys
 	newID     func() string
 	now       func() time.Time
 }
 
-// NewService returns a Service. newID makes order and event ids; now tells
-// the time.
-func NewService(inventory Inventory, repo Repository, newID func() string, now func() time.Time) *Service {
-	return &Service{inventory: inventory, repo: repo, newID: newID, now: now}
+// NewService returns a Service. newID makes order ids; now tells the time.
+func NewService(inventory Inventory, repo Repository, keys IdempotencyKeys, newID func() string, now func() time.Time) *Service {
+	return &Service{inventory: inventory, repo: repo, keys: keys, newID: newID, now: now}
 }
 
 var (
@@ -164,48 +179,135 @@ func Validate(customerID string, lines []Line) error {
 // refused before they reach the store.
 func ValidID(id string) bool { return customerPattern.MatchString(id) }
 
-// Place reserves the stock for a new order and stores it. It returns the
-// confirmed order; or, when stock ran short, the rejected order together with
-// an *InsufficientStockError.
-func (s *Service) Place(ctx context.Context, customerID string, lines []Line) (Order, error) {
-	if err := Validate(customerID, lines); err != nil {
+// PlaceRequest asks for a new order.
+type PlaceRequest struct {
+	// IdempotencyKey, when set, makes the request safe to repeat: every
+	// request with the same key answers with the same order, and reserves
+	// its stock once.
+	IdempotencyKey string
+	CustomerID     string
+	Items          []Line
+}
+
+// Place reserves the stock for a new order and stores it with its event. It
+// returns the confirmed order; or, when stock ran short, the rejected order
+// together with an *InsufficientStockError.
+//
+// A request that repeats an idempotency key gets the order of the first
+// request with that key. The key is bound to an order id before anything
+// else happens, and every step after is idempotent per order id, so a repeat
+// that arrives while the first request is still in flight, or after it
+// failed half-way, places that same order instead of a second one.
+func (s *Service) Place(ctx context.Context, req PlaceRequest) (Order, error) {
+	if err := Validate(req.CustomerID, req.Items); err != nil {
 		return Order{}, err
 	}
-	now := s.now().UTC()
-	o := Order{ID: s.newID(), CustomerID: customerID, Items: lines, CreatedAt: now, UpdatedAt: now}
+	id := s.newID()
+	if req.IdempotencyKey != "" {
+		if !ValidIdempotencyKey(req.IdempotencyKey) {
+			return Order{}, &ValidationError{Field: "Idempotency-Key", Reason: "must be 1-128 printable ASCII characters"}
+		}
+		bound, err := s.keys.Claim(ctx, req.IdempotencyKey, fingerprint(req), id)
+		if err != nil {
+			return Order{}, err
+		}
+		if bound != id {
+			o, err := s.repo.Get(ctx, bound)
+			if err == nil {
+				return o, outcome(o)
+			}
+			if !errors.Is(err, ErrNotFound) {
+				return Order{}, err
+			}
+			id = bound // the first request has not stored its order yet
+		}
+	}
+	return s.place(ctx, id, req)
+}
 
-	err := s.inventory.Reserve(ctx, o.ID, lines)
+func (s *Service) place(ctx context.Context, id string, req PlaceRequest) (Order, error) {
+	now := s.now().UTC()
+	o := Order{ID: id, CustomerID: req.CustomerID, Items: req.Items, CreatedAt: now, UpdatedAt: now}
+
+	err := s.inventory.Reserve(ctx, o.ID, o.Items)
 	var short *InsufficientStockError
 	var unknown *UnknownSKUError
 	switch {
+	case err == nil:
+		o.Status = StatusConfirmed
 	case errors.As(err, &short):
-		short.OrderID = o.ID
 		o.Status = StatusRejected
-		if err := s.repo.Create(ctx, o, s.event(o, events.TypeOrderRejected)); err != nil {
-			return Order{}, fmt.Errorf("store rejected order %s: %w", o.ID, err)
-		}
-		return o, short
+		o.Shortages = short.Shortages
 	case errors.As(err, &unknown):
 		return Order{}, err
-	case err != nil:
+	default:
 		// The call may have failed after inventory reserved; giving back
 		// what this order id might hold keeps stock from leaking.
-		return Order{}, s.compensate(ctx, o, fmt.Errorf("reserve stock for %s: %w", o.ID, err))
+		return Order{}, s.release(ctx, o, fmt.Errorf("reserve stock for %s: %w", o.ID, err))
 	}
-
-	o.Status = StatusConfirmed
-	if err := s.repo.Create(ctx, o, s.event(o, events.TypeOrderConfirmed)); err != nil {
-		return Order{}, s.compensate(ctx, o, fmt.Errorf("store order %s: %w", o.ID, err))
-	}
-	return o, nil
+	return s.create(ctx, o)
 }
 
-func (s *Service) compensate(ctx context.Context, o Order, cause error) error {
+// create stores o with its event. If an order with its id is stored
+// already, a request with the same idempotency key got there first and its
+// order is the answer; stock this request held for an order that did not end
+// up confirmed goes back.
+func (s *Service) create(ctx context.Context, o Order) (Order, error) {
+	err := s.repo.Create(ctx, o, s.event(o))
+	if err == nil {
+		return o, outcome(o)
+	}
+	stored, getErr := s.repo.Get(ctx, o.ID)
+	switch {
+	case getErr == nil:
+		if stored.Status != StatusConfirmed {
+			if err := s.release(ctx, stored, nil); err != nil {
+				return Order{}, err
+			}
+		}
+		return stored, outcome(stored)
+	case errors.Is(getErr, ErrNotFound):
+		return Order{}, s.release(ctx, o, fmt.Errorf("store order %s: %w", o.ID, err))
+	default:
+		// Whether the order was stored is unknown. Releasing its stock
+		// could oversell a confirmed order; holding it only keeps the
+		// stock reserved until someone looks.
+		return Order{}, errors.Join(fmt.Errorf("store order %s: %w", o.ID, err), getErr)
+	}
+}
+
+// release gives back what order o may hold and returns cause (nil: nothing
+// went wrong before).
+func (s *Service) release(ctx context.Context, o Order, cause error) error {
 	if err := s.inventory.Release(context.WithoutCancel(ctx), o.ID, o.Items); err != nil {
 		return errors.Join(cause, fmt.Errorf("release stock of %s: %w", o.ID, err))
 	}
 	return cause
 }
+
+// outcome is what Place reports along with a stored order.
+func outcome(o Order) error {
+	if o.Status == StatusRejected {
+		return &InsufficientStockError{OrderID: o.ID, Shortages: o.Shortages}
+	}
+	return nil
+}
+
+// fingerprint identifies what a request asks for, so that a key reused for
+// a different order is refused rather than answered with the wrong one.
+func fingerprint(req PlaceRequest) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q", req.CustomerID)
+	for _, l := range req.Items {
+		fmt.Fprintf(h, "|%q:%d", l.SKU, l.Quantity)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+var idempotencyKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
+
+// ValidIdempotencyKey reports whether key can be an idempotency key.
+func ValidIdempotencyKey(key string) bool { return idempotencyKeyPattern.MatchString(key) }
 
 // Get returns the order with id, or ErrNotFound.
 func (s *Service) Get(ctx context.Context, id string) (Order, error) {
@@ -228,7 +330,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (Order, error) {
 		case StatusConfirmed:
 			o.Status = StatusCancelled
 			o.UpdatedAt = s.now().UTC()
-			e := s.event(o, events.TypeOrderCancelled)
+			e := s.event(o)
 			return o, &e, nil
 		default:
 			return Order{}, nil, fmt.Errorf("%w: it is %s", ErrNotCancellable, o.Status)
@@ -240,24 +342,34 @@ func (s *Service) Cancel(ctx context.Context, id string) (Order, error) {
 	// Release on every cancel, not only the first: inventory releases each
 	// order once, and a cancel that failed after saving gets finished by the
 	// client's retry.
-	if err := s.inventory.Release(ctx, o.ID, o.Items); err != nil {
-		return Order{}, fmt.Errorf("release stock of %s: %w", o.ID, err)
+	if err := s.release(ctx, o, nil); err != nil {
+		return Order{}, err
 	}
 	return o, nil
 }
 
-func (s *Service) event(o Order, eventType string) events.Order {
+// event records the change that brought o to its status. Its id names the
+// transition, not the attempt: an order is confirmed, rejected or cancelled
+// once, so an event written twice (a retried save, say) is recognisably the
+// same event to consumers.
+func (s *Service) event(o Order) events.Order {
 	lines := make([]events.Line, len(o.Items))
 	for i, l := range o.Items {
 		lines[i] = events.Line{SKU: l.SKU, Quantity: l.Quantity}
 	}
 	return events.Order{
-		EventID:    s.newID(),
-		Type:       eventType,
+		EventID:    o.ID + "." + string(o.Status),
+		Type:       eventTypes[o.Status],
 		OrderID:    o.ID,
 		CustomerID: o.CustomerID,
 		Items:      lines,
 		Status:     string(o.Status),
 		OccurredAt: o.UpdatedAt,
 	}
+}
+
+var eventTypes = map[Status]string{
+	StatusConfirmed: events.TypeOrderConfirmed,
+	StatusRejected:  events.TypeOrderRejected,
+	StatusCancelled: events.TypeOrderCancelled,
 }

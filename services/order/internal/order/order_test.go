@@ -63,6 +63,9 @@ func (r *fakeRepo) Create(_ context.Context, o order.Order, e events.Order) erro
 	if r.createErr != nil {
 		return r.createErr
 	}
+	if _, ok := r.orders[o.ID]; ok {
+		return errors.New("order exists")
+	}
 	r.orders[o.ID] = o
 	r.events = append(r.events, e)
 	return nil
@@ -86,20 +89,45 @@ func (r *fakeRepo) Update(_ context.Context, id string, fn func(order.Order) (or
 	return o, nil
 }
 
+// fakeKeys binds idempotency keys in memory.
+type fakeKeys struct {
+	mu       sync.Mutex
+	bindings map[string][2]string // key -> order id, fingerprint
+}
+
+func (k *fakeKeys) Claim(_ context.Context, key, fingerprint, orderID string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if b, ok := k.bindings[key]; ok {
+		if b[1] != fingerprint {
+			return "", order.ErrKeyReused
+		}
+		return b[0], nil
+	}
+	k.bindings[key] = [2]string{orderID, fingerprint}
+	return orderID, nil
+}
+
 func newService() (*order.Service, *fakeInventory, *fakeRepo) {
 	inv := &fakeInventory{reserved: map[string]bool{}}
 	repo := &fakeRepo{orders: map[string]order.Order{}}
+	keys := &fakeKeys{bindings: map[string][2]string{}}
+	var mu sync.Mutex
 	n := 0
-	newID := func() string { n++; return fmt.Sprintf("id-%d", n) }
+	newID := func() string { mu.Lock(); defer mu.Unlock(); n++; return fmt.Sprintf("id-%d", n) }
 	now := func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
-	return order.NewService(inv, repo, newID, now), inv, repo
+	return order.NewService(inv, repo, keys, newID, now), inv, repo
+}
+
+func place(svc *order.Service, key, customer string, lines []order.Line) (order.Order, error) {
+	return svc.Place(context.Background(), order.PlaceRequest{IdempotencyKey: key, CustomerID: customer, Items: lines})
 }
 
 var oneLine = []order.Line{{SKU: "SKU-1", Quantity: 2}}
 
 func TestPlaceConfirmsAndRecordsTheEvent(t *testing.T) {
 	svc, inv, repo := newService()
-	o, err := svc.Place(context.Background(), "c-1", oneLine)
+	o, err := place(svc, "", "c-1", oneLine)
 	if err != nil {
 		t.Fatalf("Place: %v", err)
 	}
@@ -109,15 +137,15 @@ func TestPlaceConfirmsAndRecordsTheEvent(t *testing.T) {
 	if len(repo.events) != 1 || repo.events[0].Type != events.TypeOrderConfirmed || repo.events[0].OrderID != o.ID {
 		t.Errorf("events: got %+v, want one confirmed event for %s", repo.events, o.ID)
 	}
-	if repo.events[0].EventID == "" || repo.events[0].EventID == o.ID {
-		t.Errorf("event id: got %q, want an id of its own", repo.events[0].EventID)
+	if want := o.ID + ".confirmed"; repo.events[0].EventID != want {
+		t.Errorf("event id: got %q, want %q, naming the transition", repo.events[0].EventID, want)
 	}
 }
 
 func TestPlaceRejectsOnInsufficientStock(t *testing.T) {
 	svc, inv, repo := newService()
 	inv.reserveErr = &order.InsufficientStockError{Shortages: []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 1}}}
-	o, err := svc.Place(context.Background(), "c-1", oneLine)
+	o, err := place(svc, "", "c-1", oneLine)
 	var short *order.InsufficientStockError
 	if !errors.As(err, &short) {
 		t.Fatalf("Place: got %v, want *InsufficientStockError", err)
@@ -133,7 +161,7 @@ func TestPlaceRejectsOnInsufficientStock(t *testing.T) {
 func TestPlaceUnknownSKUStoresNothing(t *testing.T) {
 	svc, inv, repo := newService()
 	inv.reserveErr = &order.UnknownSKUError{SKU: "NOPE"}
-	_, err := svc.Place(context.Background(), "c-1", []order.Line{{SKU: "NOPE", Quantity: 1}})
+	_, err := place(svc, "", "c-1", []order.Line{{SKU: "NOPE", Quantity: 1}})
 	var unknown *order.UnknownSKUError
 	if !errors.As(err, &unknown) || unknown.SKU != "NOPE" {
 		t.Fatalf("Place: got %v, want *UnknownSKUError for NOPE", err)
@@ -146,7 +174,7 @@ func TestPlaceUnknownSKUStoresNothing(t *testing.T) {
 func TestPlaceReleasesStockWhenSavingFails(t *testing.T) {
 	svc, inv, repo := newService()
 	repo.createErr = errors.New("store down")
-	if _, err := svc.Place(context.Background(), "c-1", oneLine); err == nil {
+	if _, err := place(svc, "", "c-1", oneLine); err == nil {
 		t.Fatal("Place: got nil, want the store's error")
 	}
 	if len(inv.reserved) != 0 || inv.releases != 1 {
@@ -157,7 +185,7 @@ func TestPlaceReleasesStockWhenSavingFails(t *testing.T) {
 func TestPlaceReleasesStockWhenReserveFailsUnclearly(t *testing.T) {
 	svc, inv, _ := newService()
 	inv.reserveErr = errors.New("invocation timed out")
-	if _, err := svc.Place(context.Background(), "c-1", oneLine); err == nil {
+	if _, err := place(svc, "", "c-1", oneLine); err == nil {
 		t.Fatal("Place: got nil, want the invocation's error")
 	}
 	if inv.releases != 1 {
@@ -211,7 +239,7 @@ func TestValidate(t *testing.T) {
 
 func TestPlaceInvalidTouchesNothing(t *testing.T) {
 	svc, inv, repo := newService()
-	if _, err := svc.Place(context.Background(), "", oneLine); !errors.Is(err, order.ErrInvalid) {
+	if _, err := place(svc, "", "", oneLine); !errors.Is(err, order.ErrInvalid) {
 		t.Fatalf("got %v, want ErrInvalid", err)
 	}
 	if len(inv.reserved) != 0 || inv.releases != 0 || len(repo.orders) != 0 {
@@ -222,7 +250,7 @@ func TestPlaceInvalidTouchesNothing(t *testing.T) {
 func TestCancel(t *testing.T) {
 	svc, inv, repo := newService()
 	ctx := context.Background()
-	o, err := svc.Place(ctx, "c-1", oneLine)
+	o, err := place(svc, "", "c-1", oneLine)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,8 +284,127 @@ func TestCancelRefusals(t *testing.T) {
 		t.Errorf("cancel odd id: got %v, want ErrNotFound", err)
 	}
 	inv.reserveErr = &order.InsufficientStockError{}
-	rejected, _ := svc.Place(ctx, "c-1", oneLine)
+	rejected, _ := place(svc, "", "c-1", oneLine)
 	if _, err := svc.Cancel(ctx, rejected.ID); !errors.Is(err, order.ErrNotCancellable) {
 		t.Errorf("cancel rejected: got %v, want ErrNotCancellable", err)
+	}
+}
+
+// countingInventory counts reservations, to show replays reserve nothing.
+type countingInventory struct {
+	fakeInventory
+	reserves int
+}
+
+func (c *countingInventory) Reserve(ctx context.Context, id string, lines []order.Line) error {
+	c.mu.Lock()
+	c.reserves++
+	c.mu.Unlock()
+	return c.fakeInventory.Reserve(ctx, id, lines)
+}
+
+func TestIdempotencyKeyReplaysTheFirstAnswer(t *testing.T) {
+	inv := &countingInventory{fakeInventory: fakeInventory{reserved: map[string]bool{}}}
+	repo := &fakeRepo{orders: map[string]order.Order{}}
+	n := 0
+	svc := order.NewService(inv, repo, &fakeKeys{bindings: map[string][2]string{}},
+		func() string { n++; return fmt.Sprintf("id-%d", n) }, time.Now)
+
+	first, err := place(svc, "k-1", "c-1", oneLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		again, err := place(svc, "k-1", "c-1", oneLine)
+		if err != nil || again.ID != first.ID {
+			t.Fatalf("replay: got %s, %v; want order %s", again.ID, err, first.ID)
+		}
+	}
+	if inv.reserves != 1 || len(repo.orders) != 1 {
+		t.Errorf("after 3 replays: %d reservations and %d orders, want 1 and 1", inv.reserves, len(repo.orders))
+	}
+	other, err := place(svc, "k-2", "c-1", oneLine)
+	if err != nil || other.ID == first.ID {
+		t.Errorf("another key: got %s, %v; want a new order", other.ID, err)
+	}
+	if _, err := place(svc, "k-1", "c-1", []order.Line{{SKU: "SKU-9", Quantity: 1}}); !errors.Is(err, order.ErrKeyReused) {
+		t.Errorf("key reused for another order: got %v, want ErrKeyReused", err)
+	}
+}
+
+func TestIdempotencyKeyConcurrentRequestsMakeOneOrder(t *testing.T) {
+	svc, inv, repo := newService()
+	const requests = 20
+	ids := make(chan string, requests)
+	var wg sync.WaitGroup
+	for range requests {
+		wg.Go(func() {
+			o, err := place(svc, "k-1", "c-1", oneLine)
+			if err != nil {
+				t.Error(err)
+			}
+			ids <- o.ID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 1 || len(repo.orders) != 1 || len(inv.reserved) != 1 {
+		t.Errorf("got answers naming %d orders, %d stored, %d holding stock; want 1, 1, 1", len(seen), len(repo.orders), len(inv.reserved))
+	}
+	confirmed := 0
+	for _, e := range repo.events {
+		if e.Type == events.TypeOrderConfirmed {
+			confirmed++
+		}
+	}
+	if confirmed != 1 {
+		t.Errorf("confirmed events: got %d, want 1", confirmed)
+	}
+}
+
+func TestIdempotencyKeyFinishesAHalfDoneRequest(t *testing.T) {
+	svc, inv, repo := newService()
+	repo.createErr = errors.New("store down")
+	if _, err := place(svc, "k-1", "c-1", oneLine); err == nil {
+		t.Fatal("first request: got nil, want the store's error")
+	}
+	repo.createErr = nil
+	o, err := place(svc, "k-1", "c-1", oneLine)
+	if err != nil || o.Status != order.StatusConfirmed {
+		t.Fatalf("retry: got %+v, %v; want a confirmed order", o, err)
+	}
+	if o.ID != "id-1" || len(inv.reserved) != 1 {
+		t.Errorf("retry: got order %s with %d orders holding stock, want id-1 (bound to the key first) and 1", o.ID, len(inv.reserved))
+	}
+}
+
+func TestIdempotencyKeyMustBePrintable(t *testing.T) {
+	svc, _, _ := newService()
+	for _, key := range []string{"with space", "tab\t", strings.Repeat("k", 129), "ключ"} {
+		if _, err := place(svc, key, "c-1", oneLine); !errors.Is(err, order.ErrInvalid) {
+			t.Errorf("key %q: got %v, want ErrInvalid", key, err)
+		}
+	}
+}
+
+func TestReplayOfARejectedOrderReportsTheShortage(t *testing.T) {
+	svc, inv, _ := newService()
+	inv.reserveErr = &order.InsufficientStockError{Shortages: []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 0}}}
+	first, err := place(svc, "k-1", "c-1", oneLine)
+	var short *order.InsufficientStockError
+	if !errors.As(err, &short) {
+		t.Fatalf("first: got %v, want *InsufficientStockError", err)
+	}
+	inv.reserveErr = nil // stock arrived meanwhile: the replay still answers as the first did
+	again, err := place(svc, "k-1", "c-1", oneLine)
+	if !errors.As(err, &short) || again.ID != first.ID || len(short.Shortages) != 1 {
+		t.Errorf("replay: got %+v, %v; want the rejected order %s and its shortage", again, err, first.ID)
+	}
+	if len(inv.reserved) != 0 {
+		t.Errorf("replay of a rejected order holds stock for %d orders, want 0", len(inv.reserved))
 	}
 }
