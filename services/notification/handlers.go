@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -64,6 +65,35 @@ func (h handlers) orderEvent(c *gin.Context) {
 		h.logger.WarnContext(c, "event will be retried", slog.String("event_id", ce.ID), slog.Any("error", err))
 		c.JSON(http.StatusOK, gin.H{"status": statusRetry})
 	}
+}
+
+func (h handlers) listDeadLetters(c *gin.Context) {
+	list, err := h.svc.DeadLetters(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"deadLetters": list})
+}
+
+// deadLetter keeps an event from the dead-letter topic for an operator. One
+// that cannot be decoded is logged and dropped; one that cannot be stored
+// yet is retried.
+func (h handlers) deadLetter(c *gin.Context) {
+	var ce cloudEvent
+	if err := c.ShouldBindJSON(&ce); err != nil {
+		h.logger.ErrorContext(c, "dropping undecodable dead letter", slog.Any("error", err))
+		c.JSON(http.StatusOK, gin.H{"status": statusDrop})
+		return
+	}
+	h.logger.ErrorContext(c, "event dead-lettered", slog.String("event_id", ce.ID), slog.String("topic", ce.Topic), slog.String("data", string(ce.Data)))
+	d := notification.DeadLetter{ID: ce.ID, Topic: ce.Topic, Data: ce.Data, ReceivedAt: time.Now().UTC()}
+	if err := h.svc.DeadLetter(c, d); err != nil {
+		h.logger.ErrorContext(c, "keeping dead letter, will retry", slog.String("event_id", ce.ID), slog.Any("error", err))
+		c.JSON(http.StatusOK, gin.H{"status": statusRetry})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": statusSuccess})
 }
 
 // writeError is the service's one table from domain errors to HTTP answers.

@@ -10,9 +10,9 @@ import (
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 )
 
-// newServer returns the notification service's HTTP API: the history query
-// and the route Dapr delivers order events to (declared by the Subscription
-// in components/).
+// newServer returns the notification service's HTTP API: the history and
+// dead-letter queries, and the routes Dapr delivers events to (declared by
+// the Subscriptions in components/).
 func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, sender *natsbus.Sender) http.Handler {
 	r := web.NewEngine(logger, cfg.AppAPIToken)
 	h := handlers{svc: svc, logger: logger}
@@ -20,6 +20,8 @@ func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, sende
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), sender.Ready)
 
 	r.GET("/notifications", h.listNotifications)
+	r.GET("/deadletters", h.listDeadLetters)
 	r.POST("/events/orders", h.orderEvent)
+	r.POST("/events/deadletters", h.deadLetter)
 	return r
 }

@@ -22,6 +22,7 @@ func TestOrderFlow(t *testing.T) {
 	t.Run("idempotency key makes one order", func(t *testing.T) { testIdempotencyKey(t, sys) })
 	t.Run("cancel twice releases once", func(t *testing.T) { testCancelTwice(t, sys) })
 	t.Run("redelivered event notifies once", func(t *testing.T) { testRedelivery(t, sys) })
+	t.Run("poison event is dead-lettered", func(t *testing.T) { testPoisonEvent(t, sys) })
 }
 
 // placeOrder posts an order of quantity units of sku and returns the status
@@ -200,5 +201,34 @@ func receive(t *testing.T, msgs chan *nats.Msg) *nats.Msg {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no notification on NATS within 30s")
 		return nil
+	}
+}
+
+func testPoisonEvent(t *testing.T, sys *system.System) {
+	// An event no consumer can handle: it names no customer.
+	poison := `{"eventId":"poison-1","type":"daprshop.order.confirmed.v1","orderId":"o-poison","status":"confirmed"}`
+	if status := call(t, http.MethodPost, sys.App(t, "order").DaprURL+"/v1.0/publish/pubsub/orders", poison, nil); status != http.StatusNoContent {
+		t.Fatalf("publish the poison event: got status %d, want 204", status)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got struct {
+			DeadLetters []struct {
+				Topic string
+				Data  json.RawMessage
+			} `json:"deadLetters"`
+		}
+		if status := call(t, http.MethodGet, sys.App(t, "notification").URL+"/deadletters", "", &got); status != http.StatusOK {
+			t.Fatalf("GET /deadletters: got status %d, want 200", status)
+		}
+		for _, d := range got.DeadLetters {
+			if strings.Contains(string(d.Data), "o-poison") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the poison event is not among the dead letters after 30s: %+v", got.DeadLetters)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }

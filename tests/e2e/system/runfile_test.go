@@ -1,6 +1,9 @@
 package system
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,23 +68,28 @@ func TestRunFileMatchesTheRepository(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var res struct {
-			Kind     string
-			Metadata struct{ Name string }
-			Scopes   []string
-		}
-		if err := yaml.Unmarshal(data, &res); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if res.Kind == "Configuration" {
-			continue
-		}
-		if len(res.Scopes) == 0 {
-			t.Errorf("%s %s: no scopes; scope every resource to the apps that use it", res.Kind, res.Metadata.Name)
-		}
-		for _, s := range res.Scopes {
-			if !slices.Contains(ids, s) {
-				t.Errorf("%s %s: scoped to %q, which is not an app id of the run file (%s)", res.Kind, res.Metadata.Name, s, strings.Join(ids, ", "))
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		for {
+			var res struct {
+				Kind     string
+				Metadata struct{ Name string }
+				Scopes   []string
+			}
+			if err := dec.Decode(&res); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if res.Kind == "Configuration" {
+				continue
+			}
+			if len(res.Scopes) == 0 {
+				t.Errorf("%s %s: no scopes; scope every resource to the apps that use it", res.Kind, res.Metadata.Name)
+			}
+			for _, s := range res.Scopes {
+				if !slices.Contains(ids, s) {
+					t.Errorf("%s %s: scoped to %q, which is not an app id of the run file (%s)", res.Kind, res.Metadata.Name, s, strings.Join(ids, ", "))
+				}
 			}
 		}
 	}

@@ -60,44 +60,32 @@ func (s *Store) Record(ctx context.Context, n notification.Notification) error {
 
 // AddToHistory appends id to the customer's index unless it is there.
 func (s *Store) AddToHistory(ctx context.Context, customerID, id string) error {
-	for range maxAttempts {
-		ids, etag, err := s.index(ctx, customerID)
-		if err != nil {
-			return err
-		}
-		if slices.Contains(ids, id) {
-			return nil
-		}
-		data, err := json.Marshal(append(ids, id))
-		if err != nil {
-			return fmt.Errorf("encode history: %w", err)
-		}
-		err = s.client.SaveStateWithETag(ctx, s.name, historyKey(customerID), data, etag, nil, firstWrite())
-		if err == nil {
-			return nil
-		}
-		// Lost the race to another writer (or the save failed): the next
-		// read tells which.
-		if _, now, rerr := s.index(ctx, customerID); rerr != nil || now == etag {
-			return fmt.Errorf("save history of %s: %w", customerID, err)
-		}
-	}
-	return fmt.Errorf("save history of %s: too many concurrent updates", customerID)
+	return appendToIndex(ctx, s.client, s.name, historyKey(customerID), id, 0)
 }
 
 // History returns the customer's notifications in delivery order.
 func (s *Store) History(ctx context.Context, customerID string) ([]notification.Notification, error) {
 	ids, _, err := s.index(ctx, customerID)
-	if err != nil || len(ids) == 0 {
-		return []notification.Notification{}, err
+	if err != nil {
+		return nil, err
+	}
+	return getAll[notification.Notification](ctx, s.client, s.name, ids, notificationKey)
+}
+
+// getAll reads the JSON values stored under key(id) for every id, in order,
+// skipping ids whose value is gone.
+func getAll[T any](ctx context.Context, client sdk.Client, store string, ids []string, key func(string) string) ([]T, error) {
+	out := make([]T, 0, len(ids))
+	if len(ids) == 0 {
+		return out, nil
 	}
 	keys := make([]string, len(ids))
 	for i, id := range ids {
-		keys[i] = notificationKey(id)
+		keys[i] = key(id)
 	}
-	items, err := s.client.GetBulkState(ctx, s.name, keys, nil, 4)
+	items, err := client.GetBulkState(ctx, store, keys, nil, 4)
 	if err != nil {
-		return nil, fmt.Errorf("get notifications of %s: %w", customerID, err)
+		return nil, fmt.Errorf("get %d keys: %w", len(keys), err)
 	}
 	byKey := make(map[string][]byte, len(items))
 	for _, it := range items {
@@ -106,30 +94,66 @@ func (s *Store) History(ctx context.Context, customerID string) ([]notification.
 		}
 		byKey[it.Key] = it.Value
 	}
-	out := make([]notification.Notification, 0, len(ids))
 	for _, k := range keys {
 		if len(byKey[k]) == 0 {
 			continue
 		}
-		var n notification.Notification
-		if err := json.Unmarshal(byKey[k], &n); err != nil {
+		var v T
+		if err := json.Unmarshal(byKey[k], &v); err != nil {
 			return nil, fmt.Errorf("decode %s: %w", k, err)
 		}
-		out = append(out, n)
+		out = append(out, v)
 	}
 	return out, nil
 }
 
 func (s *Store) index(ctx context.Context, customerID string) ([]string, string, error) {
-	got, err := s.client.GetState(ctx, s.name, historyKey(customerID), nil)
+	return readIndex(ctx, s.client, s.name, historyKey(customerID))
+}
+
+// readIndex reads a list of ids kept under key, and its ETag.
+func readIndex(ctx context.Context, client sdk.Client, store, key string) ([]string, string, error) {
+	got, err := client.GetState(ctx, store, key, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("get history of %s: %w", customerID, err)
+		return nil, "", fmt.Errorf("get %s: %w", key, err)
 	}
 	var ids []string
 	if len(got.Value) > 0 {
 		if err := json.Unmarshal(got.Value, &ids); err != nil {
-			return nil, "", fmt.Errorf("decode history of %s: %w", customerID, err)
+			return nil, "", fmt.Errorf("decode %s: %w", key, err)
 		}
 	}
 	return ids, got.Etag, nil
+}
+
+// appendToIndex adds id to the list under key unless it is there, keeping at
+// most limit ids (0: no limit), with an ETag loop against concurrent writers.
+func appendToIndex(ctx context.Context, client sdk.Client, store, key, id string, limit int) error {
+	for range maxAttempts {
+		ids, etag, err := readIndex(ctx, client, store, key)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(ids, id) {
+			return nil
+		}
+		ids = append(ids, id)
+		if limit > 0 && len(ids) > limit {
+			ids = ids[len(ids)-limit:]
+		}
+		data, err := json.Marshal(ids)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", key, err)
+		}
+		err = client.SaveStateWithETag(ctx, store, key, data, etag, nil, firstWrite())
+		if err == nil {
+			return nil
+		}
+		// Lost the race to another writer, or the save failed: the next
+		// read tells which.
+		if _, now, rerr := readIndex(ctx, client, store, key); rerr != nil || now == etag {
+			return fmt.Errorf("save %s: %w", key, err)
+		}
+	}
+	return fmt.Errorf("save %s: too many concurrent updates", key)
 }

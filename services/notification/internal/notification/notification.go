@@ -5,6 +5,7 @@ package notification
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -40,6 +41,23 @@ type Store interface {
 	History(ctx context.Context, customerID string) ([]Notification, error)
 }
 
+// DeadLetter is an event that could not be processed: answered DROP, or
+// still failing after the retries of the resiliency policy. It is kept for an
+// operator to look at, with its payload as it arrived.
+type DeadLetter struct {
+	ID         string          `json:"id"`
+	Topic      string          `json:"topic"`
+	Data       json.RawMessage `json:"data"`
+	ReceivedAt time.Time       `json:"receivedAt"`
+}
+
+// DeadLetters keeps dead letters. Add is idempotent per id; List returns the
+// most recent ones, oldest first.
+type DeadLetters interface {
+	Add(ctx context.Context, d DeadLetter) error
+	List(ctx context.Context) ([]DeadLetter, error)
+}
+
 // ErrMalformedEvent marks an event that can never be processed; retrying it is
 // pointless, so it goes to the dead-letter topic instead.
 var ErrMalformedEvent = errors.New("malformed event")
@@ -51,13 +69,27 @@ var customerPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // Service delivers notifications.
 type Service struct {
-	sender Sender
-	store  Store
+	sender      Sender
+	store       Store
+	deadLetters DeadLetters
 }
 
 // NewService returns a Service.
-func NewService(sender Sender, store Store) *Service {
-	return &Service{sender: sender, store: store}
+func NewService(sender Sender, store Store, deadLetters DeadLetters) *Service {
+	return &Service{sender: sender, store: store, deadLetters: deadLetters}
+}
+
+// DeadLetter keeps an event that went to the dead-letter topic.
+func (s *Service) DeadLetter(ctx context.Context, d DeadLetter) error {
+	if d.ID == "" {
+		return fmt.Errorf("%w: dead letter without an id", ErrMalformedEvent)
+	}
+	return s.deadLetters.Add(ctx, d)
+}
+
+// DeadLetters lists the kept dead letters.
+func (s *Service) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	return s.deadLetters.List(ctx)
 }
 
 // Handle delivers the notification for an order event exactly once per

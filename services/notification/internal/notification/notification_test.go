@@ -71,7 +71,7 @@ func confirmed(eventID string) events.Order {
 
 func TestHandleDeliversOncePerEvent(t *testing.T) {
 	sender, store := &fakeSender{}, newFakeStore()
-	svc := notification.NewService(sender, store)
+	svc := notification.NewService(sender, store, nil)
 	ctx := context.Background()
 	for range 3 { // the event and two redeliveries
 		if err := svc.Handle(ctx, confirmed("e-1")); err != nil {
@@ -92,7 +92,7 @@ func TestHandleDeliversOncePerEvent(t *testing.T) {
 
 func TestHandleFailedSendIsRetriedLater(t *testing.T) {
 	sender, store := &fakeSender{err: errors.New("nats down")}, newFakeStore()
-	svc := notification.NewService(sender, store)
+	svc := notification.NewService(sender, store, nil)
 	ctx := context.Background()
 	if err := svc.Handle(ctx, confirmed("e-1")); err == nil {
 		t.Fatal("Handle: got nil while NATS is down, want an error so the event is redelivered")
@@ -112,7 +112,7 @@ func TestHandleFailedSendIsRetriedLater(t *testing.T) {
 func TestHandleFailedRecordResendsWithTheSameID(t *testing.T) {
 	sender, store := &fakeSender{}, newFakeStore()
 	store.recordErr = errors.New("state store down")
-	svc := notification.NewService(sender, store)
+	svc := notification.NewService(sender, store, nil)
 	ctx := context.Background()
 	if err := svc.Handle(ctx, confirmed("e-1")); err == nil {
 		t.Fatal("Handle: got nil, want the store's error")
@@ -128,7 +128,7 @@ func TestHandleFailedRecordResendsWithTheSameID(t *testing.T) {
 }
 
 func TestHandleRefusesMalformedEvents(t *testing.T) {
-	svc := notification.NewService(&fakeSender{}, newFakeStore())
+	svc := notification.NewService(&fakeSender{}, newFakeStore(), nil)
 	for _, e := range []events.Order{
 		{OrderID: "o-1", CustomerID: "c-1"},
 		{EventID: "e-1", CustomerID: "c-1"},
@@ -142,7 +142,7 @@ func TestHandleRefusesMalformedEvents(t *testing.T) {
 }
 
 func TestHistoryRefusesInvalidCustomer(t *testing.T) {
-	svc := notification.NewService(&fakeSender{}, newFakeStore())
+	svc := notification.NewService(&fakeSender{}, newFakeStore(), nil)
 	for _, id := range []string{"", "a b", "../x"} {
 		if _, err := svc.History(context.Background(), id); !errors.Is(err, notification.ErrInvalidCustomer) {
 			t.Errorf("History(%q): got %v, want ErrInvalidCustomer", id, err)
