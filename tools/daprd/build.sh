@@ -15,6 +15,7 @@ src=${3:-$out/src}
 here=$(cd "$(dirname "$0")" && pwd)
 pinned=$(sed -n 's/^require github.com\/dapr\/dapr \(v.*\)$/\1/p' "$here/go.mod")
 mkdir -p "$out"
+out=$(cd "$out" && pwd) # the build below runs in another directory
 
 for installed in "$(command -v daprd || true)" "${HOME:-/nonexistent}/.dapr/bin/daprd"; do
 	if [ -x "$installed" ] && [ "$("$installed" --version 2>/dev/null || true)" = "${version#v}" ]; then
