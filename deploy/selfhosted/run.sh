@@ -111,9 +111,11 @@ WRAPPER
 chmod +x "$runtime/.dapr/bin/daprd"
 
 # daprd gets the CLI's environment, not the run file's env section: the
-# components read the Redis address from REDIS_HOST (envRef).
+# components read the Redis addresses from REDIS_HOST and PUBSUB_REDIS_HOST
+# (envRef).
 export DAPR_RUNTIME_PATH=$runtime
 export REDIS_HOST=${REDIS_HOST:-127.0.0.1:6379}
+export PUBSUB_REDIS_HOST=${PUBSUB_REDIS_HOST:-$REDIS_HOST}
 export DAPR_HOST_IP=${DAPR_HOST_IP:-127.0.0.1}
 
 # tee ignores Ctrl-C so that the shutdown's own log lines still get through.

@@ -87,7 +87,9 @@ func accessLog(logger *slog.Logger) gin.HandlerFunc {
 		start := time.Now()
 		c.Next()
 		level := slog.LevelDebug
-		if c.Writer.Status() >= http.StatusInternalServerError {
+		// A failing probe is the platform asking, not a fault of this
+		// request: /readyz answers 503 until the sidecar is up.
+		if c.Writer.Status() >= http.StatusInternalServerError && !probes[c.FullPath()] {
 			level = slog.LevelError
 		}
 		logger.LogAttrs(c.Request.Context(), level, "http request",
@@ -107,11 +109,14 @@ func recovery(logger *slog.Logger) gin.HandlerFunc {
 	})
 }
 
+// probes are the routes the platform calls: open without the app token, and
+// not logged as errors when they answer 503.
+var probes = map[string]bool{"/healthz": true, "/readyz": true}
+
 func requireToken(token string) gin.HandlerFunc {
 	want := []byte(token)
 	return func(c *gin.Context) {
-		switch c.Request.URL.Path {
-		case "/healthz", "/readyz":
+		if probes[c.Request.URL.Path] {
 			return
 		}
 		got := []byte(c.GetHeader("dapr-api-token"))

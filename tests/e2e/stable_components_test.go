@@ -18,7 +18,7 @@ import (
 func TestNonStableComponentIsRefused(t *testing.T) {
 	env := system.LoadEnv(t)
 	logDir := env.LogDir(t)
-	redis := system.StartRedis(t, logDir)
+	redis := system.StartRedis(t, logDir, "redis")
 
 	resources := t.TempDir()
 	copyDir(t, filepath.Join(env.Root, "components"), resources)
@@ -43,7 +43,8 @@ spec:
 			order = a
 		}
 	}
-	sidecar := system.StartSidecar(t, env, order, system.Options{ResourcesPath: resources}, logDir, redis.Addr, "nats://127.0.0.1:1")
+	sidecar := system.StartSidecar(t, env, order, system.Options{ResourcesPath: resources}, logDir,
+		system.Backends{Redis: redis.Addr, PubSubRedis: redis.Addr, NATS: "nats://127.0.0.1:1"})
 
 	select {
 	case <-sidecar.Daprd.Exited():

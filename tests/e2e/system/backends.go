@@ -28,13 +28,13 @@ type NATS struct {
 
 // StartRedis starts Debian's redis-server on a free loopback port, without
 // persistence, and waits until it accepts connections.
-func StartRedis(t testing.TB, logDir string) *Redis {
+func StartRedis(t testing.TB, logDir, name string) *Redis {
 	t.Helper()
 	path := lookPath(t, "redis-server", "redis-server")
 	port := proc.FreePort(t)
 	r := &Redis{Addr: proc.Addr(port)}
 	r.Proc = proc.Start(t, proc.Spec{
-		Name: "redis", Path: path, LogDir: logDir, Dir: t.TempDir(),
+		Name: name, Path: path, LogDir: logDir, Dir: t.TempDir(),
 		Args: []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no"},
 	})
 	waitTCP(t, r.Addr, r.Proc)

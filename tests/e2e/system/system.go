@@ -27,13 +27,19 @@ type Options struct {
 	// ResourcesPath, when set, replaces the run file's resources for every
 	// sidecar.
 	ResourcesPath string
+	// SeparatePubSubRedis puts pub/sub on a Redis of its own, so that a test
+	// can stop it while the state store stays up.
+	SeparatePubSubRedis bool
 }
 
 // System is a running daprshop.
 type System struct {
-	Redis *Redis
-	NATS  *NATS
-	Apps  map[string]*App
+	// Redis holds the state; PubSubRedis the streams (the same server
+	// unless Options.SeparatePubSubRedis).
+	Redis       *Redis
+	PubSubRedis *Redis
+	NATS        *NATS
+	Apps        map[string]*App
 }
 
 // App is one app and its sidecar.
@@ -59,7 +65,11 @@ func Start(t testing.TB, opts Options) *System {
 	logDir := env.LogDir(t)
 
 	s := &System{Apps: map[string]*App{}}
-	s.Redis = StartRedis(t, logDir)
+	s.Redis = StartRedis(t, logDir, "redis")
+	s.PubSubRedis = s.Redis
+	if opts.SeparatePubSubRedis {
+		s.PubSubRedis = StartRedis(t, logDir, "redis-pubsub")
+	}
 	s.NATS = StartNATS(t, logDir)
 
 	for _, a := range apps {
@@ -81,7 +91,7 @@ func (s *System) App(t testing.TB, id string) *App {
 
 func startApp(t testing.TB, env Env, a RunApp, opts Options, logDir string, s *System) *App {
 	t.Helper()
-	app := StartSidecar(t, env, a, opts, logDir, s.Redis.Addr, s.NATS.URL)
+	app := StartSidecar(t, env, a, opts, logDir, Backends{Redis: s.Redis.Addr, PubSubRedis: s.PubSubRedis.Addr, NATS: s.NATS.URL})
 	app.Proc = proc.Start(t, proc.Spec{
 		Name:   a.AppID,
 		Path:   filepath.Join(env.BinDir, filepath.Base(a.Command[0])),
@@ -92,18 +102,24 @@ func startApp(t testing.TB, env Env, a RunApp, opts Options, logDir string, s *S
 	return app
 }
 
+// Backends are the addresses of the servers a sidecar and its app use.
+type Backends struct {
+	Redis, PubSubRedis, NATS string
+}
+
 // StartSidecar starts the daprd of app a on free ports, with the run file's
-// settings and environment pointed at the given Redis and NATS. The returned
-// App has no app process yet; its env is what the app gets.
-func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir, redisAddr, natsURL string) *App {
+// settings and environment pointed at backends. The returned App has no app
+// process yet; its env is what the app gets.
+func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, backends Backends) *App {
 	t.Helper()
 	appPort, httpPort, grpcPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
 	internalPort, metricsPort := proc.FreePort(t), proc.FreePort(t)
 
 	// The run file's environment, pointed at this test's backends.
 	vars := maps.Clone(a.Env)
-	vars["REDIS_HOST"] = redisAddr
-	vars["NATS_URL"] = natsURL
+	vars["REDIS_HOST"] = backends.Redis
+	vars["PUBSUB_REDIS_HOST"] = backends.PubSubRedis
+	vars["NATS_URL"] = backends.NATS
 	// What the Dapr CLI hands every app and sidecar.
 	vars["APP_ID"] = a.AppID
 	vars["APP_PORT"] = strconv.Itoa(appPort)
