@@ -156,6 +156,13 @@ func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) err
 	if err := validateLines(orderID, lines); err != nil {
 		return err
 	}
+	// An unknown SKU refuses the order before anything is written, so a
+	// request that could never succeed leaves the store untouched.
+	for _, line := range lines {
+		if _, err := s.store.Get(ctx, line.SKU); err != nil {
+			return err
+		}
+	}
 	// A fixed order of SKUs keeps two concurrent multi-line orders from
 	// repeatedly undoing each other's partial reservations.
 	lines = slices.Clone(lines)
