@@ -109,9 +109,9 @@ func recovery(logger *slog.Logger) gin.HandlerFunc {
 	})
 }
 
-// probes are the routes the platform calls: open without the app token, and
-// not logged as errors when they answer 503.
-var probes = map[string]bool{"/healthz": true, "/readyz": true}
+// probes are the routes the platform calls rather than the sidecar: open
+// without the app token, and not logged as errors when they answer 503.
+var probes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 func requireToken(token string) gin.HandlerFunc {
 	want := []byte(token)

@@ -15,8 +15,9 @@ import (
 )
 
 type handlers struct {
-	svc    *notification.Service
-	logger *slog.Logger
+	svc     *notification.Service
+	logger  *slog.Logger
+	metrics *metrics
 }
 
 func (h handlers) listNotifications(c *gin.Context) {
@@ -51,20 +52,28 @@ func (h handlers) orderEvent(c *gin.Context) {
 	var e events.Order
 	if err := c.ShouldBindJSON(&ce); err != nil || json.Unmarshal(ce.Data, &e) != nil {
 		h.logger.ErrorContext(c, "dropping undecodable event", slog.String("event_id", ce.ID), slog.Any("error", err))
-		c.JSON(http.StatusOK, gin.H{"status": statusDrop})
+		h.answer(c, statusDrop, "dropped")
 		return
 	}
-	err := h.svc.Handle(c, e)
+	outcome, err := h.svc.Handle(c, e)
 	switch {
+	case err == nil && outcome == notification.Duplicate:
+		h.answer(c, statusSuccess, "duplicate")
 	case err == nil:
-		c.JSON(http.StatusOK, gin.H{"status": statusSuccess})
+		h.answer(c, statusSuccess, "delivered")
 	case errors.Is(err, notification.ErrMalformedEvent):
 		h.logger.ErrorContext(c, "dropping malformed event", slog.String("event_id", ce.ID), slog.Any("error", err))
-		c.JSON(http.StatusOK, gin.H{"status": statusDrop})
+		h.answer(c, statusDrop, "dropped")
 	default:
 		h.logger.WarnContext(c, "event will be retried", slog.String("event_id", ce.ID), slog.Any("error", err))
-		c.JSON(http.StatusOK, gin.H{"status": statusRetry})
+		h.answer(c, statusRetry, "retry")
 	}
+}
+
+// answer writes Dapr's pub/sub answer and counts the outcome.
+func (h handlers) answer(c *gin.Context, status, outcome string) {
+	h.metrics.events.WithLabelValues(outcome).Inc()
+	c.JSON(http.StatusOK, gin.H{"status": status})
 }
 
 func (h handlers) listDeadLetters(c *gin.Context) {
@@ -86,6 +95,7 @@ func (h handlers) deadLetter(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"status": statusDrop})
 		return
 	}
+	h.metrics.deadLetters.Inc()
 	h.logger.ErrorContext(c, "event dead-lettered", slog.String("event_id", ce.ID), slog.String("topic", ce.Topic), slog.String("data", string(ce.Data)))
 	d := notification.DeadLetter{ID: ce.ID, Topic: ce.Topic, Data: ce.Data, ReceivedAt: time.Now().UTC()}
 	if err := h.svc.DeadLetter(c, d); err != nil {

@@ -62,5 +62,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	sender := natsbus.NewSender(nc)
 	svc := notification.NewService(sender, dapr.NewStore(client, cfg.StateStore), dapr.NewDeadLetters(client, cfg.StateStore))
-	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, sender), cfg.ShutdownTimeout)
+	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, sender, newMetrics()), cfg.ShutdownTimeout)
 }

@@ -4,6 +4,9 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/daprshop/daprshop/internal/health"
 	"github.com/daprshop/daprshop/internal/web"
 	"github.com/daprshop/daprshop/services/notification/internal/natsbus"
@@ -13,11 +16,12 @@ import (
 // newServer returns the notification service's HTTP API: the history and
 // dead-letter queries, and the routes Dapr delivers events to (declared by
 // the Subscriptions in components/).
-func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, sender *natsbus.Sender) http.Handler {
+func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, sender *natsbus.Sender, m *metrics) http.Handler {
 	r := web.NewEngine(logger, cfg.AppAPIToken)
-	h := handlers{svc: svc, logger: logger}
+	h := handlers{svc: svc, logger: logger, metrics: m}
 
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), sender.Ready)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})))
 
 	r.GET("/notifications", h.listNotifications)
 	r.GET("/deadletters", h.listDeadLetters)

@@ -3,7 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -174,6 +176,33 @@ func testRedelivery(t *testing.T, sys *system.System) {
 		t.Errorf("a redelivered event made a second notification: %s", msg.Data)
 	case <-time.After(3 * time.Second):
 	}
+	if got := metric(t, sys.App(t, "notification"), `daprshop_notification_events_total{outcome="duplicate"}`); got < 1 {
+		t.Errorf("duplicate events counted on /metrics: got %v, want at least 1", got)
+	}
+}
+
+// metric reads one sample from an app's /metrics, 0 when it is absent.
+func metric(t *testing.T, app *system.App, sample string) float64 {
+	t.Helper()
+	resp, err := httpClient.Get(app.URL + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if value, ok := strings.CutPrefix(strings.TrimSpace(line), sample+" "); ok {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", sample, err)
+			}
+			return v
+		}
+	}
+	return 0
 }
 
 func subscribe(t *testing.T, sys *system.System, customer string) chan *nats.Msg {
@@ -223,6 +252,9 @@ func testPoisonEvent(t *testing.T, sys *system.System) {
 		}
 		for _, d := range got.DeadLetters {
 			if strings.Contains(string(d.Data), "o-poison") {
+				if n := metric(t, sys.App(t, "notification"), "daprshop_notification_dead_letters_total"); n < 1 {
+					t.Errorf("dead letters counted on /metrics: got %v, want at least 1", n)
+				}
 				return
 			}
 		}

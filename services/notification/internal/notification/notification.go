@@ -92,19 +92,31 @@ func (s *Service) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	return s.deadLetters.List(ctx)
 }
 
+// Outcome says what Handle did with an event.
+type Outcome int
+
+// The outcomes of Handle.
+const (
+	// Delivered: the notification went out now.
+	Delivered Outcome = iota + 1
+	// Duplicate: it had gone out before; the event was a redelivery.
+	Duplicate
+)
+
 // Handle delivers the notification for an order event exactly once per
 // event id. Every step is idempotent, so when a step fails the event is
 // redelivered and Handle picks up where it stopped. The one window left is a
 // crash between sending and recording: the redelivery sends again, with the
 // same notification id, which receivers use to drop the repeat.
-func (s *Service) Handle(ctx context.Context, e events.Order) error {
+func (s *Service) Handle(ctx context.Context, e events.Order) (Outcome, error) {
 	if e.EventID == "" || e.OrderID == "" || !customerPattern.MatchString(e.CustomerID) {
-		return fmt.Errorf("%w: event %q for order %q, customer %q", ErrMalformedEvent, e.EventID, e.OrderID, e.CustomerID)
+		return 0, fmt.Errorf("%w: event %q for order %q, customer %q", ErrMalformedEvent, e.EventID, e.OrderID, e.CustomerID)
 	}
 	delivered, err := s.store.Delivered(ctx, e.EventID)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	outcome := Duplicate
 	if !delivered {
 		n := Notification{
 			ID:         e.EventID,
@@ -115,13 +127,14 @@ func (s *Service) Handle(ctx context.Context, e events.Order) error {
 			CreatedAt:  e.OccurredAt,
 		}
 		if err := s.sender.Send(ctx, n); err != nil {
-			return fmt.Errorf("send notification %s: %w", n.ID, err)
+			return 0, fmt.Errorf("send notification %s: %w", n.ID, err)
 		}
 		if err := s.store.Record(ctx, n); err != nil {
-			return fmt.Errorf("record notification %s: %w", n.ID, err)
+			return 0, fmt.Errorf("record notification %s: %w", n.ID, err)
 		}
+		outcome = Delivered
 	}
-	return s.store.AddToHistory(ctx, e.CustomerID, e.EventID)
+	return outcome, s.store.AddToHistory(ctx, e.CustomerID, e.EventID)
 }
 
 // History returns the notifications delivered to customerID.

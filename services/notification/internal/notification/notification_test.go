@@ -73,12 +73,13 @@ func TestHandleDeliversOncePerEvent(t *testing.T) {
 	sender, store := &fakeSender{}, newFakeStore()
 	svc := notification.NewService(sender, store, nil)
 	ctx := context.Background()
-	for range 3 { // the event and two redeliveries
-		if err := svc.Handle(ctx, confirmed("e-1")); err != nil {
-			t.Fatal(err)
+	for i, want := range []notification.Outcome{notification.Delivered, notification.Duplicate, notification.Duplicate} {
+		got, err := svc.Handle(ctx, confirmed("e-1")) // the event, then two redeliveries
+		if err != nil || got != want {
+			t.Fatalf("Handle #%d: got %v, %v; want %v", i+1, got, err, want)
 		}
 	}
-	if err := svc.Handle(ctx, confirmed("e-2")); err != nil {
+	if _, err := svc.Handle(ctx, confirmed("e-2")); err != nil {
 		t.Fatal(err)
 	}
 	if len(sender.sent) != 2 || sender.sent[0].ID != "e-1" || sender.sent[1].ID != "e-2" {
@@ -94,14 +95,14 @@ func TestHandleFailedSendIsRetriedLater(t *testing.T) {
 	sender, store := &fakeSender{err: errors.New("nats down")}, newFakeStore()
 	svc := notification.NewService(sender, store, nil)
 	ctx := context.Background()
-	if err := svc.Handle(ctx, confirmed("e-1")); err == nil {
+	if _, err := svc.Handle(ctx, confirmed("e-1")); err == nil {
 		t.Fatal("Handle: got nil while NATS is down, want an error so the event is redelivered")
 	}
 	if len(store.recorded) != 0 {
 		t.Fatal("recorded a notification that was never sent")
 	}
 	sender.err = nil
-	if err := svc.Handle(ctx, confirmed("e-1")); err != nil {
+	if _, err := svc.Handle(ctx, confirmed("e-1")); err != nil {
 		t.Fatal(err)
 	}
 	if len(sender.sent) != 1 {
@@ -114,11 +115,11 @@ func TestHandleFailedRecordResendsWithTheSameID(t *testing.T) {
 	store.recordErr = errors.New("state store down")
 	svc := notification.NewService(sender, store, nil)
 	ctx := context.Background()
-	if err := svc.Handle(ctx, confirmed("e-1")); err == nil {
+	if _, err := svc.Handle(ctx, confirmed("e-1")); err == nil {
 		t.Fatal("Handle: got nil, want the store's error")
 	}
 	store.recordErr = nil
-	if err := svc.Handle(ctx, confirmed("e-1")); err != nil {
+	if _, err := svc.Handle(ctx, confirmed("e-1")); err != nil {
 		t.Fatal(err)
 	}
 	// The one window of at-least-once: both sends carry the same id.
@@ -135,7 +136,7 @@ func TestHandleRefusesMalformedEvents(t *testing.T) {
 		{EventID: "e-1", OrderID: "o-1"},
 		{EventID: "e-1", OrderID: "o-1", CustomerID: "c 1"},
 	} {
-		if err := svc.Handle(context.Background(), e); !errors.Is(err, notification.ErrMalformedEvent) {
+		if _, err := svc.Handle(context.Background(), e); !errors.Is(err, notification.ErrMalformedEvent) {
 			t.Errorf("Handle(%+v): got %v, want ErrMalformedEvent", e, err)
 		}
 	}
