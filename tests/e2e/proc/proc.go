@@ -7,11 +7,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -155,15 +157,41 @@ func Tail(path string, n int) string {
 	return string(bytes.Join(lines, []byte("\n")))
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// Ports are picked from below Linux's ephemeral range (net.ipv4.
+// ip_local_port_range starts at 32768): a port the kernel may hand to an
+// outgoing connection, or to the next listen on port 0, could be taken
+// between the pick and the bind of the process that was given it.
+const (
+	firstPort = 20000
+	lastPort  = 32767
+)
+
+var (
+	portsMu sync.Mutex
+	issued  = map[int]bool{}
+)
+
+// FreePort returns a TCP port on 127.0.0.1 that is free now and that no other
+// call in this process has returned.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := firstPort + rand.IntN(lastPort-firstPort+1)
+		if issued[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", Addr(port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		issued[port] = true
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port in %d-%d", firstPort, lastPort)
+	return 0
 }
 
 // Addr returns 127.0.0.1:port.
