@@ -5,7 +5,6 @@ package dapr
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -103,11 +102,16 @@ func (s *ItemStore) Update(ctx context.Context, sku string, fn func(item invento
 		if err != nil {
 			return err
 		}
+		if !exists {
+			// List a new SKU before creating it: a crash in between leaves
+			// a listed SKU without an item, which List skips, rather than
+			// an item that nothing lists.
+			if err := s.addToCatalog(ctx, sku); err != nil {
+				return err
+			}
+		}
 		err = s.write(ctx, itemKey(sku), updated, etag)
 		if err == nil {
-			if !exists {
-				return s.addToCatalog(ctx, sku)
-			}
 			return nil
 		}
 		if !isConflict(err, exists) {
@@ -196,7 +200,7 @@ func isConflict(err error, hadETag bool) bool {
 	if !hadETag {
 		return true
 	}
-	return status.Code(errors.Unwrap(err)) == codes.Aborted || status.Code(err) == codes.Aborted
+	return status.Code(err) == codes.Aborted
 }
 
 // backoff sleeps a little, with jitter so that writers who collided do not

@@ -139,17 +139,16 @@ func NewService(inventory Inventory, repo Repository, keys IdempotencyKeys, newI
 	return &Service{inventory: inventory, repo: repo, keys: keys, newID: newID, now: now}
 }
 
-var (
-	customerPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	skuPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-)
+// idPattern is the shape of every identifier the API takes: customer ids,
+// SKUs and order ids. It keeps path and key separators out of state keys.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // Validate checks a new order's customer and lines.
 func Validate(customerID string, lines []Line) error {
 	if customerID == "" {
 		return &ValidationError{Field: "customerId", Reason: "is required"}
 	}
-	if !customerPattern.MatchString(customerID) {
+	if !idPattern.MatchString(customerID) {
 		return &ValidationError{Field: "customerId", Reason: "must be 1-64 letters, digits, '.', '_' or '-'"}
 	}
 	if len(lines) == 0 {
@@ -161,7 +160,7 @@ func Validate(customerID string, lines []Line) error {
 	seen := make(map[string]bool, len(lines))
 	for i, l := range lines {
 		field := fmt.Sprintf("items[%d]", i)
-		if !skuPattern.MatchString(l.SKU) {
+		if !idPattern.MatchString(l.SKU) {
 			return &ValidationError{Field: field + ".sku", Reason: "must be 1-64 letters, digits, '.', '_' or '-'"}
 		}
 		if l.Quantity < 1 || l.Quantity > MaxQuantity {
@@ -177,7 +176,7 @@ func Validate(customerID string, lines []Line) error {
 
 // ValidID reports whether id could be an order id, so malformed ids are
 // refused before they reach the store.
-func ValidID(id string) bool { return customerPattern.MatchString(id) }
+func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 // PlaceRequest asks for a new order.
 type PlaceRequest struct {
