@@ -20,17 +20,7 @@ func TestHappyPath(t *testing.T) {
 	order, inventory, notification := sys.App(t, "order"), sys.App(t, "inventory"), sys.App(t, "notification")
 	customer := "c-happy"
 
-	nc, err := nats.Connect(sys.NATS.URL)
-	if err != nil {
-		t.Fatalf("connect to nats: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	msgs := make(chan *nats.Msg, 10)
-	sub, err := nc.ChanSubscribe("notifications."+customer, msgs)
-	if err != nil {
-		t.Fatalf("subscribe: %v", err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	msgs := subscribe(t, sys, customer)
 
 	before := getItem(t, inventory, "SKU-1")
 
@@ -58,22 +48,18 @@ func TestHappyPath(t *testing.T) {
 			after.Available, after.Reserved, before.Available-2, before.Reserved+2)
 	}
 
-	select {
-	case msg := <-msgs:
-		var n struct {
-			ID, CustomerID, OrderID, Status string
-		}
-		if err := json.Unmarshal(msg.Data, &n); err != nil {
-			t.Fatalf("notification is not JSON: %v: %s", err, msg.Data)
-		}
-		if n.OrderID != placed.ID || n.CustomerID != customer || n.Status != "confirmed" {
-			t.Errorf("notification: got %+v, want order %s of %s, confirmed", n, placed.ID, customer)
-		}
-		if got := msg.Header.Get(nats.MsgIdHdr); got == "" || got != n.ID {
-			t.Errorf("notification header %s: got %q, want the notification id %q", nats.MsgIdHdr, got, n.ID)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no notification on NATS within 30s")
+	msg := receive(t, msgs)
+	var n struct {
+		ID, CustomerID, OrderID, Status string
+	}
+	if err := json.Unmarshal(msg.Data, &n); err != nil {
+		t.Fatalf("notification is not JSON: %v: %s", err, msg.Data)
+	}
+	if n.OrderID != placed.ID || n.CustomerID != customer || n.Status != "confirmed" {
+		t.Errorf("notification: got %+v, want order %s of %s, confirmed", n, placed.ID, customer)
+	}
+	if got := msg.Header.Get(nats.MsgIdHdr); got == "" || got != n.ID {
+		t.Errorf("notification header %s: got %q, want the notification id %q", nats.MsgIdHdr, got, n.ID)
 	}
 	select {
 	case msg := <-msgs:
