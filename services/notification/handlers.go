@@ -64,6 +64,9 @@ func (h handlers) orderEvent(c *gin.Context) {
 	case errors.Is(err, notification.ErrMalformedEvent):
 		h.logger.ErrorContext(c, "dropping malformed event", slog.String("event_id", ce.ID), slog.Any("error", err))
 		h.answer(c, statusDrop, "dropped")
+	case errors.Is(err, notification.ErrInProgress):
+		h.logger.InfoContext(c, "event is being handled by another delivery, will retry", slog.String("event_id", ce.ID))
+		h.answer(c, statusRetry, "retry")
 	default:
 		h.logger.WarnContext(c, "event will be retried", slog.String("event_id", ce.ID), slog.Any("error", err))
 		h.answer(c, statusRetry, "retry")

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -15,6 +16,7 @@ import (
 // 4xx with a JSON error code (never a 5xx) and leave the state store byte for
 // byte as it was.
 func TestBadInputIsRefused(t *testing.T) {
+	sc := scenario(t, "bad input")
 	sys := system.Start(t, system.Options{})
 	before := snapshot(t, sys.Redis)
 
@@ -57,7 +59,7 @@ func TestBadInputIsRefused(t *testing.T) {
 			if tc.contentType != "" {
 				req.Header.Set("Content-Type", tc.contentType)
 			}
-			resp, err := httpClient.Do(req)
+			resp, err := timed(t, req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,23 +71,25 @@ func TestBadInputIsRefused(t *testing.T) {
 			if err := json.Unmarshal(data, &body); err != nil {
 				t.Fatalf("answer is not JSON: %v: %s", err, data)
 			}
-			if resp.StatusCode != tc.wantStatus || body.Error.Code != tc.wantCode {
-				t.Errorf("got %d %q (%s), want %d %q", resp.StatusCode, body.Error.Code, body.Error.Message, tc.wantStatus, tc.wantCode)
-			}
+			sc.Check("refused: "+tc.name, resp.StatusCode == tc.wantStatus && body.Error.Code == tc.wantCode,
+				fmt.Sprintf("%d %s", tc.wantStatus, tc.wantCode), fmt.Sprintf("%d %s (%s)", resp.StatusCode, body.Error.Code, body.Error.Message))
 		})
 	}
 
 	after := snapshot(t, sys.Redis)
+	var changed []string
 	for k, v := range after {
 		if before[k] != v {
-			t.Errorf("refused requests changed Redis key %s", k)
+			changed = append(changed, k)
 		}
 	}
 	for k := range before {
 		if _, ok := after[k]; !ok {
-			t.Errorf("refused requests deleted Redis key %s", k)
+			changed = append(changed, k+" (deleted)")
 		}
 	}
+	sc.Check("state store unchanged byte for byte", len(changed) == 0,
+		fmt.Sprintf("the same %d keys and values", len(before)), fmt.Sprintf("changed: %v", changed))
 }
 
 // snapshot returns every key of r with its serialized value (DUMP).

@@ -40,7 +40,7 @@ func call(t *testing.T, method, url, body string, out any) int {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := timed(t, req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -64,4 +64,16 @@ func getItem(t *testing.T, inventory *system.App, sku string) itemJSON {
 		t.Fatalf("GET /items/%s: got status %d, want 200", sku, status)
 	}
 	return item
+}
+
+// timed sends req and records its latency for the test's scenario, if any.
+// A transport error or a 5xx counts as an error; 4xx answers are what many
+// scenarios ask for.
+func timed(t *testing.T, req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := httpClient.Do(req)
+	if s := scenarioOf(t); s != nil {
+		s.Request(time.Since(start), err != nil || resp.StatusCode >= 500)
+	}
+	return resp, err
 }

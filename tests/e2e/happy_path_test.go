@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 // its event published through the outbox, and exactly one notification
 // delivered on NATS.
 func TestHappyPath(t *testing.T) {
+	sc := scenario(t, "happy path")
 	sys := system.Start(t, system.Options{})
 	order, inventory, notification := sys.App(t, "order"), sys.App(t, "inventory"), sys.App(t, "notification")
 	customer := "c-happy"
@@ -27,26 +29,20 @@ func TestHappyPath(t *testing.T) {
 	var placed orderJSON
 	status := call(t, http.MethodPost, order.URL+"/orders",
 		`{"customerId":"`+customer+`","items":[{"sku":"SKU-1","quantity":2}]}`, &placed)
-	if status != http.StatusCreated {
-		t.Fatalf("POST /orders: got status %d, want 201", status)
-	}
-	if placed.Status != "confirmed" || placed.ID == "" {
-		t.Fatalf("POST /orders: got %+v, want a confirmed order with an id", placed)
+	if !sc.Check("order confirmed", status == http.StatusCreated && placed.Status == "confirmed" && placed.ID != "",
+		"201 with a confirmed order", fmt.Sprintf("%d %q", status, placed.Status)) {
+		t.FailNow()
 	}
 
 	var read orderJSON
-	if status := call(t, http.MethodGet, order.URL+"/orders/"+placed.ID, "", &read); status != http.StatusOK {
-		t.Fatalf("GET /orders/%s: got status %d, want 200", placed.ID, status)
-	}
-	if read.ID != placed.ID || read.Status != "confirmed" || read.CustomerID != customer {
-		t.Errorf("GET /orders/%s: got %+v, want the confirmed order of %s", placed.ID, read, customer)
-	}
+	status = call(t, http.MethodGet, order.URL+"/orders/"+placed.ID, "", &read)
+	sc.Check("confirmed order readable", status == http.StatusOK && read.ID == placed.ID && read.Status == "confirmed" && read.CustomerID == customer,
+		"200 with the confirmed order", fmt.Sprintf("%d %+v", status, read))
 
 	after := getItem(t, inventory, "SKU-1")
-	if after.Available != before.Available-2 || after.Reserved != before.Reserved+2 {
-		t.Errorf("SKU-1 after ordering 2: got available %d reserved %d, want %d and %d",
-			after.Available, after.Reserved, before.Available-2, before.Reserved+2)
-	}
+	sc.Check("stock reserved", after.Available == before.Available-2 && after.Reserved == before.Reserved+2,
+		fmt.Sprintf("available %d reserved %d", before.Available-2, before.Reserved+2),
+		fmt.Sprintf("available %d reserved %d", after.Available, after.Reserved))
 
 	msg := receive(t, msgs)
 	var n struct {
@@ -55,25 +51,19 @@ func TestHappyPath(t *testing.T) {
 	if err := json.Unmarshal(msg.Data, &n); err != nil {
 		t.Fatalf("notification is not JSON: %v: %s", err, msg.Data)
 	}
-	if n.OrderID != placed.ID || n.CustomerID != customer || n.Status != "confirmed" {
-		t.Errorf("notification: got %+v, want order %s of %s, confirmed", n, placed.ID, customer)
-	}
-	if got := msg.Header.Get(nats.MsgIdHdr); got == "" || got != n.ID {
-		t.Errorf("notification header %s: got %q, want the notification id %q", nats.MsgIdHdr, got, n.ID)
-	}
+	sc.Check("notification delivered on NATS", n.OrderID == placed.ID && n.CustomerID == customer && n.Status == "confirmed" && msg.Header.Get(nats.MsgIdHdr) == n.ID,
+		"order "+placed.ID+" confirmed, Nats-Msg-Id = notification id", fmt.Sprintf("%+v, Nats-Msg-Id %q", n, msg.Header.Get(nats.MsgIdHdr)))
 	select {
 	case msg := <-msgs:
-		t.Errorf("a second notification arrived for one order: %s", msg.Data)
+		sc.Check("one notification per event", false, "1 notification", "a second one: "+string(msg.Data))
 	case <-time.After(time.Second):
+		sc.Check("one notification per event", true, "1 notification", "1 notification")
 	}
 
 	var history struct {
 		Notifications []struct{ OrderID string } `json:"notifications"`
 	}
-	if status := call(t, http.MethodGet, notification.URL+"/notifications?customerId="+customer, "", &history); status != http.StatusOK {
-		t.Fatalf("GET /notifications: got status %d, want 200", status)
-	}
-	if len(history.Notifications) != 1 || history.Notifications[0].OrderID != placed.ID {
-		t.Errorf("GET /notifications: got %+v, want one notification for %s", history.Notifications, placed.ID)
-	}
+	status = call(t, http.MethodGet, notification.URL+"/notifications?customerId="+customer, "", &history)
+	sc.Check("notification history", status == http.StatusOK && len(history.Notifications) == 1 && history.Notifications[0].OrderID == placed.ID,
+		"200 listing 1 notification for "+placed.ID, fmt.Sprintf("%d %+v", status, history.Notifications))
 }

@@ -16,6 +16,14 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	if netns.Inside() {
+		code := m.Run()
+		if err := writeReport(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e report:", err)
+			return 1
+		}
+		return code
+	}
 	// Build the services from this checkout before entering the namespace,
 	// where nothing reaches the network. The re-executed binary inherits
 	// the environment, so it finds them.
@@ -37,5 +45,5 @@ func testMain(m *testing.M) int {
 		}
 		os.Setenv(system.EnvBinDir, dir)
 	}
-	return netns.Main(m)
+	return netns.Reexec()
 }

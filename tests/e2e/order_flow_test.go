@@ -20,11 +20,21 @@ import (
 // each subtest uses SKUs and customers of its own.
 func TestOrderFlow(t *testing.T) {
 	sys := system.Start(t, system.Options{})
-	t.Run("concurrent orders never oversell", func(t *testing.T) { testNoOversell(t, sys) })
-	t.Run("idempotency key makes one order", func(t *testing.T) { testIdempotencyKey(t, sys) })
-	t.Run("cancel twice releases once", func(t *testing.T) { testCancelTwice(t, sys) })
-	t.Run("redelivered event notifies once", func(t *testing.T) { testRedelivery(t, sys) })
-	t.Run("poison event is dead-lettered", func(t *testing.T) { testPoisonEvent(t, sys) })
+	for _, sub := range []struct {
+		name string
+		test func(*testing.T, *system.System)
+	}{
+		{"concurrency and oversell", testNoOversell},
+		{"idempotent replay", testIdempotencyKey},
+		{"cancellation", testCancelTwice},
+		{"notification exactly once", testRedelivery},
+		{"dead letters", testPoisonEvent},
+	} {
+		t.Run(sub.name, func(t *testing.T) {
+			scenario(t, sub.name)
+			sub.test(t, sys)
+		})
+	}
 }
 
 // placeOrder posts an order of quantity units of sku and returns the status
@@ -40,7 +50,7 @@ func placeOrder(t *testing.T, sys *system.System, key, customer, sku string, qua
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := timed(t, req)
 	if err != nil {
 		t.Fatalf("POST /orders: %v", err)
 	}
@@ -94,16 +104,14 @@ func testNoOversell(t *testing.T, sys *system.System) {
 		})
 	}
 	wg.Wait()
-	if statuses[http.StatusCreated] != stock || statuses[http.StatusConflict] != orders-stock {
-		t.Errorf("%d concurrent orders for %d units: got statuses %v, want %d×201 and %d×409", orders, stock, statuses, stock, orders-stock)
-	}
+	sc := scenarioOf(t)
+	sc.Check("exactly K of N concurrent orders confirmed", statuses[http.StatusCreated] == stock && statuses[http.StatusConflict] == orders-stock,
+		fmt.Sprintf("%d×201, %d×409", stock, orders-stock), fmt.Sprint(statuses))
 	api := getItem(t, sys.App(t, "inventory"), "RACE-1")
 	stored := storedItem(t, sys, "RACE-1")
-	for name, got := range map[string]itemJSON{"inventory API": api, "state store": stored} {
-		if got.Available != 0 || got.Reserved != stock {
-			t.Errorf("%s: got available %d reserved %d, want 0 and %d", name, got.Available, got.Reserved, stock)
-		}
-	}
+	want := fmt.Sprintf("available 0 reserved %d", stock)
+	sc.Check("no oversell (inventory API)", api.Available == 0 && api.Reserved == stock, want, fmt.Sprintf("available %d reserved %d", api.Available, api.Reserved))
+	sc.Check("no oversell (state store)", stored.Available == 0 && stored.Reserved == stock, want, fmt.Sprintf("available %d reserved %d", stored.Available, stored.Reserved))
 }
 
 func testIdempotencyKey(t *testing.T, sys *system.System) {
@@ -126,18 +134,16 @@ func testIdempotencyKey(t *testing.T, sys *system.System) {
 	for id := range ids {
 		seen[id] = true
 	}
-	if _, id := placeOrder(t, sys, "key-idem-1", "c-idem", "IDEM-1", 3); !seen[id] { // and a late replay
-		t.Errorf("late replay answered order %s, not the first order", id)
-	}
-	if len(seen) != 1 {
-		t.Errorf("%d requests with one key: got answers naming %d orders, want 1", requests, len(seen))
-	}
-	if got := storedItem(t, sys, "IDEM-1"); got.Available != 7 || got.Reserved != 3 {
-		t.Errorf("stock after one order of 3, replayed: got available %d reserved %d, want 7 and 3", got.Available, got.Reserved)
-	}
-	if status, _ := placeOrder(t, sys, "key-idem-1", "c-idem", "IDEM-1", 4); status != http.StatusUnprocessableEntity {
-		t.Errorf("key reused for another order: got status %d, want 422", status)
-	}
+	_, late := placeOrder(t, sys, "key-idem-1", "c-idem", "IDEM-1", 3) // and a late replay
+	seen[late] = true
+	sc := scenarioOf(t)
+	sc.Check("one order per idempotency key", len(seen) == 1,
+		fmt.Sprintf("%d concurrent requests and a late replay name 1 order", requests), fmt.Sprintf("%d orders", len(seen)))
+	got := storedItem(t, sys, "IDEM-1")
+	sc.Check("replays reserve nothing", got.Available == 7 && got.Reserved == 3,
+		"available 7 reserved 3", fmt.Sprintf("available %d reserved %d", got.Available, got.Reserved))
+	status, _ := placeOrder(t, sys, "key-idem-1", "c-idem", "IDEM-1", 4)
+	sc.Check("key reused for another order refused", status == http.StatusUnprocessableEntity, "422", fmt.Sprint(status))
 }
 
 func testCancelTwice(t *testing.T, sys *system.System) {
@@ -152,9 +158,9 @@ func testCancelTwice(t *testing.T, sys *system.System) {
 			t.Fatalf("cancel #%d: got %d %+v, want 200 cancelled", i+1, status, o)
 		}
 	}
-	if got := storedItem(t, sys, "CANCEL-1"); got.Available != 4 || got.Reserved != 0 {
-		t.Errorf("after cancelling twice: got available %d reserved %d, want 4 and 0", got.Available, got.Reserved)
-	}
+	got := storedItem(t, sys, "CANCEL-1")
+	scenarioOf(t).Check("cancel twice releases once", got.Available == 4 && got.Reserved == 0,
+		"available 4 reserved 0", fmt.Sprintf("available %d reserved %d", got.Available, got.Reserved))
 }
 
 func testRedelivery(t *testing.T, sys *system.System) {
@@ -171,14 +177,15 @@ func testRedelivery(t *testing.T, sys *system.System) {
 	if status := call(t, http.MethodPost, sys.App(t, "order").DaprURL+"/v1.0/publish/pubsub/orders", event, nil); status != http.StatusNoContent {
 		t.Fatalf("publish the event again: got status %d, want 204", status)
 	}
+	sc := scenarioOf(t)
 	select {
 	case msg := <-msgs:
-		t.Errorf("a redelivered event made a second notification: %s", msg.Data)
+		sc.Check("redelivered event notifies once", false, "no second notification", "a second one: "+string(msg.Data))
 	case <-time.After(3 * time.Second):
+		sc.Check("redelivered event notifies once", true, "no second notification", "none in 3s")
 	}
-	if got := metric(t, sys.App(t, "notification"), `daprshop_notification_events_total{outcome="duplicate"}`); got < 1 {
-		t.Errorf("duplicate events counted on /metrics: got %v, want at least 1", got)
-	}
+	dups := metric(t, sys.App(t, "notification"), `daprshop_notification_events_total{outcome="duplicate"}`)
+	sc.Check("duplicates counted on /metrics", dups >= 1, "at least 1", fmt.Sprint(dups))
 }
 
 // metric reads one sample from an app's /metrics, 0 when it is absent.
@@ -250,16 +257,18 @@ func testPoisonEvent(t *testing.T, sys *system.System) {
 		if status := call(t, http.MethodGet, sys.App(t, "notification").URL+"/deadletters", "", &got); status != http.StatusOK {
 			t.Fatalf("GET /deadletters: got status %d, want 200", status)
 		}
+		sc := scenarioOf(t)
 		for _, d := range got.DeadLetters {
 			if strings.Contains(string(d.Data), "o-poison") {
-				if n := metric(t, sys.App(t, "notification"), "daprshop_notification_dead_letters_total"); n < 1 {
-					t.Errorf("dead letters counted on /metrics: got %v, want at least 1", n)
-				}
+				sc.Check("poison event dead-lettered", true, "listed by GET /deadletters within 30s", "listed")
+				n := metric(t, sys.App(t, "notification"), "daprshop_notification_dead_letters_total")
+				sc.Check("dead letters counted on /metrics", n >= 1, "at least 1", fmt.Sprint(n))
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the poison event is not among the dead letters after 30s: %+v", got.DeadLetters)
+			sc.Check("poison event dead-lettered", false, "listed by GET /deadletters within 30s", fmt.Sprintf("%d others listed", len(got.DeadLetters)))
+			return
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

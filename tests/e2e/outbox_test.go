@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -16,18 +17,16 @@ import (
 // sidecar cannot publish the event, so the transaction never runs: the order
 // is refused whole, nothing is stored and its stock is back.
 func TestOutboxNeverStoresAnOrderWithoutItsEvent(t *testing.T) {
+	sc := scenario(t, "outbox")
 	sys := system.Start(t, system.Options{SeparatePubSubRedis: true})
 	restock(t, sys, "OUTBOX-1", 3)
 
 	sys.PubSubRedis.Proc.Stop()
 	status, _ := placeOrder(t, sys, "", "c-outbox", "OUTBOX-1", 2)
-	if status < 500 {
-		t.Errorf("POST /orders with pub/sub down: got status %d, want a 5xx", status)
-	}
-
-	if got := storedItem(t, sys, "OUTBOX-1"); got.Available != 3 || got.Reserved != 0 {
-		t.Errorf("stock after the refused order: got available %d reserved %d, want 3 and 0", got.Available, got.Reserved)
-	}
+	sc.Check("order refused while its event cannot be published", status >= 500, "a 5xx", fmt.Sprint(status))
+	got := storedItem(t, sys, "OUTBOX-1")
+	sc.Check("stock back after the refused order", got.Available == 3 && got.Reserved == 0,
+		"available 3 reserved 0", fmt.Sprintf("available %d reserved %d", got.Available, got.Reserved))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rdb := sys.Redis.Client(t)
@@ -35,6 +34,7 @@ func TestOutboxNeverStoresAnOrderWithoutItsEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var stored []string
 	for _, k := range keys {
 		var o orderJSON
 		data, err := rdb.HGet(ctx, k, "data").Bytes()
@@ -45,9 +45,10 @@ func TestOutboxNeverStoresAnOrderWithoutItsEvent(t *testing.T) {
 			t.Fatalf("%s: %v", k, err)
 		}
 		if o.CustomerID == "c-outbox" {
-			t.Errorf("the state store holds order %s (%s) although its event could not be published", o.ID, o.Status)
+			stored = append(stored, o.ID+" "+o.Status)
 		}
 	}
+	sc.Check("no order stored without its event", len(stored) == 0, "no order of c-outbox in the state store", fmt.Sprintf("%v", stored))
 	// The sanity check that makes the above meaningful: the order API
 	// itself still works for reads.
 	if status := call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/unknown", "", nil); status != http.StatusNotFound {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"testing"
 )
 
 // envMarker is set in the re-executed test binary.
@@ -19,13 +18,18 @@ const envMarker = "DAPRSHOP_IN_NETNS"
 // setup brings loopback up and routes multicast over it, which mDNS needs.
 const setup = `ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo && exec "$@"`
 
-// Main runs m inside a new user and network namespace and returns its exit
-// code. Call it from TestMain: os.Exit(netns.Main(m)). Work that needs the
-// network (building binaries) must happen before, in the caller.
-func Main(m *testing.M) int {
-	if os.Getenv(envMarker) == "1" {
-		return m.Run()
-	}
+// Inside reports whether this process runs in the namespace Reexec made.
+func Inside() bool { return os.Getenv(envMarker) == "1" }
+
+// Reexec runs this test binary again, with the same arguments, inside a new
+// user and network namespace, and returns its exit code. From TestMain:
+//
+//	if !netns.Inside() {
+//		// build what needs the network, then
+//		return netns.Reexec()
+//	}
+//	return m.Run()
+func Reexec() int {
 	args := append([]string{"--user", "--map-root-user", "--net", "--", "sh", "-c", setup, "sh"}, os.Args...)
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), envMarker+"=1")

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
+	"time"
 
 	sdk "github.com/dapr/go-sdk/client"
 
@@ -38,6 +40,37 @@ func (s *Store) Delivered(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("get notification %s: %w", id, err)
 	}
 	return len(got.Value) > 0, nil
+}
+
+// claimTTL bounds how long a claim keeps other deliveries of the same event
+// waiting: longer than a send and a record take, short enough that a
+// redelivery after a crash goes ahead soon.
+const claimTTL = 30 * time.Second
+
+func claimKey(id string) string { return "claim:" + id }
+
+// Claim creates a claim for id that expires after claimTTL; first-write
+// refuses to create it while another one lives.
+func (s *Store) Claim(ctx context.Context, id string) (bool, error) {
+	meta := map[string]string{"ttlInSeconds": strconv.Itoa(int(claimTTL / time.Second))}
+	err := s.client.SaveState(ctx, s.name, claimKey(id), []byte(`"claimed"`), meta, firstWrite())
+	if err == nil {
+		return true, nil
+	}
+	// Refused, or failed: a claim that exists now tells which.
+	got, gerr := s.client.GetState(ctx, s.name, claimKey(id), nil)
+	if gerr == nil && len(got.Value) > 0 {
+		return false, nil
+	}
+	return false, fmt.Errorf("claim notification %s: %w", id, err)
+}
+
+// Unclaim deletes the claim for id.
+func (s *Store) Unclaim(ctx context.Context, id string) error {
+	if err := s.client.DeleteState(ctx, s.name, claimKey(id), nil); err != nil {
+		return fmt.Errorf("unclaim notification %s: %w", id, err)
+	}
+	return nil
 }
 
 // Record stores n unless a notification with its id exists already.

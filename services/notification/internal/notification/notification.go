@@ -31,11 +31,16 @@ type Sender interface {
 }
 
 // Store remembers delivered notifications. Delivered reports whether the
-// notification with id was recorded; Record stores n (recording it again
-// changes nothing); AddToHistory lists n.ID in its customer's history, also
-// idempotently; History returns a customer's notifications, oldest first.
+// notification with id was recorded; Claim takes a short lease on sending
+// it, and reports false when someone else holds one; Unclaim gives the lease
+// up early; Record stores n
+// (recording it again changes nothing); AddToHistory lists n.ID in its
+// customer's history, also idempotently; History returns a customer's
+// notifications, oldest first.
 type Store interface {
 	Delivered(ctx context.Context, id string) (bool, error)
+	Claim(ctx context.Context, id string) (bool, error)
+	Unclaim(ctx context.Context, id string) error
 	Record(ctx context.Context, n Notification) error
 	AddToHistory(ctx context.Context, customerID, id string) error
 	History(ctx context.Context, customerID string) ([]Notification, error)
@@ -61,6 +66,10 @@ type DeadLetters interface {
 // ErrMalformedEvent marks an event that can never be processed; retrying it is
 // pointless, so it goes to the dead-letter topic instead.
 var ErrMalformedEvent = errors.New("malformed event")
+
+// ErrInProgress means another delivery of the same event is being handled
+// right now; ask for the event again later.
+var ErrInProgress = errors.New("the same event is being handled")
 
 // ErrInvalidCustomer is returned for a customer id that cannot exist.
 var ErrInvalidCustomer = errors.New("invalid customer id")
@@ -104,10 +113,14 @@ const (
 )
 
 // Handle delivers the notification for an order event exactly once per
-// event id. Every step is idempotent, so when a step fails the event is
-// redelivered and Handle picks up where it stopped. The one window left is a
-// crash between sending and recording: the redelivery sends again, with the
-// same notification id, which receivers use to drop the repeat.
+// event id. Two deliveries of one event can arrive at once (a redelivery
+// while the first is still being handled), so sending takes a lease first:
+// the second gets ErrInProgress and comes back later, to find the
+// notification recorded. Every step is idempotent, so when a step fails the
+// event is redelivered and Handle picks up where it stopped. The one window
+// left is a crash between sending and recording: once the lease expires, the
+// redelivery sends again with the same notification id, which receivers use
+// to drop the repeat.
 func (s *Service) Handle(ctx context.Context, e events.Order) (Outcome, error) {
 	if e.EventID == "" || e.OrderID == "" || !customerPattern.MatchString(e.CustomerID) {
 		return 0, fmt.Errorf("%w: event %q for order %q, customer %q", ErrMalformedEvent, e.EventID, e.OrderID, e.CustomerID)
@@ -118,6 +131,13 @@ func (s *Service) Handle(ctx context.Context, e events.Order) (Outcome, error) {
 	}
 	outcome := Duplicate
 	if !delivered {
+		claimed, err := s.store.Claim(ctx, e.EventID)
+		if err != nil {
+			return 0, err
+		}
+		if !claimed {
+			return 0, ErrInProgress
+		}
 		n := Notification{
 			ID:         e.EventID,
 			CustomerID: e.CustomerID,
@@ -126,15 +146,23 @@ func (s *Service) Handle(ctx context.Context, e events.Order) (Outcome, error) {
 			Message:    message(e),
 			CreatedAt:  e.OccurredAt,
 		}
-		if err := s.sender.Send(ctx, n); err != nil {
-			return 0, fmt.Errorf("send notification %s: %w", n.ID, err)
-		}
-		if err := s.store.Record(ctx, n); err != nil {
-			return 0, fmt.Errorf("record notification %s: %w", n.ID, err)
+		if err := s.send(ctx, n); err != nil {
+			// The redelivery need not wait for the lease to expire.
+			return 0, errors.Join(err, s.store.Unclaim(context.WithoutCancel(ctx), n.ID))
 		}
 		outcome = Delivered
 	}
 	return outcome, s.store.AddToHistory(ctx, e.CustomerID, e.EventID)
+}
+
+func (s *Service) send(ctx context.Context, n Notification) error {
+	if err := s.sender.Send(ctx, n); err != nil {
+		return fmt.Errorf("send notification %s: %w", n.ID, err)
+	}
+	if err := s.store.Record(ctx, n); err != nil {
+		return fmt.Errorf("record notification %s: %w", n.ID, err)
+	}
+	return nil
 }
 
 // History returns the notifications delivered to customerID.

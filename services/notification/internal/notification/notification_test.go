@@ -25,13 +25,27 @@ func (f *fakeSender) Send(_ context.Context, n notification.Notification) error 
 }
 
 type fakeStore struct {
+	claims    map[string]bool
 	recorded  map[string]notification.Notification
 	history   map[string][]string
 	recordErr error
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{recorded: map[string]notification.Notification{}, history: map[string][]string{}}
+	return &fakeStore{claims: map[string]bool{}, recorded: map[string]notification.Notification{}, history: map[string][]string{}}
+}
+
+func (f *fakeStore) Unclaim(_ context.Context, id string) error {
+	delete(f.claims, id)
+	return nil
+}
+
+func (f *fakeStore) Claim(_ context.Context, id string) (bool, error) {
+	if f.claims[id] {
+		return false, nil
+	}
+	f.claims[id] = true
+	return true, nil
 }
 
 func (f *fakeStore) Delivered(_ context.Context, id string) (bool, error) {
@@ -148,5 +162,45 @@ func TestHistoryRefusesInvalidCustomer(t *testing.T) {
 		if _, err := svc.History(context.Background(), id); !errors.Is(err, notification.ErrInvalidCustomer) {
 			t.Errorf("History(%q): got %v, want ErrInvalidCustomer", id, err)
 		}
+	}
+}
+
+// blockingSender holds the first send until released, to let a second
+// delivery of the same event arrive meanwhile.
+type blockingSender struct {
+	fakeSender
+	started, release chan struct{}
+}
+
+func (b *blockingSender) Send(ctx context.Context, n notification.Notification) error {
+	b.started <- struct{}{}
+	<-b.release
+	return b.fakeSender.Send(ctx, n)
+}
+
+func TestHandleConcurrentDeliveriesSendOnce(t *testing.T) {
+	sender := &blockingSender{started: make(chan struct{}, 2), release: make(chan struct{})}
+	store := newFakeStore()
+	svc := notification.NewService(sender, store, nil)
+	ctx := context.Background()
+
+	done := make(chan error)
+	go func() {
+		_, err := svc.Handle(ctx, confirmed("e-1"))
+		done <- err
+	}()
+	<-sender.started // the first delivery is sending
+	if _, err := svc.Handle(ctx, confirmed("e-1")); !errors.Is(err, notification.ErrInProgress) {
+		t.Errorf("second delivery while the first sends: got %v, want ErrInProgress", err)
+	}
+	close(sender.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, err := svc.Handle(ctx, confirmed("e-1")); err != nil || got != notification.Duplicate {
+		t.Errorf("the second delivery, retried: got %v, %v; want Duplicate", got, err)
+	}
+	if len(sender.sent) != 1 {
+		t.Errorf("sent %d notifications, want 1", len(sender.sent))
 	}
 }

@@ -1,0 +1,236 @@
+// Package report collects what an e2e run checked and measured, and writes
+// it for three readers: report.json for machines (schema below, versioned),
+// report.md for a release manager, and junit.xml for CI systems.
+//
+// Schema (SchemaVersion 1). A change that removes or renames a field bumps
+// the version; adding a field does not.
+//
+//	schemaVersion  int
+//	startedAt, finishedAt  RFC 3339 times
+//	passed         bool: every invariant of every scenario held
+//	environment    {daprdVersion, daprdPath, goSDKVersion, goVersion,
+//	                components: [{name, type, version}], redisVersion,
+//	                natsVersion, machine: {os, arch, cpus, kernel, hostname}}
+//	scenarios      [{name, durationSeconds, invariants: [{name, passed,
+//	                expected, observed}], latency: {count, p50, p90, p99,
+//	                max} in milliseconds, throughput (requests per second),
+//	                requests, errors}]
+//	findings       [{severity, scenario, invariant, expected, observed}]
+package report
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// SchemaVersion is the version of the report.json format.
+const SchemaVersion = 1
+
+// Report is one e2e run.
+type Report struct {
+	SchemaVersion int         `json:"schemaVersion"`
+	StartedAt     time.Time   `json:"startedAt"`
+	FinishedAt    time.Time   `json:"finishedAt"`
+	Passed        bool        `json:"passed"`
+	Environment   Environment `json:"environment"`
+	Scenarios     []Scenario  `json:"scenarios"`
+	Findings      []Finding   `json:"findings"`
+}
+
+// Environment is what the run ran on.
+type Environment struct {
+	DaprdVersion string      `json:"daprdVersion"`
+	DaprdPath    string      `json:"daprdPath"`
+	GoSDKVersion string      `json:"goSDKVersion"`
+	GoVersion    string      `json:"goVersion"`
+	Components   []Component `json:"components"`
+	RedisVersion string      `json:"redisVersion"`
+	NATSVersion  string      `json:"natsVersion"`
+	Machine      Machine     `json:"machine"`
+}
+
+// Component is a Dapr component the system ran with.
+type Component struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	Version string `json:"version"`
+}
+
+// Machine describes the host.
+type Machine struct {
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	CPUs     int    `json:"cpus"`
+	Kernel   string `json:"kernel"`
+	Hostname string `json:"hostname"`
+}
+
+// Scenario is one thing the suite did to the system, with what it checked.
+type Scenario struct {
+	Name            string      `json:"name"`
+	DurationSeconds float64     `json:"durationSeconds"`
+	Invariants      []Invariant `json:"invariants"`
+	Latency         Latency     `json:"latency"`
+	// Throughput is requests per second over the scenario's duration.
+	Throughput float64 `json:"throughput"`
+	Requests   int     `json:"requests"`
+	Errors     int     `json:"errors"`
+}
+
+// Invariant is one property checked, with what was expected and seen.
+type Invariant struct {
+	Name     string `json:"name"`
+	Passed   bool   `json:"passed"`
+	Expected string `json:"expected"`
+	Observed string `json:"observed"`
+}
+
+// Latency is the client-side latency of a scenario's requests, in
+// milliseconds.
+type Latency struct {
+	Count int     `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+}
+
+// Finding is something a release manager must look at.
+type Finding struct {
+	Severity  string `json:"severity"`
+	Scenario  string `json:"scenario"`
+	Invariant string `json:"invariant"`
+	Expected  string `json:"expected"`
+	Observed  string `json:"observed"`
+}
+
+// Severities of findings.
+const (
+	// SeverityCritical: an invariant the system promises failed.
+	SeverityCritical = "critical"
+)
+
+// Recorder collects scenarios while tests run; it is safe for concurrent use.
+type Recorder struct {
+	mu        sync.Mutex
+	started   time.Time
+	scenarios []*ScenarioRecorder
+}
+
+// NewRecorder starts recording a run.
+func NewRecorder() *Recorder { return &Recorder{started: time.Now()} }
+
+// Scenario starts recording the scenario name, run by test t.
+func (r *Recorder) Scenario(t testing.TB, name string) *ScenarioRecorder {
+	s := &ScenarioRecorder{t: t, name: name, started: time.Now()}
+	r.mu.Lock()
+	r.scenarios = append(r.scenarios, s)
+	r.mu.Unlock()
+	t.Cleanup(s.finish)
+	return s
+}
+
+// Report assembles the run so far.
+func (r *Recorder) Report(env Environment) Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := Report{SchemaVersion: SchemaVersion, StartedAt: r.started, FinishedAt: time.Now(), Passed: true, Environment: env,
+		Scenarios: []Scenario{}, Findings: []Finding{}}
+	for _, s := range r.scenarios {
+		sc := s.snapshot()
+		rep.Scenarios = append(rep.Scenarios, sc)
+		for _, inv := range sc.Invariants {
+			if !inv.Passed {
+				rep.Passed = false
+				rep.Findings = append(rep.Findings, Finding{Severity: SeverityCritical, Scenario: sc.Name,
+					Invariant: inv.Name, Expected: inv.Expected, Observed: inv.Observed})
+			}
+		}
+	}
+	return rep
+}
+
+// ScenarioRecorder records one scenario's invariants and requests.
+type ScenarioRecorder struct {
+	t          testing.TB
+	name       string
+	mu         sync.Mutex
+	started    time.Time
+	duration   time.Duration
+	invariants []Invariant
+	latencies  []time.Duration
+	errors     int
+}
+
+// Check records an invariant; when it does not hold, the test fails too.
+func (s *ScenarioRecorder) Check(name string, passed bool, expected, observed string) bool {
+	s.t.Helper()
+	s.mu.Lock()
+	s.invariants = append(s.invariants, Invariant{Name: name, Passed: passed, Expected: expected, Observed: observed})
+	s.mu.Unlock()
+	if !passed {
+		s.t.Errorf("invariant %q: expected %s, observed %s", name, expected, observed)
+	}
+	return passed
+}
+
+// Request records one client request: how long it took, and whether it
+// failed (a transport error or a 5xx; refusals the scenario asked for are
+// not errors).
+func (s *ScenarioRecorder) Request(d time.Duration, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latencies = append(s.latencies, d)
+	if failed {
+		s.errors++
+	}
+}
+
+func (s *ScenarioRecorder) finish() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.duration == 0 {
+		s.duration = time.Since(s.started)
+	}
+	if s.t.Failed() && !slices.ContainsFunc(s.invariants, func(i Invariant) bool { return !i.Passed }) {
+		// The test failed outside any invariant (it could not even set the
+		// system up, say): that is a finding too.
+		s.invariants = append(s.invariants, Invariant{Name: "scenario ran to completion", Passed: false,
+			Expected: "the scenario completes", Observed: "the test failed; see its log"})
+	}
+}
+
+func (s *ScenarioRecorder) snapshot() Scenario {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.duration
+	if d == 0 {
+		d = time.Since(s.started)
+	}
+	sc := Scenario{Name: s.name, DurationSeconds: d.Seconds(), Invariants: slices.Clone(s.invariants),
+		Latency: percentiles(s.latencies), Requests: len(s.latencies), Errors: s.errors}
+	if sc.Invariants == nil {
+		sc.Invariants = []Invariant{}
+	}
+	if d > 0 {
+		sc.Throughput = float64(len(s.latencies)) / d.Seconds()
+	}
+	return sc
+}
+
+func percentiles(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	sorted := slices.Clone(ds)
+	slices.SortFunc(sorted, cmp.Compare)
+	at := func(q float64) float64 {
+		i := int(q*float64(len(sorted))+0.5) - 1
+		i = max(0, min(i, len(sorted)-1))
+		return float64(sorted[i]) / float64(time.Millisecond)
+	}
+	return Latency{Count: len(sorted), P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: at(1)}
+}

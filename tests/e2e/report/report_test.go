@@ -1,0 +1,84 @@
+package report
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeTB records failures instead of failing the test that uses it.
+type fakeTB struct {
+	testing.TB
+	failed   bool
+	cleanups []func()
+}
+
+func (f *fakeTB) Helper()               {}
+func (f *fakeTB) Errorf(string, ...any) { f.failed = true }
+func (f *fakeTB) Failed() bool          { return f.failed }
+func (f *fakeTB) Cleanup(fn func())     { f.cleanups = append(f.cleanups, fn) }
+func (f *fakeTB) runCleanups() {
+	for _, fn := range f.cleanups {
+		fn()
+	}
+}
+
+func TestReportTurnsFailedInvariantsIntoFindings(t *testing.T) {
+	rec := NewRecorder()
+	ok, bad := &fakeTB{TB: t}, &fakeTB{TB: t}
+	a := rec.Scenario(ok, "happy path")
+	a.Check("order confirmed", true, "201", "201")
+	for i := range 100 {
+		a.Request(time.Duration(i+1)*time.Millisecond, i == 0)
+	}
+	b := rec.Scenario(bad, "oversell")
+	b.Check("no oversell", false, "5 confirmed", "24 confirmed")
+	ok.runCleanups()
+	bad.runCleanups()
+
+	if !bad.failed || ok.failed {
+		t.Errorf("a failed invariant must fail its test, and only it: got failed=%v/%v", ok.failed, bad.failed)
+	}
+	r := rec.Report(Environment{DaprdVersion: "1.16.5"})
+	if r.Passed || len(r.Findings) != 1 || r.Findings[0].Scenario != "oversell" || r.Findings[0].Observed != "24 confirmed" {
+		t.Fatalf("got passed=%v findings %+v, want one finding for oversell", r.Passed, r.Findings)
+	}
+	l := r.Scenarios[0].Latency
+	if l.Count != 100 || l.P50 != 50 || l.P90 != 90 || l.P99 != 99 || l.Max != 100 || r.Scenarios[0].Errors != 1 {
+		t.Errorf("latency: got %+v errors %d, want p50 50 p90 90 p99 99 max 100 and 1 error", l, r.Scenarios[0].Errors)
+	}
+
+	dir := t.TempDir()
+	if err := Write(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	data, _ := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err := json.Unmarshal(data, &back); err != nil || back.SchemaVersion != SchemaVersion {
+		t.Errorf("report.json: %v, schema %d", err, back.SchemaVersion)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	if !strings.HasPrefix(string(md), "# daprshop e2e: FAILED") || !strings.Contains(string(md), "24 confirmed") {
+		t.Errorf("report.md does not lead with the verdict and the evidence:\n%s", md)
+	}
+	var suites junitSuites
+	xmlData, _ := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	if err := xml.Unmarshal(xmlData, &suites); err != nil || len(suites.Suites) != 2 || suites.Suites[1].Failures != 1 {
+		t.Errorf("junit.xml: %v, %+v", err, suites)
+	}
+}
+
+func TestAFailedTestWithoutFailedInvariantsIsAFinding(t *testing.T) {
+	rec := NewRecorder()
+	tb := &fakeTB{TB: t}
+	rec.Scenario(tb, "setup")
+	tb.failed = true // e.g. the system never became ready
+	tb.runCleanups()
+	if r := rec.Report(Environment{}); r.Passed || len(r.Findings) != 1 {
+		t.Errorf("got passed=%v with %d findings, want a finding for the failed scenario", r.Passed, len(r.Findings))
+	}
+}

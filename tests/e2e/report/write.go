@@ -1,0 +1,160 @@
+package report
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Write writes report.json, report.md and junit.xml into dir.
+func Write(dir string, r Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	junit, err := JUnit(r)
+	if err != nil {
+		return err
+	}
+	for name, content := range map[string][]byte{
+		"report.json": append(data, '\n'),
+		"report.md":   []byte(Markdown(r)),
+		"junit.xml":   junit,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Markdown is the summary a release manager reads: the verdict first, then
+// every finding with its evidence, then the numbers and the environment.
+func Markdown(r Report) string {
+	var b strings.Builder
+	verdict := "PASSED: every invariant held"
+	if !r.Passed {
+		verdict = fmt.Sprintf("FAILED: %d finding(s)", len(r.Findings))
+	}
+	passed, total := 0, 0
+	for _, s := range r.Scenarios {
+		for _, inv := range s.Invariants {
+			total++
+			if inv.Passed {
+				passed++
+			}
+		}
+	}
+	fmt.Fprintf(&b, "# daprshop e2e: %s\n\n", verdict)
+	fmt.Fprintf(&b, "daprd %s · %d/%d invariants held · %d scenarios · %s → %s\n\n",
+		r.Environment.DaprdVersion, passed, total, len(r.Scenarios),
+		r.StartedAt.UTC().Format("2006-01-02 15:04:05"), r.FinishedAt.UTC().Format("15:04:05 MST"))
+
+	if len(r.Findings) > 0 {
+		b.WriteString("## Findings\n\n")
+		for _, f := range r.Findings {
+			fmt.Fprintf(&b, "- **%s** · %s · %s\n  - expected: %s\n  - observed: %s\n",
+				f.Severity, f.Scenario, f.Invariant, f.Expected, f.Observed)
+		}
+		b.WriteString("\n")
+	}
+
+	b.WriteString("## Scenarios\n\n")
+	b.WriteString("| scenario | invariants | requests | errors | p50 ms | p90 ms | p99 ms | max ms | req/s |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, s := range r.Scenarios {
+		ok := 0
+		for _, inv := range s.Invariants {
+			if inv.Passed {
+				ok++
+			}
+		}
+		mark := "✅"
+		if ok != len(s.Invariants) {
+			mark = "❌"
+		}
+		fmt.Fprintf(&b, "| %s | %s %d/%d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
+			s.Name, mark, ok, len(s.Invariants), s.Requests, s.Errors,
+			s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max, s.Throughput)
+	}
+
+	b.WriteString("\n## Invariants\n\n")
+	for _, s := range r.Scenarios {
+		fmt.Fprintf(&b, "### %s\n\n", s.Name)
+		for _, inv := range s.Invariants {
+			mark := "✅"
+			if !inv.Passed {
+				mark = "❌"
+			}
+			fmt.Fprintf(&b, "- %s %s: expected %s, observed %s\n", mark, inv.Name, inv.Expected, inv.Observed)
+		}
+		b.WriteString("\n")
+	}
+
+	e := r.Environment
+	b.WriteString("## Environment\n\n")
+	fmt.Fprintf(&b, "- daprd: %s (%s)\n- Go SDK: %s; Go: %s\n- Redis: %s; NATS: %s\n",
+		e.DaprdVersion, e.DaprdPath, e.GoSDKVersion, e.GoVersion, e.RedisVersion, e.NATSVersion)
+	fmt.Fprintf(&b, "- machine: %s/%s, %d CPUs, kernel %s, host %s\n", e.Machine.OS, e.Machine.Arch, e.Machine.CPUs, e.Machine.Kernel, e.Machine.Hostname)
+	b.WriteString("- components:")
+	for _, c := range e.Components {
+		fmt.Fprintf(&b, " %s (%s/%s)", c.Name, c.Type, c.Version)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Time     float64     `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	ClassName string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// JUnit renders the report as JUnit XML: a test suite per scenario, a test
+// case per invariant.
+func JUnit(r Report) ([]byte, error) {
+	var out junitSuites
+	for _, s := range r.Scenarios {
+		suite := junitSuite{Name: s.Name, Time: s.DurationSeconds}
+		for _, inv := range s.Invariants {
+			c := junitCase{Name: inv.Name, ClassName: "daprshop.e2e." + s.Name}
+			if !inv.Passed {
+				suite.Failures++
+				c.Failure = &junitFailure{Message: "invariant failed",
+					Text: fmt.Sprintf("expected %s, observed %s", inv.Expected, inv.Observed)}
+			}
+			suite.Tests++
+			suite.Cases = append(suite.Cases, c)
+		}
+		out.Suites = append(out.Suites, suite)
+	}
+	data, err := xml.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), append(data, '\n')...), nil
+}

@@ -1,0 +1,66 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/daprshop/daprshop/tests/e2e/report"
+	"github.com/daprshop/daprshop/tests/e2e/system"
+)
+
+// EnvOut names the directory the report goes to; default out/e2e.
+const EnvOut = "E2E_OUT"
+
+// recorder is this run's report, written by TestMain when the tests end.
+var recorder = report.NewRecorder()
+
+// scenarios maps a test's name to the scenario it records, so that the
+// request helpers can time requests for it.
+var scenarios sync.Map
+
+// scenario starts recording scenario name for test t.
+func scenario(t *testing.T, name string) *report.ScenarioRecorder {
+	s := recorder.Scenario(t, name)
+	scenarios.Store(t.Name(), s)
+	return s
+}
+
+// scenarioOf returns the scenario t, or the test it is a subtest of,
+// records; nil when there is none.
+func scenarioOf(t *testing.T) *report.ScenarioRecorder {
+	for name := t.Name(); ; {
+		if s, ok := scenarios.Load(name); ok {
+			return s.(*report.ScenarioRecorder)
+		}
+		i := strings.LastIndex(name, "/")
+		if i < 0 {
+			return nil
+		}
+		name = name[:i]
+	}
+}
+
+func writeReport() error {
+	root, err := system.RepoRoot()
+	if err != nil {
+		return err
+	}
+	dir := os.Getenv(EnvOut)
+	if dir == "" {
+		dir = filepath.Join(root, "out", "e2e")
+	}
+	env := system.Env{Root: root}
+	if daprd, err := system.DaprdPath(root); err == nil {
+		env.Daprd = daprd
+	}
+	r := recorder.Report(system.Describe(env))
+	if err := report.Write(dir, r); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "e2e report: %s (passed: %v, %d findings)\n", filepath.Join(dir, "report.md"), r.Passed, len(r.Findings))
+	return nil
+}

@@ -1,0 +1,83 @@
+package system
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/daprshop/daprshop/tests/e2e/report"
+)
+
+// Describe says what the suite runs on, for the report: versions are asked
+// of the binaries themselves, so a daprd built elsewhere is described as it
+// is.
+func Describe(e Env) report.Environment {
+	host, _ := os.Hostname()
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	env := report.Environment{
+		DaprdVersion: version(e.Daprd, "--version"),
+		DaprdPath:    e.Daprd,
+		GoSDKVersion: moduleVersion("github.com/dapr/go-sdk"),
+		GoVersion:    runtime.Version(),
+		Components:   components(filepath.Join(e.Root, "components")),
+		RedisVersion: version("redis-server", "--version"),
+		NATSVersion:  version("nats-server", "--version"),
+		Machine: report.Machine{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(),
+			Kernel: strings.TrimSpace(string(kernel)), Hostname: host},
+	}
+	return env
+}
+
+func version(bin string, args ...string) string {
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func moduleVersion(path string) string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, dep := range info.Deps {
+		if dep.Path == path {
+			return dep.Version
+		}
+	}
+	return "unknown"
+}
+
+// components lists the Component resources in dir.
+func components(dir string) []report.Component {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	out := []report.Component{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		for {
+			var res struct {
+				Kind     string
+				Metadata struct{ Name string }
+				Spec     struct{ Type, Version string }
+			}
+			if err := dec.Decode(&res); err != nil {
+				break // io.EOF, or a file the run file test reports
+			}
+			if res.Kind == "Component" {
+				out = append(out, report.Component{Name: res.Metadata.Name, Type: res.Spec.Type, Version: res.Spec.Version})
+			}
+		}
+	}
+	return out
+}
