@@ -45,7 +45,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	// Start even when NATS is not up yet, and keep reconnecting: /readyz
 	// reports the connection, and events are retried until it is back.
+	closed := make(chan struct{})
 	nc, err := nats.Connect(cfg.NATSURL,
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		nats.Name("daprshop-notification"),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
@@ -57,8 +59,15 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("nats %s: %w", cfg.NATSURL, err)
 	}
-	// Drain delivers what is buffered before closing.
-	defer nc.Drain()
+	// Drain delivers what is buffered, then closes; wait for that, unless
+	// there is no connection to drain.
+	defer func() {
+		if err := nc.Drain(); err != nil {
+			nc.Close()
+			return
+		}
+		<-closed
+	}()
 
 	sender := natsbus.NewSender(nc)
 	svc := notification.NewService(sender, dapr.NewStore(client, cfg.StateStore), dapr.NewDeadLetters(client, cfg.StateStore))
