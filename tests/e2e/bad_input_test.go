@@ -17,7 +17,7 @@ import (
 // byte as it was.
 func TestBadInputIsRefused(t *testing.T) {
 	sc := scenario(t, "bad input")
-	sys := system.Start(t, system.Options{})
+	sys := startSystem(t, system.Options{})
 	before := snapshot(t, sys.Redis)
 
 	const ctJSON = "application/json"

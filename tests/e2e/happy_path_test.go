@@ -18,7 +18,7 @@ import (
 // delivered on NATS.
 func TestHappyPath(t *testing.T) {
 	sc := scenario(t, "happy path")
-	sys := system.Start(t, system.Options{})
+	sys := startSystem(t, system.Options{})
 	order, inventory, notification := sys.App(t, "order"), sys.App(t, "inventory"), sys.App(t, "notification")
 	customer := "c-happy"
 

@@ -19,7 +19,7 @@ import (
 // TestOrderFlow runs the order-flow patterns against one running system:
 // each subtest uses SKUs and customers of its own.
 func TestOrderFlow(t *testing.T) {
-	sys := system.Start(t, system.Options{})
+	sys := startSystem(t, system.Options{})
 	for _, sub := range []struct {
 		name string
 		test func(*testing.T, *system.System)
@@ -31,8 +31,9 @@ func TestOrderFlow(t *testing.T) {
 		{"dead letters", testPoisonEvent},
 	} {
 		t.Run(sub.name, func(t *testing.T) {
-			scenario(t, sub.name)
+			sc := scenario(t, sub.name)
 			sub.test(t, sys)
+			sc.Resources(sys.Usage())
 		})
 	}
 }

@@ -18,7 +18,7 @@ import (
 // is refused whole, nothing is stored and its stock is back.
 func TestOutboxNeverStoresAnOrderWithoutItsEvent(t *testing.T) {
 	sc := scenario(t, "outbox")
-	sys := system.Start(t, system.Options{SeparatePubSubRedis: true})
+	sys := startSystem(t, system.Options{SeparatePubSubRedis: true})
 	restock(t, sys, "OUTBOX-1", 3)
 
 	sys.PubSubRedis.Proc.Stop()

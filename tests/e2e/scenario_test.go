@@ -44,6 +44,19 @@ func scenarioOf(t *testing.T) *report.ScenarioRecorder {
 	}
 }
 
+// startSystem starts the system for test t and, when t records a scenario,
+// has the processes' resource use recorded before they stop.
+func startSystem(t *testing.T, opts system.Options) *system.System {
+	t.Helper()
+	sys := system.Start(t, opts)
+	t.Cleanup(func() { // runs before the processes' own cleanups stop them
+		if s := scenarioOf(t); s != nil {
+			s.Resources(sys.Usage())
+		}
+	})
+	return sys
+}
+
 func writeReport() error {
 	root, err := system.RepoRoot()
 	if err != nil {

@@ -199,3 +199,37 @@ func Addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p
 
 // ErrExited is returned by waits that saw the process exit.
 var ErrExited = errors.New("process exited")
+
+// Usage is what a process has used so far, read from /proc.
+type Usage struct {
+	CPUSeconds float64
+	RSSBytes   int64
+}
+
+// Usage reads the process's CPU time (user + system) and resident memory.
+func (p *Process) Usage() (Usage, error) {
+	select {
+	case <-p.done:
+		return Usage{}, ErrExited
+	default:
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID()))
+	if err != nil {
+		return Usage{}, err
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: utime and stime are fields 14 and 15 of the whole line.
+	rest := stat[bytes.LastIndexByte(stat, ')')+2:]
+	fields := bytes.Fields(rest)
+	if len(fields) < 22 {
+		return Usage{}, fmt.Errorf("/proc/%d/stat: %d fields", p.PID(), len(fields))
+	}
+	utime, err1 := strconv.ParseInt(string(fields[11]), 10, 64)
+	stime, err2 := strconv.ParseInt(string(fields[12]), 10, 64)
+	rssPages, err3 := strconv.ParseInt(string(fields[21]), 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return Usage{}, fmt.Errorf("/proc/%d/stat: %w", p.PID(), err)
+	}
+	// The kernel counts CPU time in clock ticks (USER_HZ, 100 on Linux).
+	return Usage{CPUSeconds: float64(utime+stime) / 100, RSSBytes: rssPages * int64(os.Getpagesize())}, nil
+}

@@ -14,7 +14,9 @@
 //	scenarios      [{name, durationSeconds, invariants: [{name, passed,
 //	                expected, observed}], latency: {count, p50, p90, p99,
 //	                max} in milliseconds, throughput (requests per second),
-//	                requests, errors}]
+//	                requests, errors, resources: [{process, cpuSeconds,
+//	                rssMB}] (cumulative since the process started, read
+//	                when the scenario ended)}]
 //	findings       [{severity, scenario, invariant, expected, observed}]
 package report
 
@@ -78,6 +80,16 @@ type Scenario struct {
 	Throughput float64 `json:"throughput"`
 	Requests   int     `json:"requests"`
 	Errors     int     `json:"errors"`
+	// Resources are the processes' CPU time and memory when the scenario
+	// ended, cumulative since each started.
+	Resources []Resource `json:"resources"`
+}
+
+// Resource is what one process (a sidecar, an app, a server) used.
+type Resource struct {
+	Process    string  `json:"process"`
+	CPUSeconds float64 `json:"cpuSeconds"`
+	RSSMB      float64 `json:"rssMB"`
 }
 
 // Invariant is one property checked, with what was expected and seen.
@@ -163,6 +175,14 @@ type ScenarioRecorder struct {
 	invariants []Invariant
 	latencies  []time.Duration
 	errors     int
+	resources  []Resource
+}
+
+// Resources records what the system's processes used by now.
+func (s *ScenarioRecorder) Resources(r []Resource) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resources = slices.Clone(r)
 }
 
 // Check records an invariant; when it does not hold, the test fails too.
@@ -211,7 +231,10 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 		d = time.Since(s.started)
 	}
 	sc := Scenario{Name: s.name, DurationSeconds: d.Seconds(), Invariants: slices.Clone(s.invariants),
-		Latency: percentiles(s.latencies), Requests: len(s.latencies), Errors: s.errors}
+		Latency: percentiles(s.latencies), Requests: len(s.latencies), Errors: s.errors, Resources: slices.Clone(s.resources)}
+	if sc.Resources == nil {
+		sc.Resources = []Resource{}
+	}
 	if sc.Invariants == nil {
 		sc.Invariants = []Invariant{}
 	}

@@ -84,6 +84,14 @@ func Markdown(r Report) string {
 			s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max, s.Throughput)
 	}
 
+	b.WriteString("\n## Resources (cumulative at the end of each scenario)\n\n")
+	b.WriteString("| scenario | process | CPU s | RSS MB |\n| --- | --- | ---: | ---: |\n")
+	for _, s := range r.Scenarios {
+		for _, res := range s.Resources {
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %.1f |\n", s.Name, res.Process, res.CPUSeconds, res.RSSMB)
+		}
+	}
+
 	b.WriteString("\n## Invariants\n\n")
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(&b, "### %s\n\n", s.Name)

@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/daprshop/daprshop/tests/e2e/proc"
+	"github.com/daprshop/daprshop/tests/e2e/report"
 )
 
 // ReadyTimeout bounds how long the system may take to become ready.
@@ -77,6 +79,27 @@ func Start(t testing.TB, opts Options) *System {
 	}
 	s.waitReady(t)
 	return s
+}
+
+// Usage reads what every running process of the system has used so far.
+func (s *System) Usage() []report.Resource {
+	procs := map[string]*proc.Process{"redis": s.Redis.Proc, "nats": s.NATS.Proc}
+	if s.PubSubRedis != s.Redis {
+		procs["redis-pubsub"] = s.PubSubRedis.Proc
+	}
+	for id, a := range s.Apps {
+		procs[id] = a.Proc
+		procs["daprd-"+id] = a.Daprd
+	}
+	out := make([]report.Resource, 0, len(procs))
+	for _, name := range slices.Sorted(maps.Keys(procs)) {
+		u, err := procs[name].Usage()
+		if err != nil {
+			continue // exited: a fault test stopped it
+		}
+		out = append(out, report.Resource{Process: name, CPUSeconds: u.CPUSeconds, RSSMB: float64(u.RSSBytes) / (1 << 20)})
+	}
+	return out
 }
 
 // App returns the app with id, failing the test if there is none.
