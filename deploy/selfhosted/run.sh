@@ -26,10 +26,10 @@ cli=
 stop_cli() {
 	[ -n "$cli" ] || return 0
 	local children
-	children=$(pgrep -g "$cli" | grep -vx "$cli" || true)
+	children=$(group_members "$cli")
 	if [ -n "$children" ]; then
 		kill -TERM $children 2>/dev/null || true
-		wait_gone 10 $children
+		wait_gone 10 $children || true
 	fi
 	kill -TERM "$cli" 2>/dev/null || true
 	wait_gone 10 "$cli" || kill -KILL -- "-$cli" 2>/dev/null || true
@@ -37,11 +37,27 @@ stop_cli() {
 	cli=
 }
 
-wait_gone() { # seconds pid...
-	local seconds=$1
+group_members() { # pgid: the PIDs in that process group but its leader
+	local stat line fields
+	for stat in /proc/[0-9]*/stat; do
+		read -r line <"$stat" 2>/dev/null || continue
+		# After "pid (comm) " come state, ppid, pgrp.
+		read -r -a fields <<<"${line##*) }"
+		if [ "${fields[2]}" = "$1" ] && [ "${stat//[^0-9]/}" != "$1" ]; then
+			echo "${stat//[^0-9]/}"
+		fi
+	done
+}
+
+wait_gone() { # seconds pid...: returns 1 if any is still alive after that
+	local seconds=$1 pid alive
 	shift
 	for _ in $(seq $((seconds * 10))); do
-		kill -0 "$@" 2>/dev/null || return 0
+		alive=
+		for pid in "$@"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ -n "$alive" ] || return 0
 		sleep 0.1
 	done
 	return 1
