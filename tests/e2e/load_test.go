@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/daprshop/daprshop/tests/e2e/system"
+)
+
+// Load settings; E2E_LOAD_SECONDS makes the phase longer for a soak.
+const (
+	loadRate      = 20 // orders per second, at a constant arrival rate
+	cancelShare   = 10 // percent of confirmed orders cancelled during the load
+	loadStockEach = 150
+)
+
+var loadSKUs = []string{"LOAD-1", "LOAD-2", "LOAD-3"}
+
+// TestSustainedLoad places orders at a constant arrival rate (so a slow
+// system cannot slow the load down and hide its own latency), cancels some,
+// and then checks the invariants that must hold whatever the interleaving:
+// stock conserved and matching the confirmed orders, every confirmed order
+// readable, and one notification per confirmed order.
+func TestSustainedLoad(t *testing.T) {
+	sc := scenario(t, "sustained mixed load")
+	sys := startSystem(t, system.Options{})
+	for _, sku := range loadSKUs {
+		restock(t, sys, sku, loadStockEach)
+	}
+	notes := collectNotifications(t, sys)
+
+	duration := 10 * time.Second
+	if s := os.Getenv("E2E_LOAD_SECONDS"); s != "" {
+		d, err := time.ParseDuration(s + "s")
+		if err != nil {
+			t.Fatalf("E2E_LOAD_SECONDS=%q: %v", s, err)
+		}
+		duration = d
+	}
+
+	res := runLoad(t, sys, duration)
+	confirmed, cancelled := res.confirmed, res.cancelled
+	nCancelled := 0
+	for _, c := range cancelled {
+		if c {
+			nCancelled++
+		}
+	}
+	t.Logf("load: %d confirmed, %d of them cancelled, %d rejected", len(confirmed), nCancelled, res.rejected)
+	sc.Check("orders confirmed under load", len(confirmed) > 0, "some", fmt.Sprint(len(confirmed)))
+
+	// Stock: conserved, and reserved is exactly what live orders hold.
+	held := map[string]int{}
+	for id, o := range confirmed {
+		if !cancelled[id] {
+			held[o.sku] += o.quantity
+		}
+	}
+	var drift []string
+	for _, sku := range loadSKUs {
+		got := storedItem(t, sys, sku)
+		if got.Available+got.Reserved != loadStockEach || got.Reserved != held[sku] {
+			drift = append(drift, fmt.Sprintf("%s: available %d reserved %d, live orders hold %d", sku, got.Available, got.Reserved, held[sku]))
+		}
+	}
+	sc.Check("stock conserved and matching live orders", len(drift) == 0,
+		fmt.Sprintf("available+reserved = %d and reserved = held by live orders, per SKU", loadStockEach), fmt.Sprint(drift))
+
+	// Every order answered 201 can be read back.
+	var unreadable []string
+	for id := range confirmed {
+		var o orderJSON
+		if s := call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/"+id, "", &o); s != http.StatusOK ||
+			(o.Status != "confirmed" && o.Status != "cancelled") {
+			unreadable = append(unreadable, fmt.Sprintf("%s: %d %s", id, s, o.Status))
+		}
+	}
+	sc.Check("every confirmed order readable", len(unreadable) == 0, "all read back", fmt.Sprint(unreadable))
+
+	// One notification per confirmed order, and none twice.
+	missing, dups := notes.await(confirmed, 30*time.Second)
+	sc.Check("one notification per confirmed order", len(missing) == 0,
+		fmt.Sprintf("%d notifications", len(confirmed)), fmt.Sprintf("%d missing: %v", len(missing), missing))
+	sc.Check("no notification delivered twice", len(dups) == 0, "none", fmt.Sprint(dups))
+}
+
+type loadOrder struct {
+	sku      string
+	quantity int
+}
+
+type loadResult struct {
+	confirmed map[string]loadOrder // by order id
+	cancelled map[string]bool
+	rejected  int
+}
+
+// runLoad places orders at loadRate for duration, each from its own
+// goroutine so that a slow answer never delays the next order, and cancels
+// cancelShare percent of the confirmed ones.
+func runLoad(t *testing.T, sys *system.System, duration time.Duration) loadResult {
+	res := loadResult{confirmed: map[string]loadOrder{}, cancelled: map[string]bool{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / loadRate)
+	defer tick.Stop()
+	stop := time.After(duration)
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			wg.Wait()
+			return res
+		case <-tick.C:
+		}
+		wg.Go(func() {
+			o := loadOrder{sku: loadSKUs[rand.IntN(len(loadSKUs))], quantity: 1 + rand.IntN(3)}
+			status, id := placeOrder(t, sys, "", fmt.Sprintf("c-load-%d", i%10), o.sku, o.quantity)
+			cancelled := false
+			if status == http.StatusCreated && rand.IntN(100) < cancelShare {
+				var got orderJSON
+				cancelled = call(t, http.MethodPost, sys.App(t, "order").URL+"/orders/"+id+"/cancel", "", &got) == http.StatusOK
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch status {
+			case http.StatusCreated:
+				res.confirmed[id] = o
+				res.cancelled[id] = cancelled
+			case http.StatusConflict:
+				res.rejected++
+			}
+		})
+	}
+}
+
+// notifications counts the confirmed-order notifications seen on NATS, by
+// order id.
+type notifications struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func collectNotifications(t *testing.T, sys *system.System) *notifications {
+	t.Helper()
+	n := &notifications{seen: map[string]int{}}
+	nc, err := nats.Connect(sys.NATS.URL)
+	if err != nil {
+		t.Fatalf("connect to nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	_, err = nc.Subscribe("notifications.>", func(msg *nats.Msg) {
+		var body struct{ OrderID, Status string }
+		if json.Unmarshal(msg.Data, &body) != nil || body.Status != "confirmed" {
+			return
+		}
+		n.mu.Lock()
+		n.seen[body.OrderID]++
+		n.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// await waits up to timeout for a notification of every order in want, and
+// returns the orders still missing one and those notified more than once.
+func (n *notifications) await(want map[string]loadOrder, timeout time.Duration) (missing, dups []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		n.mu.Lock()
+		missing, dups = nil, nil
+		for id := range want {
+			switch c := n.seen[id]; {
+			case c == 0:
+				missing = append(missing, id)
+			case c > 1:
+				dups = append(dups, fmt.Sprintf("%s×%d", id, c))
+			}
+		}
+		n.mu.Unlock()
+		if len(missing) == 0 || ctx.Err() != nil {
+			if len(missing) > 5 {
+				missing = append(missing[:5], fmt.Sprintf("and %d more", len(missing)-5))
+			}
+			return missing, dups
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
