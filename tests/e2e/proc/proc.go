@@ -197,7 +197,7 @@ func FreePort(t testing.TB) int {
 // Addr returns 127.0.0.1:port.
 func Addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// ErrExited is returned by waits that saw the process exit.
+// ErrExited means the process is no longer running.
 var ErrExited = errors.New("process exited")
 
 // Usage is what a process has used so far, read from /proc.

@@ -14,7 +14,8 @@ import (
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 )
 
-// maxAttempts bounds the ETag loop that appends to a customer's history.
+// maxAttempts bounds the ETag loop that appends to an index (a customer's
+// history, the dead letters).
 const maxAttempts = 20
 
 // Store is a notification.Store. Each notification is its own key, written
