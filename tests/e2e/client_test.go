@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -30,31 +31,41 @@ type itemJSON struct {
 var httpClient = &http.Client{Timeout: 15 * time.Second}
 
 // call sends a JSON request and decodes a JSON answer into out (if not nil).
-// It returns the status code.
+// It returns the status code, and stops the test if there is no answer.
 func call(t *testing.T, method, url, body string, out any) int {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	status, err := tryCall(t, method, url, body, out)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return status
+}
+
+// tryCall is call for the goroutines of a load, which must not stop the
+// test: it returns the error instead.
+func tryCall(t *testing.T, method, url, body string, out any) (int, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, err
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := timed(t, req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return 0, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
+		return resp.StatusCode, fmt.Errorf("%s %s: read body: %w", method, url, err)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: answer is not the expected JSON: %v: %s", method, url, err, data)
+			return resp.StatusCode, fmt.Errorf("%s %s: answer is not the expected JSON: %w: %s", method, url, err, data)
 		}
 	}
-	return resp.StatusCode
+	return resp.StatusCode, nil
 }
 
 func getItem(t *testing.T, inventory *system.App, sku string) itemJSON {

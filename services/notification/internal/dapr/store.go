@@ -44,9 +44,11 @@ func (s *Store) Delivered(ctx context.Context, id string) (bool, error) {
 }
 
 // claimTTL bounds how long a claim keeps other deliveries of the same event
-// waiting: longer than a send and a record take, short enough that a
-// redelivery after a crash goes ahead soon.
-const claimTTL = 30 * time.Second
+// waiting. It must be far longer than a send and a record take (milliseconds)
+// and far shorter than the delivery retries of the resiliency policy (about
+// 30 s): a claim left by a crashed process must expire while the redelivery
+// is still being retried, or the event would end up a dead letter.
+const claimTTL = 5 * time.Second
 
 func claimKey(id string) string { return "claim:" + id }
 
