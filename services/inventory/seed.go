@@ -27,8 +27,8 @@ func (s *seeder) Ready(context.Context) error {
 }
 
 func (s *seeder) run(ctx context.Context, logger *slog.Logger, svc *inventory.Service, items []inventory.Item) {
-	defer s.done.Store(true)
 	if len(items) == 0 {
+		s.done.Store(true)
 		return
 	}
 	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
@@ -36,6 +36,7 @@ func (s *seeder) run(ctx context.Context, logger *slog.Logger, svc *inventory.Se
 		err := svc.Seed(attemptCtx, items)
 		cancel()
 		if err == nil {
+			s.done.Store(true)
 			logger.Info("catalog seeded", slog.Int("skus", len(items)))
 			return
 		}
