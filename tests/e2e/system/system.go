@@ -65,6 +65,9 @@ func Start(t testing.TB, opts Options) *System {
 	env := LoadEnv(t)
 	apps := env.Apps(t)
 	logDir := env.LogDir(t)
+	if opts.ResourcesPath == "" && os.Getenv(EnvBreak) != "" {
+		opts.ResourcesPath = brokenResources(t, env, os.Getenv(EnvBreak))
+	}
 
 	s := &System{Apps: map[string]*App{}}
 	s.Redis = StartRedis(t, logDir, "redis")
@@ -79,6 +82,38 @@ func Start(t testing.TB, opts Options) *System {
 	}
 	s.waitReady(t)
 	return s
+}
+
+// EnvBreak deliberately breaks the setup, to show that the suite notices:
+// E2E_BREAK=resiliency runs every sidecar without the resiliency policy.
+const EnvBreak = "E2E_BREAK"
+
+// brokenResources returns a copy of the components without what kind names.
+func brokenResources(t testing.TB, env Env, kind string) string {
+	t.Helper()
+	drop := map[string]string{"resiliency": "resiliency.yaml"}[kind]
+	if drop == "" {
+		t.Fatalf("%s=%q: the only breakage known is resiliency", EnvBreak, kind)
+	}
+	dir := t.TempDir()
+	files, err := filepath.Glob(filepath.Join(env.Root, "components", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if filepath.Base(f) == drop {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%s=%s: running without %s", EnvBreak, kind, drop)
+	return dir
 }
 
 // Usage reads what every running process of the system has used so far.
