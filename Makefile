@@ -16,7 +16,7 @@ CLI_VERSION := $(shell sed -n 's/^require github.com\/dapr\/cli v\(.*\)$$/\1/p' 
 
 GO_BUILD := CGO_ENABLED=0 go build -trimpath
 
-.PHONY: build services daprd cli run test unit e2e clean
+.PHONY: build services daprd cli run test unit e2e e2e-compare clean
 
 build: services daprd cli
 
@@ -51,6 +51,19 @@ unit:
 # and junit.xml (E2E_OUT=dir to write them elsewhere).
 e2e: daprd
 	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 20m -v ./tests/e2e/
+
+# Runs the suite on two daprd versions and diffs the reports:
+#   make e2e-compare BASE=v1.16.0 CANDIDATE=v1.16.5
+# A failing suite on either side still yields a report to compare.
+BASE ?= v1.16.0
+CANDIDATE ?= $(PINNED_DAPR_VERSION)
+e2e-compare:
+	$(MAKE) daprd DAPR_VERSION=$(BASE)
+	$(MAKE) daprd DAPR_VERSION=$(CANDIDATE)
+	-DAPR_VERSION=$(BASE) E2E_OUT=$(OUT)/e2e/$(BASE) go test -count=1 -timeout 20m ./tests/e2e/
+	-DAPR_VERSION=$(CANDIDATE) E2E_OUT=$(OUT)/e2e/$(CANDIDATE) go test -count=1 -timeout 20m ./tests/e2e/
+	go run ./tests/e2e/cmd/e2e-compare -base $(OUT)/e2e/$(BASE)/report.json \
+		-candidate $(OUT)/e2e/$(CANDIDATE)/report.json -out $(OUT)/e2e/compare
 
 clean:
 	rm -rf $(OUT)
