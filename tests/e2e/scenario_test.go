@@ -12,7 +12,8 @@ import (
 	"github.com/daprshop/daprshop/tests/e2e/system"
 )
 
-// EnvOut names the directory the report goes to; default out/e2e.
+// EnvOut names the directory the report goes to; default out/e2e. A
+// relative path is relative to the repository, not to this package.
 const EnvOut = "E2E_OUT"
 
 // recorder is this run's report, written by TestMain when the tests end.
@@ -64,7 +65,10 @@ func writeReport() error {
 	}
 	dir := os.Getenv(EnvOut)
 	if dir == "" {
-		dir = filepath.Join(root, "out", "e2e")
+		dir = filepath.Join("out", "e2e")
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
 	}
 	env := system.Env{Root: root}
 	if daprd, err := system.DaprdPath(root); err == nil {

@@ -76,7 +76,8 @@ type Scenario struct {
 	DurationSeconds float64     `json:"durationSeconds"`
 	Invariants      []Invariant `json:"invariants"`
 	Latency         Latency     `json:"latency"`
-	// Throughput is requests per second over the scenario's duration.
+	// Throughput is requests per second, from the first request's start to
+	// the last one's end (setup and checks excluded).
 	Throughput float64 `json:"throughput"`
 	Requests   int     `json:"requests"`
 	Errors     int     `json:"errors"`
@@ -176,6 +177,8 @@ type ScenarioRecorder struct {
 	latencies  []time.Duration
 	errors     int
 	resources  []Resource
+	// first and last bound the requests in time, for throughput.
+	first, last time.Time
 }
 
 // Resources records what the system's processes used by now.
@@ -203,6 +206,13 @@ func (s *ScenarioRecorder) Check(name string, passed bool, expected, observed st
 func (s *ScenarioRecorder) Request(d time.Duration, failed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	end := time.Now()
+	if start := end.Add(-d); s.first.IsZero() || start.Before(s.first) {
+		s.first = start
+	}
+	if end.After(s.last) {
+		s.last = end
+	}
 	s.latencies = append(s.latencies, d)
 	if failed {
 		s.errors++
@@ -238,8 +248,8 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 	if sc.Invariants == nil {
 		sc.Invariants = []Invariant{}
 	}
-	if d > 0 {
-		sc.Throughput = float64(len(s.latencies)) / d.Seconds()
+	if span := s.last.Sub(s.first); span > 0 {
+		sc.Throughput = float64(len(s.latencies)) / span.Seconds()
 	}
 	return sc
 }
