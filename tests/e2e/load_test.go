@@ -74,6 +74,21 @@ func TestFaultInventorySidecarCrash(t *testing.T) {
 	})
 }
 
+// TestFaultInventoryHangs freezes the inventory app for 3 s under load: a
+// slow downstream. Invocations wait (within the resiliency policy's 5 s
+// timeout) and the invariants must hold afterwards.
+func TestFaultInventoryHangs(t *testing.T) {
+	testLoad(t, "fault: inventory frozen for 3s", loadOptions{}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
+		app := sys.App(t, "inventory")
+		if err := app.Proc.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		err := app.Proc.Resume()
+		sc.Check("inventory resumed", err == nil, "SIGCONT delivered", fmt.Sprint(err))
+	})
+}
+
 // TestFaultNATSOutage stops NATS for 3 s under load. Notifications cannot be
 // sent meanwhile; their events are retried, and every one must be sent once
 // NATS is back.

@@ -128,6 +128,13 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
+// Pause freezes the process (SIGSTOP), as an overloaded or hung process
+// would be: it holds its connections and answers nothing.
+func (p *Process) Pause() error { return p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused process go on (SIGCONT).
+func (p *Process) Resume() error { return p.cmd.Process.Signal(syscall.SIGCONT) }
+
 // Restart starts the process again with the same spec, after it exited.
 func (p *Process) Restart() {
 	p.t.Helper()
