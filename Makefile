@@ -16,7 +16,7 @@ CLI_VERSION := $(shell sed -n 's/^require github.com\/dapr\/cli v\(.*\)$$/\1/p' 
 
 GO_BUILD := CGO_ENABLED=0 go build -trimpath
 
-.PHONY: build services daprd cli run test unit e2e e2e-compare clean
+.PHONY: build services daprd cli packages run test unit e2e e2e-compare clean
 
 build: services daprd cli
 
@@ -34,13 +34,18 @@ cli: $(DAPR_CLI)
 $(DAPR_CLI): tools/dapr-cli/go.mod tools/dapr-cli/go.sum tools/dapr-cli/main.go
 	cd tools/dapr-cli && $(GO_BUILD) -ldflags "-X main.version=$(CLI_VERSION)" -o $(abspath $@) .
 
+# The Debian packages the tests need: the servers they start, and the tools
+# that give each run a network namespace of its own.
+packages:
+	sh tools/ensure-packages.sh redis-server:redis-server nats-server:nats-server unshare:util-linux ip:iproute2
+
 # Runs the system in the foreground through `dapr run -f`; Ctrl-C stops it.
 run: build
 	DAPR_VERSION=$(DAPR_VERSION) bash deploy/selfhosted/run.sh
 
 # Everything CI runs: vet, unit tests, and the end-to-end tests on real daprd,
 # Redis and NATS (each test run in a network namespace of its own).
-test: daprd
+test: packages daprd
 	go vet ./...
 	DAPR_VERSION=$(DAPR_VERSION) go test -race -count=1 -timeout 20m ./...
 
@@ -49,7 +54,7 @@ unit:
 
 # The end-to-end suite alone, verbose; writes out/e2e/report.json, report.md
 # and junit.xml (E2E_OUT=dir to write them elsewhere).
-e2e: daprd
+e2e: packages daprd
 	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 20m -v ./tests/e2e/
 
 # Runs the suite on two daprd versions and diffs the reports:

@@ -76,18 +76,8 @@ trap 'echo; echo "run: stopping" >&2; exit 130' INT TERM
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-need() { # command debian-package port
-	command -v "$1" >/dev/null && return 0
-	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-		echo "run: installing Debian's $2" >&2
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get install -y -qq --no-install-recommends "$2" >/dev/null ||
-			{ apt-get update -qq && apt-get install -y -qq --no-install-recommends "$2" >/dev/null; }
-		return 0
-	fi
-	echo "run: nothing answers on 127.0.0.1:$3 and $1 is not installed." >&2
-	echo "run: install it (sudo apt-get install $2), or start one on 127.0.0.1:$3." >&2
-	exit 1
+need() { # command debian-package
+	sh "$root/tools/ensure-packages.sh" "$1:$2"
 }
 
 start() { # name port command...
@@ -97,7 +87,7 @@ start() { # name port command...
 		echo "run: using the $name already on 127.0.0.1:$port" >&2
 		return 0
 	fi
-	need "$1" "$name-server" "$port"
+	need "$1" "$name-server"
 	# A session of its own: a Ctrl-C at the terminal reaches this script,
 	# which stops the servers after the apps that use them.
 	setsid "$@" >"$state/$name.log" 2>&1 &
