@@ -33,14 +33,14 @@ func TestLoadBaseDefaults(t *testing.T) {
 
 func TestLoadBaseFromEnvironment(t *testing.T) {
 	b, err := config.LoadBase(env(map[string]string{
-		"APP_HOST": "0.0.0.0", "APP_PORT": "9000", "DAPR_GRPC_PORT": "50010", "DAPR_HTTP_PORT": "3600",
+		"APP_HOST": "127.0.0.2", "APP_PORT": "9000", "DAPR_GRPC_PORT": "50010", "DAPR_HTTP_PORT": "3600",
 		"DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2", "STATE_STORE": "other",
 		"SHUTDOWN_TIMEOUT": "5s", "LOG_LEVEL": "debug",
 	}), 8081, "statestore")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.HTTPAddr != "0.0.0.0:9000" || b.DaprGRPCAddr != "127.0.0.1:50010" || b.DaprHTTPAddr != "127.0.0.1:3600" ||
+	if b.HTTPAddr != "127.0.0.2:9000" || b.DaprGRPCAddr != "127.0.0.1:50010" || b.DaprHTTPAddr != "127.0.0.1:3600" ||
 		b.DaprAPIToken != "t1" || b.AppAPIToken != "t2" || b.StateStore != "other" ||
 		b.ShutdownTimeout != 5*time.Second || b.LogLevel != slog.LevelDebug {
 		t.Errorf("got %+v", b)

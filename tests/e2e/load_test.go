@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/daprshop/daprshop/tests/e2e/proc"
 	"github.com/daprshop/daprshop/tests/e2e/report"
 	"github.com/daprshop/daprshop/tests/e2e/system"
 )
@@ -43,9 +44,7 @@ func TestSustainedLoad(t *testing.T) {
 func TestFaultNotificationCrash(t *testing.T) {
 	testLoad(t, "fault: notification killed and restarted", loadOptions{}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
 		app := sys.App(t, "notification")
-		app.Proc.Kill()
-		time.Sleep(2 * time.Second)
-		app.Proc.Restart()
+		crash(app.Proc)
 		checkRecovers(sc, "notification ready again after restart", app.URL+"/readyz", http.StatusOK, app)
 	})
 }
@@ -57,9 +56,7 @@ func TestFaultNotificationCrash(t *testing.T) {
 func TestFaultInventorySidecarCrash(t *testing.T) {
 	testLoad(t, "fault: inventory sidecar killed and restarted", loadOptions{}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
 		app := sys.App(t, "inventory")
-		app.Daprd.Kill()
-		time.Sleep(2 * time.Second)
-		app.Daprd.Restart()
+		crash(app.Daprd)
 		checkRecovers(sc, "inventory sidecar healthy again after restart", app.DaprURL+"/v1.0/healthz", http.StatusNoContent, app)
 	})
 }
@@ -90,6 +87,13 @@ func TestFaultNATSOutage(t *testing.T) {
 		app := sys.App(t, "notification")
 		checkRecovers(sc, "notification reconnected to NATS", app.URL+"/readyz", http.StatusOK, app)
 	})
+}
+
+// crash kills p with SIGKILL, leaves it down for 2 s, and starts it again.
+func crash(p *proc.Process) {
+	p.Kill()
+	time.Sleep(2 * time.Second)
+	p.Restart()
 }
 
 // checkRecovers records as an invariant that url answers want within 60 s,

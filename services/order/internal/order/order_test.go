@@ -71,6 +71,19 @@ func (r *fakeRepo) Create(_ context.Context, o order.Order, e events.Order) erro
 	return nil
 }
 
+// count returns how many saved events are of eventType.
+func (r *fakeRepo) count(eventType string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.events {
+		if e.Type == eventType {
+			n++
+		}
+	}
+	return n
+}
+
 func (r *fakeRepo) Update(_ context.Context, id string, fn func(order.Order) (order.Order, *events.Order, error)) (order.Order, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -263,13 +276,7 @@ func TestCancel(t *testing.T) {
 	if inv.reserved[o.ID] {
 		t.Error("stock still held after cancel")
 	}
-	cancelled := 0
-	for _, e := range repo.events {
-		if e.Type == events.TypeOrderCancelled {
-			cancelled++
-		}
-	}
-	if cancelled != 1 {
+	if cancelled := repo.count(events.TypeOrderCancelled); cancelled != 1 {
 		t.Errorf("cancelled events: got %d after two cancels, want 1", cancelled)
 	}
 }
@@ -355,13 +362,7 @@ func TestIdempotencyKeyConcurrentRequestsMakeOneOrder(t *testing.T) {
 	if len(seen) != 1 || len(repo.orders) != 1 || len(inv.reserved) != 1 {
 		t.Errorf("got answers naming %d orders, %d stored, %d holding stock; want 1, 1, 1", len(seen), len(repo.orders), len(inv.reserved))
 	}
-	confirmed := 0
-	for _, e := range repo.events {
-		if e.Type == events.TypeOrderConfirmed {
-			confirmed++
-		}
-	}
-	if confirmed != 1 {
+	if confirmed := repo.count(events.TypeOrderConfirmed); confirmed != 1 {
 		t.Errorf("confirmed events: got %d, want 1", confirmed)
 	}
 }
