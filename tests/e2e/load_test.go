@@ -89,6 +89,42 @@ func TestFaultNATSOutage(t *testing.T) {
 	})
 }
 
+// TestFaultOrderCrash kills the order app with SIGKILL under load and starts
+// it again. To make the crash land where it hurts, inventory is frozen for a
+// second first: the orders in flight then all wait between asking for stock
+// and storing the order, and inventory reserves their stock after order has
+// died. The load's clients retry with their Idempotency-Key, which finishes
+// each such order rather than placing another, so no stock stays held by an
+// order that was never stored.
+func TestFaultOrderCrash(t *testing.T) {
+	testLoad(t, "fault: order app killed and restarted", loadOptions{}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
+		order, inventory := sys.App(t, "order"), sys.App(t, "inventory")
+		if err := inventory.Proc.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		order.Proc.Kill()
+		if err := inventory.Proc.Resume(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		order.Proc.Restart()
+		checkRecovers(sc, "order ready again after restart", order.URL+"/readyz", http.StatusOK, order)
+	})
+}
+
+// TestFaultRedisCrash kills Redis, the state store and the pub/sub broker
+// both, with SIGKILL under load and starts it again from its append-only
+// file. Writes fail meanwhile and are retried; nothing acknowledged may be
+// lost, and every event must still be delivered once.
+func TestFaultRedisCrash(t *testing.T) {
+	testLoad(t, "fault: Redis killed and restarted", loadOptions{}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
+		crash(sys.Redis.Proc)
+		inventory := sys.App(t, "inventory")
+		checkRecovers(sc, "state readable through Dapr again", inventory.URL+"/items/"+loadSKUs[0], http.StatusOK, inventory)
+	})
+}
+
 // crash kills p with SIGKILL, leaves it down for 2 s, and starts it again.
 func crash(p *proc.Process) {
 	p.Kill()
@@ -136,23 +172,31 @@ func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T
 		fault(t, sys, sc)
 	}
 	res := <-done
-	confirmed, cancelled := res.confirmed, res.cancelled
-	nCancelled := 0
-	for _, c := range cancelled {
-		if c {
-			nCancelled++
+	confirmed := res.confirmed
+	t.Logf("load: %d confirmed, %d cancelled, %d rejected; %d needed retries", len(confirmed), res.cancelled, res.rejected, res.retried)
+	sc.Check("orders confirmed under load", len(confirmed) > 0, "some", fmt.Sprint(len(confirmed)))
+	sc.Check("every order answered, retried with its Idempotency-Key", len(res.unanswered) == 0,
+		fmt.Sprintf("an answer other than 5xx within %s", retryFor),
+		fmt.Sprintf("%d unanswered: %v (%d orders needed retries)", len(res.unanswered), firstFew(res.unanswered), res.retried))
+
+	// Every order answered 201 can be read back; what the live ones hold
+	// is what the stored orders say, whatever the client saw of a cancel.
+	held := map[string]int{}
+	var unreadable []string
+	for id, o := range confirmed {
+		var got orderJSON
+		s := call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/"+id, "", &got)
+		switch {
+		case s == http.StatusOK && got.Status == "confirmed":
+			held[o.sku] += o.quantity
+		case s == http.StatusOK && got.Status == "cancelled":
+		default:
+			unreadable = append(unreadable, fmt.Sprintf("%s: %d %s", id, s, got.Status))
 		}
 	}
-	t.Logf("load: %d confirmed, %d of them cancelled, %d rejected", len(confirmed), nCancelled, res.rejected)
-	sc.Check("orders confirmed under load", len(confirmed) > 0, "some", fmt.Sprint(len(confirmed)))
+	sc.Check("every confirmed order readable", len(unreadable) == 0, "all read back", fmt.Sprint(unreadable))
 
 	// Stock: conserved, and reserved is exactly what live orders hold.
-	held := map[string]int{}
-	for id, o := range confirmed {
-		if !cancelled[id] {
-			held[o.sku] += o.quantity
-		}
-	}
 	var drift []string
 	for _, sku := range loadSKUs {
 		got := storedItem(t, sys, sku)
@@ -162,17 +206,6 @@ func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T
 	}
 	sc.Check("stock conserved and matching live orders", len(drift) == 0,
 		fmt.Sprintf("available+reserved = %d and reserved = held by live orders, per SKU", loadStockEach), fmt.Sprint(drift))
-
-	// Every order answered 201 can be read back.
-	var unreadable []string
-	for id := range confirmed {
-		var o orderJSON
-		if s := call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/"+id, "", &o); s != http.StatusOK ||
-			(o.Status != "confirmed" && o.Status != "cancelled") {
-			unreadable = append(unreadable, fmt.Sprintf("%s: %d %s", id, s, o.Status))
-		}
-	}
-	sc.Check("every confirmed order readable", len(unreadable) == 0, "all read back", fmt.Sprint(unreadable))
 
 	// One notification per confirmed order, received by a subscriber. Core
 	// NATS delivers at most once, and only to a connected subscriber: when
@@ -245,15 +278,42 @@ type loadOrder struct {
 
 type loadResult struct {
 	confirmed map[string]loadOrder // by order id
-	cancelled map[string]bool
+	cancelled int
 	rejected  int
+	// retried counts the orders whose first attempt failed; unanswered
+	// names (by idempotency key) those that never got an answer.
+	retried    int
+	unanswered []string
+}
+
+// retryFor bounds how long a load client retries one request: longer than
+// any fault the suite injects lasts, so that every order gets its answer.
+const retryFor = 45 * time.Second
+
+// untilAnswered calls attempt until it answers with something other than a
+// transport error or a 5xx, as a client of a public API should: with
+// backoff, for at most retryFor. It returns the last status and error, and
+// how many attempts it took.
+func untilAnswered(attempt func() (int, error)) (status, attempts int, err error) {
+	backoff := 100 * time.Millisecond
+	deadline := time.Now().Add(retryFor)
+	for {
+		attempts++
+		status, err = attempt()
+		if err == nil && status < http.StatusInternalServerError || time.Now().After(deadline) {
+			return status, attempts, err
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 // runLoad places orders at loadRate for duration, each from its own
 // goroutine so that a slow answer never delays the next order, and cancels
-// cancelShare percent of the confirmed ones.
+// cancelShare percent of the confirmed ones. Every order carries an
+// Idempotency-Key, and a failed attempt is retried with it.
 func runLoad(t *testing.T, sys *system.System, duration time.Duration) loadResult {
-	res := loadResult{confirmed: map[string]loadOrder{}, cancelled: map[string]bool{}}
+	res := loadResult{confirmed: map[string]loadOrder{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Second / loadRate)
@@ -268,20 +328,35 @@ func runLoad(t *testing.T, sys *system.System, duration time.Duration) loadResul
 		}
 		wg.Go(func() {
 			o := loadOrder{sku: loadSKUs[rand.IntN(len(loadSKUs))], quantity: 1 + rand.IntN(3)}
-			status, id := placeOrder(t, sys, "", fmt.Sprintf("c-load-%d", i%10), o.sku, o.quantity)
+			key := fmt.Sprintf("load-%d", i)
+			var id string
+			status, attempts, err := untilAnswered(func() (int, error) {
+				s, got, err := tryPlaceOrder(t, sys, key, fmt.Sprintf("c-load-%d", i%10), o.sku, o.quantity)
+				id = got
+				return s, err
+			})
 			cancelled := false
-			if status == http.StatusCreated && rand.IntN(100) < cancelShare {
+			if err == nil && status == http.StatusCreated && rand.IntN(100) < cancelShare {
 				var got orderJSON
-				s, err := tryCall(t, http.MethodPost, sys.App(t, "order").URL+"/orders/"+id+"/cancel", "", &got)
+				s, _, err := untilAnswered(func() (int, error) {
+					return tryCall(t, http.MethodPost, sys.App(t, "order").URL+"/orders/"+id+"/cancel", "", &got)
+				})
 				cancelled = err == nil && s == http.StatusOK
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			switch status {
-			case http.StatusCreated:
+			if attempts > 1 {
+				res.retried++
+			}
+			switch {
+			case err != nil || status >= http.StatusInternalServerError:
+				res.unanswered = append(res.unanswered, fmt.Sprintf("%s (%d, %v)", key, status, err))
+			case status == http.StatusCreated:
 				res.confirmed[id] = o
-				res.cancelled[id] = cancelled
-			case http.StatusConflict:
+				if cancelled {
+					res.cancelled++
+				}
+			case status == http.StatusConflict:
 				res.rejected++
 			}
 		})

@@ -44,11 +44,20 @@ func TestOrderFlow(t *testing.T) {
 // safe to call from the goroutines of a load.
 func placeOrder(t *testing.T, sys *system.System, key, customer, sku string, quantity int) (int, string) {
 	t.Helper()
+	status, id, err := tryPlaceOrder(t, sys, key, customer, sku, quantity)
+	if err != nil {
+		t.Error(err)
+	}
+	return status, id
+}
+
+// tryPlaceOrder is placeOrder for a client that handles failures itself: it
+// returns the error instead of failing the test.
+func tryPlaceOrder(t *testing.T, sys *system.System, key, customer, sku string, quantity int) (int, string, error) {
 	req, err := http.NewRequest(http.MethodPost, sys.App(t, "order").URL+"/orders",
 		strings.NewReader(fmt.Sprintf(`{"customerId":%q,"items":[{"sku":%q,"quantity":%d}]}`, customer, sku, quantity)))
 	if err != nil {
-		t.Error(err)
-		return 0, ""
+		return 0, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
@@ -56,8 +65,7 @@ func placeOrder(t *testing.T, sys *system.System, key, customer, sku string, qua
 	}
 	resp, err := timed(t, req)
 	if err != nil {
-		t.Errorf("POST /orders: %v", err)
-		return 0, ""
+		return 0, "", fmt.Errorf("POST /orders: %w", err)
 	}
 	defer resp.Body.Close()
 	var body struct {
@@ -66,13 +74,12 @@ func placeOrder(t *testing.T, sys *system.System, key, customer, sku string, qua
 		Error   struct{ Code string }
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Errorf("POST /orders: answer is not JSON: %v", err)
-		return resp.StatusCode, ""
+		return resp.StatusCode, "", fmt.Errorf("POST /orders: answer is not JSON: %w", err)
 	}
 	if resp.StatusCode == http.StatusConflict && body.Error.Code != "insufficient_stock" {
-		t.Errorf("409 with code %q, want insufficient_stock", body.Error.Code)
+		return resp.StatusCode, "", fmt.Errorf("POST /orders: 409 with code %q, want insufficient_stock", body.Error.Code)
 	}
-	return resp.StatusCode, body.ID + body.OrderID
+	return resp.StatusCode, body.ID + body.OrderID, nil
 }
 
 func restock(t *testing.T, sys *system.System, sku string, quantity int) {

@@ -70,7 +70,7 @@ func writeReport() error {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(root, dir)
 	}
-	env := system.Env{Root: root}
+	env := system.Env{Root: root, BinDir: os.Getenv(system.EnvBinDir)}
 	if daprd, err := system.DaprdPath(root); err == nil {
 		env.Daprd = daprd
 	}

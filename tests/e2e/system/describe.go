@@ -2,11 +2,11 @@ package system
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -23,7 +23,7 @@ func Describe(e Env) report.Environment {
 	env := report.Environment{
 		DaprdVersion: version(e.Daprd, "--version"),
 		DaprdPath:    e.Daprd,
-		GoSDKVersion: moduleVersion("github.com/dapr/go-sdk"),
+		GoSDKVersion: moduleVersion(filepath.Join(e.BinDir, "order"), "github.com/dapr/go-sdk"),
 		GoVersion:    runtime.Version(),
 		Components:   components(filepath.Join(e.Root, "components")),
 		RedisVersion: version("redis-server", "--version"),
@@ -42,17 +42,19 @@ func version(bin string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func moduleVersion(path string) string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
+// moduleVersion is the version of the module at path that the binary bin
+// was built with, read from the binary's build information.
+func moduleVersion(bin, path string) string {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
 	}
 	for _, dep := range info.Deps {
 		if dep.Path == path {
 			return dep.Version
 		}
 	}
-	return "unknown"
+	return "unknown (not in " + bin + ")"
 }
 
 // components lists the Component resources in dir.
