@@ -165,13 +165,17 @@ func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T
 		duration = d
 	}
 
+	sc.Phase(fmt.Sprintf("load: %d orders/s for %s", loadRate, duration))
 	done := make(chan loadResult)
 	go func() { done <- runLoad(t, sys, duration) }()
 	if fault != nil {
 		time.Sleep(3 * time.Second)
+		sc.Phase("fault injected")
 		fault(t, sys, sc)
+		sc.Phase("fault over, load goes on")
 	}
 	res := <-done
+	sc.Phase("checking invariants")
 	confirmed := res.confirmed
 	t.Logf("load: %d confirmed, %d cancelled, %d rejected; %d needed retries", len(confirmed), res.cancelled, res.rejected, res.retried)
 	sc.Check("orders confirmed under load", len(confirmed) > 0, "some", fmt.Sprint(len(confirmed)))

@@ -17,6 +17,7 @@ func TestMain(m *testing.M) {
 
 func testMain(m *testing.M) int {
 	if netns.Inside() {
+		recorder.Progress = os.Stderr
 		code := m.Run()
 		if err := writeReport(); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e report:", err)

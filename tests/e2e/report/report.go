@@ -15,13 +15,20 @@
 //	                expected, observed}], latency: {count, p50, p90, p99,
 //	                max} in milliseconds, throughput (requests per second),
 //	                requests, errors, resources: [{process, cpuSeconds,
-//	                rssMB}] (cumulative since the process started, read
-//	                when the scenario ended)}]
+//	                rssMB, daprMetrics}] (cumulative since the process
+//	                started, read when the scenario ended; daprMetrics, for
+//	                a sidecar, maps selected daprd counters such as
+//	                `dapr_resiliency_activations_total{policy="retry"}` to
+//	                their values), phases: [{name, atSeconds}] (what the
+//	                scenario did when, from its start, e.g. when a fault
+//	                was injected)}]
 //	findings       [{severity, scenario, invariant, expected, observed}]
 package report
 
 import (
 	"cmp"
+	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"testing"
@@ -84,6 +91,15 @@ type Scenario struct {
 	// Resources are the processes' CPU time and memory when the scenario
 	// ended, cumulative since each started.
 	Resources []Resource `json:"resources"`
+	// Phases say what the scenario was doing when: setup, load, a fault.
+	Phases []Phase `json:"phases"`
+}
+
+// Phase is a step of a scenario, from AtSeconds after it started until the
+// next phase or the scenario's end.
+type Phase struct {
+	Name      string  `json:"name"`
+	AtSeconds float64 `json:"atSeconds"`
 }
 
 // Resource is what one process (a sidecar, an app, a server) used.
@@ -91,6 +107,10 @@ type Resource struct {
 	Process    string  `json:"process"`
 	CPUSeconds float64 `json:"cpuSeconds"`
 	RSSMB      float64 `json:"rssMB"`
+	// DaprMetrics are a sidecar's own counters that explain a fault:
+	// retries and timeouts applied, events redelivered or dropped,
+	// invocations and state calls that failed.
+	DaprMetrics map[string]float64 `json:"daprMetrics,omitempty"`
 }
 
 // Invariant is one property checked, with what was expected and seen.
@@ -128,6 +148,11 @@ const (
 
 // Recorder collects scenarios while tests run; it is safe for concurrent use.
 type Recorder struct {
+	// Progress, when set before the first scenario, receives a line as
+	// each scenario starts, enters a phase and ends, with the time since
+	// the run started: a long run shows where it is.
+	Progress io.Writer
+
 	mu        sync.Mutex
 	started   time.Time
 	scenarios []*ScenarioRecorder
@@ -138,12 +163,22 @@ func NewRecorder() *Recorder { return &Recorder{started: time.Now()} }
 
 // Scenario starts recording the scenario name, run by test t.
 func (r *Recorder) Scenario(t testing.TB, name string) *ScenarioRecorder {
-	s := &ScenarioRecorder{t: t, name: name, started: time.Now()}
+	s := &ScenarioRecorder{t: t, run: r, name: name, started: time.Now()}
 	r.mu.Lock()
 	r.scenarios = append(r.scenarios, s)
 	r.mu.Unlock()
+	r.progress(name, "started")
 	t.Cleanup(s.finish)
 	return s
+}
+
+// progress writes one progress line, if anyone is listening.
+func (r *Recorder) progress(scenario, what string) {
+	if r.Progress == nil {
+		return
+	}
+	elapsed := time.Since(r.started).Truncate(time.Second)
+	fmt.Fprintf(r.Progress, "[e2e %02d:%02d] %s: %s\n", int(elapsed.Minutes()), int(elapsed.Seconds())%60, scenario, what)
 }
 
 // Report assembles the run so far.
@@ -169,6 +204,7 @@ func (r *Recorder) Report(env Environment) Report {
 // ScenarioRecorder records one scenario's invariants and requests.
 type ScenarioRecorder struct {
 	t          testing.TB
+	run        *Recorder
 	name       string
 	mu         sync.Mutex
 	started    time.Time
@@ -177,6 +213,7 @@ type ScenarioRecorder struct {
 	latencies  []time.Duration
 	errors     int
 	resources  []Resource
+	phases     []Phase
 	// first and last bound the requests in time, for throughput.
 	first, last time.Time
 }
@@ -186,6 +223,15 @@ func (s *ScenarioRecorder) Resources(r []Resource) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resources = slices.Clone(r)
+}
+
+// Phase records that the scenario enters the phase name (e.g. "fault:
+// Redis killed") and reports it as progress.
+func (s *ScenarioRecorder) Phase(name string) {
+	s.mu.Lock()
+	s.phases = append(s.phases, Phase{Name: name, AtSeconds: time.Since(s.started).Seconds()})
+	s.mu.Unlock()
+	s.run.progress(s.name, name)
 }
 
 // Check records an invariant; when it does not hold, the test fails too.
@@ -221,7 +267,6 @@ func (s *ScenarioRecorder) Request(d time.Duration, failed bool) {
 
 func (s *ScenarioRecorder) finish() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.duration == 0 {
 		s.duration = time.Since(s.started)
 	}
@@ -231,6 +276,15 @@ func (s *ScenarioRecorder) finish() {
 		s.invariants = append(s.invariants, Invariant{Name: "scenario ran to completion", Passed: false,
 			Expected: "the scenario completes", Observed: "the test failed; see its log"})
 	}
+	held := 0
+	for _, inv := range s.invariants {
+		if inv.Passed {
+			held++
+		}
+	}
+	summary := fmt.Sprintf("done in %s, %d/%d invariants held", s.duration.Round(100*time.Millisecond), held, len(s.invariants))
+	s.mu.Unlock()
+	s.run.progress(s.name, summary)
 }
 
 func (s *ScenarioRecorder) snapshot() Scenario {
@@ -244,6 +298,10 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 		Latency: percentiles(s.latencies), Requests: len(s.latencies), Errors: s.errors, Resources: slices.Clone(s.resources)}
 	if sc.Resources == nil {
 		sc.Resources = []Resource{}
+	}
+	sc.Phases = slices.Clone(s.phases)
+	if sc.Phases == nil {
+		sc.Phases = []Phase{}
 	}
 	if sc.Invariants == nil {
 		sc.Invariants = []Invariant{}

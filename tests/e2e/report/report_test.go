@@ -82,3 +82,41 @@ func TestAFailedTestWithoutFailedInvariantsIsAFinding(t *testing.T) {
 		t.Errorf("got passed=%v with %d findings, want a finding for the failed scenario", r.Passed, len(r.Findings))
 	}
 }
+
+func TestProgressPhasesAndSidecarTroubleAreReported(t *testing.T) {
+	var progress strings.Builder
+	rec := NewRecorder()
+	rec.Progress = &progress
+	tb := &fakeTB{TB: t}
+	s := rec.Scenario(tb, "fault: redis killed")
+	s.Phase("fault injected")
+	s.Check("stock conserved", true, "150", "150")
+	s.Resources([]Resource{{Process: "daprd-order", DaprMetrics: map[string]float64{
+		`dapr_component_state_count{success="true"}`:                  40,
+		`dapr_component_state_count{success="false"}`:                 7,
+		`dapr_resiliency_activations_total{policy="retry"}`:           3,
+		`dapr_component_pubsub_ingress_count{process_status="retry"}`: 0,
+	}}})
+	tb.runCleanups()
+
+	for _, want := range []string{"fault: redis killed: started", "fault: redis killed: fault injected", "fault: redis killed: done in", "1/1 invariants held"} {
+		if !strings.Contains(progress.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, progress.String())
+		}
+	}
+	r := rec.Report(Environment{})
+	if got := r.Scenarios[0].Phases; len(got) != 1 || got[0].Name != "fault injected" {
+		t.Errorf("phases: got %+v, want the fault", got)
+	}
+	md := Markdown(r)
+	for _, want := range []string{`dapr_component_state_count{success="false"}` + "` | 7", `policy="retry"}` + "` | 3", "_timeline: 0.0s fault injected_"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{`success="true"`, `process_status="retry"`} {
+		if strings.Contains(md, unwanted) {
+			t.Errorf("report.md shows %s, which is a success or zero", unwanted)
+		}
+	}
+}

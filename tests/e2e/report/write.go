@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -92,9 +94,29 @@ func Markdown(r Report) string {
 		}
 	}
 
+	b.WriteString("\n## What the sidecars counted going wrong (daprd's own metrics)\n\n")
+	b.WriteString("Retries and timeouts the resiliency policy applied, events redelivered or dropped, failed calls; since each sidecar started.\n\n")
+	b.WriteString("| scenario | sidecar | counter | value |\n| --- | --- | --- | ---: |\n")
+	for _, s := range r.Scenarios {
+		for _, res := range s.Resources {
+			for _, key := range slices.Sorted(maps.Keys(res.DaprMetrics)) {
+				if v := res.DaprMetrics[key]; v > 0 && trouble(key) {
+					fmt.Fprintf(&b, "| %s | %s | `%s` | %.0f |\n", s.Name, res.Process, key, v)
+				}
+			}
+		}
+	}
+
 	b.WriteString("\n## Invariants\n\n")
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(&b, "### %s\n\n", s.Name)
+		if len(s.Phases) > 0 {
+			steps := make([]string, len(s.Phases))
+			for i, p := range s.Phases {
+				steps[i] = fmt.Sprintf("%.1fs %s", p.AtSeconds, p.Name)
+			}
+			fmt.Fprintf(&b, "_timeline: %s_\n\n", strings.Join(steps, " · "))
+		}
 		for _, inv := range s.Invariants {
 			mark := "✅"
 			if !inv.Passed {
@@ -116,6 +138,17 @@ func Markdown(r Report) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// trouble reports whether a Resource.DaprMetrics key counts something that
+// went wrong or needed a retry, rather than a success.
+func trouble(key string) bool {
+	for _, ok := range []string{`"success"`, `"true"`, `"200"`, `"OK"`} {
+		if strings.HasSuffix(key, "="+ok+"}") {
+			return false
+		}
+	}
+	return true
 }
 
 type junitSuites struct {

@@ -116,7 +116,8 @@ func brokenResources(t testing.TB, env Env, kind string) string {
 	return dir
 }
 
-// Usage reads what every running process of the system has used so far.
+// Usage reads what every running process of the system has used so far,
+// and each sidecar's own counters.
 func (s *System) Usage() []report.Resource {
 	procs := map[string]*proc.Process{"redis": s.Redis.Proc, "nats": s.NATS.Proc}
 	if s.PubSubRedis != s.Redis {
@@ -126,13 +127,21 @@ func (s *System) Usage() []report.Resource {
 		procs[id] = a.Proc
 		procs["daprd-"+id] = a.Daprd
 	}
+	metricsURLs := map[string]string{}
+	for id, a := range s.Apps {
+		metricsURLs["daprd-"+id] = a.MetricsURL
+	}
 	out := make([]report.Resource, 0, len(procs))
 	for _, name := range slices.Sorted(maps.Keys(procs)) {
 		u, err := procs[name].Usage()
 		if err != nil {
 			continue // exited: a fault test stopped it
 		}
-		out = append(out, report.Resource{Process: name, CPUSeconds: u.CPUSeconds, RSSMB: float64(u.RSSBytes) / (1 << 20)})
+		r := report.Resource{Process: name, CPUSeconds: u.CPUSeconds, RSSMB: float64(u.RSSBytes) / (1 << 20)}
+		if url, ok := metricsURLs[name]; ok {
+			r.DaprMetrics, _ = DaprMetrics(url) // none is better than a failed scenario
+		}
+		out = append(out, r)
 	}
 	return out
 }
