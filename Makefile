@@ -16,7 +16,7 @@ CLI_VERSION := $(shell sed -n 's/^require github.com\/dapr\/cli v\(.*\)$$/\1/p' 
 
 GO_BUILD := CGO_ENABLED=0 go build -trimpath
 
-.PHONY: build services daprd cli packages run test unit e2e e2e-compare clean
+.PHONY: build services daprd cli packages run test unit e2e e2e-compare bench clean
 
 build: services daprd cli
 
@@ -69,6 +69,13 @@ e2e-compare:
 	-DAPR_VERSION=$(CANDIDATE) E2E_OUT=$(OUT)/e2e/$(CANDIDATE) go test -count=1 -timeout 20m ./tests/e2e/
 	go run ./tests/e2e/cmd/e2e-compare -base $(OUT)/e2e/$(BASE)/report.json \
 		-candidate $(OUT)/e2e/$(CANDIDATE)/report.json -out $(OUT)/e2e/compare
+
+# The benchmark: pipeline at a fixed rate and at saturation, the sidecar's
+# overhead next to direct calls, the apps' own share. Prints a table and
+# writes out/bench/report.json and report.md (and its scenarios into
+# out/bench/e2e, in the e2e report format, for e2e-compare).
+bench: packages daprd
+	DAPR_VERSION=$(DAPR_VERSION) E2E_BENCH=1 E2E_OUT=$(OUT)/bench/e2e go test -count=1 -timeout 20m -run '^TestBench$$' -v ./tests/e2e/
 
 clean:
 	rm -rf $(OUT)

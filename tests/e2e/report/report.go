@@ -295,7 +295,7 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 		d = time.Since(s.started)
 	}
 	sc := Scenario{Name: s.name, DurationSeconds: d.Seconds(), Invariants: slices.Clone(s.invariants),
-		Latency: percentiles(s.latencies), Requests: len(s.latencies), Errors: s.errors, Resources: slices.Clone(s.resources)}
+		Latency: Percentiles(s.latencies), Requests: len(s.latencies), Errors: s.errors, Resources: slices.Clone(s.resources)}
 	if sc.Resources == nil {
 		sc.Resources = []Resource{}
 	}
@@ -312,7 +312,9 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 	return sc
 }
 
-func percentiles(ds []time.Duration) Latency {
+// Percentiles summarises latencies ds; each percentile is the smallest
+// latency at or above which that share of ds lies (nearest rank).
+func Percentiles(ds []time.Duration) Latency {
 	if len(ds) == 0 {
 		return Latency{}
 	}

@@ -51,6 +51,8 @@ type App struct {
 	URL string
 	// DaprURL is the sidecar's HTTP API.
 	DaprURL string
+	// DaprGRPCAddr is the sidecar's gRPC API, which the Go SDK uses.
+	DaprGRPCAddr string
 	// MetricsURL is the sidecar's Prometheus endpoint.
 	MetricsURL string
 	Proc       *proc.Process
@@ -227,12 +229,13 @@ func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, 
 	}
 
 	return &App{
-		ID:         a.AppID,
-		URL:        "http://" + proc.Addr(appPort),
-		DaprURL:    "http://" + proc.Addr(httpPort),
-		MetricsURL: "http://" + proc.Addr(metricsPort) + "/metrics",
-		Daprd:      proc.Start(t, proc.Spec{Name: "daprd-" + a.AppID, Path: env.Daprd, Args: args, Env: envList, LogDir: logDir}),
-		env:        envList,
+		ID:           a.AppID,
+		URL:          "http://" + proc.Addr(appPort),
+		DaprURL:      "http://" + proc.Addr(httpPort),
+		DaprGRPCAddr: proc.Addr(grpcPort),
+		MetricsURL:   "http://" + proc.Addr(metricsPort) + "/metrics",
+		Daprd:        proc.Start(t, proc.Spec{Name: "daprd-" + a.AppID, Path: env.Daprd, Args: args, Env: envList, LogDir: logDir}),
+		env:          envList,
 	}
 }
 

@@ -1,0 +1,300 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	dapr "github.com/dapr/go-sdk/client"
+	"github.com/redis/go-redis/v9"
+	"gopkg.in/yaml.v3"
+
+	"github.com/daprshop/daprshop/internal/daprclient"
+	"github.com/daprshop/daprshop/tests/e2e/report"
+	"github.com/daprshop/daprshop/tests/e2e/system"
+)
+
+// overhead is one building block measured through the sidecar and directly,
+// side by side; latencies in milliseconds.
+type overhead struct {
+	Name     string         `json:"name"`
+	Dapr     report.Latency `json:"dapr"`
+	Direct   report.Latency `json:"direct"`
+	RatioP50 float64        `json:"ratioP50"`
+}
+
+// pair is an operation done through Dapr and the same done directly.
+type pair struct {
+	name         string
+	dapr, direct func(ctx context.Context, i int) error
+}
+
+// measureOverheads times each pair one operation at a time (so each
+// latency is the operation's own, not a queue's), alternating rounds of the
+// two sides so that a slow moment of the machine hits both.
+func measureOverheads(t *testing.T, sys *system.System) []overhead {
+	var out []overhead
+	t.Run("overhead", func(t *testing.T) {
+		bench := startBenchApp(t, sys)
+		var results []overhead
+		for _, p := range bench.pairs(t, sys) {
+			daprSide := recorder.Scenario(t, "bench: "+p.name+" via Dapr")
+			directSide := recorder.Scenario(t, "bench: "+p.name+" direct")
+			var viaDapr, direct []time.Duration
+			for round := range benchRuns + 1 {
+				d1 := timeOps(t, daprSide, p.dapr, round)
+				d2 := timeOps(t, directSide, p.direct, round)
+				if round > 0 { // round 0 warms up
+					viaDapr, direct = append(viaDapr, d1...), append(direct, d2...)
+				}
+			}
+			o := overhead{Name: p.name, Dapr: report.Percentiles(viaDapr), Direct: report.Percentiles(direct)}
+			o.RatioP50 = o.Dapr.P50 / o.Direct.P50
+			results = append(results, o)
+		}
+		out = results
+	})
+	return out
+}
+
+// timeOps runs op benchOps times in a row and returns each one's latency;
+// an error fails the test.
+func timeOps(t *testing.T, sc *report.ScenarioRecorder, op func(context.Context, int) error, round int) []time.Duration {
+	t.Helper()
+	ds := make([]time.Duration, 0, benchOps)
+	for i := range benchOps {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		start := time.Now()
+		err := op(ctx, round*benchOps+i)
+		d := time.Since(start)
+		cancel()
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		if round > 0 {
+			sc.Request(d, false)
+		}
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// benchApp is an app of the benchmark's own, with a sidecar: it subscribes
+// to a topic, so that a publish can be timed until its delivery, and its
+// sidecar loads the project's state and pub/sub components without their
+// scopes.
+type benchApp struct {
+	app       *system.App
+	client    dapr.Client
+	delivered chan int // the seq of each event delivered
+}
+
+const benchTopic = "bench"
+
+func startBenchApp(t *testing.T, sys *system.System) *benchApp {
+	t.Helper()
+	env := system.LoadEnv(t)
+	var base system.RunApp
+	for _, a := range env.Apps(t) {
+		if a.AppID == "notification" {
+			base = a
+		}
+	}
+	base.AppID, base.EnableAppHealth = "bench", false
+	resources := t.TempDir()
+	for _, name := range []string{"statestore.yaml", "pubsub.yaml"} {
+		unscoped(t, filepath.Join(env.Root, "components", name), filepath.Join(resources, name))
+	}
+	app := system.StartSidecar(t, env, base, system.Options{ResourcesPath: resources}, env.LogDir(t),
+		system.Backends{Redis: sys.Redis.Addr, PubSubRedis: sys.PubSubRedis.Addr, NATS: sys.NATS.URL})
+
+	b := &benchApp{app: app, delivered: make(chan int, 16)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /dapr/subscribe", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `[{"pubsubname":"pubsub","topic":%q,"route":"/events"}]`, benchTopic)
+	})
+	mux.HandleFunc("POST /events", func(w http.ResponseWriter, r *http.Request) {
+		var ev struct{ Data struct{ Seq int } }
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		b.delivered <- ev.Data.Seq
+		fmt.Fprint(w, `{"status":"SUCCESS"}`)
+	})
+	u, err := url.Parse(app.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), system.ReadyTimeout)
+	defer cancel()
+	if err := system.WaitHTTP(ctx, app.DaprURL+"/v1.0/healthz", http.StatusNoContent, app.Daprd); err != nil {
+		t.Fatalf("bench sidecar not ready: %v", err)
+	}
+	b.client, err = daprclient.New(app.DaprGRPCAddr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.client.Close)
+	return b
+}
+
+// unscoped copies the component at from to to, without its scopes.
+func unscoped(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	delete(c, "scopes")
+	if data, err = yaml.Marshal(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *benchApp) pairs(t *testing.T, sys *system.System) []pair {
+	rdb := sys.Redis.Client(t)
+	inventory := sys.App(t, "inventory")
+	direct := directStream(t, sys.PubSubRedis)
+	get := func(ctx context.Context, url string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+	value := []byte(`{"sku":"BENCH-1","available":1000,"reserved":0}`)
+	if err := b.client.SaveState(context.Background(), "statestore", "bench-get", value, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(context.Background(), "bench-direct-get", "data", value, "version", 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return []pair{
+		{
+			name: "read an item from inventory (service invocation)",
+			dapr: func(ctx context.Context, _ int) error {
+				return get(ctx, b.app.DaprURL+"/v1.0/invoke/inventory/method/items/"+benchSKUs[0])
+			},
+			direct: func(ctx context.Context, _ int) error { return get(ctx, inventory.URL+"/items/"+benchSKUs[0]) },
+		},
+		{
+			name: "state get",
+			dapr: func(ctx context.Context, _ int) error {
+				item, err := b.client.GetState(ctx, "statestore", "bench-get", nil)
+				if err == nil && len(item.Value) == 0 {
+					err = errors.New("state get: empty")
+				}
+				return err
+			},
+			direct: func(ctx context.Context, _ int) error { return rdb.HGetAll(ctx, "bench-direct-get").Err() },
+		},
+		{
+			name: "state save",
+			dapr: func(ctx context.Context, i int) error {
+				return b.client.SaveState(ctx, "statestore", "bench-save", value, nil)
+			},
+			direct: func(ctx context.Context, i int) error {
+				return rdb.HSet(ctx, "bench-direct-save", "data", value, "version", i).Err()
+			},
+		},
+		{
+			name: "publish → delivered (Redis Streams)",
+			dapr: func(ctx context.Context, i int) error {
+				if err := b.client.PublishEvent(ctx, "pubsub", benchTopic, fmt.Appendf(nil, `{"seq":%d}`, i),
+					dapr.PublishEventWithContentType("application/json")); err != nil {
+					return err
+				}
+				return awaitSeq(ctx, b.delivered, i)
+			},
+			direct: direct,
+		},
+	}
+}
+
+// directStream returns the direct side of the pub/sub pair: XADD to a
+// stream, and the round trip ends when a consumer group reader gets it.
+func directStream(t *testing.T, r *system.Redis) func(context.Context, int) error {
+	t.Helper()
+	rdb := r.Client(t)
+	const stream, group = "bench-direct", "bench"
+	if err := rdb.XGroupCreateMkStream(context.Background(), stream, group, "$").Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	reader := r.Client(t)
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			streams, err := reader.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "c", Streams: []string{stream, ">"}, Count: 10, Block: time.Second}).Result()
+			if err != nil {
+				continue // redis.Nil on a quiet second, or the test ending
+			}
+			for _, s := range streams {
+				for _, m := range s.Messages {
+					var seq int
+					fmt.Sscan(fmt.Sprint(m.Values["seq"]), &seq)
+					reader.XAck(ctx, stream, group, m.ID)
+					got <- seq
+				}
+			}
+		}
+	}()
+	return func(ctx context.Context, i int) error {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"seq": i}}).Err(); err != nil {
+			return err
+		}
+		return awaitSeq(ctx, got, i)
+	}
+}
+
+// awaitSeq waits for seq to come out of ch, skipping older ones (a
+// redelivery, say).
+func awaitSeq(ctx context.Context, ch <-chan int, seq int) error {
+	for {
+		select {
+		case got := <-ch:
+			if got == seq {
+				return nil
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("event %d not delivered: %w", seq, ctx.Err())
+		}
+	}
+}

@@ -1,0 +1,365 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/daprshop/daprshop/tests/e2e/proc"
+	"github.com/daprshop/daprshop/tests/e2e/report"
+	"github.com/daprshop/daprshop/tests/e2e/system"
+)
+
+// EnvBench turns the benchmark on (make bench sets it): it takes minutes
+// and measures rather than checks, so make test skips it.
+const EnvBench = "E2E_BENCH"
+
+// Benchmark settings. The fixed rate is a moderate load for the 2-core
+// machines this runs on; saturation is a closed loop of benchClients.
+const (
+	benchRate      = 50 // orders per second
+	benchClients   = 16
+	benchRun       = 10 * time.Second
+	benchRuns      = 3 // medians are taken over these
+	benchWarmUp    = 5 * time.Second
+	benchOps       = 200 // per round, for each side of an overhead pair
+	benchStockEach = 100_000
+)
+
+// benchSKUs are many, as in a shop: the benchmark measures the pipeline,
+// not the ETag contention on one hot item (which TestOrderFlow covers).
+var benchSKUs = func() []string {
+	skus := make([]string, 100)
+	for i := range skus {
+		skus[i] = fmt.Sprintf("BENCH-%03d", i)
+	}
+	return skus
+}()
+
+// TestBench measures, in one run on one machine, what the pipeline does at
+// a fixed arrival rate and at saturation, what the sidecar costs next to
+// calling the same thing directly, and what the apps themselves add. It
+// writes out/bench/report.json and report.md, and records its phases as
+// scenarios of the e2e report, so that e2e-compare compares them across
+// Dapr versions like everything else.
+func TestBench(t *testing.T) {
+	if os.Getenv(EnvBench) == "" {
+		t.Skipf("the benchmark runs with make bench (%s=1)", EnvBench)
+	}
+	sys := startSystem(t, system.Options{})
+	for _, sku := range benchSKUs {
+		restock(t, sys, sku, benchStockEach)
+	}
+	notes := timeNotifications(t, sys)
+	b := benchReport{SchemaVersion: 1, Machine: system.Describe(system.Env{}).Machine, FixedRate: benchRate, Clients: benchClients}
+
+	// Warm up: connections, caches, the Go runtimes' heaps.
+	attackOrders(t, sys, vegeta.ConstantPacer{Freq: benchRate, Per: time.Second}, 0, benchWarmUp, nil)
+
+	fixed := recorder.Scenario(t, fmt.Sprintf("bench: pipeline at %d orders/s", benchRate))
+	saturated := recorder.Scenario(t, fmt.Sprintf("bench: pipeline at saturation (%d clients)", benchClients))
+	var fixedRuns, saturatedRuns []pipelineRun
+	for range benchRuns {
+		fixedRuns = append(fixedRuns, runPipeline(t, sys, notes, fixed, vegeta.ConstantPacer{Freq: benchRate, Per: time.Second}, 0))
+		saturatedRuns = append(saturatedRuns, runPipeline(t, sys, notes, saturated, vegeta.ConstantPacer{}, benchClients))
+	}
+	for sc, runs := range map[*report.ScenarioRecorder][]pipelineRun{fixed: fixedRuns, saturated: saturatedRuns} {
+		var failed, unnotified int
+		for _, r := range runs {
+			failed += r.failed
+			unnotified += r.unnotified
+		}
+		sc.Check("every order confirmed", failed == 0, "no error", fmt.Sprintf("%d failed", failed))
+		sc.Check("every confirmed order notified", unnotified == 0, "all within 30s", fmt.Sprintf("%d not notified", unnotified))
+	}
+	b.Latency = medianLatency(fixedRuns, func(r pipelineRun) report.Latency { return r.latency })
+	b.NotificationLatency = medianLatency(fixedRuns, func(r pipelineRun) report.Latency { return r.notified })
+	b.Saturation = saturationResult{
+		OrdersPerSecond: median(saturatedRuns, func(r pipelineRun) float64 { return r.ordersPerSecond }),
+		Latency:         medianLatency(saturatedRuns, func(r pipelineRun) report.Latency { return r.latency }),
+	}
+	b.OrdersPerSecond = b.Saturation.OrdersPerSecond
+
+	// What each process spends per order, at the fixed rate. The apps on
+	// the request's path (order, inventory) spend their CPU time on it, so
+	// that time per order, next to the p50, bounds their share of it.
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for n := range fixedRuns[0].cpu {
+			if !yield(n) {
+				return
+			}
+		}
+	}) {
+		b.Resources = append(b.Resources, benchResource{
+			Process:                 name,
+			CPUSecondsPer1000Orders: median(fixedRuns, func(r pipelineRun) float64 { return r.cpu[name] / float64(r.confirmed) * 1000 }),
+			RSSMB:                   fixedRuns[len(fixedRuns)-1].rssMB[name],
+		})
+	}
+	b.AppMillisPerOrder = median(fixedRuns, func(r pipelineRun) float64 {
+		return (r.cpu["order"] + r.cpu["inventory"]) / float64(r.confirmed) * 1000
+	})
+	b.AppShareOfP50 = b.AppMillisPerOrder / b.Latency.P50
+
+	b.Overhead = measureOverheads(t, sys)
+
+	root, err := system.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	daprd, _ := system.DaprdPath(root)
+	b.DaprdVersion = system.Describe(system.Env{Daprd: daprd}).DaprdVersion
+	dir := filepath.Join(root, "out", "bench")
+	if err := b.write(dir); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "\n%s\nbench report: %s\n", b.markdown(), filepath.Join(dir, "report.json"))
+}
+
+// pipelineRun is one run of orders through the whole system.
+type pipelineRun struct {
+	confirmed, failed, unnotified int
+	ordersPerSecond               float64
+	latency, notified             report.Latency
+	cpu                           map[string]float64 // CPU seconds used during the run, by process
+	rssMB                         map[string]float64
+}
+
+// runPipeline places orders for benchRun, paced by pacer (with workers
+// fixed clients, or as many as the pace needs when 0), and measures the
+// answers, the time from each order to its notification on NATS, and the
+// CPU time every process used meanwhile.
+func runPipeline(t *testing.T, sys *system.System, notes *notificationTimes, sc *report.ScenarioRecorder, pacer vegeta.Pacer, workers uint64) pipelineRun {
+	t.Helper()
+	sc.Phase(fmt.Sprintf("run of %s", benchRun))
+	before := usage(t, sys)
+	placed := map[string]time.Time{}
+	var latencies []time.Duration
+	run := pipelineRun{}
+	var first, last time.Time
+	attackOrders(t, sys, pacer, workers, benchRun, func(res *vegeta.Result) {
+		sc.Request(res.Latency, res.Code != http.StatusCreated)
+		if first.IsZero() || res.Timestamp.Before(first) {
+			first = res.Timestamp
+		}
+		if end := res.End(); end.After(last) {
+			last = end
+		}
+		var o orderJSON
+		if res.Code != http.StatusCreated || json.Unmarshal(res.Body, &o) != nil {
+			run.failed++
+			return
+		}
+		placed[o.ID] = res.Timestamp
+		latencies = append(latencies, res.Latency)
+	})
+	after := usage(t, sys)
+	run.confirmed = len(placed)
+	run.ordersPerSecond = float64(run.confirmed) / last.Sub(first).Seconds()
+	run.latency = report.Percentiles(latencies)
+	delays, missing := notes.await(placed, 30*time.Second)
+	run.notified, run.unnotified = report.Percentiles(delays), missing
+	run.cpu, run.rssMB = map[string]float64{}, map[string]float64{}
+	for name, u := range after {
+		run.cpu[name] = u.CPUSeconds - before[name].CPUSeconds
+		run.rssMB[name] = float64(u.RSSBytes) / (1 << 20)
+	}
+	return run
+}
+
+// attackOrders places orders with vegeta for duration, each with its own
+// Idempotency-Key, and hands every result to seen (if not nil).
+func attackOrders(t *testing.T, sys *system.System, pacer vegeta.Pacer, workers uint64, duration time.Duration, seen func(*vegeta.Result)) {
+	t.Helper()
+	var n atomic.Int64
+	url := sys.App(t, "order").URL + "/orders"
+	targeter := func(tgt *vegeta.Target) error {
+		i := n.Add(1)
+		tgt.Method, tgt.URL = http.MethodPost, url
+		tgt.Header = http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i)}}
+		tgt.Body = fmt.Appendf(nil, `{"customerId":"c-bench-%d","items":[{"sku":%q,"quantity":1}]}`, i%10, benchSKUs[rand.IntN(len(benchSKUs))])
+		return nil
+	}
+	opts := []func(*vegeta.Attacker){vegeta.Timeout(10 * time.Second), vegeta.KeepAlive(true)}
+	if workers > 0 {
+		opts = append(opts, vegeta.Workers(workers), vegeta.MaxWorkers(workers))
+	}
+	for res := range vegeta.NewAttacker(opts...).Attack(targeter, pacer, duration, "orders") {
+		if seen != nil {
+			seen(res)
+		}
+	}
+}
+
+// usage reads every process's CPU time and memory, by process name.
+func usage(t *testing.T, sys *system.System) map[string]proc.Usage {
+	t.Helper()
+	procs := map[string]*proc.Process{"redis": sys.Redis.Proc, "nats": sys.NATS.Proc}
+	for id, a := range sys.Apps {
+		procs[id], procs["daprd-"+id] = a.Proc, a.Daprd
+	}
+	out := map[string]proc.Usage{}
+	for name, p := range procs {
+		u, err := p.Usage()
+		if err != nil {
+			t.Fatalf("usage of %s: %v", name, err)
+		}
+		out[name] = u
+	}
+	return out
+}
+
+// notificationTimes records when the notification of each confirmed order
+// arrived on NATS.
+type notificationTimes struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func timeNotifications(t *testing.T, sys *system.System) *notificationTimes {
+	t.Helper()
+	n := &notificationTimes{seen: map[string]time.Time{}}
+	nc, err := nats.Connect(sys.NATS.URL)
+	if err != nil {
+		t.Fatalf("connect to nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	if _, err := nc.Subscribe("notifications.>", func(msg *nats.Msg) {
+		at := time.Now()
+		var body struct{ OrderID, Status string }
+		if json.Unmarshal(msg.Data, &body) == nil && body.Status == "confirmed" {
+			n.mu.Lock()
+			n.seen[body.OrderID] = at
+			n.mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// await waits up to timeout for the notification of every order placed,
+// and returns the time from placing each to its notification, and how many
+// never came.
+func (n *notificationTimes) await(placed map[string]time.Time, timeout time.Duration) ([]time.Duration, int) {
+	deadline := time.Now().Add(timeout)
+	for {
+		n.mu.Lock()
+		var delays []time.Duration
+		for id, at := range placed {
+			if got, ok := n.seen[id]; ok {
+				delays = append(delays, got.Sub(at))
+			}
+		}
+		n.mu.Unlock()
+		if len(delays) == len(placed) || time.Now().After(deadline) {
+			return delays, len(placed) - len(delays)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func median[T any](runs []T, f func(T) float64) float64 {
+	vs := make([]float64, len(runs))
+	for i, r := range runs {
+		vs[i] = f(r)
+	}
+	sort.Float64s(vs)
+	return vs[len(vs)/2]
+}
+
+func medianLatency[T any](runs []T, f func(T) report.Latency) report.Latency {
+	return report.Latency{
+		Count: int(median(runs, func(r T) float64 { return float64(f(r).Count) })),
+		P50:   median(runs, func(r T) float64 { return f(r).P50 }),
+		P90:   median(runs, func(r T) float64 { return f(r).P90 }),
+		P99:   median(runs, func(r T) float64 { return f(r).P99 }),
+		Max:   median(runs, func(r T) float64 { return f(r).Max }),
+	}
+}
+
+// benchReport is out/bench/report.json. Latencies are in milliseconds.
+type benchReport struct {
+	SchemaVersion int            `json:"schemaVersion"`
+	DaprdVersion  string         `json:"daprdVersion"`
+	Machine       report.Machine `json:"machine"`
+	// OrdersPerSecond is what the pipeline sustains at saturation.
+	OrdersPerSecond float64 `json:"ordersPerSecond"`
+	// FixedRate is the arrival rate (orders/s) of Latency and
+	// NotificationLatency, the medians of benchRuns runs.
+	FixedRate           int              `json:"fixedRate"`
+	Latency             report.Latency   `json:"latency"`
+	NotificationLatency report.Latency   `json:"notificationLatency"`
+	Clients             int              `json:"clients"`
+	Saturation          saturationResult `json:"saturation"`
+	Overhead            []overhead       `json:"overhead"`
+	// AppMillisPerOrder is the CPU time the order and inventory apps spend
+	// on an order; AppShareOfP50 is that as a fraction of the p50 answer
+	// time at the fixed rate (an upper bound of the apps' share: it counts
+	// their garbage collection and HTTP servers too).
+	AppMillisPerOrder float64         `json:"appMillisPerOrder"`
+	AppShareOfP50     float64         `json:"appShareOfP50"`
+	Resources         []benchResource `json:"resources"`
+}
+
+type saturationResult struct {
+	OrdersPerSecond float64        `json:"ordersPerSecond"`
+	Latency         report.Latency `json:"latency"`
+}
+
+type benchResource struct {
+	Process                 string  `json:"process"`
+	CPUSecondsPer1000Orders float64 `json:"cpuSecondsPer1000Orders"`
+	RSSMB                   float64 `json:"rssMB"`
+}
+
+func (b benchReport) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.markdown()), 0o644)
+}
+
+func (b benchReport) markdown() string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "# daprshop bench: daprd %s, %s/%s, %d CPUs\n\n", b.DaprdVersion, b.Machine.OS, b.Machine.Arch, b.Machine.CPUs)
+	fmt.Fprintf(&s, "Medians of %d runs of %s each.\n\n", benchRuns, benchRun)
+	s.WriteString("| pipeline | orders/s | p50 ms | p90 ms | p99 ms |\n| --- | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(&s, "| POST /orders at %d orders/s | %d | %.1f | %.1f | %.1f |\n", b.FixedRate, b.FixedRate, b.Latency.P50, b.Latency.P90, b.Latency.P99)
+	fmt.Fprintf(&s, "| order → notification on NATS at %d orders/s | %d | %.1f | %.1f | %.1f |\n", b.FixedRate, b.FixedRate, b.NotificationLatency.P50, b.NotificationLatency.P90, b.NotificationLatency.P99)
+	fmt.Fprintf(&s, "| POST /orders at saturation (%d clients) | %.0f | %.1f | %.1f | %.1f |\n\n", b.Clients, b.Saturation.OrdersPerSecond, b.Saturation.Latency.P50, b.Saturation.Latency.P90, b.Saturation.Latency.P99)
+	s.WriteString("| sidecar overhead | via Dapr p50 ms | direct p50 ms | ratio (p50) | via Dapr p99 ms | direct p99 ms |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, o := range b.Overhead {
+		fmt.Fprintf(&s, "| %s | %.3f | %.3f | %.1f× | %.3f | %.3f |\n", o.Name, o.Dapr.P50, o.Direct.P50, o.RatioP50, o.Dapr.P99, o.Direct.P99)
+	}
+	fmt.Fprintf(&s, "\nThe apps on the request path (order, inventory) spend %.2f ms of CPU per order: %.1f%% of the p50 at %d orders/s.\n\n",
+		b.AppMillisPerOrder, 100*b.AppShareOfP50, b.FixedRate)
+	s.WriteString("| process | CPU s per 1,000 orders | RSS MB |\n| --- | ---: | ---: |\n")
+	for _, r := range b.Resources {
+		fmt.Fprintf(&s, "| %s | %.2f | %.1f |\n", r.Process, r.CPUSecondsPer1000Orders, r.RSSMB)
+	}
+	return s.String()
+}
