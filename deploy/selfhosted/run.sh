@@ -107,12 +107,14 @@ start nats 4222 nats-server --addr 127.0.0.1 --port 4222
 
 # The CLI runs $DAPR_RUNTIME_PATH/.dapr/bin/daprd. That is a wrapper here: the
 # run file cannot set these two listen addresses, and daprd's defaults bind
-# every interface.
+# every interface; nor the graceful shutdown time, whose default (5 s) is
+# shorter than the outbox may take to finish forwarding an event (see
+# DaprdGracefulShutdownSeconds in tests/e2e/system).
 runtime=$state/runtime
 mkdir -p "$runtime/.dapr/bin"
 cat >"$runtime/.dapr/bin/daprd" <<WRAPPER
 #!/bin/sh
-exec "$out/dapr/$version/.dapr/bin/daprd" "\$@" --metrics-listen-address 127.0.0.1 --dapr-internal-grpc-listen-address 127.0.0.1
+exec "$out/dapr/$version/.dapr/bin/daprd" "\$@" --metrics-listen-address 127.0.0.1 --dapr-internal-grpc-listen-address 127.0.0.1 --dapr-graceful-shutdown-seconds 15
 WRAPPER
 chmod +x "$runtime/.dapr/bin/daprd"
 

@@ -20,8 +20,8 @@ import (
 )
 
 // StopTimeout is how long a process gets to exit after SIGINT before it is
-// killed.
-const StopTimeout = 15 * time.Second
+// killed: longer than any process is told it may take (daprd 15 s).
+const StopTimeout = 20 * time.Second
 
 // Spec says how to start a process.
 type Spec struct {

@@ -86,6 +86,12 @@ func Start(t testing.TB, opts Options) *System {
 	return s
 }
 
+// DaprdGracefulShutdownSeconds is how long a sidecar may take to shut down
+// (daprd's default is 5). The outbox may be looking for a transaction for up
+// to about 11 s when the sidecar is told to stop, and stopping it midway
+// fails the shutdown. deploy/selfhosted/run.sh uses the same value.
+const DaprdGracefulShutdownSeconds = 15
+
 // EnvBreak deliberately breaks the setup, to show that the suite notices:
 // E2E_BREAK=resiliency runs every sidecar without the resiliency policy.
 const EnvBreak = "E2E_BREAK"
@@ -219,6 +225,7 @@ func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, 
 		"--config", a.ConfigFilePath,
 		"--log-level", a.LogLevel,
 		"--log-as-json",
+		"--dapr-graceful-shutdown-seconds", strconv.Itoa(DaprdGracefulShutdownSeconds),
 	}
 	for _, r := range resources {
 		args = append(args, "--resources-path", r)
