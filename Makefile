@@ -16,7 +16,7 @@ CLI_VERSION := $(shell sed -n 's/^require github.com\/dapr\/cli v\(.*\)$$/\1/p' 
 
 GO_BUILD := CGO_ENABLED=0 go build -trimpath
 
-.PHONY: build services daprd cli packages run test unit e2e e2e-compare clean
+.PHONY: build services daprd sentry cli packages run test unit e2e e2e-compare clean
 
 build: services daprd cli
 
@@ -28,6 +28,14 @@ daprd: $(DAPRD)
 $(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/build.sh
 	sh tools/daprd/build.sh $(DAPR_VERSION) $(@D) $(abspath $(OUT))/src/daprd-$(DAPR_VERSION)
 	@touch $@
+
+# Dapr's certificate authority for mTLS, from the same pinned module as daprd
+# (deploy/selfhosted installs it on the backends VM; tests/hosts runs it).
+SENTRY := $(OUT)/bin/sentry
+sentry: $(SENTRY)
+
+$(SENTRY): tools/daprd/go.mod tools/daprd/go.sum
+	cd tools/daprd && $(GO_BUILD) -ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=$(PINNED_DAPR_VERSION:v%=%)" -o $(abspath $@) github.com/dapr/dapr/cmd/sentry
 
 cli: $(DAPR_CLI)
 
