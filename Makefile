@@ -43,9 +43,11 @@ $(DAPR_CLI): tools/dapr-cli/go.mod tools/dapr-cli/go.sum tools/dapr-cli/main.go
 	cd tools/dapr-cli && $(GO_BUILD) -ldflags "-X main.version=$(CLI_VERSION)" -o $(abspath $@) .
 
 # The Debian packages the tests need: the servers they start, and the tools
-# that give each run a network namespace of its own.
+# that give each run a network namespace of its own, and systemd-analyze to
+# check the units of deploy/selfhosted.
 packages:
-	sh tools/ensure-packages.sh redis-server:redis-server nats-server:nats-server unshare:util-linux ip:iproute2
+	sh tools/ensure-packages.sh redis-server:redis-server nats-server:nats-server unshare:util-linux ip:iproute2 \
+		systemd-analyze:systemd
 
 # Runs the system in the foreground through `dapr run -f`; Ctrl-C stops it.
 run: build
@@ -53,7 +55,7 @@ run: build
 
 # Everything CI runs: vet, unit tests, and the end-to-end tests on real daprd,
 # Redis and NATS (each test run in a network namespace of its own).
-test: packages daprd
+test: packages daprd sentry
 	go vet ./...
 	DAPR_VERSION=$(DAPR_VERSION) go test -race -count=1 -timeout 20m ./...
 
@@ -62,7 +64,7 @@ unit:
 
 # The end-to-end suite alone, verbose; writes out/e2e/report.json, report.md
 # and junit.xml (E2E_OUT=dir to write them elsewhere).
-e2e: packages daprd
+e2e: packages daprd sentry
 	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 20m -v ./tests/e2e/
 
 # Runs the suite on two daprd versions and diffs the reports:
