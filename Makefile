@@ -64,7 +64,7 @@ unit:
 
 # The end-to-end suite alone, verbose; writes out/e2e/report.json, report.md
 # and junit.xml (E2E_OUT=dir to write them elsewhere).
-e2e: packages daprd sentry
+e2e: packages daprd
 	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 20m -v ./tests/e2e/
 
 # Runs the suite on two daprd versions and diffs the reports:

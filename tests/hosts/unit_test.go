@@ -206,12 +206,12 @@ func TestUnitsAgreeWithRunFile(t *testing.T) {
 			got := unit{path: daprd.path, exec: args}
 			want := raw[a.AppID]
 			for flag, runFileValue := range map[string]string{
-				"app-id":         a.AppID,
-				"app-port":       strconv.Itoa(a.AppPort),
-				"dapr-http-port": want["daprHTTPPort"],
-				"dapr-grpc-port": want["daprGRPCPort"],
-				"metrics-port":   want["metricsPort"],
-				"app-protocol":   a.AppProtocol,
+				"app-id":                a.AppID,
+				"app-port":              strconv.Itoa(a.AppPort),
+				"dapr-http-port":        want["daprHTTPPort"],
+				"dapr-grpc-port":        want["daprGRPCPort"],
+				"metrics-port":          want["metricsPort"],
+				"app-protocol":          a.AppProtocol,
 				"app-health-check-path": a.AppHealthPath,
 			} {
 				if v := got.flag(t, flag); v != runFileValue {
