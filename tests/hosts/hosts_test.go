@@ -136,4 +136,3 @@ func call(t *testing.T, a *vmApp, method, path, body string, out any) int {
 	}
 	return resp.StatusCode
 }
-
