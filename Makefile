@@ -16,7 +16,7 @@ CLI_VERSION := $(shell sed -n 's/^require github.com\/dapr\/cli v\(.*\)$$/\1/p' 
 
 GO_BUILD := CGO_ENABLED=0 go build -trimpath
 
-.PHONY: build services daprd sentry cli packages run test unit e2e e2e-compare clean
+.PHONY: build services daprd sentry cli packages run test selfhosted-hosts unit e2e e2e-compare clean
 
 build: services daprd cli
 
@@ -58,6 +58,11 @@ run: build
 test: packages daprd sentry
 	go vet ./...
 	DAPR_VERSION=$(DAPR_VERSION) go test -race -count=1 -timeout 20m ./...
+
+# deploy/selfhosted alone, verbose: the units verified, and the system on
+# four network-namespace hosts started from them (make test runs it too).
+selfhosted-hosts: packages daprd sentry
+	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 10m -v ./tests/hosts/
 
 unit:
 	go test -race -count=1 $$(go list ./... | grep -v /tests/)

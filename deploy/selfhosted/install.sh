@@ -6,7 +6,8 @@
 #
 #   /opt/daprshop/bin/        binaries and with-credentials
 #   /etc/daprshop/            daprshop.env, ROLE.env, config.yaml, components/
-#   /etc/daprshop/secrets/    per app: dapr-api-token, app-api-token (0600)
+#   /etc/daprshop/secrets/    per app: dapr-api-token, app-api-token (0600);
+#                             redis-password (empty until you fill it in)
 #   /etc/daprshop/tls/ca.crt  sentry's trust anchor (--ca-cert)
 #   /etc/systemd/system/      the units
 #
@@ -75,6 +76,15 @@ token() {
 	(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$1")
 }
 
+# secret_file FILE: an empty file readable by root alone, for the operator
+# to fill in (the Redis password; empty means none).
+secret_file() {
+	if [ -e "$1" ]; then say "kept $1"; return 0; fi
+	if [ -n "$dry" ]; then say "would create $1 (empty, mode 0600: put the secret there)"; return 0; fi
+	install -d -m 0700 "$(dirname "$1")"
+	(umask 077 && : >"$1")
+}
+
 for role in "$@"; do
 	case $role in
 	order | inventory | notification | sentry) ;;
@@ -104,6 +114,7 @@ for role in "$@"; do
 	once 0644 "$here/env/$role.env" "$etc/$role.env"
 	token "$etc/secrets/$role/dapr-api-token"
 	token "$etc/secrets/$role/app-api-token"
+	secret_file "$etc/secrets/redis-password"
 	put 0644 "$here/systemd/daprshop@.service" "$units/daprshop@.service"
 	put 0644 "$here/systemd/daprshop-daprd@.service" "$units/daprshop-daprd@.service"
 	if [ -n "$ca" ]; then

@@ -1,6 +1,7 @@
 package hosts_test
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +70,13 @@ func startVMs(t *testing.T) *vms {
 
 	startBridge(t)
 	v.backends = startHost(t, logDir, "backends", backendsIP, 0)
-	proc.Start(t, v.backends.spec("redis", logDir, nil, "redis-server", "--bind", backendsIP, "--port", "6379", "--save", "", "--appendonly", "no", "--protected-mode", "no"))
+	// The operator's step: a Redis password, in the file the units read.
+	// (Without one Redis 7 refuses other hosts: protected mode.)
+	redisPassword := rand.Text()
+	if err := os.WriteFile(filepath.Join(v.root, "etc", "daprshop", "secrets", "redis-password"), []byte(redisPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proc.Start(t, v.backends.spec("redis", logDir, nil, "redis-server", "--bind", backendsIP, "--port", "6379", "--save", "", "--appendonly", "no", "--requirepass", redisPassword))
 	proc.Start(t, v.backends.spec("nats", logDir, nil, "nats-server", "--addr", backendsIP, "--port", "4222"))
 	sentry := v.startUnit(t, v.backends, logDir, "sentry", filepath.Join(units, "daprshop-sentry.service"), "")
 	// The operator's step: sentry made its root; every VM gets ca.crt.

@@ -252,3 +252,54 @@ func dirListing(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// TestInstallIsIdempotent checks that install.sh --dry-run changes nothing,
+// and that a second run keeps the operator's env files and secrets and
+// rewrites nothing.
+func TestInstallIsIdempotent(t *testing.T) {
+	script := filepath.Join(repoRoot(t), "deploy", "selfhosted", "install.sh")
+	bins := stubBinaries(t)
+	root := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("sh", append([]string{script, "--root", root}, args...)...)
+		cmd.Env = append(os.Environ(), bins...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("install.sh %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+
+	if out := run("--dry-run", "order", "sentry"); !strings.Contains(out, "would run: install") {
+		t.Errorf("--dry-run does not say what it would do:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) > 0 {
+		t.Fatalf("--dry-run wrote %v", entries)
+	}
+
+	run("order", "sentry")
+	token := filepath.Join(root, "etc", "daprshop", "secrets", "order", "dapr-api-token")
+	first, err := os.ReadFile(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 64 {
+		t.Errorf("token %q: want 64 hex digits", first)
+	}
+	edited := filepath.Join(root, "etc", "daprshop", "order.env")
+	if err := os.WriteFile(edited, []byte("DAPR_HOST_IP=10.1.2.3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(run("order", "sentry")), "\n") {
+		if !strings.Contains(line, "unchanged ") && !strings.Contains(line, "kept ") && !strings.Contains(line, "tls/ca.crt") && !strings.HasSuffix(line, "done") {
+			t.Errorf("second run did something: %s", line)
+		}
+	}
+	if again, _ := os.ReadFile(token); string(again) != string(first) {
+		t.Error("second run replaced the token")
+	}
+	if env, _ := os.ReadFile(edited); string(env) != "DAPR_HOST_IP=10.1.2.3\n" {
+		t.Errorf("second run replaced the operator's order.env: %q", env)
+	}
+}
