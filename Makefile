@@ -16,7 +16,7 @@ CLI_VERSION := $(shell sed -n 's/^require github.com\/dapr\/cli v\(.*\)$$/\1/p' 
 
 GO_BUILD := CGO_ENABLED=0 go build -trimpath
 
-.PHONY: build services daprd cli packages run test unit e2e e2e-compare bench clean
+.PHONY: build services daprd sentry cli packages run test selfhosted-hosts unit e2e e2e-compare bench clean
 
 build: services daprd cli
 
@@ -29,15 +29,25 @@ $(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/
 	sh tools/daprd/build.sh $(DAPR_VERSION) $(@D) $(abspath $(OUT))/src/daprd-$(DAPR_VERSION)
 	@touch $@
 
+# Dapr's certificate authority for mTLS, from the same pinned module as daprd
+# (deploy/selfhosted installs it on the backends VM; tests/hosts runs it).
+SENTRY := $(OUT)/bin/sentry
+sentry: $(SENTRY)
+
+$(SENTRY): tools/daprd/go.mod tools/daprd/go.sum
+	cd tools/daprd && $(GO_BUILD) -ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=$(PINNED_DAPR_VERSION:v%=%)" -o $(abspath $@) github.com/dapr/dapr/cmd/sentry
+
 cli: $(DAPR_CLI)
 
 $(DAPR_CLI): tools/dapr-cli/go.mod tools/dapr-cli/go.sum tools/dapr-cli/main.go
 	cd tools/dapr-cli && $(GO_BUILD) -ldflags "-X main.version=$(CLI_VERSION)" -o $(abspath $@) .
 
 # The Debian packages the tests need: the servers they start, and the tools
-# that give each run a network namespace of its own.
+# that give each run a network namespace of its own, and systemd-analyze to
+# check the units of deploy/selfhosted.
 packages:
-	sh tools/ensure-packages.sh redis-server:redis-server nats-server:nats-server unshare:util-linux ip:iproute2
+	sh tools/ensure-packages.sh redis-server:redis-server nats-server:nats-server unshare:util-linux ip:iproute2 \
+		systemd-analyze:systemd
 
 # Runs the system in the foreground through `dapr run -f`; Ctrl-C stops it.
 run: build
@@ -45,9 +55,14 @@ run: build
 
 # Everything CI runs: vet, unit tests, and the end-to-end tests on real daprd,
 # Redis and NATS (each test run in a network namespace of its own).
-test: packages daprd
+test: packages daprd sentry
 	go vet ./...
 	DAPR_VERSION=$(DAPR_VERSION) go test -race -count=1 -timeout 20m ./...
+
+# deploy/selfhosted alone, verbose: the units verified, and the system on
+# four network-namespace hosts started from them (make test runs it too).
+selfhosted-hosts: packages daprd sentry
+	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 10m -v ./tests/hosts/
 
 unit:
 	go test -race -count=1 $$(go list ./... | grep -v /tests/)
