@@ -32,6 +32,13 @@ type Options struct {
 	// SeparatePubSubRedis puts pub/sub on a Redis of its own, so that a test
 	// can stop it while the state store stays up.
 	SeparatePubSubRedis bool
+	// TraceEndpoint, when set, is the OTLP/gRPC address (host:port) the
+	// sidecars (through their Configuration) and the apps send spans to.
+	// Unset, the sidecars run with the Configuration's tracing removed.
+	TraceEndpoint string
+	// SidecarTracingOff removes tracing from the sidecars' Configuration
+	// even with a TraceEndpoint: the apps still send their spans.
+	SidecarTracingOff bool
 }
 
 // System is a running daprshop.
@@ -205,7 +212,7 @@ func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, 
 		"--dapr-listen-addresses", "127.0.0.1",
 		"--metrics-port", strconv.Itoa(metricsPort),
 		"--metrics-listen-address", "127.0.0.1",
-		"--config", a.ConfigFilePath,
+		"--config", sidecarConfig(t, a.ConfigFilePath, opts),
 		"--log-level", a.LogLevel,
 		"--log-as-json",
 	}
@@ -223,7 +230,7 @@ func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, 
 		DaprURL:    "http://" + proc.Addr(httpPort),
 		MetricsURL: "http://" + proc.Addr(metricsPort) + "/metrics",
 		Daprd:      proc.Start(t, proc.Spec{Name: "daprd-" + a.AppID, Path: env.Daprd, Args: args, Env: envList, LogDir: logDir}),
-		env:        envList,
+		env:        append(envList, appTraceEnv(opts)...),
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	sdk "github.com/dapr/go-sdk/client"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/services/order/internal/order"
@@ -130,6 +132,7 @@ func (s *OrderStore) save(ctx context.Context, o order.Order, etag string, event
 	}
 	ops := []*sdk.StateOperation{{Type: sdk.StateOperationTypeUpsert, Item: item}}
 	if event != nil {
+		item.Metadata = outboxTraceContext(ctx)
 		payload, err := json.Marshal(event)
 		if err != nil {
 			return fmt.Errorf("encode event %s: %w", event.EventID, err)
@@ -150,4 +153,19 @@ func (s *OrderStore) save(ctx context.Context, o order.Order, etag string, event
 		inc(s.counters.Orders[o.Status])
 	}
 	return nil
+}
+
+// outboxTraceContext returns the W3C trace context of ctx as metadata for
+// the stored operation of an outbox transaction, which the sidecar copies
+// into the event's CloudEvent. Without it the event's subscribers start a
+// new trace: daprd 1.16 puts the transaction's trace only in the envelope's
+// traceid field and leaves traceparent, which the subscribing sidecar reads
+// first, empty (found by the e2e trace-completeness check).
+func outboxTraceContext(ctx context.Context) map[string]string {
+	md := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, md)
+	if len(md) == 0 {
+		return nil
+	}
+	return md
 }
