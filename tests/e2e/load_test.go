@@ -133,7 +133,9 @@ func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T
 	go func() { done <- runLoad(t, sys, duration) }()
 	if fault != nil {
 		time.Sleep(3 * time.Second)
+		endFault := sc.Fault(name)
 		fault(t, sys, sc)
+		endFault()
 	}
 	res := <-done
 	confirmed, cancelled := res.confirmed, res.cancelled

@@ -16,7 +16,10 @@
 //	                max} in milliseconds, throughput (requests per second),
 //	                requests, errors, resources: [{process, cpuSeconds,
 //	                rssMB}] (cumulative since the process started, read
-//	                when the scenario ended)}]
+//	                when the scenario ended), optional timeline: [{at,
+//	                requests, errors, p99Ms}] per second since the scenario
+//	                started, optional faults: [{name, startSeconds,
+//	                endSeconds}]}]
 //	findings       [{severity, scenario, invariant, expected, observed}]
 package report
 
@@ -84,6 +87,10 @@ type Scenario struct {
 	// Resources are the processes' CPU time and memory when the scenario
 	// ended, cumulative since each started.
 	Resources []Resource `json:"resources"`
+	// Timeline is the requests second by second; Faults the windows in
+	// which a fault was injected. Both are absent from older reports.
+	Timeline []Second      `json:"timeline,omitempty"`
+	Faults   []FaultWindow `json:"faults,omitempty"`
 }
 
 // Resource is what one process (a sidecar, an app, a server) used.
@@ -177,6 +184,8 @@ type ScenarioRecorder struct {
 	latencies  []time.Duration
 	errors     int
 	resources  []Resource
+	samples    []sample
+	faults     []FaultWindow
 	// first and last bound the requests in time, for throughput.
 	first, last time.Time
 }
@@ -214,6 +223,7 @@ func (s *ScenarioRecorder) Request(d time.Duration, failed bool) {
 		s.last = end
 	}
 	s.latencies = append(s.latencies, d)
+	s.samples = append(s.samples, sample{end: end, duration: d, failed: failed})
 	if failed {
 		s.errors++
 	}
@@ -245,6 +255,8 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 	if sc.Resources == nil {
 		sc.Resources = []Resource{}
 	}
+	sc.Timeline = timeline(s.started, s.samples)
+	sc.Faults = slices.Clone(s.faults)
 	if sc.Invariants == nil {
 		sc.Invariants = []Invariant{}
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// Write writes report.json, report.md and junit.xml into dir.
+// Write writes report.json, report.md, report.html and junit.xml into dir.
 func Write(dir string, r Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -22,9 +22,14 @@ func Write(dir string, r Report) error {
 	if err != nil {
 		return err
 	}
+	page, err := HTML(r)
+	if err != nil {
+		return err
+	}
 	for name, content := range map[string][]byte{
 		"report.json": append(data, '\n'),
 		"report.md":   []byte(Markdown(r)),
+		"report.html": []byte(page),
 		"junit.xml":   junit,
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
