@@ -41,7 +41,7 @@ func TestCompareHTMLHighlightsRegressions(t *testing.T) {
 	if err := os.WriteFile(path, []byte(page), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := report.CheckAndScreenshot(context.Background(), path, filepath.Join(dir, "compare.png")); err != nil {
+	if _, err := report.CheckAndScreenshot(context.Background(), path, filepath.Join(dir, "compare.png")); err != nil {
 		t.Fatal(err)
 	}
 	if out := os.Getenv("REPORT_SAMPLE_OUT"); out != "" {

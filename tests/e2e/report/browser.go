@@ -137,30 +137,32 @@ func tail(s string, n int) string {
 // Screenshot renders dir/report.html in the browser and keeps a PNG of the
 // whole page beside it as report.png.
 func Screenshot(ctx context.Context, dir string) error {
-	return CheckAndScreenshot(ctx, filepath.Join(dir, "report.html"), filepath.Join(dir, "report.png"))
+	_, err := CheckAndScreenshot(ctx, filepath.Join(dir, "report.html"), filepath.Join(dir, "report.png"))
+	return err
 }
 
 // CheckAndScreenshot renders the page (report.html or compare.html) and
 // writes a PNG of all of it. A page that logs to the console (a script
 // error, a blocked fetch) or whose charts did not render is an error: the
-// page must work offline, as it is.
-func CheckAndScreenshot(ctx context.Context, page, png string) error {
+// page must work offline, as it is. It returns what the browser made of
+// the page.
+func CheckAndScreenshot(ctx context.Context, page, png string) (Page, error) {
 	b, err := FindBrowser()
 	if err != nil {
-		return err
+		return Page{}, err
 	}
 	p, err := b.Open(ctx, page)
 	if err != nil {
-		return err
+		return p, err
 	}
 	if len(p.Console) > 0 {
-		return fmt.Errorf("%s logs to the browser console: %q", page, p.Console)
+		return p, fmt.Errorf("%s logs to the browser console: %q", page, p.Console)
 	}
 	h := p.RenderedHeight()
 	if h == 0 {
-		return fmt.Errorf("%s: its charts did not render (no data-height mark in the DOM)", page)
+		return p, fmt.Errorf("%s: its charts did not render (no data-height mark in the DOM)", page)
 	}
-	return b.Screenshot(ctx, page, png, ScreenshotWidth, min(h, maxScreenshotHeight))
+	return p, b.Screenshot(ctx, page, png, ScreenshotWidth, min(h, maxScreenshotHeight))
 }
 
 // ScreenshotWidth is the width report.png is taken at: a laptop's window.
