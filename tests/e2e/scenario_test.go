@@ -54,6 +54,7 @@ func startSystem(t *testing.T, opts system.Options) *system.System {
 	t.Cleanup(func() { // runs before the processes' own cleanups stop them
 		if s := scenarioOf(t); s != nil {
 			s.Resources(sys.Usage())
+			s.Counters(sys.Counters())
 		}
 	})
 	return sys

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -154,6 +155,11 @@ func RenderedCheck() template.JS { return template.JS(renderedCheck) }
 // Num prints a measurement briefly, as the charts do.
 func Num(v float64) string { return num(v) }
 
+type counter struct {
+	Name  string
+	Value float64
+}
+
 var funcs = template.FuncMap{
 	"num":   num,
 	"style": PageStyle,
@@ -169,6 +175,13 @@ var funcs = template.FuncMap{
 	},
 	"allHeld": func(invs []Invariant) bool {
 		return !slices.ContainsFunc(invs, func(i Invariant) bool { return !i.Passed })
+	},
+	"counters": func(m map[string]float64) []counter {
+		out := make([]counter, 0, len(m))
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			out = append(out, counter{Name: k, Value: m[k]})
+		}
+		return out
 	},
 	"utc": func(r Report) string {
 		return r.StartedAt.UTC().Format("2006-01-02 15:04:05") + " → " + r.FinishedAt.UTC().Format("15:04:05 MST")
@@ -209,6 +222,13 @@ var reportPage = template.Must(template.New("report").Funcs(funcs).Parse(`<!DOCT
 {{range .Invariants}}<tr{{if not .Passed}} class="bad"{{end}}><td class="{{if .Passed}}ok{{else}}no{{end}}">{{if .Passed}}held{{else}}FAILED{{end}}</td><td>{{.Name}}</td><td>expected {{.Expected}}</td><td>observed {{.Observed}}</td></tr>
 {{end}}</table></details>
 {{end}}
+
+<h2>What the system counted</h2>
+<p class="muted">The apps' business counters and their sidecars' retries and pub/sub outcomes, read from /metrics as each scenario ended: what explains a finding.</p>
+{{range .Scenarios}}{{if .Counters}}<details{{if or .Faults (not (allHeld .Invariants))}} open{{end}}><summary>{{.Name}}</summary><table>
+{{range counters .Counters}}<tr><td><code>{{.Name}}</code></td><td class="n">{{num .Value}}</td></tr>
+{{end}}</table></details>
+{{end}}{{end}}
 
 <h2>Environment</h2>
 {{with .Environment}}<table>

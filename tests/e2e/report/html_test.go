@@ -31,7 +31,8 @@ func sampleReport() Report {
 				Latency: Latency{Count: 5, P50: 3, P90: 4, P99: 5, Max: 5}, Requests: 5, Resources: res},
 			{Name: "fault: inventory sidecar crash <b>", Invariants: []Invariant{{Name: "no oversell", Passed: false, Expected: "0", Observed: "3 <script>"}},
 				Latency: Latency{Count: 2000, P50: 6, P90: 12, P99: 700, Max: 1500}, Requests: 2000, Errors: 28, Throughput: 100,
-				Resources: res, Timeline: tl, Faults: []FaultWindow{{Name: "daprd-inventory killed", StartSeconds: 7, EndSeconds: 11.5}}},
+				Resources: res, Timeline: tl, Faults: []FaultWindow{{Name: "daprd-inventory killed", StartSeconds: 7, EndSeconds: 11.5}},
+				Counters: map[string]float64{`order daprshop_order_orders_total{status="confirmed"}`: 1800, `daprd-order dapr_resiliency_count{policy="retry"}`: 31}},
 		},
 		Findings: []Finding{{Severity: SeverityCritical, Scenario: "fault: inventory sidecar crash <b>", Invariant: "no oversell", Expected: "0", Observed: "3 <script>"}},
 	}

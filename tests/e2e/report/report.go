@@ -19,12 +19,15 @@
 //	                when the scenario ended), optional timeline: [{at,
 //	                requests, errors, p99Ms}] per second since the scenario
 //	                started, optional faults: [{name, startSeconds,
-//	                endSeconds}]}]
+//	                endSeconds}], optional counters: {"process sample":
+//	                value} read from the apps' and sidecars' /metrics when
+//	                the scenario ended}]
 //	findings       [{severity, scenario, invariant, expected, observed}]
 package report
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -91,6 +94,10 @@ type Scenario struct {
 	// which a fault was injected. Both are absent from older reports.
 	Timeline []Second      `json:"timeline,omitempty"`
 	Faults   []FaultWindow `json:"faults,omitempty"`
+	// Counters are the business counters of the apps and what their
+	// sidecars counted (retries, pub/sub outcomes) when the scenario ended,
+	// keyed "process sample": what explains a finding.
+	Counters map[string]float64 `json:"counters,omitempty"`
 }
 
 // Resource is what one process (a sidecar, an app, a server) used.
@@ -186,6 +193,7 @@ type ScenarioRecorder struct {
 	resources  []Resource
 	samples    []sample
 	faults     []FaultWindow
+	counters   map[string]float64
 	// first and last bound the requests in time, for throughput.
 	first, last time.Time
 }
@@ -195,6 +203,13 @@ func (s *ScenarioRecorder) Resources(r []Resource) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resources = slices.Clone(r)
+}
+
+// Counters records the system's counters as the scenario ends.
+func (s *ScenarioRecorder) Counters(c map[string]float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counters = maps.Clone(c)
 }
 
 // Check records an invariant; when it does not hold, the test fails too.
@@ -257,6 +272,7 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 	}
 	sc.Timeline = timeline(s.started, s.samples)
 	sc.Faults = slices.Clone(s.faults)
+	sc.Counters = maps.Clone(s.counters)
 	if sc.Invariants == nil {
 		sc.Invariants = []Invariant{}
 	}
