@@ -42,12 +42,13 @@ cli: $(DAPR_CLI)
 $(DAPR_CLI): tools/dapr-cli/go.mod tools/dapr-cli/go.sum tools/dapr-cli/main.go
 	cd tools/dapr-cli && $(GO_BUILD) -ldflags "-X main.version=$(CLI_VERSION)" -o $(abspath $@) .
 
-# The Debian packages the tests need: the servers they start, and the tools
-# that give each run a network namespace of its own, and systemd-analyze to
-# check the units of deploy/selfhosted.
+# The Debian packages the tests need: the servers they start, the tools
+# that give each run a network namespace of its own, systemd-analyze to
+# check the units of deploy/selfhosted, and the headless browser that checks
+# report.html renders and screenshots it.
 packages:
 	sh tools/ensure-packages.sh redis-server:redis-server nats-server:nats-server unshare:util-linux ip:iproute2 \
-		systemd-analyze:systemd
+		systemd-analyze:systemd chromium:chromium
 
 # Runs the system in the foreground through `dapr run -f`; Ctrl-C stops it.
 run: build
@@ -67,8 +68,9 @@ selfhosted-hosts: packages daprd sentry
 unit:
 	go test -race -count=1 $$(go list ./... | grep -v /tests/)
 
-# The end-to-end suite alone, verbose; writes out/e2e/report.json, report.md
-# and junit.xml (E2E_OUT=dir to write them elsewhere).
+# The end-to-end suite alone, verbose; writes out/e2e/report.json, report.md,
+# report.html (with its screenshot report.png) and junit.xml (E2E_OUT=dir to
+# write them elsewhere).
 e2e: packages daprd
 	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 20m -v ./tests/e2e/
 

@@ -113,6 +113,10 @@ func recovery(logger *slog.Logger) gin.HandlerFunc {
 // without the app token, and not logged as errors when they answer 503.
 var probes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
+// IsProbe reports whether path is one the platform calls (liveness,
+// readiness, metrics scrapes) rather than the sidecar.
+func IsProbe(path string) bool { return probes[path] }
+
 func requireToken(token string) gin.HandlerFunc {
 	want := []byte(token)
 	return func(c *gin.Context) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/daprclient"
 	"github.com/daprshop/daprshop/internal/httpserver"
+	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/services/inventory/internal/dapr"
 	"github.com/daprshop/daprshop/services/inventory/internal/inventory"
 )
@@ -32,7 +33,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})).With("app", "inventory")
+	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))).With("app", "inventory")
+	stopTracing, err := telemetry.StartTracing(ctx, logger, "inventory", getenv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 
 	client, err := daprclient.New(cfg.DaprGRPCAddr, cfg.DaprAPIToken)
 	if err != nil {
@@ -40,9 +46,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer client.Close()
 
-	svc := inventory.NewService(dapr.NewItemStore(client, cfg.StateStore))
+	m, etagRetries := newMetrics()
+	svc := inventory.NewService(dapr.NewItemStore(client, cfg.StateStore, etagRetries))
 	var seed seeder
 	go seed.run(ctx, logger, svc, cfg.Seed)
 
-	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, seed.Ready), cfg.ShutdownTimeout)
+	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, seed.Ready, m), cfg.ShutdownTimeout)
 }

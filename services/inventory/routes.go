@@ -5,16 +5,18 @@ import (
 	"net/http"
 
 	"github.com/daprshop/daprshop/internal/health"
+	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/internal/web"
 	"github.com/daprshop/daprshop/services/inventory/internal/inventory"
 )
 
 // newServer returns the inventory service's HTTP API.
-func newServer(logger *slog.Logger, cfg Config, svc *inventory.Service, seeded health.Check) http.Handler {
+func newServer(logger *slog.Logger, cfg Config, svc *inventory.Service, seeded health.Check, m *telemetry.Metrics) http.Handler {
 	r := web.NewEngine(logger, cfg.AppAPIToken)
 	h := handlers{svc: svc}
 
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), seeded)
+	m.Instrument(r)
 
 	// Operator API.
 	r.GET("/items", h.listItems)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/daprclient"
 	"github.com/daprshop/daprshop/internal/httpserver"
+	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/services/notification/internal/dapr"
 	"github.com/daprshop/daprshop/services/notification/internal/natsbus"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
@@ -35,7 +36,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})).With("app", "notification")
+	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))).With("app", "notification")
+	stopTracing, err := telemetry.StartTracing(ctx, logger, "notification", getenv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 
 	client, err := daprclient.New(cfg.DaprGRPCAddr, cfg.DaprAPIToken)
 	if err != nil {
@@ -69,7 +75,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		<-closed
 	}()
 
+	m := newMetrics()
 	sender := natsbus.NewSender(nc)
-	svc := notification.NewService(sender, dapr.NewStore(client, cfg.StateStore), dapr.NewDeadLetters(client, cfg.StateStore))
-	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, sender, newMetrics()), cfg.ShutdownTimeout)
+	svc := notification.NewService(sender, dapr.NewStore(client, cfg.StateStore, m.etagRetries), dapr.NewDeadLetters(client, cfg.StateStore))
+	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, sender, m), cfg.ShutdownTimeout)
 }

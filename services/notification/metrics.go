@@ -2,33 +2,30 @@ package main
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/daprshop/daprshop/internal/telemetry"
 )
 
 // metrics are the notification service's business counters, served on
-// /metrics.
+// /metrics beside the HTTP metrics every service has.
 type metrics struct {
-	registry *prometheus.Registry
-	// events counts order events by outcome: delivered, duplicate (a
-	// redelivery deduplicated), retry, dropped.
+	*telemetry.Metrics
+	// events counts order events by outcome: delivered (one notification
+	// per event), duplicate (a redelivery deduplicated), retry, dropped.
 	events *prometheus.CounterVec
 	// deadLetters counts events received from the dead-letter topic.
 	deadLetters prometheus.Counter
+	// etagRetries counts history appends that lost an ETag race.
+	etagRetries prometheus.Counter
 }
 
 func newMetrics() *metrics {
-	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "daprshop_notification_events_total",
-			Help: "Order events handled, by outcome: delivered, duplicate, retry, dropped.",
-		}, []string{"outcome"}),
-		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "daprshop_notification_dead_letters_total",
-			Help: "Events received from the dead-letter topic.",
-		}),
-	}
-	m.registry.MustRegister(m.events, m.deadLetters,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &metrics{Metrics: telemetry.NewMetrics()}
+	m.events = m.CounterVec("daprshop_notification_events_total",
+		"Order events handled, by outcome: delivered, duplicate, retry, dropped.", "outcome")
+	m.deadLetters = m.Counter("daprshop_notification_dead_letters_total",
+		"Events received from the dead-letter topic.")
+	m.etagRetries = m.Counter("daprshop_notification_etag_retries_total",
+		"State writes that lost an ETag race and were retried on fresh data.")
 	return m
 }

@@ -4,9 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/daprshop/daprshop/internal/health"
 	"github.com/daprshop/daprshop/internal/web"
 	"github.com/daprshop/daprshop/services/notification/internal/natsbus"
@@ -21,7 +18,7 @@ func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, sende
 	h := handlers{svc: svc, logger: logger, metrics: m}
 
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), sender.Ready)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})))
+	m.Instrument(r)
 
 	r.GET("/notifications", h.listNotifications)
 	r.GET("/deadletters", h.listDeadLetters)

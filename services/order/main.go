@@ -17,6 +17,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/daprclient"
 	"github.com/daprshop/daprshop/internal/httpserver"
+	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/services/order/internal/dapr"
 	"github.com/daprshop/daprshop/services/order/internal/order"
 )
@@ -36,7 +37,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})).With("app", "order")
+	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))).With("app", "order")
+	stopTracing, err := telemetry.StartTracing(ctx, logger, "order", getenv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 
 	client, err := daprclient.New(cfg.DaprGRPCAddr, cfg.DaprAPIToken)
 	if err != nil {
@@ -44,12 +50,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer client.Close()
 
+	m, counters := newMetrics()
 	svc := order.NewService(
 		dapr.NewInventory(client, cfg.InventoryAppID),
-		dapr.NewOrderStore(client, cfg.StateStore),
+		dapr.NewOrderStore(client, cfg.StateStore, counters),
 		dapr.NewIdempotencyKeys(client, cfg.StateStore),
 		uuid.NewString,
 		time.Now,
 	)
-	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc), cfg.ShutdownTimeout)
+	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, m), cfg.ShutdownTimeout)
 }

@@ -5,16 +5,18 @@ import (
 	"net/http"
 
 	"github.com/daprshop/daprshop/internal/health"
+	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/internal/web"
 	"github.com/daprshop/daprshop/services/order/internal/order"
 )
 
 // newServer returns the order service's public HTTP API.
-func newServer(logger *slog.Logger, cfg Config, svc *order.Service) http.Handler {
+func newServer(logger *slog.Logger, cfg Config, svc *order.Service, m *telemetry.Metrics) http.Handler {
 	r := web.NewEngine(logger, cfg.AppAPIToken)
 	h := handlers{svc: svc}
 
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr))
+	m.Instrument(r)
 
 	r.POST("/orders", h.placeOrder)
 	r.GET("/orders/:id", h.getOrder)

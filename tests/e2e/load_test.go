@@ -170,9 +170,9 @@ func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T
 	go func() { done <- runLoad(t, sys, duration) }()
 	if fault != nil {
 		time.Sleep(3 * time.Second)
-		sc.Phase("fault injected")
+		endFault := sc.Fault(name)
 		fault(t, sys, sc)
-		sc.Phase("fault over, load goes on")
+		endFault()
 	}
 	res := <-done
 	sc.Phase("checking invariants")

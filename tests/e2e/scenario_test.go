@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,6 +54,7 @@ func startSystem(t *testing.T, opts system.Options) *system.System {
 	t.Cleanup(func() { // runs before the processes' own cleanups stop them
 		if s := scenarioOf(t); s != nil {
 			s.Resources(sys.Usage())
+			s.Counters(sys.Counters())
 		}
 	})
 	return sys
@@ -76,6 +78,11 @@ func writeReport() error {
 	}
 	r := recorder.Report(system.Describe(env))
 	if err := report.Write(dir, r); err != nil {
+		return err
+	}
+	// report.png: what a reader of report.html sees, taken by a real
+	// browser, which also proves the page renders offline without errors.
+	if err := report.Screenshot(context.Background(), dir); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "e2e report: %s (passed: %v, %d findings)\n", filepath.Join(dir, "report.md"), r.Passed, len(r.Findings))

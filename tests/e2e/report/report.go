@@ -15,13 +15,14 @@
 //	                expected, observed}], latency: {count, p50, p90, p99,
 //	                max} in milliseconds, throughput (requests per second),
 //	                requests, errors, resources: [{process, cpuSeconds,
-//	                rssMB, daprMetrics}] (cumulative since the process
-//	                started, read when the scenario ended; daprMetrics, for
-//	                a sidecar, maps selected daprd counters such as
-//	                `dapr_resiliency_activations_total{policy="retry"}` to
-//	                their values), phases: [{name, atSeconds}] (what the
-//	                scenario did when, from its start, e.g. when a fault
-//	                was injected)}]
+//	                rssMB}] (cumulative since the process started, read
+//	                when the scenario ended), phases: [{name, atSeconds}]
+//	                (what the scenario did when, from its start), optional
+//	                timeline: [{at, requests, errors, p99Ms}] per second
+//	                since the scenario started, optional faults: [{name,
+//	                startSeconds, endSeconds}], optional counters: {"process
+//	                sample": value} read from the apps' and sidecars'
+//	                /metrics when the scenario ended}]
 //	findings       [{severity, scenario, invariant, expected, observed}]
 package report
 
@@ -29,6 +30,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -93,6 +95,14 @@ type Scenario struct {
 	Resources []Resource `json:"resources"`
 	// Phases say what the scenario was doing when: setup, load, a fault.
 	Phases []Phase `json:"phases"`
+	// Timeline is the requests second by second; Faults the windows in
+	// which a fault was injected. Both are absent from older reports.
+	Timeline []Second      `json:"timeline,omitempty"`
+	Faults   []FaultWindow `json:"faults,omitempty"`
+	// Counters are the business counters of the apps and what their
+	// sidecars counted (retries, pub/sub outcomes, failed calls) when the
+	// scenario ended, keyed "process sample": what explains a finding.
+	Counters map[string]float64 `json:"counters,omitempty"`
 }
 
 // Phase is a step of a scenario, from AtSeconds after it started until the
@@ -107,10 +117,6 @@ type Resource struct {
 	Process    string  `json:"process"`
 	CPUSeconds float64 `json:"cpuSeconds"`
 	RSSMB      float64 `json:"rssMB"`
-	// DaprMetrics are a sidecar's own counters that explain a fault:
-	// retries and timeouts applied, events redelivered or dropped,
-	// invocations and state calls that failed.
-	DaprMetrics map[string]float64 `json:"daprMetrics,omitempty"`
 }
 
 // Invariant is one property checked, with what was expected and seen.
@@ -214,6 +220,9 @@ type ScenarioRecorder struct {
 	errors     int
 	resources  []Resource
 	phases     []Phase
+	samples    []sample
+	faults     []FaultWindow
+	counters   map[string]float64
 	// first and last bound the requests in time, for throughput.
 	first, last time.Time
 }
@@ -225,13 +234,20 @@ func (s *ScenarioRecorder) Resources(r []Resource) {
 	s.resources = slices.Clone(r)
 }
 
-// Phase records that the scenario enters the phase name (e.g. "fault:
-// Redis killed") and reports it as progress.
+// Phase records that the scenario enters the phase name (e.g. "checking
+// invariants") and reports it as progress.
 func (s *ScenarioRecorder) Phase(name string) {
 	s.mu.Lock()
 	s.phases = append(s.phases, Phase{Name: name, AtSeconds: time.Since(s.started).Seconds()})
 	s.mu.Unlock()
 	s.run.progress(s.name, name)
+}
+
+// Counters records the system's counters as the scenario ends.
+func (s *ScenarioRecorder) Counters(c map[string]float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counters = maps.Clone(c)
 }
 
 // Check records an invariant; when it does not hold, the test fails too.
@@ -260,6 +276,7 @@ func (s *ScenarioRecorder) Request(d time.Duration, failed bool) {
 		s.last = end
 	}
 	s.latencies = append(s.latencies, d)
+	s.samples = append(s.samples, sample{end: end, duration: d, failed: failed})
 	if failed {
 		s.errors++
 	}
@@ -303,6 +320,9 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 	if sc.Phases == nil {
 		sc.Phases = []Phase{}
 	}
+	sc.Timeline = timeline(s.started, s.samples)
+	sc.Faults = slices.Clone(s.faults)
+	sc.Counters = maps.Clone(s.counters)
 	if sc.Invariants == nil {
 		sc.Invariants = []Invariant{}
 	}

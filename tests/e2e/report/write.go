@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// Write writes report.json, report.md and junit.xml into dir.
+// Write writes report.json, report.md, report.html and junit.xml into dir.
 func Write(dir string, r Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -24,9 +24,14 @@ func Write(dir string, r Report) error {
 	if err != nil {
 		return err
 	}
+	page, err := HTML(r)
+	if err != nil {
+		return err
+	}
 	for name, content := range map[string][]byte{
 		"report.json": append(data, '\n'),
 		"report.md":   []byte(Markdown(r)),
+		"report.html": []byte(page),
 		"junit.xml":   junit,
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
@@ -95,14 +100,12 @@ func Markdown(r Report) string {
 	}
 
 	b.WriteString("\n## What the sidecars counted going wrong (daprd's own metrics)\n\n")
-	b.WriteString("Retries and timeouts the resiliency policy applied, events redelivered or dropped, failed calls; since each sidecar started.\n\n")
-	b.WriteString("| scenario | sidecar | counter | value |\n| --- | --- | --- | ---: |\n")
+	b.WriteString("Retries and timeouts the resiliency policies applied, events redelivered or dropped, failed calls; since each sidecar started.\n\n")
+	b.WriteString("| scenario | counter | value |\n| --- | --- | ---: |\n")
 	for _, s := range r.Scenarios {
-		for _, res := range s.Resources {
-			for _, key := range slices.Sorted(maps.Keys(res.DaprMetrics)) {
-				if v := res.DaprMetrics[key]; v > 0 && trouble(key) {
-					fmt.Fprintf(&b, "| %s | %s | `%s` | %.0f |\n", s.Name, res.Process, key, v)
-				}
+		for _, key := range slices.Sorted(maps.Keys(s.Counters)) {
+			if trouble(key) {
+				fmt.Fprintf(&b, "| %s | `%s` | %.0f |\n", s.Name, key, s.Counters[key])
 			}
 		}
 	}
@@ -140,15 +143,16 @@ func Markdown(r Report) string {
 	return b.String()
 }
 
-// trouble reports whether a Resource.DaprMetrics key counts something that
-// went wrong or needed a retry, rather than a success.
+// troubleMarks are what, in a counter's name or labels, means something
+// went wrong or needed a retry.
+var troubleMarks = []string{
+	"dapr_resiliency_activations_total", `success="false"`,
+	`process_status="retry"`, `process_status="drop"`, `status="5`, `status="4`,
+}
+
+// trouble reports whether the Scenario.Counters key counts trouble.
 func trouble(key string) bool {
-	for _, ok := range []string{`"success"`, `"true"`, `"200"`, `"OK"`} {
-		if strings.HasSuffix(key, "="+ok+"}") {
-			return false
-		}
-	}
-	return true
+	return slices.ContainsFunc(troubleMarks, func(m string) bool { return strings.Contains(key, m) })
 }
 
 type junitSuites struct {

@@ -32,6 +32,13 @@ type Options struct {
 	// SeparatePubSubRedis puts pub/sub on a Redis of its own, so that a test
 	// can stop it while the state store stays up.
 	SeparatePubSubRedis bool
+	// TraceEndpoint, when set, is the OTLP/gRPC address (host:port) the
+	// sidecars (through their Configuration) and the apps send spans to.
+	// Unset, the sidecars run with the Configuration's tracing removed.
+	TraceEndpoint string
+	// SidecarTracingOff removes tracing from the sidecars' Configuration
+	// even with a TraceEndpoint: the apps still send their spans.
+	SidecarTracingOff bool
 }
 
 // System is a running daprshop.
@@ -124,8 +131,7 @@ func brokenResources(t testing.TB, env Env, kind string) string {
 	return dir
 }
 
-// Usage reads what every running process of the system has used so far,
-// and each sidecar's own counters.
+// Usage reads what every running process of the system has used so far.
 func (s *System) Usage() []report.Resource {
 	procs := map[string]*proc.Process{"redis": s.Redis.Proc, "nats": s.NATS.Proc}
 	if s.PubSubRedis != s.Redis {
@@ -135,21 +141,13 @@ func (s *System) Usage() []report.Resource {
 		procs[id] = a.Proc
 		procs["daprd-"+id] = a.Daprd
 	}
-	metricsURLs := map[string]string{}
-	for id, a := range s.Apps {
-		metricsURLs["daprd-"+id] = a.MetricsURL
-	}
 	out := make([]report.Resource, 0, len(procs))
 	for _, name := range slices.Sorted(maps.Keys(procs)) {
 		u, err := procs[name].Usage()
 		if err != nil {
 			continue // exited: a fault test stopped it
 		}
-		r := report.Resource{Process: name, CPUSeconds: u.CPUSeconds, RSSMB: float64(u.RSSBytes) / (1 << 20)}
-		if url, ok := metricsURLs[name]; ok {
-			r.DaprMetrics, _ = DaprMetrics(url) // none is better than a failed scenario
-		}
-		out = append(out, r)
+		out = append(out, report.Resource{Process: name, CPUSeconds: u.CPUSeconds, RSSMB: float64(u.RSSBytes) / (1 << 20)})
 	}
 	return out
 }
@@ -222,7 +220,7 @@ func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, 
 		"--dapr-listen-addresses", "127.0.0.1",
 		"--metrics-port", strconv.Itoa(metricsPort),
 		"--metrics-listen-address", "127.0.0.1",
-		"--config", a.ConfigFilePath,
+		"--config", sidecarConfig(t, a.ConfigFilePath, opts),
 		"--log-level", a.LogLevel,
 		"--log-as-json",
 		"--dapr-graceful-shutdown-seconds", strconv.Itoa(DaprdGracefulShutdownSeconds),
@@ -242,7 +240,7 @@ func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, 
 		DaprGRPCAddr: proc.Addr(grpcPort),
 		MetricsURL:   "http://" + proc.Addr(metricsPort) + "/metrics",
 		Daprd:        proc.Start(t, proc.Spec{Name: "daprd-" + a.AppID, Path: env.Daprd, Args: args, Env: envList, LogDir: logDir}),
-		env:          envList,
+		env:          append(envList, appTraceEnv(opts)...),
 	}
 }
 

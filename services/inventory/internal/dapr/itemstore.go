@@ -30,13 +30,19 @@ const catalogKey = "catalog"
 
 // ItemStore is an inventory.Store on a Dapr state store.
 type ItemStore struct {
-	client sdk.Client
-	name   string
+	client      sdk.Client
+	name        string
+	etagRetries Counter
 }
 
-// NewItemStore returns an ItemStore on the state store component called name.
-func NewItemStore(client sdk.Client, name string) *ItemStore {
-	return &ItemStore{client: client, name: name}
+// Counter counts something that happened; a prometheus.Counter is one.
+type Counter interface{ Inc() }
+
+// NewItemStore returns an ItemStore on the state store component called
+// name. etagRetries (nil: not counted) counts writes that lost an ETag race
+// and read again.
+func NewItemStore(client sdk.Client, name string, etagRetries Counter) *ItemStore {
+	return &ItemStore{client: client, name: name, etagRetries: etagRetries}
 }
 
 func itemKey(sku string) string { return "item:" + sku }
@@ -117,6 +123,9 @@ func (s *ItemStore) Update(ctx context.Context, sku string, fn func(item invento
 		if !isConflict(err, exists) {
 			return fmt.Errorf("save %s: %w", sku, err)
 		}
+		if s.etagRetries != nil {
+			s.etagRetries.Inc()
+		}
 		if err := backoff(ctx, attempt); err != nil {
 			return err
 		}
@@ -183,6 +192,9 @@ func (s *ItemStore) addToCatalog(ctx context.Context, sku string) error {
 		}
 		if !isConflict(err, etag != "") {
 			return fmt.Errorf("save catalog: %w", err)
+		}
+		if s.etagRetries != nil {
+			s.etagRetries.Inc()
 		}
 		if err := backoff(ctx, attempt); err != nil {
 			return err

@@ -39,7 +39,7 @@ func (d *DeadLetters) Add(ctx context.Context, dl notification.DeadLetter) error
 	if err := d.client.SaveState(ctx, d.name, deadLetterKey(dl.ID), data, nil); err != nil {
 		return fmt.Errorf("save dead letter %s: %w", dl.ID, err)
 	}
-	return appendToIndex(ctx, d.client, d.name, deadLetterIndexKey, dl.ID, deadLetterLimit)
+	return appendToIndex(ctx, d.client, d.name, deadLetterIndexKey, dl.ID, deadLetterLimit, nil)
 }
 
 // List returns the dead letters in the index, oldest first.

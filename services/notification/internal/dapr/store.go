@@ -21,13 +21,19 @@ const maxAttempts = 20
 // Store is a notification.Store. Each notification is its own key, written
 // once (first-write); each customer has an index of notification ids.
 type Store struct {
-	client sdk.Client
-	name   string
+	client      sdk.Client
+	name        string
+	etagRetries Counter
 }
 
-// NewStore returns a Store on the state store component name.
-func NewStore(client sdk.Client, name string) *Store {
-	return &Store{client: client, name: name}
+// Counter counts something that happened; a prometheus.Counter is one.
+type Counter interface{ Inc() }
+
+// NewStore returns a Store on the state store component name. etagRetries
+// (nil: not counted) counts history appends that lost an ETag race and read
+// again.
+func NewStore(client sdk.Client, name string, etagRetries Counter) *Store {
+	return &Store{client: client, name: name, etagRetries: etagRetries}
 }
 
 func notificationKey(id string) string    { return "notification:" + id }
@@ -96,7 +102,7 @@ func (s *Store) Record(ctx context.Context, n notification.Notification) error {
 
 // AddToHistory appends id to the customer's index unless it is there.
 func (s *Store) AddToHistory(ctx context.Context, customerID, id string) error {
-	return appendToIndex(ctx, s.client, s.name, historyKey(customerID), id, 0)
+	return appendToIndex(ctx, s.client, s.name, historyKey(customerID), id, 0, s.etagRetries)
 }
 
 // History returns the customer's notifications in delivery order.
@@ -163,8 +169,9 @@ func readIndex(ctx context.Context, client sdk.Client, store, key string) ([]str
 }
 
 // appendToIndex adds id to the list under key unless it is there, keeping at
-// most limit ids (0: no limit), with an ETag loop against concurrent writers.
-func appendToIndex(ctx context.Context, client sdk.Client, store, key, id string, limit int) error {
+// most limit ids (0: no limit), with an ETag loop against concurrent writers
+// whose retries count on retries (nil: not counted).
+func appendToIndex(ctx context.Context, client sdk.Client, store, key, id string, limit int, retries Counter) error {
 	for range maxAttempts {
 		ids, etag, err := readIndex(ctx, client, store, key)
 		if err != nil {
@@ -189,6 +196,9 @@ func appendToIndex(ctx context.Context, client sdk.Client, store, key, id string
 		// read tells which.
 		if _, now, rerr := readIndex(ctx, client, store, key); rerr != nil || now == etag {
 			return fmt.Errorf("save %s: %w", key, err)
+		}
+		if retries != nil {
+			retries.Inc()
 		}
 	}
 	return fmt.Errorf("save %s: too many concurrent updates", key)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	sdk "github.com/dapr/go-sdk/client"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/services/order/internal/order"
@@ -20,13 +22,32 @@ const maxAttempts = 20
 // transaction, and the sidecar publishes the event only once the transaction
 // committed. A crash between saving and publishing cannot lose the event.
 type OrderStore struct {
-	client sdk.Client
-	name   string
+	client   sdk.Client
+	name     string
+	counters Counters
+}
+
+// Counter counts something that happened; a prometheus.Counter is one.
+type Counter interface{ Inc() }
+
+// Counters are what an OrderStore counts. Nil counters count nothing.
+type Counters struct {
+	// Orders counts orders saved with their event, by the status they
+	// reached: each confirmation, rejection and cancellation once.
+	Orders map[order.Status]Counter
+	// ETagRetries counts updates that lost an ETag race and read again.
+	ETagRetries Counter
 }
 
 // NewOrderStore returns an OrderStore on the state store component name.
-func NewOrderStore(client sdk.Client, name string) *OrderStore {
-	return &OrderStore{client: client, name: name}
+func NewOrderStore(client sdk.Client, name string, counters Counters) *OrderStore {
+	return &OrderStore{client: client, name: name, counters: counters}
+}
+
+func inc(c Counter) {
+	if c != nil {
+		c.Inc()
+	}
 }
 
 func orderKey(id string) string { return "order:" + id }
@@ -68,6 +89,7 @@ func (s *OrderStore) Update(ctx context.Context, id string, fn func(order.Order)
 		if rerr != nil || now == etag {
 			return order.Order{}, fmt.Errorf("save order %s: %w", id, err)
 		}
+		inc(s.counters.ETagRetries)
 	}
 	return order.Order{}, fmt.Errorf("update order %s: too many concurrent updates", id)
 }
@@ -110,6 +132,7 @@ func (s *OrderStore) save(ctx context.Context, o order.Order, etag string, event
 	}
 	ops := []*sdk.StateOperation{{Type: sdk.StateOperationTypeUpsert, Item: item}}
 	if event != nil {
+		item.Metadata = outboxTraceContext(ctx)
 		payload, err := json.Marshal(event)
 		if err != nil {
 			return fmt.Errorf("encode event %s: %w", event.EventID, err)
@@ -126,5 +149,23 @@ func (s *OrderStore) save(ctx context.Context, o order.Order, etag string, event
 	if err := s.client.ExecuteStateTransaction(ctx, s.name, nil, ops); err != nil {
 		return fmt.Errorf("save order %s: %w", o.ID, err)
 	}
+	if event != nil {
+		inc(s.counters.Orders[o.Status])
+	}
 	return nil
+}
+
+// outboxTraceContext returns the W3C trace context of ctx as metadata for
+// the stored operation of an outbox transaction, which the sidecar copies
+// into the event's CloudEvent. Without it the event's subscribers start a
+// new trace: daprd 1.16 puts the transaction's trace only in the envelope's
+// traceid field and leaves traceparent, which the subscribing sidecar reads
+// first, empty (found by the e2e trace-completeness check).
+func outboxTraceContext(ctx context.Context) map[string]string {
+	md := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, md)
+	if len(md) == 0 {
+		return nil
+	}
+	return md
 }

@@ -1,5 +1,5 @@
-// Command e2e-compare diffs two e2e reports and writes compare.json and
-// compare.md:
+// Command e2e-compare diffs two e2e reports and writes compare.json,
+// compare.md and compare.html:
 //
 //	e2e-compare -base out/e2e/v1.16.0/report.json -candidate out/e2e/v1.16.5/report.json -out out/e2e/compare
 //
@@ -33,7 +33,7 @@ func run(args []string, stdout io.Writer) (bool, error) {
 	fs := flag.NewFlagSet("e2e-compare", flag.ContinueOnError)
 	basePath := fs.String("base", "", "the baseline's report.json")
 	candPath := fs.String("candidate", "", "the candidate's report.json")
-	out := fs.String("out", "out/e2e/compare", "directory for compare.json and compare.md")
+	out := fs.String("out", "out/e2e/compare", "directory for compare.json, compare.md and compare.html")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
@@ -61,6 +61,13 @@ func run(args []string, stdout io.Writer) (bool, error) {
 		return false, err
 	}
 	if err := os.WriteFile(filepath.Join(*out, "compare.md"), []byte(md), 0o644); err != nil {
+		return false, err
+	}
+	page, err := compare.HTML(res, base, cand)
+	if err != nil {
+		return false, err
+	}
+	if err := os.WriteFile(filepath.Join(*out, "compare.html"), []byte(page), 0o644); err != nil {
 		return false, err
 	}
 	fmt.Fprint(stdout, md)

@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/daprshop/daprshop/tests/e2e/system"
+)
+
+// TestMetricsAgreeWithTheSuite drives a known mix of orders (confirmed,
+// rejected, cancelled, an idempotent replay, a repeated cancel) and checks
+// that the business counters and the RED counters on each app's /metrics
+// say what the suite itself counted: an operator's dashboard tells the
+// truth.
+func TestMetricsAgreeWithTheSuite(t *testing.T) {
+	sc := scenario(t, "metrics agree")
+	sys := startSystem(t, system.Options{})
+	order, notification := sys.App(t, "order"), sys.App(t, "notification")
+	const customer, sku = "c-metrics", "METRICS-1"
+	restock(t, sys, sku, 20)
+
+	msgs := subscribe(t, sys, customer)
+	var confirmed, rejected, cancelled, posts201, posts409 int
+	var ids []string
+	place := func(key string, quantity int) {
+		status, id := placeOrder(t, sys, key, customer, sku, quantity)
+		switch status {
+		case http.StatusCreated:
+			posts201++
+		case http.StatusConflict:
+			posts409++
+		default:
+			t.Fatalf("POST /orders: got %d, want 201 or 409", status)
+		}
+		if key == "" || !slices.Contains(ids, id) {
+			ids = append(ids, id)
+			if status == http.StatusCreated {
+				confirmed++
+			} else {
+				rejected++
+			}
+		}
+	}
+	for range 5 {
+		place("", 1)
+	}
+	place("metrics-key", 1)
+	place("metrics-key", 1) // a replay: answered again, counted once
+	place("", 10_000)       // more than there is: rejected
+	place("", 10_000)
+	for _, id := range ids[:2] {
+		for range 2 { // the second cancel changes nothing
+			if status := call(t, http.MethodPost, order.URL+"/orders/"+id+"/cancel", "", nil); status != http.StatusOK {
+				t.Fatalf("cancel %s: got %d, want 200", id, status)
+			}
+		}
+		cancelled++
+	}
+
+	// Every stored transition is one event and so one notification.
+	events := confirmed + rejected + cancelled
+	seen := map[string]bool{}
+	deadline := time.After(45 * time.Second)
+	for len(seen) < events {
+		select {
+		case m := <-msgs:
+			seen[m.Header.Get(nats.MsgIdHdr)] = true
+		case <-deadline:
+			t.Fatalf("got %d notifications on NATS, want %d", len(seen), events)
+		}
+	}
+
+	for _, c := range []struct {
+		app    *system.App
+		sample string
+		want   int
+	}{
+		{order, `daprshop_order_orders_total{status="confirmed"}`, confirmed},
+		{order, `daprshop_order_orders_total{status="rejected"}`, rejected},
+		{order, `daprshop_order_orders_total{status="cancelled"}`, cancelled},
+		{order, `daprshop_http_requests_total{code="201",method="POST",route="/orders"}`, posts201},
+		{order, `daprshop_http_requests_total{code="409",method="POST",route="/orders"}`, posts409},
+		{order, `daprshop_http_requests_total{code="200",method="POST",route="/orders/:id/cancel"}`, 2 * cancelled},
+		{notification, `daprshop_notification_events_total{outcome="delivered"}`, len(seen)},
+		{notification, `daprshop_notification_dead_letters_total`, 0},
+	} {
+		got := metric(t, c.app, c.sample)
+		sc.Check(c.app.ID+" "+c.sample, got == float64(c.want), fmt.Sprint(c.want), fmt.Sprint(got))
+	}
+}

@@ -1,0 +1,68 @@
+package system
+
+import (
+	"bufio"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// counterPrefixes are the counters worth keeping with a scenario: the
+// apps' business counters, and what daprd did for them (resiliency policies
+// that fired, pub/sub messages by outcome, state and invocation calls by
+// outcome), which explain a finding, say the retries seen during a fault.
+var counterPrefixes = []string{
+	"daprshop_order_", "daprshop_inventory_", "daprshop_notification_",
+	"dapr_resiliency_count", "dapr_resiliency_activations_total",
+	"dapr_component_pubsub_ingress_count", "dapr_component_pubsub_egress_count",
+	"dapr_component_state_count", "dapr_runtime_service_invocation_res_recv_total",
+}
+
+// Counters reads the non-zero counters of counterPrefixes from every app's
+// and sidecar's /metrics, keyed "process sample", e.g.
+// `order daprshop_order_orders_total{status="confirmed"}`. A process that
+// does not answer is left out: a fault test may have stopped it.
+func (s *System) Counters() map[string]float64 {
+	out := map[string]float64{}
+	client := &http.Client{Timeout: 2 * time.Second}
+	for id, a := range s.Apps {
+		scrape(client, a.URL+"/metrics", id, out)
+		scrape(client, a.MetricsURL, "daprd-"+id, out)
+	}
+	return out
+}
+
+func scrape(client *http.Client, url, process string, out map[string]float64) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || !hasAnyPrefix(line, counterPrefixes) {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil || v == 0 {
+			continue
+		}
+		out[process+" "+line[:i]] += v
+	}
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
