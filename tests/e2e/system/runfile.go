@@ -28,6 +28,7 @@ type RunApp struct {
 	ConfigFilePath     string            `yaml:"configFilePath"`
 	APIListenAddresses string            `yaml:"apiListenAddresses"`
 	EnableAppHealth    bool              `yaml:"enableAppHealthCheck"`
+	AppMaxConcurrency  int               `yaml:"appMaxConcurrency"`
 	AppHealthPath      string            `yaml:"appHealthCheckPath"`
 	LogLevel           string            `yaml:"logLevel"`
 	Env                map[string]string `yaml:"env"`

@@ -228,6 +228,9 @@ func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, 
 	for _, r := range resources {
 		args = append(args, "--resources-path", r)
 	}
+	if a.AppMaxConcurrency > 0 {
+		args = append(args, "--app-max-concurrency", strconv.Itoa(a.AppMaxConcurrency))
+	}
 	if a.EnableAppHealth {
 		args = append(args, "--enable-app-health-check", "--app-health-check-path", a.AppHealthPath,
 			"--app-health-probe-interval", "1")
