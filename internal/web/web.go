@@ -50,17 +50,12 @@ func WriteError(c *gin.Context, status int, code, message string) {
 
 // NewEngine returns a gin engine with the shared middleware: structured access
 // logs, recovery that answers the JSON error shape, and JSON 404/405 answers.
-// A non-empty appToken is required as the dapr-api-token header on every
-// route but the probes: it proves a call came through the sidecar.
-func NewEngine(logger *slog.Logger, appToken string) *gin.Engine {
+func NewEngine(logger *slog.Logger) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 	e.Use(accessLog(logger), recovery(logger), timeout(RequestTimeout))
-	if appToken != "" {
-		e.Use(requireToken(appToken))
-	}
 	e.NoRoute(func(c *gin.Context) { WriteError(c, http.StatusNotFound, CodeNotFound, "no such route") })
 	e.NoMethod(func(c *gin.Context) {
 		WriteError(c, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this route")
@@ -109,18 +104,23 @@ func recovery(logger *slog.Logger) gin.HandlerFunc {
 	})
 }
 
-// probes are the routes the platform calls rather than the sidecar: open
-// without the app token, and not logged as errors when they answer 503.
+// probes are the routes the platform calls: not logged as errors when they
+// answer 503.
 var probes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 // IsProbe reports whether path is one the platform calls (liveness,
-// readiness, metrics scrapes) rather than the sidecar.
+// readiness, metrics scrapes) rather than a client or the sidecar.
 func IsProbe(path string) bool { return probes[path] }
 
-func requireToken(token string) gin.HandlerFunc {
+// RequireAppToken guards the routes only the sidecar calls (event
+// deliveries, invoked methods): daprd sends the app API token as the
+// dapr-api-token header, so a call without it did not come through Dapr.
+// Public routes, which clients call directly, do not take it. An empty
+// token guards nothing (a setup without tokens).
+func RequireAppToken(token string) gin.HandlerFunc {
 	want := []byte(token)
 	return func(c *gin.Context) {
-		if probes[c.Request.URL.Path] {
+		if token == "" {
 			return
 		}
 		got := []byte(c.GetHeader("dapr-api-token"))

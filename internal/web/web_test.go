@@ -18,16 +18,19 @@ type request struct {
 	Count int    `json:"count"`
 }
 
-// newEngine serves POST /decode, which echoes the decoded request.
+// newEngine serves POST /decode, which echoes the decoded request, and
+// POST /sidecar/decode, the same behind the app token.
 func newEngine(token string) *gin.Engine {
-	e := web.NewEngine(slog.New(slog.DiscardHandler), token)
-	e.POST("/decode", func(c *gin.Context) {
+	e := web.NewEngine(slog.New(slog.DiscardHandler))
+	decode := func(c *gin.Context) {
 		var req request
 		if !web.DecodeJSON(c, &req) {
 			return
 		}
 		c.JSON(http.StatusOK, req)
-	})
+	}
+	e.POST("/decode", decode)
+	e.POST("/sidecar/decode", web.RequireAppToken(token), decode)
 	e.GET("/panic", func(*gin.Context) { panic("boom") })
 	e.GET("/healthz", func(c *gin.Context) { c.Status(http.StatusOK) })
 	return e
@@ -111,17 +114,20 @@ func TestEngineAnswersErrorsAsJSON(t *testing.T) {
 
 func TestAppToken(t *testing.T) {
 	e := newEngine("s3cret")
-	if rec := serve(e, http.MethodPost, "/decode", "application/json", `{}`); rec.Code != http.StatusUnauthorized || errorCode(t, rec) != web.CodeUnauthorized {
+	if rec := serve(e, http.MethodPost, "/sidecar/decode", "application/json", `{}`); rec.Code != http.StatusUnauthorized || errorCode(t, rec) != web.CodeUnauthorized {
 		t.Errorf("without token: got %d %s, want 401 unauthorized", rec.Code, rec.Body)
 	}
-	if rec := serve(e, http.MethodPost, "/decode", "application/json", `{}`, "dapr-api-token", "wrong"); rec.Code != http.StatusUnauthorized {
+	if rec := serve(e, http.MethodPost, "/sidecar/decode", "application/json", `{}`, "dapr-api-token", "wrong"); rec.Code != http.StatusUnauthorized {
 		t.Errorf("wrong token: got %d, want 401", rec.Code)
 	}
-	if rec := serve(e, http.MethodPost, "/decode", "application/json", `{}`, "dapr-api-token", "s3cret"); rec.Code != http.StatusOK {
+	if rec := serve(e, http.MethodPost, "/sidecar/decode", "application/json", `{}`, "dapr-api-token", "s3cret"); rec.Code != http.StatusOK {
 		t.Errorf("right token: got %d %s, want 200", rec.Code, rec.Body)
 	}
-	if rec := serve(e, http.MethodGet, "/healthz", "", ""); rec.Code != http.StatusOK {
-		t.Errorf("probe without token: got %d, want 200: probes come from the platform, not the sidecar", rec.Code)
+	if rec := serve(e, http.MethodPost, "/decode", "application/json", `{}`); rec.Code != http.StatusOK {
+		t.Errorf("public route without token: got %d, want 200: clients call it directly, not through the sidecar", rec.Code)
+	}
+	if rec := serve(newEngine(""), http.MethodPost, "/sidecar/decode", "application/json", `{}`); rec.Code != http.StatusOK {
+		t.Errorf("no token configured: got %d, want 200", rec.Code)
 	}
 }
 

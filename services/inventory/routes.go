@@ -12,7 +12,7 @@ import (
 
 // newServer returns the inventory service's HTTP API.
 func newServer(logger *slog.Logger, cfg Config, svc *inventory.Service, seeded health.Check, m *telemetry.Metrics) http.Handler {
-	r := web.NewEngine(logger, cfg.AppAPIToken)
+	r := web.NewEngine(logger)
 	h := handlers{svc: svc}
 
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), seeded)
@@ -24,7 +24,8 @@ func newServer(logger *slog.Logger, cfg Config, svc *inventory.Service, seeded h
 	r.POST("/items/:sku/restock", h.restock)
 
 	// Methods the order service invokes through Dapr, keyed by order id.
-	r.POST("/reservations/:orderId", h.reserve)
-	r.POST("/reservations/:orderId/release", h.release)
+	viaDapr := r.Group("/reservations", web.RequireAppToken(cfg.AppAPIToken))
+	viaDapr.POST("/:orderId", h.reserve)
+	viaDapr.POST("/:orderId/release", h.release)
 	return r
 }

@@ -14,7 +14,7 @@ import (
 // dead-letter queries, and the routes Dapr delivers events to (declared by
 // the Subscriptions in components/).
 func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, sender *natsbus.Sender, m *metrics) http.Handler {
-	r := web.NewEngine(logger, cfg.AppAPIToken)
+	r := web.NewEngine(logger)
 	h := handlers{svc: svc, logger: logger, metrics: m}
 
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), sender.Ready)
@@ -22,7 +22,8 @@ func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, sende
 
 	r.GET("/notifications", h.listNotifications)
 	r.GET("/deadletters", h.listDeadLetters)
-	r.POST("/events/orders", h.orderEvent)
-	r.POST("/events/deadletters", h.deadLetter)
+	viaDapr := r.Group("/events", web.RequireAppToken(cfg.AppAPIToken))
+	viaDapr.POST("/orders", h.orderEvent)
+	viaDapr.POST("/deadletters", h.deadLetter)
 	return r
 }

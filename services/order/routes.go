@@ -12,7 +12,7 @@ import (
 
 // newServer returns the order service's public HTTP API.
 func newServer(logger *slog.Logger, cfg Config, svc *order.Service, m *telemetry.Metrics) http.Handler {
-	r := web.NewEngine(logger, cfg.AppAPIToken)
+	r := web.NewEngine(logger)
 	h := handlers{svc: svc}
 
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr))
