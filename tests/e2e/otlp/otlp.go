@@ -18,6 +18,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -36,7 +37,12 @@ type Span struct {
 	// Scope is the instrumentation scope that made the span, which tells
 	// an app's spans from its sidecar's.
 	Scope string
+	// Start and End are when the span began and ended.
+	Start, End time.Time
 }
+
+// Duration is how long the span lasted.
+func (s Span) Duration() time.Duration { return s.End.Sub(s.Start) }
 
 // Receiver is a running OTLP/gRPC trace receiver.
 type Receiver struct {
@@ -88,6 +94,8 @@ func (r *Receiver) Export(_ context.Context, req *collectortrace.ExportTraceServ
 					Kind:     s.GetKind(),
 					Service:  service,
 					Scope:    scope,
+					Start:    time.Unix(0, int64(s.GetStartTimeUnixNano())),
+					End:      time.Unix(0, int64(s.GetEndTimeUnixNano())),
 				}
 				r.byTrace[span.TraceID] = append(r.byTrace[span.TraceID], span)
 			}
