@@ -10,9 +10,9 @@ import (
 )
 
 // sidecarConfig returns the Configuration file a sidecar runs with: a copy
-// of the run file's, whose tracing sends to opts.TraceEndpoint, or which has
-// no tracing at all when there is no endpoint (nothing would receive the
-// spans) or opts.SidecarTracingOff.
+// of the run file's, which traces every request to opts.TraceEndpoint, or
+// has no tracing at all when there is no endpoint (nothing would receive
+// the spans) or opts.SidecarTracingOff.
 func sidecarConfig(t testing.TB, path string, opts Options) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -36,6 +36,7 @@ func sidecarConfig(t testing.TB, path string, opts Options) string {
 			t.Fatalf("%s: no spec.tracing.otel to point at %s", path, opts.TraceEndpoint)
 		}
 		otel["endpointAddress"] = opts.TraceEndpoint
+		tracing["samplingRate"] = "1"
 	}
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
