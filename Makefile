@@ -45,9 +45,11 @@ $(DAPR_CLI): tools/dapr-cli/go.mod tools/dapr-cli/go.sum tools/dapr-cli/main.go
 
 # The services' container images, built without Docker: OCI image layouts
 # under out/images/SERVICE, and out/k8s/OVERLAY, each overlay of deploy/k8s
-# with the images pinned to the digests just built.
+# with the images pinned to the digests just built (pulled from
+# IMAGE_REGISTRY/daprshop/SERVICE when IMAGE_REGISTRY is set).
+IMAGE_REGISTRY ?=
 images:
-	go run -C tools/k8s ./cmd/images -root $(CURDIR) -out $(abspath $(OUT))
+	go run -C tools/k8s ./cmd/images -root $(CURDIR) -out $(abspath $(OUT)) -registry "$(IMAGE_REGISTRY)"
 
 $(KUBE_APISERVER): tools/kube-apiserver/go.mod tools/kube-apiserver/go.sum tools/kube-apiserver/main.go
 	cd tools/kube-apiserver && $(GO_BUILD) -ldflags "$(KUBE_LDFLAGS)" -o $(abspath $@) .

@@ -37,13 +37,12 @@ type intent struct {
 
 func loadIntent(t testing.TB, overlay string) intent {
 	t.Helper()
-	root := repoRoot(t)
-	refs, err := BaseImages(root)
+	pinned, err := ReadPinned(outDir(t), overlay)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v (run `make images`)", err)
 	}
 	images := map[string]string{}
-	for _, ref := range refs {
+	for _, ref := range pinned {
 		img, tag, err := image.Read(filepath.Join(outDir(t), "images", Service(ref)))
 		if err != nil {
 			t.Fatalf("image %s: %v (run `make images`)", ref.Name, err)
@@ -52,7 +51,11 @@ func loadIntent(t testing.TB, overlay string) intent {
 		if err != nil {
 			t.Fatal(err)
 		}
-		images[ref.Name] = ref.Name + ":" + tag + "@" + digest.String()
+		repo := ref.Name
+		if ref.NewName != "" {
+			repo = ref.NewName
+		}
+		images[repo] = repo + ":" + tag + "@" + digest.String()
 	}
 	return intent{
 		apps:       selfHostedApps(t),
@@ -105,7 +108,8 @@ func TestIntentChecksCatchMistakes(t *testing.T) {
 		}, "latest"},
 		{"image not the one built", func(objs []*unstructured.Unstructured) {
 			c := container(objs, "inventory")
-			c["image"] = "daprshop/inventory:0.1.0"
+			ref, _, _ := strings.Cut(c["image"].(string), "@")
+			c["image"] = ref // the tag alone, no digest
 			setContainer(objs, "inventory", c)
 		}, "not the digest built"},
 		{"pod runs as root", func(objs []*unstructured.Unstructured) {

@@ -59,6 +59,20 @@ func Overlays(root string) ([]string, error) {
 // images are pinned to the digests just built.
 func PinnedDir(out, overlay string) string { return filepath.Join(out, "k8s", overlay) }
 
+// ReadPinned returns the images the pinned kustomization of overlay names.
+func ReadPinned(out, overlay string) ([]types.Image, error) {
+	path := filepath.Join(PinnedDir(out, overlay), "kustomization.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var k types.Kustomization
+	if err := yaml.UnmarshalStrict(data, &k); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k.Images, nil
+}
+
 // WritePinned writes, under out, a kustomization that renders the overlay
 // with every image pinned to its tag and digest: what a release deploys.
 func WritePinned(root, out, overlay string, pinned []types.Image) error {

@@ -3,7 +3,7 @@
 // writes OUT/k8s/OVERLAY/kustomization.yaml for every overlay, pinning each
 // image to the tag and digest it built.
 //
-//	images -root REPO -out OUT
+//	images -root REPO -out OUT [-registry REGISTRY]
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"sigs.k8s.io/kustomize/api/types"
 
@@ -32,11 +33,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	root := fs.String("root", ".", "the repository")
 	out := fs.String("out", "out", "where the layouts and pinned overlays go")
+	registry := fs.String("registry", "", "the registry (and path) the pinned overlays pull from, e.g. registry.example.com/team; none: the names as deploy/k8s/base has them")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
-		return errors.New("usage: images -root REPO -out OUT")
+		return errors.New("usage: images -root REPO -out OUT [-registry REGISTRY]")
 	}
 	rootDir, err := filepath.Abs(*root)
 	if err != nil {
@@ -70,8 +72,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("write %s: %w", svc, err)
 		}
-		fmt.Fprintf(stdout, "%s:%s@%s\n", ref.Name, ref.NewTag, digest)
-		pinned = append(pinned, types.Image{Name: ref.Name, NewTag: ref.NewTag, Digest: digest.String()})
+		pin := types.Image{Name: ref.Name, NewTag: ref.NewTag, Digest: digest.String()}
+		name := ref.Name
+		if *registry != "" {
+			name = strings.TrimSuffix(*registry, "/") + "/" + ref.Name
+			pin.NewName = name
+		}
+		fmt.Fprintf(stdout, "%s:%s@%s\n", name, ref.NewTag, digest)
+		pinned = append(pinned, pin)
 	}
 
 	overlays, err := k8s.Overlays(rootDir)
