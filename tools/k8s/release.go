@@ -1,0 +1,124 @@
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/yaml"
+)
+
+// ImagePrefix starts the name of every image this repository builds; the
+// rest of the name is the service's directory under services/.
+const ImagePrefix = "daprshop/"
+
+// BaseImages returns the images that deploy/k8s/base names, with the tag
+// each release carries. They are the images `make images` builds.
+func BaseImages(root string) ([]types.Image, error) {
+	path := filepath.Join(root, "deploy", "k8s", "base", "kustomization.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var k types.Kustomization
+	if err := yaml.UnmarshalStrict(data, &k); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, img := range k.Images {
+		if !strings.HasPrefix(img.Name, ImagePrefix) || img.NewTag == "" {
+			return nil, fmt.Errorf("%s: image %q: want %sSERVICE with a newTag", path, img.Name, ImagePrefix)
+		}
+	}
+	return k.Images, nil
+}
+
+// Service returns the service directory an image of BaseImages is built from.
+func Service(img types.Image) string { return strings.TrimPrefix(img.Name, ImagePrefix) }
+
+// Overlays returns the names of the overlays under deploy/k8s/overlays.
+func Overlays(root string) ([]string, error) {
+	dirs, err := filepath.Glob(filepath.Join(root, "deploy", "k8s", "overlays", "*", "kustomization.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("no overlays under %s", filepath.Join(root, "deploy", "k8s", "overlays"))
+	}
+	names := make([]string, len(dirs))
+	for i, d := range dirs {
+		names[i] = filepath.Base(filepath.Dir(d))
+	}
+	return names, nil
+}
+
+// PinnedDir is where WritePinned puts the kustomization of an overlay whose
+// images are pinned to the digests just built.
+func PinnedDir(out, overlay string) string { return filepath.Join(out, "k8s", overlay) }
+
+// ReadPinned returns the images the pinned kustomization of overlay names.
+func ReadPinned(out, overlay string) ([]types.Image, error) {
+	path := filepath.Join(PinnedDir(out, overlay), "kustomization.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var k types.Kustomization
+	if err := yaml.UnmarshalStrict(data, &k); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k.Images, nil
+}
+
+// WritePinned writes, under out, a kustomization that renders the overlay
+// with every image pinned to its tag and digest: what a release deploys.
+func WritePinned(root, out, overlay string, pinned []types.Image) error {
+	dir := PinnedDir(out, overlay)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(dir, filepath.Join(root, "deploy", "k8s", "overlays", overlay))
+	if err != nil {
+		return err
+	}
+	k := types.Kustomization{
+		TypeMeta:  types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind},
+		Resources: []string{filepath.ToSlash(rel)},
+		Images:    pinned,
+	}
+	data, err := yaml.Marshal(k)
+	if err != nil {
+		return err
+	}
+	header := fmt.Sprintf("# Written by `make images`: deploy/k8s/overlays/%s with the images just built.\n", overlay)
+	return os.WriteFile(filepath.Join(dir, "kustomization.yaml"), append([]byte(header), data...), 0o644)
+}
+
+// BuildFlags and BuildEnv build a service's binary for its image: static,
+// for Linux, with no paths or version-control stamps that would make two
+// builds of the same source differ. The Dockerfiles build the same way.
+var (
+	BuildFlags = []string{"-trimpath", "-buildvcs=false"}
+	BuildEnv   = []string{"CGO_ENABLED=0", "GOOS=linux"}
+)
+
+// BuildBinaries builds services/SVC for every svc into dir/SVC, as the
+// images run them: in one go build, so the links run in parallel.
+func BuildBinaries(ctx context.Context, root, dir string, svcs ...string) error {
+	args := append([]string{"build"}, BuildFlags...)
+	args = append(args, "-o", dir+string(os.PathSeparator))
+	for _, svc := range svcs {
+		args = append(args, "./services/"+svc)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), BuildEnv...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %v: %w", svcs, err)
+	}
+	return nil
+}
