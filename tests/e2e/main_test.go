@@ -25,26 +25,11 @@ func testMain(m *testing.M) int {
 		}
 		return code
 	}
-	// Build the services from this checkout before entering the namespace,
-	// where nothing reaches the network. The re-executed binary inherits
-	// the environment, so it finds them.
-	if os.Getenv(system.EnvBinDir) == "" {
-		root, err := system.RepoRoot()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		dir, err := os.MkdirTemp("", "daprshop-bin-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		if err := system.BuildServices(root, dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		os.Setenv(system.EnvBinDir, dir)
+	remove, err := system.BuildServices()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	defer remove()
 	return netns.Reexec()
 }

@@ -28,26 +28,18 @@ func testMain(m *testing.M) int {
 	if netns.Inside() {
 		return m.Run()
 	}
-	// Build before entering the namespace, where nothing reaches the network.
-	root, err := system.RepoRoot()
+	remove, err := system.BuildServices()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if os.Getenv(system.EnvBinDir) == "" {
-		dir, err := os.MkdirTemp("", "daprshop-bin-")
+	defer remove()
+	if os.Getenv(envSentry) == "" {
+		root, err := system.RepoRoot()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
-		if err := system.BuildServices(root, dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		os.Setenv(system.EnvBinDir, dir)
-	}
-	if os.Getenv(envSentry) == "" {
 		os.Setenv(envSentry, filepath.Join(root, "out", "bin", "sentry"))
 	}
 	return netns.Reexec()

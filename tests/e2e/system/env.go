@@ -133,14 +133,32 @@ func DaprdPath(root string) (string, error) {
 	return p, nil
 }
 
-// BuildServices builds the three services from this checkout into dir.
-func BuildServices(root, dir string) error {
+// BuildServices builds the three services from this checkout into a new
+// temporary directory and points EnvBinDir at it, unless EnvBinDir names a
+// directory already. Tests call it before entering their network namespace,
+// where nothing reaches the network; the re-executed test binary inherits
+// the environment, so it finds them. remove deletes what was built.
+func BuildServices() (remove func(), err error) {
+	if os.Getenv(EnvBinDir) != "" {
+		return func() {}, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "daprshop-bin-")
+	if err != nil {
+		return nil, err
+	}
+	remove = func() { os.RemoveAll(dir) }
 	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
 		"./services/order", "./services/inventory", "./services/notification")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build services: %v\n%s", err, out)
+		remove()
+		return nil, fmt.Errorf("go build services: %v\n%s", err, out)
 	}
-	return nil
+	os.Setenv(EnvBinDir, dir)
+	return remove, nil
 }
