@@ -3,12 +3,12 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,13 +98,7 @@ func TestBench(t *testing.T) {
 	// What each process spends per order, at the fixed rate. The apps on
 	// the request's path (order, inventory) spend their CPU time on it, so
 	// that time per order, next to the p50, bounds their share of it.
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for n := range fixedRuns[0].cpu {
-			if !yield(n) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(fixedRuns[0].cpu)) {
 		b.Resources = append(b.Resources, benchResource{
 			Process:                 name,
 			CPUSecondsPer1000Orders: median(fixedRuns, func(r pipelineRun) float64 { return r.cpu[name] / float64(r.confirmed) * 1000 }),
@@ -343,7 +337,7 @@ func median[T any](runs []T, f func(T) float64) float64 {
 	for i, r := range runs {
 		vs[i] = f(r)
 	}
-	sort.Float64s(vs)
+	slices.Sort(vs)
 	return vs[len(vs)/2]
 }
 
