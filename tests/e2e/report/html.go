@@ -15,15 +15,7 @@ import (
 // load scenario's throughput, errors and p99 over time with its fault
 // windows shaded, and what each sidecar used.
 func HTML(r Report) (string, error) {
-	passed, total := 0, 0
-	for _, s := range r.Scenarios {
-		for _, inv := range s.Invariants {
-			total++
-			if inv.Passed {
-				passed++
-			}
-		}
-	}
+	passed, total := r.invariantsHeld()
 	data := struct {
 		Report
 		Held, Total int
@@ -161,21 +153,11 @@ type counter struct {
 }
 
 var funcs = template.FuncMap{
-	"num":   num,
-	"style": PageStyle,
-	"check": RenderedCheck,
-	"held": func(invs []Invariant) string {
-		n := 0
-		for _, i := range invs {
-			if i.Passed {
-				n++
-			}
-		}
-		return fmt.Sprintf("%d/%d", n, len(invs))
-	},
-	"allHeld": func(invs []Invariant) bool {
-		return !slices.ContainsFunc(invs, func(i Invariant) bool { return !i.Passed })
-	},
+	"num":     num,
+	"style":   PageStyle,
+	"check":   RenderedCheck,
+	"held":    func(invs []Invariant) string { return fmt.Sprintf("%d/%d", held(invs), len(invs)) },
+	"allHeld": func(invs []Invariant) bool { return held(invs) == len(invs) },
 	"counters": func(m map[string]float64) []counter {
 		out := make([]counter, 0, len(m))
 		for _, k := range slices.Sorted(maps.Keys(m)) {

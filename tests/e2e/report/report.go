@@ -282,6 +282,27 @@ func (s *ScenarioRecorder) Request(d time.Duration, failed bool) {
 	}
 }
 
+// held counts the invariants of invs that held.
+func held(invs []Invariant) int {
+	n := 0
+	for _, inv := range invs {
+		if inv.Passed {
+			n++
+		}
+	}
+	return n
+}
+
+// invariantsHeld counts the invariants of every scenario of r, and those
+// that held.
+func (r Report) invariantsHeld() (passed, total int) {
+	for _, s := range r.Scenarios {
+		passed += held(s.Invariants)
+		total += len(s.Invariants)
+	}
+	return passed, total
+}
+
 func (s *ScenarioRecorder) finish() {
 	s.mu.Lock()
 	if s.duration == 0 {
@@ -293,13 +314,7 @@ func (s *ScenarioRecorder) finish() {
 		s.invariants = append(s.invariants, Invariant{Name: "scenario ran to completion", Passed: false,
 			Expected: "the scenario completes", Observed: "the test failed; see its log"})
 	}
-	held := 0
-	for _, inv := range s.invariants {
-		if inv.Passed {
-			held++
-		}
-	}
-	summary := fmt.Sprintf("done in %s, %d/%d invariants held", s.duration.Round(100*time.Millisecond), held, len(s.invariants))
+	summary := fmt.Sprintf("done in %s, %d/%d invariants held", s.duration.Round(100*time.Millisecond), held(s.invariants), len(s.invariants))
 	s.mu.Unlock()
 	s.run.progress(s.name, summary)
 }

@@ -49,15 +49,7 @@ func Markdown(r Report) string {
 	if !r.Passed {
 		verdict = fmt.Sprintf("FAILED: %d finding(s)", len(r.Findings))
 	}
-	passed, total := 0, 0
-	for _, s := range r.Scenarios {
-		for _, inv := range s.Invariants {
-			total++
-			if inv.Passed {
-				passed++
-			}
-		}
-	}
+	passed, total := r.invariantsHeld()
 	fmt.Fprintf(&b, "# daprshop e2e: %s\n\n", verdict)
 	fmt.Fprintf(&b, "daprd %s · %d/%d invariants held · %d scenarios · %s → %s\n\n",
 		r.Environment.DaprdVersion, passed, total, len(r.Scenarios),
@@ -76,12 +68,7 @@ func Markdown(r Report) string {
 	b.WriteString("| scenario | invariants | requests | errors | p50 ms | p90 ms | p99 ms | max ms | req/s |\n")
 	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, s := range r.Scenarios {
-		ok := 0
-		for _, inv := range s.Invariants {
-			if inv.Passed {
-				ok++
-			}
-		}
+		ok := held(s.Invariants)
 		mark := "✅"
 		if ok != len(s.Invariants) {
 			mark = "❌"
