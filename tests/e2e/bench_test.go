@@ -20,7 +20,6 @@ import (
 
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/tests/e2e/otlp"
-	"github.com/daprshop/daprshop/tests/e2e/proc"
 	"github.com/daprshop/daprshop/tests/e2e/report"
 	"github.com/daprshop/daprshop/tests/e2e/system"
 )
@@ -232,7 +231,7 @@ func runPipeline(t *testing.T, sys *system.System, notes *notificationTimes, sc 
 	run.cpu, run.rssMB = map[string]float64{}, map[string]float64{}
 	for name, u := range after {
 		run.cpu[name] = u.CPUSeconds - before[name].CPUSeconds
-		run.rssMB[name] = float64(u.RSSBytes) / (1 << 20)
+		run.rssMB[name] = u.RSSMB
 	}
 	return run
 }
@@ -261,20 +260,16 @@ func attackOrders(t *testing.T, sys *system.System, pacer vegeta.Pacer, workers 
 	}
 }
 
-// usage reads every process's CPU time and memory, by process name.
-func usage(t *testing.T, sys *system.System) map[string]proc.Usage {
+// usage reads every process's CPU time and memory, by process name, and
+// stops the benchmark if one has exited.
+func usage(t *testing.T, sys *system.System) map[string]report.Resource {
 	t.Helper()
-	procs := map[string]*proc.Process{"redis": sys.Redis.Proc, "nats": sys.NATS.Proc}
-	for id, a := range sys.Apps {
-		procs[id], procs["daprd-"+id] = a.Proc, a.Daprd
+	out := map[string]report.Resource{}
+	for _, r := range sys.Usage() {
+		out[r.Process] = r
 	}
-	out := map[string]proc.Usage{}
-	for name, p := range procs {
-		u, err := p.Usage()
-		if err != nil {
-			t.Fatalf("usage of %s: %v", name, err)
-		}
-		out[name] = u
+	if want := 2 + 2*len(sys.Apps); len(out) != want { // Redis, NATS, each app and its sidecar
+		t.Fatalf("usage of %d processes, want %d: one has exited", len(out), want)
 	}
 	return out
 }
