@@ -10,12 +10,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/daprshop/daprshop/internal/telemetry"
@@ -64,7 +62,7 @@ func TestBench(t *testing.T) {
 	for _, sku := range benchSKUs {
 		restock(t, sys, sku, benchStockEach)
 	}
-	notes := timeNotifications(t, sys)
+	notes := collectNotifications(t, sys)
 	b := benchReport{SchemaVersion: 1, Machine: system.Describe(system.Env{}).Machine, FixedRate: benchRate, Clients: benchClients}
 
 	// Warm up: connections, caches, the Go runtimes' heaps.
@@ -198,7 +196,7 @@ type pipelineRun struct {
 // fixed clients, or as many as the pace needs when 0), and measures the
 // answers, the time from each order to its notification on NATS, and the
 // CPU time every process used meanwhile.
-func runPipeline(t *testing.T, sys *system.System, notes *notificationTimes, sc *report.ScenarioRecorder, pacer vegeta.Pacer, workers uint64) pipelineRun {
+func runPipeline(t *testing.T, sys *system.System, notes *notifications, sc *report.ScenarioRecorder, pacer vegeta.Pacer, workers uint64) pipelineRun {
 	t.Helper()
 	sc.Phase(fmt.Sprintf("run of %s", benchRun))
 	before := usage(t, sys)
@@ -226,7 +224,7 @@ func runPipeline(t *testing.T, sys *system.System, notes *notificationTimes, sc 
 	run.confirmed = len(placed)
 	run.ordersPerSecond = float64(run.confirmed) / last.Sub(first).Seconds()
 	run.latency = report.Percentiles(latencies)
-	delays, missing := notes.await(placed, 30*time.Second)
+	delays, missing := notes.delays(placed, 30*time.Second)
 	run.notified, run.unnotified = report.Percentiles(delays), missing
 	run.cpu, run.rssMB = map[string]float64{}, map[string]float64{}
 	for name, u := range after {
@@ -274,48 +272,16 @@ func usage(t *testing.T, sys *system.System) map[string]report.Resource {
 	return out
 }
 
-// notificationTimes records when the notification of each confirmed order
-// arrived on NATS.
-type notificationTimes struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-func timeNotifications(t *testing.T, sys *system.System) *notificationTimes {
-	t.Helper()
-	n := &notificationTimes{seen: map[string]time.Time{}}
-	nc, err := nats.Connect(sys.NATS.URL)
-	if err != nil {
-		t.Fatalf("connect to nats: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	if _, err := nc.Subscribe("notifications.>", func(msg *nats.Msg) {
-		at := time.Now()
-		var body struct{ OrderID, Status string }
-		if json.Unmarshal(msg.Data, &body) == nil && body.Status == "confirmed" {
-			n.mu.Lock()
-			n.seen[body.OrderID] = at
-			n.mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// await waits up to timeout for the notification of every order placed,
-// and returns the time from placing each to its notification, and how many
-// never came.
-func (n *notificationTimes) await(placed map[string]time.Time, timeout time.Duration) ([]time.Duration, int) {
+// delays waits up to timeout for the notification of every order placed,
+// and returns the time from placing each to its first notification, and
+// how many never came.
+func (n *notifications) delays(placed map[string]time.Time, timeout time.Duration) ([]time.Duration, int) {
 	deadline := time.Now().Add(timeout)
 	for {
 		n.mu.Lock()
 		var delays []time.Duration
 		for id, at := range placed {
-			if got, ok := n.seen[id]; ok {
+			if got, ok := n.first[id]; ok {
 				delays = append(delays, got.Sub(at))
 			}
 		}

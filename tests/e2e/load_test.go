@@ -368,27 +368,31 @@ func runLoad(t *testing.T, sys *system.System, duration time.Duration) loadResul
 }
 
 // notifications counts the confirmed-order notifications seen on NATS, by
-// order id.
+// order id, and notes when the first of each arrived.
 type notifications struct {
-	mu   sync.Mutex
-	seen map[string]int
+	mu    sync.Mutex
+	seen  map[string]int
+	first map[string]time.Time
 }
 
 func collectNotifications(t *testing.T, sys *system.System) *notifications {
 	t.Helper()
-	n := &notifications{seen: map[string]int{}}
+	n := &notifications{seen: map[string]int{}, first: map[string]time.Time{}}
 	nc, err := nats.Connect(sys.NATS.URL)
 	if err != nil {
 		t.Fatalf("connect to nats: %v", err)
 	}
 	t.Cleanup(nc.Close)
 	_, err = nc.Subscribe("notifications.>", func(msg *nats.Msg) {
+		at := time.Now()
 		var body struct{ OrderID, Status string }
 		if json.Unmarshal(msg.Data, &body) != nil || body.Status != "confirmed" {
 			return
 		}
 		n.mu.Lock()
-		n.seen[body.OrderID]++
+		if n.seen[body.OrderID]++; n.seen[body.OrderID] == 1 {
+			n.first[body.OrderID] = at
+		}
 		n.mu.Unlock()
 	})
 	if err != nil {
