@@ -9,6 +9,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/daprshop/daprshop/internal/httpserver"
 )
 
 // Base holds the settings common to every service.
@@ -28,6 +30,10 @@ type Base struct {
 	// platform's grace period (Kubernetes: 30s) so draining can finish.
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
+	// ProfilerAddr, when set, is where the app serves Go's profiler
+	// (/debug/pprof/). Keep it on loopback: a profile shows the code and
+	// may show data.
+	ProfilerAddr string
 }
 
 // LoadBase reads the common settings. defaultPort is the service's port in the
@@ -47,8 +53,14 @@ func LoadBase(getenv func(string) string, defaultPort int, defaultStore string) 
 		StateStore:      env.String("STATE_STORE", defaultStore),
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		LogLevel:        env.Level("LOG_LEVEL", slog.LevelInfo),
+		ProfilerAddr:    env.HostPort("PPROF_ADDR", ""),
 	}
 	return b, env.Err()
+}
+
+// Server is where the service's HTTP servers listen.
+func (b Base) Server() httpserver.Config {
+	return httpserver.Config{Addr: b.HTTPAddr, ProfilerAddr: b.ProfilerAddr, ShutdownTimeout: b.ShutdownTimeout}
 }
 
 // Env reads typed values from environment variables and collects every
@@ -82,6 +94,21 @@ func (e *Env) Port(key string, def int) int {
 		return def
 	}
 	return p
+}
+
+// HostPort returns the variable as a host:port address with a valid port,
+// such as 127.0.0.1:6060.
+func (e *Env) HostPort(key, def string) string {
+	v := e.getenv(key)
+	if v == "" {
+		return def
+	}
+	_, port, err := net.SplitHostPort(v)
+	if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 1 || p > 65535 {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want host:port such as 127.0.0.1:6060", key, v))
+		return def
+	}
+	return v
 }
 
 // Duration returns the variable parsed by time.ParseDuration; it must be

@@ -35,14 +35,14 @@ func TestLoadBaseFromEnvironment(t *testing.T) {
 	b, err := config.LoadBase(env(map[string]string{
 		"APP_HOST": "127.0.0.2", "APP_PORT": "9000", "DAPR_GRPC_PORT": "50010", "DAPR_HTTP_PORT": "3600",
 		"DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2", "STATE_STORE": "other",
-		"SHUTDOWN_TIMEOUT": "5s", "LOG_LEVEL": "debug",
+		"SHUTDOWN_TIMEOUT": "5s", "LOG_LEVEL": "debug", "PPROF_ADDR": "127.0.0.1:6060",
 	}), 8081, "statestore")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b.HTTPAddr != "127.0.0.2:9000" || b.DaprGRPCAddr != "127.0.0.1:50010" || b.DaprHTTPAddr != "127.0.0.1:3600" ||
 		b.DaprAPIToken != "t1" || b.AppAPIToken != "t2" || b.StateStore != "other" ||
-		b.ShutdownTimeout != 5*time.Second || b.LogLevel != slog.LevelDebug {
+		b.ShutdownTimeout != 5*time.Second || b.LogLevel != slog.LevelDebug || b.ProfilerAddr != "127.0.0.1:6060" {
 		t.Errorf("got %+v", b)
 	}
 }
@@ -50,11 +50,12 @@ func TestLoadBaseFromEnvironment(t *testing.T) {
 func TestLoadBaseReportsEveryBadValue(t *testing.T) {
 	_, err := config.LoadBase(env(map[string]string{
 		"APP_PORT": "http", "DAPR_GRPC_PORT": "70000", "SHUTDOWN_TIMEOUT": "-1s", "LOG_LEVEL": "loud",
+		"PPROF_ADDR": "6060",
 	}), 8081, "statestore")
 	if err == nil {
 		t.Fatal("got nil, want an error")
 	}
-	for _, key := range []string{"APP_PORT", "DAPR_GRPC_PORT", "SHUTDOWN_TIMEOUT", "LOG_LEVEL"} {
+	for _, key := range []string{"APP_PORT", "DAPR_GRPC_PORT", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "PPROF_ADDR"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error %q does not name %s", err, key)
 		}

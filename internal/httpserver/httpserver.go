@@ -1,4 +1,5 @@
-// Package httpserver runs an HTTP server for the lifetime of a context.
+// Package httpserver runs a service's HTTP servers for the lifetime of a
+// context.
 package httpserver
 
 import (
@@ -8,13 +9,56 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
-// Run serves handler on addr until ctx is cancelled, then stops accepting
-// connections and waits up to shutdownTimeout for in-flight requests to
-// finish. A clean shutdown returns nil.
-func Run(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler, shutdownTimeout time.Duration) error {
+// Config says where a service listens.
+type Config struct {
+	// Addr is where the app's handler is served.
+	Addr string
+	// ProfilerAddr, when set, is where Go's profiler is served
+	// (/debug/pprof/), apart from the app's routes so that it is never
+	// exposed with them.
+	ProfilerAddr string
+	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// Run serves handler on cfg.Addr, and the profiler on cfg.ProfilerAddr when
+// set, until ctx is cancelled; then it stops accepting connections and waits
+// up to cfg.ShutdownTimeout for in-flight requests to finish. If one server
+// fails, both stop. A clean shutdown returns nil.
+func Run(ctx context.Context, logger *slog.Logger, cfg Config, handler http.Handler) error {
+	if cfg.ProfilerAddr == "" {
+		return serve(ctx, logger, cfg.Addr, handler, cfg.ShutdownTimeout)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan error, 1)
+	go func() {
+		err := serve(ctx, logger, cfg.ProfilerAddr, profiler(), cfg.ShutdownTimeout)
+		cancel(err)
+		done <- err
+	}()
+	err := serve(ctx, logger, cfg.Addr, handler, cfg.ShutdownTimeout)
+	cancel(err)
+	return errors.Join(err, <-done)
+}
+
+// profiler serves net/http/pprof's handlers, without registering them on
+// http.DefaultServeMux.
+func profiler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+func serve(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler, shutdownTimeout time.Duration) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -34,7 +78,7 @@ func Run(ctx context.Context, logger *slog.Logger, addr string, handler http.Han
 		return fmt.Errorf("serve on %s: %w", addr, err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", slog.Duration("timeout", shutdownTimeout))
+	logger.Info("shutting down", slog.String("addr", ln.Addr().String()), slog.Duration("timeout", shutdownTimeout))
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

@@ -51,5 +51,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	var seed seeder
 	go seed.run(ctx, logger, svc, cfg.Seed)
 
-	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, seed.Ready, m), cfg.ShutdownTimeout)
+	return httpserver.Run(ctx, logger, cfg.Server(), newServer(logger, cfg, svc, seed.Ready, m))
 }

@@ -78,5 +78,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	m := newMetrics()
 	sender := natsbus.NewSender(nc)
 	svc := notification.NewService(sender, dapr.NewStore(client, cfg.StateStore, m.etagRetries), dapr.NewDeadLetters(client, cfg.StateStore))
-	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, sender, m), cfg.ShutdownTimeout)
+	return httpserver.Run(ctx, logger, cfg.Server(), newServer(logger, cfg, svc, sender, m))
 }

@@ -58,5 +58,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		uuid.NewString,
 		time.Now,
 	)
-	return httpserver.Run(ctx, logger, cfg.HTTPAddr, newServer(logger, cfg, svc, m), cfg.ShutdownTimeout)
+	return httpserver.Run(ctx, logger, cfg.Server(), newServer(logger, cfg, svc, m))
 }

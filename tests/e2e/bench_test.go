@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/tests/e2e/otlp"
@@ -70,9 +72,21 @@ func TestBench(t *testing.T) {
 
 	fixed := recorder.Scenario(t, fmt.Sprintf("bench: pipeline at %d orders/s", benchRate))
 	saturated := recorder.Scenario(t, fmt.Sprintf("bench: pipeline at saturation (%d clients)", benchClients))
+	root, err := system.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "out", "bench")
 	var fixedRuns, saturatedRuns []pipelineRun
-	for range benchRuns {
+	for i := range benchRuns {
+		var profiles func() map[string]*profile.Profile
+		if i == 0 {
+			profiles = cpuProfiles(t, sys, benchRun, filepath.Join(dir, "profiles"))
+		}
 		fixedRuns = append(fixedRuns, runPipeline(t, sys, notes, fixed, vegeta.ConstantPacer{Freq: benchRate, Per: time.Second}, 0))
+		if profiles != nil {
+			b.Profiles = appProfiles(profiles(), fixedRuns[0].confirmed)
+		}
 		saturatedRuns = append(saturatedRuns, runPipeline(t, sys, notes, saturated, vegeta.ConstantPacer{}, benchClients))
 	}
 	for sc, runs := range map[*report.ScenarioRecorder][]pipelineRun{fixed: fixedRuns, saturated: saturatedRuns} {
@@ -105,32 +119,39 @@ func TestBench(t *testing.T) {
 	b.AppCPUMillisPerOrder = median(fixedRuns, func(r pipelineRun) float64 {
 		return (r.cpu["order"] + r.cpu["inventory"]) / float64(r.confirmed) * 1000
 	})
-	self, answer := appSelfTime(t)
+	self, hop, answer := appTimes(t)
 	b.AppSelfMillis, b.AppShareOfP50 = self, self/answer
+	b.SidecarHopMillis = hop
 
 	b.Overhead = measureOverheads(t, sys)
 
-	root, err := system.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	daprd, _ := system.DaprdPath(root)
 	b.DaprdVersion = system.Describe(system.Env{Daprd: daprd}).DaprdVersion
-	dir := filepath.Join(root, "out", "bench")
 	if err := b.write(dir); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(os.Stderr, "\n%s\nbench report: %s\n", b.markdown(), filepath.Join(dir, "report.json"))
 }
 
-// appSelfTime runs the pipeline at benchRate once more, on a system of its
+// appTime is where an order's time goes, from its trace: in the apps'
+// own code, and on the gRPC hop between each app and its sidecar.
+type appTime struct {
+	// Self is the apps' own code: the order app's server span and
+	// inventory's, each less the app's client spans for its sidecar
+	// calls. What is left is handler, JSON, domain code, and the HTTP
+	// server around them.
+	Self time.Duration
+	// Hop is each client span less the sidecar's span for the call: the
+	// SDK and gRPC on both ends of the loopback connection, and what daprd
+	// does with a call before and after it traces it.
+	Hop time.Duration
+}
+
+// appTimes runs the pipeline at benchRate once more, on a system of its
 // own with tracing on (so that tracing slows none of the other runs), and
-// returns the p50 of the time each order spent in the apps' own code and
-// the p50 of the answer, in milliseconds. The apps' own code is the order
-// app's server span and inventory's, each less the spans its sidecar made
-// for the calls the app made meanwhile: what is left is handler, JSON, SDK
-// and the app's side of the gRPC hop.
-func appSelfTime(t *testing.T) (selfP50, answerP50 float64) {
+// returns the p50 of the apps' own time per order, of the hop time, and of
+// the answer, in milliseconds.
+func appTimes(t *testing.T) (selfP50, hopP50, answerP50 float64) {
 	t.Run("app self time from traces", func(t *testing.T) {
 		traces := otlp.Start(t)
 		sys := startSystem(t, system.Options{TraceEndpoint: traces.Addr})
@@ -144,43 +165,57 @@ func appSelfTime(t *testing.T) (selfP50, answerP50 float64) {
 		attackOrders(t, sys, pacer, 0, benchRun, func(res *vegeta.Result) { answers = append(answers, res.Latency) })
 		time.Sleep(7 * time.Second) // the exporters send spans in batches, every 5 s
 
-		var self []time.Duration
+		var self, hop []time.Duration
 		for _, id := range traces.Traces() {
 			spans := traces.Trace(id)
-			i := slices.IndexFunc(spans, func(s otlp.Span) bool {
+			if !slices.ContainsFunc(spans, func(s otlp.Span) bool {
 				return s.Service == "order" && s.Scope == telemetry.ScopeName && s.ParentID == "" && s.Start.After(start)
-			})
-			if i < 0 {
+			}) {
 				continue // a warm-up order, a restock, or a sidecar's own trace
 			}
-			d := ownTime(spans[i], spans)
+			var at appTime
 			for _, s := range spans {
-				if s.Service == "inventory" && s.Scope == telemetry.ScopeName {
-					d += ownTime(s, spans)
+				if s.Scope == telemetry.ScopeName && (s.Service == "order" || s.Service == "inventory") {
+					at.add(s, spans)
 				}
 			}
-			self = append(self, d)
+			self, hop = append(self, at.Self), append(hop, at.Hop)
 		}
 		if len(self) < len(answers)/2 {
 			t.Fatalf("traces of %d orders of %d: the exporters did not deliver", len(self), len(answers))
 		}
-		selfP50, answerP50 = report.Percentiles(self).P50, report.Percentiles(answers).P50
+		selfP50, hopP50 = report.Percentiles(self).P50, report.Percentiles(hop).P50
+		answerP50 = report.Percentiles(answers).P50
 	})
-	return selfP50, answerP50
+	return selfP50, hopP50, answerP50
 }
 
-// ownTime is how long app span s lasted, less its sidecar's spans for the
-// calls it made: its children that are not the app's own and lie within
-// it. (A child that outlives it is work the call started, not waited for:
-// the outbox forwarding the order's event, say.)
-func ownTime(s otlp.Span, spans []otlp.Span) time.Duration {
-	d := s.Duration()
-	for _, c := range spans {
-		if c.ParentID == s.SpanID && c.Scope != telemetry.ScopeName && !c.Start.Before(s.Start) && !c.End.After(s.End) {
-			d -= c.Duration()
+// add counts app span s: its own time, and the hop of each sidecar call
+// it made. A child counts only if it lies within its parent (clocks of one
+// machine, so it does).
+func (at *appTime) add(s otlp.Span, spans []otlp.Span) {
+	at.Self += s.Duration()
+	for _, call := range children(s, spans) {
+		if call.Kind != tracepb.Span_SPAN_KIND_CLIENT {
+			continue
+		}
+		at.Self -= call.Duration()
+		at.Hop += call.Duration()
+		for _, sidecar := range children(call, spans) {
+			at.Hop -= sidecar.Duration()
 		}
 	}
-	return d
+}
+
+// children are the spans whose parent is s and that lie within it.
+func children(s otlp.Span, spans []otlp.Span) []otlp.Span {
+	var out []otlp.Span
+	for _, c := range spans {
+		if c.ParentID == s.SpanID && !c.Start.Before(s.Start) && !c.End.After(s.End) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // pipelineRun is one run of orders through the whole system.
@@ -329,14 +364,21 @@ type benchReport struct {
 	Overhead            []overhead       `json:"overhead"`
 	// AppSelfMillis is the p50 of the time an order spends in the apps'
 	// own code (order's handler and inventory's reserve, less the
-	// sidecar's spans for the calls they make), read from traces;
-	// AppShareOfP50 is that over the p50 answer time of the same run.
+	// app's client spans for the calls they make to their sidecars), read
+	// from traces; AppShareOfP50 is that over the p50 answer time of the
+	// same run. SidecarHopMillis is the p50 of the time spent between the
+	// apps and their sidecars on those calls (appTime.Hop).
 	// AppCPUMillisPerOrder is the CPU time the two apps use per order,
 	// runtime and HTTP server included.
 	AppSelfMillis        float64         `json:"appSelfMillis"`
 	AppShareOfP50        float64         `json:"appShareOfP50"`
+	SidecarHopMillis     float64         `json:"sidecarHopMillis"`
 	AppCPUMillisPerOrder float64         `json:"appCPUMillisPerOrder"`
 	Resources            []benchResource `json:"resources"`
+	// Profiles says what each app spends its CPU time on, from a CPU
+	// profile of the first run at the fixed rate (kept beside the report
+	// in profiles/<app>.pprof).
+	Profiles []appProfile `json:"profiles"`
 }
 
 type saturationResult struct {
@@ -376,11 +418,12 @@ func (b benchReport) markdown() string {
 	for _, o := range b.Overhead {
 		fmt.Fprintf(&s, "| %s | %.3f | %.3f | %.1f× | %.3f | %.3f |\n", o.Name, o.Dapr.P50, o.Direct.P50, o.RatioP50, o.Dapr.P99, o.Direct.P99)
 	}
-	fmt.Fprintf(&s, "\nThe apps' own code (order's handler, inventory's reserve; from traces, the sidecar's spans taken out) takes %.2f ms of an order (p50): %.1f%% of the p50 answer at %d orders/s. The two apps use %.2f ms of CPU per order.\n\n",
-		b.AppSelfMillis, 100*b.AppShareOfP50, b.FixedRate, b.AppCPUMillisPerOrder)
+	fmt.Fprintf(&s, "\nThe apps' own code (order's handler, inventory's reserve; from traces, the apps' calls to their sidecars taken out) takes %.2f ms of an order (p50): %.1f%% of the p50 answer at %d orders/s. The gRPC hops between the apps and their sidecars take %.2f ms (p50; the app's client span less the sidecar's span, summed over the calls). The two apps use %.2f ms of CPU per order.\n\n",
+		b.AppSelfMillis, 100*b.AppShareOfP50, b.FixedRate, b.SidecarHopMillis, b.AppCPUMillisPerOrder)
 	s.WriteString("| process | CPU s per 1,000 orders | RSS MB |\n| --- | ---: | ---: |\n")
 	for _, r := range b.Resources {
 		fmt.Fprintf(&s, "| %s | %.2f | %.1f |\n", r.Process, r.CPUSecondsPer1000Orders, r.RSSMB)
 	}
+	s.WriteString(profilesMarkdown(b.Profiles))
 	return s.String()
 }

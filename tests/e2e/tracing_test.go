@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/tests/e2e/otlp"
 	"github.com/daprshop/daprshop/tests/e2e/system"
@@ -145,15 +147,16 @@ func awaitCompleteTrace(backend *otlp.Receiver, o tracedOrder, timeout time.Dura
 // an app or a sidecar of tracedApps with no span in it, or a span whose
 // parent is neither in the trace nor the client's span (an orphan: a hop
 // that lost the context, or a span never exported). The apps' spans carry
-// the telemetry package's instrumentation scope; a sidecar's, daprd's own.
-// Both name the service by its app id.
+// the telemetry package's instrumentation scope, or otelgrpc's for their
+// calls to the sidecar; a sidecar's, daprd's own. Both name the service by
+// its app id.
 func traceProblems(spans []otlp.Span, clientSpanID string) []string {
 	ids := map[string]bool{clientSpanID: true}
 	seen := map[string]bool{}
 	for _, s := range spans {
 		ids[s.SpanID] = true
 		kind := "daprd"
-		if s.Scope == telemetry.ScopeName {
+		if s.Scope == telemetry.ScopeName || s.Scope == otelgrpc.ScopeName {
 			kind = "app"
 		}
 		seen[kind+" "+s.Service] = true

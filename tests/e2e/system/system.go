@@ -62,9 +62,11 @@ type App struct {
 	DaprGRPCAddr string
 	// MetricsURL is the sidecar's Prometheus endpoint.
 	MetricsURL string
-	Proc       *proc.Process
-	Daprd      *proc.Process
-	env        []string
+	// ProfilerURL is the app's Go profiler (net/http/pprof).
+	ProfilerURL string
+	Proc        *proc.Process
+	Daprd       *proc.Process
+	env         []string
 }
 
 // Start starts Redis, NATS and every app of the run file with its sidecar,
@@ -186,7 +188,7 @@ type Backends struct {
 func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, backends Backends) *App {
 	t.Helper()
 	appPort, httpPort, grpcPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
-	internalPort, metricsPort := proc.FreePort(t), proc.FreePort(t)
+	internalPort, metricsPort, profilerPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
 
 	// The run file's environment, pointed at this test's backends.
 	vars := maps.Clone(a.Env)
@@ -242,8 +244,9 @@ func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, 
 		DaprURL:      "http://" + proc.Addr(httpPort),
 		DaprGRPCAddr: proc.Addr(grpcPort),
 		MetricsURL:   "http://" + proc.Addr(metricsPort) + "/metrics",
+		ProfilerURL:  "http://" + proc.Addr(profilerPort) + "/debug/pprof",
 		Daprd:        proc.Start(t, proc.Spec{Name: "daprd-" + a.AppID, Path: env.Daprd, Args: args, Env: envList, LogDir: logDir}),
-		env:          append(envList, appTraceEnv(opts)...),
+		env:          append(envList, append(appTraceEnv(opts), "PPROF_ADDR="+proc.Addr(profilerPort))...),
 	}
 }
 
