@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/daprshop/daprshop/internal/daprclient"
+	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/internal/httpserver"
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/services/inventory/internal/dapr"
@@ -47,7 +48,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer client.Close()
 
 	m, etagRetries := newMetrics()
-	svc := inventory.NewService(dapr.NewItemStore(client, cfg.StateStore, etagRetries))
+	svc := inventory.NewService(dapr.NewItemStore(daprstate.Store{Client: client, Name: cfg.StateStore, ETagRetries: etagRetries}))
 	var seed seeder
 	go seed.run(ctx, logger, svc, cfg.Seed)
 

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/daprshop/daprshop/internal/daprclient"
+	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/internal/httpserver"
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/services/notification/internal/dapr"
@@ -77,6 +78,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	m := newMetrics()
 	sender := natsbus.NewSender(nc)
-	svc := notification.NewService(sender, dapr.NewStore(client, cfg.StateStore, m.etagRetries), dapr.NewDeadLetters(client, cfg.StateStore))
+	store := daprstate.Store{Client: client, Name: cfg.StateStore, ETagRetries: m.etagRetries}
+	svc := notification.NewService(sender, dapr.NewStore(store), dapr.NewDeadLetters(store))
 	return httpserver.Run(ctx, logger, cfg.Server(), newServer(logger, cfg, svc, sender, m))
 }

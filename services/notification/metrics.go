@@ -15,7 +15,8 @@ type metrics struct {
 	events *prometheus.CounterVec
 	// deadLetters counts events received from the dead-letter topic.
 	deadLetters prometheus.Counter
-	// etagRetries counts history appends that lost an ETag race.
+	// etagRetries counts index appends (histories, dead letters) that lost
+	// an ETag race.
 	etagRetries prometheus.Counter
 }
 

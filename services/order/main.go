@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/daprshop/daprshop/internal/daprclient"
+	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/internal/httpserver"
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/services/order/internal/dapr"
@@ -50,11 +51,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer client.Close()
 
-	m, counters := newMetrics()
+	m, om := newMetrics()
+	store := daprstate.Store{Client: client, Name: cfg.StateStore, ETagRetries: om.etagRetries}
 	svc := order.NewService(
 		dapr.NewInventory(client, cfg.InventoryAppID),
-		dapr.NewOrderStore(client, cfg.StateStore, counters),
-		dapr.NewIdempotencyKeys(client, cfg.StateStore),
+		dapr.NewOrderStore(store, om.orders),
+		dapr.NewIdempotencyKeys(store),
 		uuid.NewString,
 		time.Now,
 	)

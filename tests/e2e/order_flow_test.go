@@ -3,9 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -204,25 +202,11 @@ func testRedelivery(t *testing.T, sys *system.System) {
 // metric reads one sample from an app's /metrics, 0 when it is absent.
 func metric(t *testing.T, app *system.App, sample string) float64 {
 	t.Helper()
-	resp, err := httpClient.Get(app.URL + "/metrics")
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	samples, err := system.Samples(httpClient, app.URL+"/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line := range strings.Lines(string(data)) {
-		if value, ok := strings.CutPrefix(strings.TrimSpace(line), sample+" "); ok {
-			v, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", sample, err)
-			}
-			return v
-		}
-	}
-	return 0
+	return samples[sample]
 }
 
 func subscribe(t *testing.T, sys *system.System, customer string) chan *nats.Msg {

@@ -2,6 +2,7 @@ package system
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,28 +35,48 @@ func (s *System) Counters() map[string]float64 {
 }
 
 func scrape(client *http.Client, url, process string, out map[string]float64) {
-	resp, err := client.Get(url)
+	samples, err := Samples(client, url)
 	if err != nil {
 		return
 	}
+	for sample, v := range samples {
+		if v != 0 && hasAnyPrefix(sample, counterPrefixes) {
+			out[process+" "+sample] += v
+		}
+	}
+}
+
+// Samples reads the Prometheus text exposition at url: every sample's
+// value, keyed as the exposition writes the sample, name and labels, e.g.
+// `daprshop_order_orders_total{status="confirmed"}`.
+func Samples(client *http.Client, url string) (map[string]float64, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "#") || !hasAnyPrefix(line, counterPrefixes) {
+		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		i := strings.LastIndexByte(line, ' ')
 		if i < 0 {
-			continue
+			return nil, fmt.Errorf("%s: not a sample: %q", url, line)
 		}
 		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil || v == 0 {
-			continue
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", url, line, err)
 		}
-		out[process+" "+line[:i]] += v
+		out[line[:i]] = v
 	}
+	return out, sc.Err()
 }
 
 func hasAnyPrefix(s string, prefixes []string) bool {

@@ -2,11 +2,9 @@ package dapr
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
-	sdk "github.com/dapr/go-sdk/client"
-
+	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 )
 
@@ -19,34 +17,34 @@ const deadLetterIndexKey = "deadletters"
 // DeadLetters is a notification.DeadLetters on a Dapr state store: one key
 // per dead letter and a bounded index of their ids.
 type DeadLetters struct {
-	client sdk.Client
-	name   string
+	store daprstate.Store
 }
 
-// NewDeadLetters returns DeadLetters on the state store component name.
-func NewDeadLetters(client sdk.Client, name string) *DeadLetters {
-	return &DeadLetters{client: client, name: name}
+// NewDeadLetters returns DeadLetters on store.
+func NewDeadLetters(store daprstate.Store) *DeadLetters {
+	return &DeadLetters{store: store}
 }
 
 func deadLetterKey(id string) string { return "deadletter:" + id }
 
 // Add stores d and lists it in the index.
 func (d *DeadLetters) Add(ctx context.Context, dl notification.DeadLetter) error {
-	data, err := json.Marshal(dl)
-	if err != nil {
-		return fmt.Errorf("encode dead letter %s: %w", dl.ID, err)
+	// A redelivered dead letter finds its key written; the first copy is
+	// as good as the second.
+	if err := d.store.Put(ctx, deadLetterKey(dl.ID), dl, "", nil); err != nil {
+		var stored notification.DeadLetter
+		if _, found, gerr := d.store.Get(ctx, deadLetterKey(dl.ID), &stored); gerr != nil || !found {
+			return fmt.Errorf("keep dead letter %s: %w", dl.ID, err)
+		}
 	}
-	if err := d.client.SaveState(ctx, d.name, deadLetterKey(dl.ID), data, nil); err != nil {
-		return fmt.Errorf("save dead letter %s: %w", dl.ID, err)
-	}
-	return appendToIndex(ctx, d.client, d.name, deadLetterIndexKey, dl.ID, deadLetterLimit, nil)
+	return appendToIndex(ctx, d.store, deadLetterIndexKey, dl.ID, deadLetterLimit)
 }
 
 // List returns the dead letters in the index, oldest first.
 func (d *DeadLetters) List(ctx context.Context) ([]notification.DeadLetter, error) {
-	ids, _, err := readIndex(ctx, d.client, d.name, deadLetterIndexKey)
-	if err != nil {
+	var ids []string
+	if _, _, err := d.store.Get(ctx, deadLetterIndexKey, &ids); err != nil {
 		return nil, err
 	}
-	return getAll[notification.DeadLetter](ctx, d.client, d.name, ids, deadLetterKey)
+	return daprstate.GetAll[notification.DeadLetter](ctx, d.store, keys(ids, deadLetterKey))
 }

@@ -9,12 +9,10 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/services/order/internal/order"
 )
-
-// maxAttempts bounds Update's read-modify-write loop under contention.
-const maxAttempts = 20
 
 // OrderStore is an order.Repository on a Dapr state store whose component
 // enables the transactional outbox (outboxPublishPubsub and
@@ -22,32 +20,16 @@ const maxAttempts = 20
 // transaction, and the sidecar publishes the event only once the transaction
 // committed. A crash between saving and publishing cannot lose the event.
 type OrderStore struct {
-	client   sdk.Client
-	name     string
-	counters Counters
+	store  daprstate.Store
+	orders map[order.Status]daprstate.Counter
 }
 
-// Counter counts something that happened; a prometheus.Counter is one.
-type Counter interface{ Inc() }
-
-// Counters are what an OrderStore counts. Nil counters count nothing.
-type Counters struct {
-	// Orders counts orders saved with their event, by the status they
-	// reached: each confirmation, rejection and cancellation once.
-	Orders map[order.Status]Counter
-	// ETagRetries counts updates that lost an ETag race and read again.
-	ETagRetries Counter
-}
-
-// NewOrderStore returns an OrderStore on the state store component name.
-func NewOrderStore(client sdk.Client, name string, counters Counters) *OrderStore {
-	return &OrderStore{client: client, name: name, counters: counters}
-}
-
-func inc(c Counter) {
-	if c != nil {
-		c.Inc()
-	}
+// NewOrderStore returns an OrderStore on store. orders counts the orders
+// saved with their event, by the status they reached: each confirmation,
+// rejection and cancellation once (a status without a counter is not
+// counted).
+func NewOrderStore(store daprstate.Store, orders map[order.Status]daprstate.Counter) *OrderStore {
+	return &OrderStore{store: store, orders: orders}
 }
 
 func orderKey(id string) string { return "order:" + id }
@@ -65,48 +47,37 @@ func (s *OrderStore) Create(ctx context.Context, o order.Order, event events.Ord
 
 // Update applies fn to the stored order and saves the result, with the event
 // fn returns, if the order did not change meanwhile; otherwise it reads again
-// and retries.
+// and retries (daprstate.Update).
 func (s *OrderStore) Update(ctx context.Context, id string, fn func(order.Order) (order.Order, *events.Order, error)) (order.Order, error) {
-	for range maxAttempts {
+	var updated order.Order
+	err := s.store.Update(ctx, func() error {
 		current, etag, err := s.read(ctx, id)
 		if err != nil {
-			return order.Order{}, err
+			return err
 		}
-		updated, event, err := fn(current)
-		if err != nil {
-			return order.Order{}, err
+		var event *events.Order
+		updated, event, err = fn(current)
+		if err != nil || event == nil {
+			return err // fn refused, or changed nothing
 		}
-		if event == nil {
-			return updated, nil // fn changed nothing
-		}
-		err = s.save(ctx, updated, etag, event)
-		if err == nil {
-			return updated, nil
-		}
-		// A state transaction reports a lost ETag race as a plain error, so
-		// tell a race from a failure by whether the order moved on.
-		_, now, rerr := s.read(ctx, id)
-		if rerr != nil || now == etag {
-			return order.Order{}, fmt.Errorf("save order %s: %w", id, err)
-		}
-		inc(s.counters.ETagRetries)
+		return s.save(ctx, updated, etag, event)
+	})
+	if err != nil {
+		return order.Order{}, fmt.Errorf("update order %s: %w", id, err)
 	}
-	return order.Order{}, fmt.Errorf("update order %s: too many concurrent updates", id)
+	return updated, nil
 }
 
 func (s *OrderStore) read(ctx context.Context, id string) (order.Order, string, error) {
-	got, err := s.client.GetState(ctx, s.name, orderKey(id), nil)
+	var o order.Order
+	etag, found, err := s.store.Get(ctx, orderKey(id), &o)
 	if err != nil {
-		return order.Order{}, "", fmt.Errorf("get order %s: %w", id, err)
+		return order.Order{}, "", err
 	}
-	if len(got.Value) == 0 {
+	if !found {
 		return order.Order{}, "", order.ErrNotFound
 	}
-	var o order.Order
-	if err := json.Unmarshal(got.Value, &o); err != nil {
-		return order.Order{}, "", fmt.Errorf("decode order %s: %w", id, err)
-	}
-	return o, got.Etag, nil
+	return o, etag, nil
 }
 
 // save writes o, guarded by etag (empty: the order must not exist yet), and
@@ -146,11 +117,11 @@ func (s *OrderStore) save(ctx context.Context, o order.Order, etag string, event
 			},
 		}})
 	}
-	if err := s.client.ExecuteStateTransaction(ctx, s.name, nil, ops); err != nil {
-		return fmt.Errorf("save order %s: %w", o.ID, err)
+	if err := s.store.Client.ExecuteStateTransaction(ctx, s.store.Name, nil, ops); err != nil {
+		return &daprstate.WriteError{Key: item.Key, ETag: etag, Err: err}
 	}
-	if event != nil {
-		inc(s.counters.Orders[o.Status])
+	if c := s.orders[o.Status]; event != nil && c != nil {
+		c.Inc()
 	}
 	return nil
 }

@@ -1,0 +1,162 @@
+// Package daprstate is the one way daprshop keeps JSON values in a Dapr
+// state store with optimistic concurrency. Every read returns the value's
+// ETag; every write is first-write, guarded by the ETag its writer read (or,
+// for a key that did not exist, by its still not existing); and Update is
+// the read-decide-write loop that reads again when a write lost a race.
+package daprstate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	sdk "github.com/dapr/go-sdk/client"
+)
+
+// Counter counts something that happened; a prometheus.Counter is one.
+type Counter interface{ Inc() }
+
+// ErrContention means Update lost the race for its key too many times in a
+// row. Each lost race is another writer's success, so the system as a whole
+// makes progress; the bound only keeps one caller from spinning forever.
+var ErrContention = errors.New("too many concurrent updates")
+
+// maxAttempts bounds Update's loop.
+const maxAttempts = 50
+
+// Store is a state store component, reached through the sidecar.
+type Store struct {
+	Client sdk.Client
+	// Name is the component's name.
+	Name string
+	// ETagRetries (nil: not counted) counts writes that lost an ETag race
+	// and read again.
+	ETagRetries Counter
+}
+
+// Get decodes the value stored under key into v and returns its ETag. A
+// key that does not exist leaves v alone and returns found false and an
+// empty ETag, which Put reads as "must still not exist".
+func (s Store) Get(ctx context.Context, key string, v any) (etag string, found bool, err error) {
+	got, err := s.Client.GetState(ctx, s.Name, key, nil)
+	if err != nil {
+		return "", false, fmt.Errorf("get %s: %w", key, err)
+	}
+	if len(got.Value) == 0 {
+		return "", false, nil
+	}
+	if err := json.Unmarshal(got.Value, v); err != nil {
+		return "", false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return got.Etag, true, nil
+}
+
+// GetAll reads the values stored under keys in one bulk call and returns
+// them in the order of keys, leaving out keys that hold nothing.
+func GetAll[T any](ctx context.Context, s Store, keys []string) ([]T, error) {
+	out := make([]T, 0, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	items, err := s.Client.GetBulkState(ctx, s.Name, keys, nil, bulkParallelism)
+	if err != nil {
+		return nil, fmt.Errorf("get %d keys: %w", len(keys), err)
+	}
+	byKey := make(map[string][]byte, len(items))
+	for _, it := range items {
+		if it.Error != "" {
+			return nil, fmt.Errorf("get %s: %s", it.Key, it.Error)
+		}
+		byKey[it.Key] = it.Value
+	}
+	for _, k := range keys {
+		if len(byKey[k]) == 0 {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(byKey[k], &v); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", k, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// bulkParallelism is how many reads the sidecar makes at once for GetAll.
+const bulkParallelism = 4
+
+// Put stores v as JSON under key, with first-write concurrency: with an
+// ETag only if the stored value still has it, with none only if the key
+// does not exist. meta goes to the component (ttlInSeconds, say). A refused
+// or failed write returns a *WriteError.
+func (s Store) Put(ctx context.Context, key string, v any, etag string, meta map[string]string) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	err = s.Client.SaveStateWithETag(ctx, s.Name, key, data, etag, meta,
+		sdk.WithConcurrency(sdk.StateConcurrencyFirstWrite),
+		sdk.WithConsistency(sdk.StateConsistencyStrong))
+	if err != nil {
+		return &WriteError{Key: key, ETag: etag, Err: err}
+	}
+	return nil
+}
+
+// WriteError is a first-write to Key, guarded by ETag ("": the key must not
+// exist), that did not happen. It may have lost a race or failed: Dapr
+// reports an ETag mismatch as gRPC Aborted, but a state transaction, or
+// creating a key another writer created first, as a plain error. Only a
+// fresh read of Key tells which, and Update makes it.
+type WriteError struct {
+	Key, ETag string
+	Err       error
+}
+
+func (e *WriteError) Error() string { return fmt.Sprintf("save %s: %v", e.Key, e.Err) }
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// Update runs attempt, which reads what it needs, decides, and writes with
+// the ETag it read, until one attempt goes through. When an attempt's write
+// fails (a *WriteError anywhere in its error), Update reads the key again:
+// if its ETag moved on, another writer won the race, and after a short
+// pause the next attempt decides again on fresh data; if it did not, the
+// write failed, and Update returns its error. Any other error from attempt
+// (a decision not to write, a failed read) ends the loop as it is.
+func (s Store) Update(ctx context.Context, attempt func() error) error {
+	for n := range maxAttempts {
+		err := attempt()
+		var we *WriteError
+		if !errors.As(err, &we) {
+			return err
+		}
+		got, rerr := s.Client.GetState(ctx, s.Name, we.Key, nil)
+		if rerr != nil || got.Etag == we.ETag {
+			return err
+		}
+		if s.ETagRetries != nil {
+			s.ETagRetries.Inc()
+		}
+		if err := backoff(ctx, n); err != nil {
+			return err
+		}
+	}
+	return ErrContention
+}
+
+// backoff sleeps a little, with jitter, so that writers who collided do not
+// collide again in lockstep.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(1+rand.IntN(1+min(attempt, 10)*2)) * time.Millisecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
