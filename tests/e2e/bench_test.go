@@ -191,8 +191,7 @@ func appTimes(t *testing.T) (selfP50, hopP50, answerP50 float64) {
 }
 
 // add counts app span s: its own time, and the hop of each sidecar call
-// it made. A child counts only if it lies within its parent (clocks of one
-// machine, so it does).
+// it made.
 func (at *appTime) add(s otlp.Span, spans []otlp.Span) {
 	at.Self += s.Duration()
 	for _, call := range children(s, spans) {
@@ -207,7 +206,10 @@ func (at *appTime) add(s otlp.Span, spans []otlp.Span) {
 	}
 }
 
-// children are the spans whose parent is s and that lie within it.
+// children are the spans whose parent is s and that lie within it. A child
+// that outlives its parent is work the call started rather than waited for
+// (the outbox forwarding an order's event, say), so it takes no time out
+// of the parent's.
 func children(s otlp.Span, spans []otlp.Span) []otlp.Span {
 	var out []otlp.Span
 	for _, c := range spans {
