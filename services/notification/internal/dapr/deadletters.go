@@ -27,7 +27,7 @@ func NewDeadLetters(store daprstate.Store) *DeadLetters {
 
 func deadLetterKey(id string) string { return "deadletter:" + id }
 
-// Add stores d and lists it in the index.
+// Add keeps dl and lists it in the index.
 func (d *DeadLetters) Add(ctx context.Context, dl notification.DeadLetter) error {
 	// A redelivered dead letter finds its key written; the first copy is
 	// as good as the second.
