@@ -20,20 +20,16 @@ const ImagePrefix = "daprshop/"
 // each release carries. They are the images `make images` builds.
 func BaseImages(root string) ([]types.Image, error) {
 	path := filepath.Join(root, "deploy", "k8s", "base", "kustomization.yaml")
-	data, err := os.ReadFile(path)
+	images, err := readImages(path)
 	if err != nil {
 		return nil, err
 	}
-	var k types.Kustomization
-	if err := yaml.UnmarshalStrict(data, &k); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for _, img := range k.Images {
+	for _, img := range images {
 		if !strings.HasPrefix(img.Name, ImagePrefix) || img.NewTag == "" {
 			return nil, fmt.Errorf("%s: image %q: want %sSERVICE with a newTag", path, img.Name, ImagePrefix)
 		}
 	}
-	return k.Images, nil
+	return images, nil
 }
 
 // Service returns the service directory an image of BaseImages is built from.
@@ -61,7 +57,12 @@ func PinnedDir(out, overlay string) string { return filepath.Join(out, "k8s", ov
 
 // ReadPinned returns the images the pinned kustomization of overlay names.
 func ReadPinned(out, overlay string) ([]types.Image, error) {
-	path := filepath.Join(PinnedDir(out, overlay), "kustomization.yaml")
+	return readImages(filepath.Join(PinnedDir(out, overlay), "kustomization.yaml"))
+}
+
+// readImages returns the images of the kustomization at path, which must
+// have no field kustomize does not know.
+func readImages(path string) ([]types.Image, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
