@@ -54,12 +54,17 @@ func (s Store) Get(ctx context.Context, key string, v any) (etag string, found b
 	return got.Etag, true, nil
 }
 
-// GetAll reads the values stored under keys in one bulk call and returns
-// them in the order of keys, leaving out keys that hold nothing.
-func GetAll[T any](ctx context.Context, s Store, keys []string) ([]T, error) {
-	out := make([]T, 0, len(keys))
-	if len(keys) == 0 {
+// GetAll reads the values stored under key(id) for every id in one bulk
+// call and returns them in the order of ids, leaving out ids whose key
+// holds nothing.
+func GetAll[T any](ctx context.Context, s Store, ids []string, key func(id string) string) ([]T, error) {
+	out := make([]T, 0, len(ids))
+	if len(ids) == 0 {
 		return out, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = key(id)
 	}
 	items, err := s.Client.GetBulkState(ctx, s.Name, keys, nil, bulkParallelism)
 	if err != nil {

@@ -48,11 +48,7 @@ func (s *ItemStore) List(ctx context.Context) ([]inventory.Item, error) {
 	if _, _, err := s.store.Get(ctx, catalogKey, &skus); err != nil {
 		return nil, err
 	}
-	keys := make([]string, len(skus))
-	for i, sku := range skus {
-		keys[i] = itemKey(sku)
-	}
-	items, err := daprstate.GetAll[inventory.Item](ctx, s.store, keys)
+	items, err := daprstate.GetAll[inventory.Item](ctx, s.store, skus, itemKey)
 	if err != nil {
 		return nil, err
 	}

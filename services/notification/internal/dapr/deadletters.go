@@ -46,5 +46,5 @@ func (d *DeadLetters) List(ctx context.Context) ([]notification.DeadLetter, erro
 	if _, _, err := d.store.Get(ctx, deadLetterIndexKey, &ids); err != nil {
 		return nil, err
 	}
-	return daprstate.GetAll[notification.DeadLetter](ctx, d.store, keys(ids, deadLetterKey))
+	return daprstate.GetAll[notification.DeadLetter](ctx, d.store, ids, deadLetterKey)
 }

@@ -94,16 +94,7 @@ func (s *Store) History(ctx context.Context, customerID string) ([]notification.
 	if _, _, err := s.store.Get(ctx, historyKey(customerID), &ids); err != nil {
 		return nil, err
 	}
-	return daprstate.GetAll[notification.Notification](ctx, s.store, keys(ids, notificationKey))
-}
-
-// keys maps ids to their state keys.
-func keys(ids []string, key func(string) string) []string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = key(id)
-	}
-	return out
+	return daprstate.GetAll[notification.Notification](ctx, s.store, ids, notificationKey)
 }
 
 // appendToIndex adds id to the list of ids under key unless it is there,
