@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -83,26 +84,26 @@ type cpuShare struct {
 // the allocator counts for the code that asked for it. Samples with
 // nothing but runtime frames are the runtime's own work (garbage
 // collection, scheduling).
-var cpuKinds = []struct{ kind, prefixes string }{
-	{"daprshop code", "github.com/daprshop/"},
-	{"JSON", "encoding/json."},
-	{"gRPC, protobuf and the Dapr SDK", "google.golang.org/grpc github.com/dapr/go-sdk google.golang.org/protobuf golang.org/x/net/http2 google.golang.org/genproto"},
-	{"HTTP serving (net/http, gin)", "net/http. net/textproto. github.com/gin-gonic/ net. bufio. mime."},
-	{"telemetry (OTel, Prometheus, slog)", "go.opentelemetry.io/ github.com/prometheus/ log/slog."},
-	{"NATS client", "github.com/nats-io/"},
+var cpuKinds = []struct {
+	kind     string
+	prefixes []string
+}{
+	{"daprshop code", []string{"github.com/daprshop/"}},
+	{"JSON", []string{"encoding/json."}},
+	{"gRPC, protobuf and the Dapr SDK", []string{"google.golang.org/grpc", "github.com/dapr/go-sdk", "google.golang.org/protobuf", "golang.org/x/net/http2", "google.golang.org/genproto"}},
+	{"HTTP serving (net/http, gin)", []string{"net/http.", "net/textproto.", "github.com/gin-gonic/", "net.", "bufio.", "mime."}},
+	{"telemetry (OTel, Prometheus, slog)", []string{"go.opentelemetry.io/", "github.com/prometheus/", "log/slog."}},
+	{"NATS client", []string{"github.com/nats-io/"}},
 }
 
 const runtimeKind = "Go runtime (GC, scheduler)"
 
-// runtimeFrame reports whether a function belongs to the Go runtime or the
-// low-level packages every kind of work passes through.
-func runtimeFrame(fn string) bool {
-	for _, p := range []string{"runtime.", "internal/", "syscall.", "sync.", "sync/atomic.", "time.", "context.", "reflect.", "strconv.", "unicode/", "bytes.", "strings.", "fmt.", "errors.", "io.", "sort.", "slices.", "maps.", "os.", "math/"} {
-		if strings.HasPrefix(fn, p) {
-			return true
-		}
-	}
-	return false
+// runtimePrefixes are the packages of the Go runtime and the low-level
+// packages every kind of work passes through.
+var runtimePrefixes = []string{"runtime.", "internal/", "syscall.", "sync.", "sync/atomic.", "time.", "context.", "reflect.", "strconv.", "unicode/", "bytes.", "strings.", "fmt.", "errors.", "io.", "sort.", "slices.", "maps.", "os.", "math/"}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(s, p) })
 }
 
 // cpuBreakdown puts every sample of p under a kind of work and returns the
@@ -121,37 +122,25 @@ func cpuBreakdown(p *profile.Profile) ([]cpuShare, float64) {
 	for kind, v := range byKind {
 		shares = append(shares, cpuShare{Kind: kind, Fraction: float64(v) / float64(total)})
 	}
-	slices.SortFunc(shares, func(a, b cpuShare) int { return cmpFloatDesc(a.Fraction, b.Fraction) })
+	slices.SortFunc(shares, func(a, b cpuShare) int { return cmp.Compare(b.Fraction, a.Fraction) }) // largest first
 	return shares, time.Duration(total).Seconds()
 }
 
 func sampleKind(s *profile.Sample) string {
 	for _, loc := range s.Location { // leaf first
 		for _, line := range loc.Line {
-			if line.Function == nil || runtimeFrame(line.Function.Name) {
+			if line.Function == nil || hasAnyPrefix(line.Function.Name, runtimePrefixes) {
 				continue
 			}
 			for _, k := range cpuKinds {
-				for p := range strings.FieldsSeq(k.prefixes) {
-					if strings.HasPrefix(line.Function.Name, p) {
-						return k.kind
-					}
+				if hasAnyPrefix(line.Function.Name, k.prefixes) {
+					return k.kind
 				}
 			}
 			return "other"
 		}
 	}
 	return runtimeKind
-}
-
-func cmpFloatDesc(a, b float64) int {
-	switch {
-	case a > b:
-		return -1
-	case a < b:
-		return 1
-	}
-	return 0
 }
 
 // appProfile is what one app spends its CPU time on, per order.
