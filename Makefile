@@ -10,7 +10,12 @@ DAPR_VERSION ?= $(PINNED_DAPR_VERSION)
 OUT := out
 # A runtime directory in the layout the dapr CLI expects (DAPR_RUNTIME_PATH).
 RUNTIME := $(OUT)/dapr/$(DAPR_VERSION)
-DAPRD := $(RUNTIME)/.dapr/bin/daprd
+BUILT_DAPRD := $(RUNTIME)/.dapr/bin/daprd
+# The daprd under test: DAPRD=/path/to/daprd (a relative path is relative to
+# this directory) runs that binary, a release candidate say, and builds
+# none; unset, the build of DAPR_VERSION.
+DAPRD ?=
+export DAPRD
 DAPR_CLI := $(OUT)/bin/dapr
 CLI_VERSION := $(shell sed -n 's/^require github.com\/dapr\/cli v\(.*\)$$/\1/p' tools/dapr-cli/go.mod)
 
@@ -26,16 +31,22 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(KUBE_VERSION_PARTS)) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(KUBE_VERSION_PARTS))
 
-.PHONY: build services daprd sentry cli packages run test selfhosted-hosts unit e2e e2e-compare bench images k8s-check k8s-validate clean
+.PHONY: build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e e2e-compare bench images k8s-check k8s-validate clean
 
 build: services daprd cli
 
 services:
 	$(GO_BUILD) -o $(OUT)/bin/ ./services/order ./services/inventory ./services/notification
 
-daprd: $(DAPRD)
+# The daprd under test: built, or, when DAPRD names one, asked its version,
+# so that a wrong path is one error before anything compiles (the suites
+# check it the same way when run with go test).
+daprd: $(if $(DAPRD),check-daprd,$(BUILT_DAPRD))
 
-$(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/build.sh
+check-daprd:
+	@sh tools/daprd/check.sh "$(DAPRD)"
+
+$(BUILT_DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/build.sh
 	sh tools/daprd/build.sh $(DAPR_VERSION) $(@D) $(abspath $(OUT))/src/daprd-$(DAPR_VERSION)
 	@touch $@
 
@@ -112,8 +123,10 @@ unit:
 # The end-to-end suite alone, verbose; writes out/e2e/report.json, report.md,
 # report.html (with its screenshot report.png) and junit.xml (E2E_OUT=dir to
 # write them elsewhere).
+# E2E_RUN=REGEXP runs only the scenarios (tests) it matches.
+E2E_RUN ?= .
 e2e: packages daprd
-	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 20m -v ./tests/e2e/
+	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 20m -v -run '$(E2E_RUN)' ./tests/e2e/
 
 # Runs the suite on two daprd versions and diffs the reports:
 #   make e2e-compare BASE=v1.16.0 CANDIDATE=v1.16.5

@@ -11,6 +11,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 version=${DAPR_VERSION:?DAPR_VERSION is not set; run through make run}
+# DAPRD names another daprd to run (relative to the repository).
+daprd=${DAPRD:-out/dapr/$version/.dapr/bin/daprd}
+case $daprd in /*) ;; *) daprd=$root/$daprd ;; esac
+[ -x "$daprd" ] || { echo "run: no daprd at $daprd${DAPRD:+ (DAPRD=$DAPRD)}" >&2; exit 1; }
 out=$root/out
 state=$out/run
 ready_timeout=90
@@ -114,7 +118,7 @@ runtime=$state/runtime
 mkdir -p "$runtime/.dapr/bin"
 cat >"$runtime/.dapr/bin/daprd" <<WRAPPER
 #!/bin/sh
-exec "$out/dapr/$version/.dapr/bin/daprd" "\$@" --metrics-listen-address 127.0.0.1 --dapr-internal-grpc-listen-address 127.0.0.1 --dapr-graceful-shutdown-seconds 15
+exec "$daprd" "\$@" --metrics-listen-address 127.0.0.1 --dapr-internal-grpc-listen-address 127.0.0.1 --dapr-graceful-shutdown-seconds 15
 WRAPPER
 chmod +x "$runtime/.dapr/bin/daprd"
 
@@ -153,7 +157,7 @@ fi
 
 cat >&2 <<MSG
 
-run: daprshop is up on daprd $version. The API is at http://127.0.0.1:8080
+run: daprshop is up on daprd $("$daprd" --version). The API is at http://127.0.0.1:8080
   curl -s -XPOST 127.0.0.1:8080/orders -H 'Content-Type: application/json' \\
     -d '{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":2}]}'
   curl -s 127.0.0.1:8081/items

@@ -150,7 +150,7 @@ func checkRecovers(sc *report.ScenarioRecorder, invariant, url string, want int,
 // 3 s in, then checks the load's invariants.
 func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T, *system.System, *report.ScenarioRecorder)) {
 	sc := scenario(t, name)
-	sys := startSystem(t, system.Options{})
+	sys := startSystem(t, opts.system)
 	for _, sku := range loadSKUs {
 		restock(t, sys, sku, loadStockEach)
 	}
@@ -229,18 +229,23 @@ func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T
 
 	// Without a fault none may come twice; with one, a repeat carries the
 	// same Nats-Msg-Id for receivers to drop, and is shown.
-	if fault == nil {
+	if fault == nil || opts.exactlyOnce {
 		sc.Check("no notification delivered twice", len(dups) == 0, "none", fmt.Sprint(dups))
 	} else if len(dups) > 0 {
 		t.Logf("repeated notifications (same Nats-Msg-Id, for receivers to drop): %v", firstFew(dups))
 	}
 }
 
-// loadOptions say what a fault does to the checks.
+// loadOptions say how the system runs for a fault, and what the fault does
+// to the checks.
 type loadOptions struct {
+	system system.Options
 	// subscribersDisconnected: the fault cuts NATS subscribers off, so
 	// what they receive is not an invariant.
 	subscribersDisconnected bool
+	// exactlyOnce: the fault kills nothing between sending a
+	// notification and recording it, so none may be sent twice.
+	exactlyOnce bool
 }
 
 // unrecorded waits up to timeout for the notification service to have

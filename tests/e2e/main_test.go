@@ -16,7 +16,20 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	root, err := system.RepoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 2
+	}
 	if netns.Inside() {
+		daprd, err := system.DaprdPath(root)
+		if err == nil {
+			err = system.Preflight(root, daprd)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 2
+		}
 		recorder.Progress = os.Stderr
 		code := m.Run()
 		if err := writeReport(); err != nil {
@@ -25,6 +38,14 @@ func testMain(m *testing.M) int {
 		}
 		return code
 	}
+	// Before building anything: a daprd that is not there or does not run
+	// is one error, in seconds.
+	daprd, version, err := system.CheckDaprd(root)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 2
+	}
+	fmt.Fprintf(os.Stderr, "e2e: daprd %s (%s)\n", version, daprd)
 	remove, err := system.BuildServices()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

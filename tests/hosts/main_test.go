@@ -28,6 +28,15 @@ func testMain(m *testing.M) int {
 	if netns.Inside() {
 		return m.Run()
 	}
+	root, err := system.RepoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if _, _, err := system.CheckDaprd(root); err != nil {
+		fmt.Fprintln(os.Stderr, "hosts:", err)
+		return 2
+	}
 	remove, err := system.BuildServices()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -35,11 +44,6 @@ func testMain(m *testing.M) int {
 	}
 	defer remove()
 	if os.Getenv(envSentry) == "" {
-		root, err := system.RepoRoot()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
 		os.Setenv(envSentry, filepath.Join(root, "out", "bin", "sentry"))
 	}
 	return netns.Reexec()

@@ -50,10 +50,11 @@ type Process struct {
 // log file, whose tail is shown when the test fails.
 func Start(t testing.TB, spec Spec) *Process {
 	t.Helper()
-	p := &Process{t: t, spec: spec, log: filepath.Join(spec.LogDir, spec.Name+".log")}
-	if err := p.start(); err != nil {
+	p, err := Launch(spec)
+	if err != nil {
 		t.Fatalf("start %s: %v", spec.Name, err)
 	}
+	p.t = t
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
@@ -61,6 +62,16 @@ func Start(t testing.TB, spec Spec) *Process {
 		}
 	})
 	return p
+}
+
+// Launch starts spec outside any test, for what a TestMain runs before the
+// tests; the caller stops it with Shutdown. Tests use Start.
+func Launch(spec Spec) (*Process, error) {
+	p := &Process{spec: spec, log: filepath.Join(spec.LogDir, spec.Name+".log")}
+	if err := p.start(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func (p *Process) start() error {
@@ -104,21 +115,30 @@ func (p *Process) Err() error { return p.err }
 // test. Stopping an exited process does nothing.
 func (p *Process) Stop() {
 	p.t.Helper()
+	if err := p.Shutdown(); err != nil {
+		p.t.Error(err)
+	}
+}
+
+// Shutdown stops the process as Stop does and returns what Stop would fail
+// the test with.
+func (p *Process) Shutdown() error {
 	select {
 	case <-p.done:
-		return
+		return nil
 	default:
 	}
 	_ = p.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-p.done:
 		if p.err != nil {
-			p.t.Errorf("%s (pid %d) did not shut down cleanly on SIGINT: %v", p.spec.Name, p.PID(), p.err)
+			return fmt.Errorf("%s (pid %d) did not shut down cleanly on SIGINT: %w", p.spec.Name, p.PID(), p.err)
 		}
+		return nil
 	case <-time.After(StopTimeout):
 		_ = p.cmd.Process.Kill()
 		<-p.done
-		p.t.Errorf("%s (pid %d) ignored SIGINT for %s and was killed", p.spec.Name, p.PID(), StopTimeout)
+		return fmt.Errorf("%s (pid %d) ignored SIGINT for %s and was killed", p.spec.Name, p.PID(), StopTimeout)
 	}
 }
 
@@ -182,6 +202,27 @@ var (
 // call in this process has returned.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// FreePorts returns n ports as FreePort does, for code outside a test.
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = port
+	}
+	return ports, nil
+}
+
+func freePort() (int, error) {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for range 1000 {
@@ -195,10 +236,9 @@ func FreePort(t testing.TB) int {
 		}
 		ln.Close()
 		issued[port] = true
-		return port
+		return port, nil
 	}
-	t.Fatalf("no free port in %d-%d", firstPort, lastPort)
-	return 0
+	return 0, fmt.Errorf("no free port in %d-%d", firstPort, lastPort)
 }
 
 // Addr returns 127.0.0.1:port.

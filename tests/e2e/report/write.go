@@ -41,6 +41,23 @@ func Write(dir string, r Report) error {
 	return nil
 }
 
+// Read reads a report.json that Write wrote, refusing one of another
+// schema version.
+func Read(path string) (Report, error) {
+	var r Report
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("%s: %w", path, err)
+	}
+	if r.SchemaVersion != SchemaVersion {
+		return r, fmt.Errorf("%s: schema version %d, this tool reads %d", path, r.SchemaVersion, SchemaVersion)
+	}
+	return r, nil
+}
+
 // Markdown is the summary a release manager reads: the verdict first, then
 // every finding with its evidence, then the numbers and the environment.
 func Markdown(r Report) string {

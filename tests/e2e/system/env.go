@@ -1,6 +1,8 @@
 package system
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Environment variables that point the suite at other binaries.
@@ -50,11 +53,12 @@ func LoadEnv(t testing.TB) Env {
 	if bin == "" {
 		t.Fatalf("%s is not set: run the suite through its TestMain, which builds the services", EnvBinDir)
 	}
-	logDir := os.Getenv(EnvLogDir)
-	if logDir == "" {
-		logDir = filepath.Join(root, "out", "e2e", "logs")
-	}
-	return Env{Root: root, RunFile: filepath.Join(root, "deploy", "selfhosted", "dapr.yaml"), Daprd: daprd, BinDir: bin, logDir: logDir}
+	return Env{Root: root, RunFile: filepath.Join(root, "deploy", "selfhosted", "dapr.yaml"), Daprd: daprd, BinDir: bin, logDir: logRoot(root)}
+}
+
+// logRoot is where process logs go: $E2E_LOGS, or out/e2e/logs.
+func logRoot(root string) string {
+	return cmp.Or(os.Getenv(EnvLogDir), filepath.Join(root, "out", "e2e", "logs"))
 }
 
 // Apps returns the apps of the run file.
@@ -112,10 +116,14 @@ func PinnedDaprVersion(root string) (string, error) {
 	return string(m[1]), nil
 }
 
-// DaprdPath returns the daprd under test: $DAPRD, or the build of
+// DaprdPath returns the daprd under test: $DAPRD (a relative path is
+// relative to the repository, where make runs), or the build of
 // $DAPR_VERSION (default: the pinned version) under out/dapr.
 func DaprdPath(root string) (string, error) {
 	if p := os.Getenv(EnvDaprd); p != "" {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(root, p)
+		}
 		return p, nil
 	}
 	version := os.Getenv(EnvDaprVersion)
@@ -131,6 +139,48 @@ func DaprdPath(root string) (string, error) {
 		return "", fmt.Errorf("no daprd at %s: run `make daprd DAPR_VERSION=%s`, or set %s to a daprd binary", p, version, EnvDaprd)
 	}
 	return p, nil
+}
+
+// daprdVersionTimeout bounds `daprd --version`: a binary that hangs on it
+// will not run a suite either.
+const daprdVersionTimeout = 5 * time.Second
+
+// CheckDaprd finds the daprd under test and asks it its version, so that a
+// wrong path or a binary that cannot run is one error before anything
+// starts, not a failure in every scenario. It returns the binary's path and
+// the version it prints.
+func CheckDaprd(root string) (path, version string, err error) {
+	path, err = DaprdPath(root)
+	if err != nil {
+		return "", "", err
+	}
+	source := "the build of " + cmp.Or(os.Getenv(EnvDaprVersion), "the pinned version")
+	if os.Getenv(EnvDaprd) != "" {
+		source = EnvDaprd + "=" + os.Getenv(EnvDaprd)
+	}
+	info, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return "", "", fmt.Errorf("daprd under test (%s): %w", source, err)
+	case info.IsDir() || info.Mode()&0o111 == 0:
+		return "", "", fmt.Errorf("daprd under test (%s): %s is not an executable file", source, path)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), daprdVersionTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").CombinedOutput()
+	version = strings.TrimSpace(string(out))
+	if err != nil {
+		return "", "", fmt.Errorf("daprd under test (%s): %s --version: %w: %s", source, path, err, firstLine(version))
+	}
+	if version == "" || strings.ContainsAny(version, " \n") {
+		return "", "", fmt.Errorf("daprd under test (%s): %s --version printed %q, not a version: is it daprd?", source, path, firstLine(version))
+	}
+	return path, version, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // BuildServices builds the three services from this checkout into a new

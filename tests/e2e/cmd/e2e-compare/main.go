@@ -40,11 +40,11 @@ func run(args []string, stdout io.Writer) (bool, error) {
 	if *basePath == "" || *candPath == "" {
 		return false, fmt.Errorf("-base and -candidate are required")
 	}
-	base, err := read(*basePath)
+	base, err := report.Read(*basePath)
 	if err != nil {
 		return false, err
 	}
-	cand, err := read(*candPath)
+	cand, err := report.Read(*candPath)
 	if err != nil {
 		return false, err
 	}
@@ -72,19 +72,4 @@ func run(args []string, stdout io.Writer) (bool, error) {
 	}
 	fmt.Fprint(stdout, md)
 	return res.Regressed, nil
-}
-
-func read(path string) (report.Report, error) {
-	var r report.Report
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return r, err
-	}
-	if err := json.Unmarshal(data, &r); err != nil {
-		return r, fmt.Errorf("%s: %w", path, err)
-	}
-	if r.SchemaVersion != report.SchemaVersion {
-		return r, fmt.Errorf("%s: schema version %d, this tool reads %d", path, r.SchemaVersion, report.SchemaVersion)
-	}
-	return r, nil
 }
