@@ -31,7 +31,7 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(KUBE_VERSION_PARTS)) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(KUBE_VERSION_PARTS))
 
-.PHONY: build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e e2e-compare bench images k8s-check k8s-validate clean
+.PHONY: build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
 
 build: services daprd cli
 
@@ -128,23 +128,34 @@ E2E_RUN ?= .
 e2e: packages daprd
 	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 20m -v -run '$(E2E_RUN)' ./tests/e2e/
 
-# Runs the suite on two daprd versions and diffs the reports:
-#   make e2e-compare BASE=v1.16.0 CANDIDATE=v1.16.5
-# A failing suite on either side still yields a report to compare.
-BASE ?= v1.16.0
+# A verdict on a daprd against the last release: the suite on both, then
+# the service-invocation latency scenario RC_ROUNDS more times on each,
+# interleaved, compared by a statistical test; writes out/rc-check/compare.md,
+# compare.json and compare.html, and fails when the candidate regressed.
+#   make rc-check CANDIDATE=/path/to/daprd          # or a version, v1.18.2
+#   make rc-check CANDIDATE=v1.18.2 BASE=v1.17.5    # BASE: version, daprd, or a report.json
+# Without BASE, the baseline is the newest release in tools/daprd/releases
+# before the candidate's version.
 CANDIDATE ?= $(PINNED_DAPR_VERSION)
-e2e-compare:
-	$(MAKE) daprd DAPR_VERSION=$(BASE)
-	$(MAKE) daprd DAPR_VERSION=$(CANDIDATE)
-	-DAPR_VERSION=$(BASE) E2E_OUT=$(OUT)/e2e/$(BASE) go test -count=1 -timeout 20m ./tests/e2e/
-	-DAPR_VERSION=$(CANDIDATE) E2E_OUT=$(OUT)/e2e/$(CANDIDATE) go test -count=1 -timeout 20m ./tests/e2e/
-	go run ./tests/e2e/cmd/e2e-compare -base $(OUT)/e2e/$(BASE)/report.json \
-		-candidate $(OUT)/e2e/$(CANDIDATE)/report.json -out $(OUT)/e2e/compare
+BASE ?=
+RC_ROUNDS ?= 5
+# RC_SUITE=false skips the suites: the latency comparison alone.
+RC_SUITE ?= true
+rc-check: packages
+	go run ./tests/e2e/cmd/rc-check -candidate "$(CANDIDATE)" -base "$(BASE)" -rounds $(RC_ROUNDS) -suite=$(RC_SUITE) -out $(OUT)/rc-check
+
+# The suite on several daprd versions, side by side (out/matrix/matrix.md,
+# .json, .html), each compared with the one before it; VERSIONS: versions,
+# daprd binaries or report.json files, oldest first (default: every release
+# in tools/daprd/releases).
+VERSIONS ?= releases
+matrix: packages
+	go run ./tests/e2e/cmd/rc-check -matrix "$(VERSIONS)" -out $(OUT)/matrix
 
 # The benchmark: pipeline at a fixed rate and at saturation, the sidecar's
 # overhead next to direct calls, the apps' own share. Prints a table and
 # writes out/bench/report.json and report.md (and its scenarios into
-# out/bench/e2e, in the e2e report format, for e2e-compare).
+# out/bench/e2e, in the e2e report format, which rc-check reads as a BASE or CANDIDATE).
 bench: packages daprd
 	DAPR_VERSION=$(DAPR_VERSION) E2E_BENCH=1 E2E_OUT=$(OUT)/bench/e2e go test -count=1 -timeout 20m -run '^TestBench$$' -v ./tests/e2e/
 

@@ -54,7 +54,7 @@ var benchSKUs = func() []string {
 // a fixed arrival rate and at saturation, what the sidecar costs next to
 // calling the same thing directly, and what the apps themselves add. It
 // writes out/bench/report.json and report.md, and records its phases as
-// scenarios of the e2e report, so that e2e-compare compares them across
+// scenarios of the e2e report, so that rc-check compares them across
 // Dapr versions like everything else.
 func TestBench(t *testing.T) {
 	if os.Getenv(EnvBench) == "" {

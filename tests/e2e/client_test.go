@@ -28,7 +28,10 @@ type itemJSON struct {
 	Reserved  int    `json:"reserved"`
 }
 
-var httpClient = &http.Client{Timeout: 15 * time.Second}
+// httpClient waits longer than the system may take to answer: an order
+// placed while the broker refuses writes is refused after the sidecar's
+// publish retries (17 s, components/resiliency.yaml).
+var httpClient = &http.Client{Timeout: 30 * time.Second}
 
 // call sends a JSON request and decodes a JSON answer into out (if not nil).
 // It returns the status code, and stops the test if there is no answer.

@@ -89,7 +89,16 @@ func TestMetricsAgreeWithTheSuite(t *testing.T) {
 		{notification, `daprshop_notification_events_total{outcome="delivered"}`, len(seen)},
 		{notification, `daprshop_notification_dead_letters_total`, 0},
 	} {
+		// notification counts a delivery once its handler returns, a moment
+		// after the message reached NATS: give the counters that moment.
 		got := metric(t, c.app, c.sample)
+		for deadline := time.Now().Add(metricsSettle); got != float64(c.want) && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			got = metric(t, c.app, c.sample)
+		}
 		sc.Check(c.app.ID+" "+c.sample, got == float64(c.want), fmt.Sprint(c.want), fmt.Sprint(got))
 	}
 }
+
+// metricsSettle bounds how long a counter may lag what the suite saw.
+const metricsSettle = 5 * time.Second

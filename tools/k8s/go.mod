@@ -1,6 +1,6 @@
 module github.com/daprshop/daprshop/tools/k8s
 
-go 1.26.0
+go 1.26.4
 
 require (
 	github.com/daprshop/daprshop v0.0.0-00010101000000-000000000000

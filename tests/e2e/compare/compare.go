@@ -3,7 +3,10 @@
 package compare
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -48,6 +51,42 @@ type Result struct {
 	Candidate string   `json:"candidate"`
 	Regressed bool     `json:"regressed"`
 	Changes   []Change `json:"changes"`
+	// LatencyTests compare per-request latencies of repeated runs of each
+	// side (AddLatency); each is also one of Changes.
+	LatencyTests []LatencyTest `json:"latencyTests,omitempty"`
+}
+
+// AddLatency adds a latency test to the comparison.
+func (r *Result) AddLatency(lt LatencyTest) {
+	r.LatencyTests = append(r.LatencyTests, lt)
+	r.Changes = append(r.Changes, lt.change())
+	r.Regressed = r.Regressed || lt.Regression
+}
+
+// Write writes the comparison into dir as compare.json, compare.md and
+// compare.html.
+func Write(dir string, r Result, base, candidate report.Report) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	page, err := HTML(r, base, candidate)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, content := range map[string][]byte{
+		"compare.json": append(data, '\n'),
+		"compare.md":   []byte(Markdown(r)),
+		"compare.html": []byte(page),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Change is one measurement or invariant compared.

@@ -98,10 +98,13 @@ func (b *Browser) run(ctx context.Context, args ...string) (stdout, stderr strin
 // [1:1:1124/162525.45:INFO:CONSOLE:1] "boom", source: file:///x.html (1)
 var consoleRe = regexp.MustCompile(`:CONSOLE(?::|\()\d*\)?\] (.*)$`)
 
+// consoleMessages returns the page's console messages. Those whose source
+// is the browser's own (chrome://, e.g. a "Slow network is detected" note
+// from one of its components on a busy machine) say nothing of the page.
 func consoleMessages(stderr string) []string {
 	var out []string
 	for line := range strings.Lines(stderr) {
-		if m := consoleRe.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
+		if m := consoleRe.FindStringSubmatch(strings.TrimSpace(line)); m != nil && !strings.Contains(m[1], "source: chrome://") {
 			out = append(out, m[1])
 		}
 	}

@@ -22,7 +22,9 @@
 //	                since the scenario started, optional faults: [{name,
 //	                startSeconds, endSeconds}], optional counters: {"process
 //	                sample": value} read from the apps' and sidecars'
-//	                /metrics when the scenario ended}]
+//	                /metrics when the scenario ended, optional
+//	                latencySamplesMs: [float] every request's latency in
+//	                the order made, for the scenarios that keep them}]
 //	findings       [{severity, scenario, invariant, expected, observed}]
 package report
 
@@ -103,6 +105,10 @@ type Scenario struct {
 	// sidecars counted (retries, pub/sub outcomes, failed calls) when the
 	// scenario ended, keyed "process sample": what explains a finding.
 	Counters map[string]float64 `json:"counters,omitempty"`
+	// LatencySamplesMs is every request's latency, in milliseconds, for a
+	// scenario that keeps them (ScenarioRecorder.KeepSamples): what a
+	// statistical comparison of two runs needs.
+	LatencySamplesMs []float64 `json:"latencySamplesMs,omitempty"`
 }
 
 // Phase is a step of a scenario, from AtSeconds after it started until the
@@ -120,11 +126,14 @@ type Resource struct {
 }
 
 // Invariant is one property checked, with what was expected and seen.
+// Known names the upstream issue that a failure of it is known to be (see
+// ScenarioRecorder.KnownIssue).
 type Invariant struct {
 	Name     string `json:"name"`
 	Passed   bool   `json:"passed"`
 	Expected string `json:"expected"`
 	Observed string `json:"observed"`
+	Known    string `json:"known,omitempty"`
 }
 
 // Latency is the client-side latency of a scenario's requests, in
@@ -150,6 +159,10 @@ type Finding struct {
 const (
 	// SeverityCritical: an invariant the system promises failed.
 	SeverityCritical = "critical"
+	// SeverityKnown: an invariant failed the way a known issue of Dapr's
+	// own makes it fail; listed, and compared across versions, but the run
+	// still passes.
+	SeverityKnown = "known"
 )
 
 // Recorder collects scenarios while tests run; it is safe for concurrent use.
@@ -197,7 +210,12 @@ func (r *Recorder) Report(env Environment) Report {
 		sc := s.snapshot()
 		rep.Scenarios = append(rep.Scenarios, sc)
 		for _, inv := range sc.Invariants {
-			if !inv.Passed {
+			switch {
+			case inv.Passed:
+			case inv.Known != "":
+				rep.Findings = append(rep.Findings, Finding{Severity: SeverityKnown, Scenario: sc.Name,
+					Invariant: inv.Name, Expected: inv.Expected, Observed: inv.Observed + " (known: " + inv.Known + ")"})
+			default:
 				rep.Passed = false
 				rep.Findings = append(rep.Findings, Finding{Severity: SeverityCritical, Scenario: sc.Name,
 					Invariant: inv.Name, Expected: inv.Expected, Observed: inv.Observed})
@@ -223,6 +241,8 @@ type ScenarioRecorder struct {
 	samples    []sample
 	faults     []FaultWindow
 	counters   map[string]float64
+	keep       bool   // every latency goes into the report
+	known      string // the upstream issue its failures are known to be
 	// first and last bound the requests in time, for throughput.
 	first, last time.Time
 }
@@ -232,6 +252,14 @@ func (s *ScenarioRecorder) Resources(r []Resource) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resources = slices.Clone(r)
+}
+
+// KeepSamples has the report keep every request's latency of the scenario,
+// not just their percentiles.
+func (s *ScenarioRecorder) KeepSamples() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keep = true
 }
 
 // Phase records that the scenario enters the phase name (e.g. "checking
@@ -250,14 +278,31 @@ func (s *ScenarioRecorder) Counters(c map[string]float64) {
 	s.counters = maps.Clone(c)
 }
 
-// Check records an invariant; when it does not hold, the test fails too.
+// KnownIssue says that the scenario shows issue, a bug of Dapr's own
+// reported upstream: from now on an invariant that fails is a finding of
+// severity "known", which does not fail the test or the run. One that holds
+// is news worth a look: the issue may be fixed in the daprd under test.
+func (s *ScenarioRecorder) KnownIssue(issue string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.known = issue
+}
+
+// Check records an invariant; when it does not hold, the test fails too,
+// unless the scenario shows a known issue.
 func (s *ScenarioRecorder) Check(name string, passed bool, expected, observed string) bool {
 	s.t.Helper()
 	s.mu.Lock()
-	s.invariants = append(s.invariants, Invariant{Name: name, Passed: passed, Expected: expected, Observed: observed})
+	known := s.known
+	s.invariants = append(s.invariants, Invariant{Name: name, Passed: passed, Expected: expected, Observed: observed, Known: known})
 	s.mu.Unlock()
-	if !passed {
+	switch {
+	case !passed && known != "":
+		s.t.Logf("invariant %q: expected %s, observed %s: known issue: %s", name, expected, observed, known)
+	case !passed:
 		s.t.Errorf("invariant %q: expected %s, observed %s", name, expected, observed)
+	case known != "":
+		s.t.Logf("invariant %q held although a known issue (%s) breaks it: is it fixed in this daprd?", name, known)
 	}
 	return passed
 }
@@ -338,6 +383,12 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 	sc.Timeline = timeline(s.started, s.samples)
 	sc.Faults = slices.Clone(s.faults)
 	sc.Counters = maps.Clone(s.counters)
+	if s.keep {
+		sc.LatencySamplesMs = make([]float64, len(s.latencies))
+		for i, d := range s.latencies {
+			sc.LatencySamplesMs[i] = float64(d) / float64(time.Millisecond)
+		}
+	}
 	if sc.Invariants == nil {
 		sc.Invariants = []Invariant{}
 	}

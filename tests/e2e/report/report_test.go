@@ -120,3 +120,30 @@ func TestProgressPhasesAndSidecarTroubleAreReported(t *testing.T) {
 		}
 	}
 }
+
+func TestKnownIssueIsReportedWithoutFailingTheRun(t *testing.T) {
+	rec := NewRecorder()
+	tb := &fakeTB{TB: t}
+	s := rec.Scenario(tb, "outbox redelivery")
+	s.KnownIssue("dapr/dapr: outbox forwarder retries forever")
+	s.Check("redelivered event settled", false, "none pending", "1 pending")
+	tb.runCleanups()
+
+	if tb.failed {
+		t.Error("an invariant failing by a known issue failed its test")
+	}
+	r := rec.Report(Environment{})
+	if !r.Passed || len(r.Findings) != 1 || r.Findings[0].Severity != SeverityKnown {
+		t.Fatalf("got passed=%v findings %+v, want a passing run with one known finding", r.Passed, r.Findings)
+	}
+	if md := Markdown(r); !strings.Contains(md, "PASSED: every invariant held but 1 failing by a known Dapr issue") {
+		t.Errorf("report.md verdict does not say the run passed with a known issue:\n%s", md)
+	}
+	junit, err := JUnit(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(junit), "<skipped message=\"known issue") || strings.Contains(string(junit), "<failure") {
+		t.Errorf("junit.xml: want the invariant skipped, not failed:\n%s", junit)
+	}
+}

@@ -62,9 +62,18 @@ func Read(path string) (Report, error) {
 // every finding with its evidence, then the numbers and the environment.
 func Markdown(r Report) string {
 	var b strings.Builder
+	known := 0
+	for _, f := range r.Findings {
+		if f.Severity == SeverityKnown {
+			known++
+		}
+	}
 	verdict := "PASSED: every invariant held"
-	if !r.Passed {
-		verdict = fmt.Sprintf("FAILED: %d finding(s)", len(r.Findings))
+	switch {
+	case !r.Passed:
+		verdict = fmt.Sprintf("FAILED: %d finding(s)", len(r.Findings)-known)
+	case known > 0:
+		verdict = fmt.Sprintf("PASSED: every invariant held but %d failing by a known Dapr issue", known)
 	}
 	passed, total := r.invariantsHeld()
 	fmt.Fprintf(&b, "# daprshop e2e: %s\n\n", verdict)
@@ -176,6 +185,13 @@ type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	ClassName string        `xml:"classname,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+}
+
+// junitSkipped marks an invariant that failed by a known issue: CI shows it
+// without failing.
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -191,7 +207,10 @@ func JUnit(r Report) ([]byte, error) {
 		suite := junitSuite{Name: s.Name, Time: s.DurationSeconds}
 		for _, inv := range s.Invariants {
 			c := junitCase{Name: inv.Name, ClassName: "daprshop.e2e." + s.Name}
-			if !inv.Passed {
+			switch {
+			case !inv.Passed && inv.Known != "":
+				c.Skipped = &junitSkipped{Message: fmt.Sprintf("known issue %s: expected %s, observed %s", inv.Known, inv.Expected, inv.Observed)}
+			case !inv.Passed:
 				suite.Failures++
 				c.Failure = &junitFailure{Message: "invariant failed",
 					Text: fmt.Sprintf("expected %s, observed %s", inv.Expected, inv.Observed)}

@@ -21,7 +21,10 @@ import (
 // these builds use does not serve, to the nearest served version with the
 // same API.
 var unserved = map[string]string{
-	"github.com/diagridio/go-etcd-cron@v0.9.2": "v0.9.1",
+	"github.com/diagridio/go-etcd-cron@v0.9.2":  "v0.9.1",  // dapr v1.16.x
+	"github.com/diagridio/go-etcd-cron@v0.12.5": "v0.12.6", // dapr v1.18.0, v1.18.1
+	"github.com/diagridio/go-etcd-cron@v0.12.7": "v0.12.6", // dapr v1.18.3
+	"github.com/dapr/durabletask-go@v0.11.1":    "v0.11.0", // dapr v1.17.5
 }
 
 type modFile struct {

@@ -1,0 +1,145 @@
+package compare
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"strings"
+
+	"github.com/daprshop/daprshop/tests/e2e/report"
+)
+
+// Matrix sets the reports of several daprd versions side by side, oldest
+// first: per scenario, the invariants that held, latency and the sidecars'
+// memory, each version compared with the one before it.
+type Matrix struct {
+	Versions []string    `json:"versions"`
+	Passed   []bool      `json:"passed"`
+	Rows     []MatrixRow `json:"rows"`
+	// Steps are the comparisons of each version with the one before it.
+	Steps []Result `json:"steps"`
+}
+
+// MatrixRow is one scenario across the versions; a cell is empty where a
+// version's report has no such scenario.
+type MatrixRow struct {
+	Scenario string       `json:"scenario"`
+	Cells    []MatrixCell `json:"cells"`
+}
+
+// MatrixCell is one scenario on one version.
+type MatrixCell struct {
+	Ran        bool    `json:"ran"`
+	Held       int     `json:"held"`
+	Invariants int     `json:"invariants"`
+	P50Ms      float64 `json:"p50Ms"`
+	P99Ms      float64 `json:"p99Ms"`
+	// SidecarRSSMB is the largest daprd's resident memory.
+	SidecarRSSMB float64 `json:"sidecarRSSMB"`
+	// Regressed says what got worse than on the version before.
+	Regressed []string `json:"regressed,omitempty"`
+}
+
+// NewMatrix builds the matrix of reports, oldest version first.
+func NewMatrix(reports []report.Report, th Thresholds) Matrix {
+	m := Matrix{}
+	index := map[string]int{}
+	for _, r := range reports {
+		m.Versions = append(m.Versions, r.Environment.DaprdVersion)
+		m.Passed = append(m.Passed, r.Passed)
+		for _, s := range r.Scenarios {
+			if _, ok := index[s.Name]; !ok {
+				index[s.Name] = len(m.Rows)
+				m.Rows = append(m.Rows, MatrixRow{Scenario: s.Name, Cells: make([]MatrixCell, len(reports))})
+			}
+		}
+	}
+	for col, r := range reports {
+		for _, s := range r.Scenarios {
+			c := MatrixCell{Ran: true, Invariants: len(s.Invariants), P50Ms: s.Latency.P50, P99Ms: s.Latency.P99}
+			for _, inv := range s.Invariants {
+				if inv.Passed {
+					c.Held++
+				}
+			}
+			for _, p := range s.Resources {
+				if strings.HasPrefix(p.Process, "daprd-") {
+					c.SidecarRSSMB = max(c.SidecarRSSMB, p.RSSMB)
+				}
+			}
+			m.Rows[index[s.Name]].Cells[col] = c
+		}
+		if col == 0 {
+			continue
+		}
+		step := Compare(reports[col-1], r, th)
+		m.Steps = append(m.Steps, step)
+		for _, ch := range step.Changes {
+			if i, ok := index[ch.Scenario]; ok && ch.Regression {
+				cell := &m.Rows[i].Cells[col]
+				cell.Regressed = append(cell.Regressed, ch.What+": "+ch.Base+" → "+ch.Candidate)
+			}
+		}
+	}
+	return m
+}
+
+// Markdown is the matrix as a table, regressions marked ❌ and listed.
+func (m Matrix) Markdown() string {
+	var b strings.Builder
+	b.WriteString("# daprshop e2e across daprd versions\n\n")
+	b.WriteString("Each cell: invariants held · p50 / p99 ms · largest sidecar RSS MB; ❌ worse than the version to its left.\n\n| scenario |")
+	for i, v := range m.Versions {
+		verdict := "passed"
+		if !m.Passed[i] {
+			verdict = "FAILED"
+		}
+		fmt.Fprintf(&b, " %s (%s) |", v, verdict)
+	}
+	b.WriteString("\n| --- |" + strings.Repeat(" --- |", len(m.Versions)) + "\n")
+	var regressions []string
+	for _, row := range m.Rows {
+		fmt.Fprintf(&b, "| %s |", row.Scenario)
+		for i, c := range row.Cells {
+			if !c.Ran {
+				b.WriteString(" — |")
+				continue
+			}
+			mark := ""
+			if len(c.Regressed) > 0 {
+				mark = " ❌"
+				for _, r := range c.Regressed {
+					regressions = append(regressions, fmt.Sprintf("- %s · %s: %s", m.Versions[i], row.Scenario, r))
+				}
+			}
+			fmt.Fprintf(&b, " %d/%d · %.1f / %.1f · %.0f%s |", c.Held, c.Invariants, c.P50Ms, c.P99Ms, c.SidecarRSSMB, mark)
+		}
+		b.WriteString("\n")
+	}
+	if len(regressions) > 0 {
+		b.WriteString("\n## Regressions, each against the version before\n\n" + strings.Join(regressions, "\n") + "\n")
+	}
+	return b.String()
+}
+
+// HTML is the matrix as one self-contained page, regressions in red.
+func (m Matrix) HTML() (string, error) {
+	var b bytes.Buffer
+	err := matrixPage.Execute(&b, m)
+	return b.String(), err
+}
+
+var matrixPage = template.Must(template.New("matrix").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>daprshop e2e across daprd versions</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+td:first-child,th:first-child{text-align:left}.bad{background:#fdd;color:#900}.failed{color:#900}
+small{color:#666}
+</style></head><body>
+<h1>daprshop e2e across daprd versions</h1>
+<p>Each cell: invariants held · p50 / p99 ms · largest sidecar RSS MB. Red: worse than the version to its left (hover for what).</p>
+<table><tr><th>scenario</th>{{range $i, $v := .Versions}}<th>{{$v}}<br><small {{if not (index $.Passed $i)}}class="failed"{{end}}>{{if index $.Passed $i}}passed{{else}}FAILED{{end}}</small></th>{{end}}</tr>
+{{range .Rows}}<tr><td>{{.Scenario}}</td>{{range .Cells}}{{if .Ran}}<td{{if .Regressed}} class="bad" title="{{range .Regressed}}{{.}}&#10;{{end}}"{{end}}>{{.Held}}/{{.Invariants}} · {{printf "%.1f" .P50Ms}} / {{printf "%.1f" .P99Ms}} · {{printf "%.0f" .SidecarRSSMB}}</td>{{else}}<td>—</td>{{end}}{{end}}</tr>
+{{end}}</table></body></html>
+`))

@@ -1,0 +1,40 @@
+package compare
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/daprshop/daprshop/tests/e2e/report"
+)
+
+func TestMatrixMarksEachVersionAgainstThePrevious(t *testing.T) {
+	m := NewMatrix([]report.Report{
+		run("1.16.5", 6, 14, 20, 100, true),
+		run("1.17.5", 6, 40, 20, 100, true),  // p99 worse than 1.16.5
+		run("1.18.2", 6, 40, 20, 100, false), // as slow as 1.17.5, but an invariant fails
+	}, DefaultThresholds)
+
+	if len(m.Rows) != 1 || len(m.Rows[0].Cells) != 3 {
+		t.Fatalf("got %d rows, want one scenario on three versions: %+v", len(m.Rows), m.Rows)
+	}
+	cells := m.Rows[0].Cells
+	if len(cells[0].Regressed) != 0 {
+		t.Errorf("the oldest version has nothing to regress against: %v", cells[0].Regressed)
+	}
+	if got := strings.Join(cells[1].Regressed, "; "); !strings.Contains(got, "latency p99") || strings.Contains(got, "invariant") {
+		t.Errorf("1.17.5 regressed %q, want only its p99", got)
+	}
+	if got := strings.Join(cells[2].Regressed, "; "); !strings.Contains(got, "invariant no oversell") || strings.Contains(got, "latency") {
+		t.Errorf("1.18.2 regressed %q, want only the invariant (its latency is 1.17.5's)", got)
+	}
+	if got, want := cells[2].Held, 0; got != want {
+		t.Errorf("1.18.2 held %d invariants, want %d", got, want)
+	}
+	page, err := m.HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(page, `class="bad"`); n != 2 {
+		t.Errorf("matrix.html has %d red cells, want 2", n)
+	}
+}
