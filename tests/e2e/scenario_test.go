@@ -46,16 +46,28 @@ func scenarioOf(t *testing.T) *report.ScenarioRecorder {
 	}
 }
 
-// startSystem starts the system for test t and, when t records a scenario,
-// has the processes' resource use recorded before they stop.
+// startSystem starts the system for test t and stops it when the test
+// ends: when t records a scenario, the processes' resource use is recorded
+// before they stop, and that each stopped cleanly is an invariant.
 func startSystem(t *testing.T, opts system.Options) *system.System {
 	t.Helper()
 	sys := system.Start(t, opts)
-	t.Cleanup(func() { // runs before the processes' own cleanups stop them
-		if s := scenarioOf(t); s != nil {
+	t.Cleanup(func() { // runs before the processes' own cleanups, which find them stopped
+		s := scenarioOf(t)
+		if s != nil {
 			s.Resources(sys.Usage())
 			s.Counters(sys.Counters())
 		}
+		failures := sys.Stop()
+		if s == nil {
+			for _, f := range failures {
+				t.Error(f)
+			}
+			return
+		}
+		s.Check("every process shut down cleanly", len(failures) == 0,
+			fmt.Sprintf("exit 0 on SIGINT, each sidecar within its %d s grace period", system.DaprdGracefulShutdownSeconds),
+			strings.Join(failures, "; "))
 	})
 	return sys
 }

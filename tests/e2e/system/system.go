@@ -6,6 +6,7 @@ package system
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +51,8 @@ type System struct {
 	PubSubRedis *Redis
 	NATS        *NATS
 	Apps        map[string]*App
+	// started holds every process in the order it started.
+	started []*proc.Process
 }
 
 // App is one app and its sidecar.
@@ -91,8 +95,50 @@ func Start(t testing.TB, opts Options) *System {
 	for _, a := range apps {
 		s.Apps[a.AppID] = startApp(t, env, a, opts, logDir, s)
 	}
+	s.started = append(s.started, s.Redis.Proc)
+	if s.PubSubRedis != s.Redis {
+		s.started = append(s.started, s.PubSubRedis.Proc)
+	}
+	s.started = append(s.started, s.NATS.Proc)
+	for _, a := range apps {
+		s.started = append(s.started, s.Apps[a.AppID].Daprd, s.Apps[a.AppID].Proc)
+	}
 	s.waitReady(t)
 	return s
+}
+
+// Stop stops every process, each app before its sidecar and the sidecars
+// before the servers they use (the reverse of their start), and says what
+// went wrong: each process that did not exit cleanly on SIGINT, with the
+// fatal error it logged, if any.
+func (s *System) Stop() []string {
+	var failures []string
+	for _, p := range slices.Backward(s.started) {
+		if err := p.Shutdown(); err != nil {
+			if fatal := fatalMessage(p.Log()); fatal != "" {
+				err = fmt.Errorf("%w: it logged %q", err, fatal)
+			}
+			failures = append(failures, err.Error())
+		}
+	}
+	return failures
+}
+
+// fatalMessage is the message of the last fatal record in a daprd's JSON
+// log (e.g. "Graceful shutdown timeout exceeded, forcing shutdown"), or "".
+func fatalMessage(log string) string {
+	data, err := os.ReadFile(log)
+	if err != nil {
+		return ""
+	}
+	msg := ""
+	for line := range strings.Lines(string(data)) {
+		var rec struct{ Level, Msg string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Level == "fatal" {
+			msg = rec.Msg
+		}
+	}
+	return msg
 }
 
 // DaprdGracefulShutdownSeconds is how long a sidecar may take to shut down
