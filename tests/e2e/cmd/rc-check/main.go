@@ -20,6 +20,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -341,7 +342,7 @@ func (r runner) e2e(ctx context.Context, s *side, dir, only string) (report.Repo
 		args = append(args, "E2E_RUN="+only)
 	}
 	fmt.Fprintf(r.log, "rc-check: %s %s: make %s\n", s.role, s.version, strings.Join(args, " "))
-	runErr := r.make(ctx, io.Discard, args...)
+	runErr := r.make(ctx, &progressOnly{w: r.log}, args...)
 	rep, err := report.Read(filepath.Join(dir, "report.json"))
 	if err != nil {
 		return rep, fmt.Errorf("%s %s: the suite wrote no report (%v): %w", s.role, s.version, runErr, err)
@@ -350,6 +351,30 @@ func (r runner) e2e(ctx context.Context, s *side, dir, only string) (report.Repo
 		fmt.Fprintf(r.log, "rc-check: %s %s: the suite failed; its report says what: %s\n", s.role, s.version, filepath.Join(dir, "report.md"))
 	}
 	return rep, nil
+}
+
+// progressOnly passes on the suite's progress lines ("[e2e 01:23] ...") and
+// drops the rest of its verbose output, which its report holds.
+type progressOnly struct {
+	w       io.Writer
+	partial []byte // the start of a line whose end has not come yet
+}
+
+func (p *progressOnly) Write(b []byte) (int, error) {
+	p.partial = append(p.partial, b...)
+	for {
+		i := bytes.IndexByte(p.partial, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := p.partial[:i+1]
+		if bytes.HasPrefix(line, []byte("[e2e ")) {
+			if _, err := p.w.Write(line); err != nil {
+				return 0, err
+			}
+		}
+		p.partial = p.partial[i+1:]
+	}
 }
 
 // make runs make in the repository; its output goes to stdout (nil: the

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -31,5 +32,18 @@ func TestDefaultBase(t *testing.T) {
 		if got != tc.want || (err == nil) != (tc.want != "") {
 			t.Errorf("defaultBase(%s) = %q, %v; want %q", tc.candidate, got, err, tc.want)
 		}
+	}
+}
+
+func TestProgressOnly(t *testing.T) {
+	var got strings.Builder
+	p := &progressOnly{w: &got}
+	for _, chunk := range []string{"=== RUN   TestHappyPath\n[e2e 00", ":01] happy path: started\n    log line\n", "[e2e 00:02] happy path: done\n"} {
+		if _, err := p.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := "[e2e 00:01] happy path: started\n[e2e 00:02] happy path: done\n"; got.String() != want {
+		t.Errorf("passed on %q, want %q", got.String(), want)
 	}
 }
