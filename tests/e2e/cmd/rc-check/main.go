@@ -106,12 +106,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	// The whole suite on each side, then the latency scenario again,
 	// alternating which side goes first, so that whatever drifts on the
 	// machine meanwhile lands on both.
-	for _, s := range sides {
-		if !*withSuite {
-			break
-		}
-		if err := r.suite(ctx, s); err != nil {
-			return false, err
+	if *withSuite {
+		for _, s := range sides {
+			if err := r.suite(ctx, s); err != nil {
+				return false, err
+			}
 		}
 	}
 	for i := range *rounds {
