@@ -23,8 +23,9 @@
 //	                startSeconds, endSeconds}], optional counters: {"process
 //	                sample": value} read from the apps' and sidecars'
 //	                /metrics when the scenario ended, optional
-//	                latencySamplesMs: [float] every request's latency in
-//	                the order made, for the scenarios that keep them}]
+//	                latencySamplesMs: [float] the latency of every request
+//	                measured (setup excluded), in the order made, for the
+//	                scenarios that keep them}]
 //	findings       [{severity, scenario, invariant, expected, observed}]
 package report
 
@@ -105,9 +106,10 @@ type Scenario struct {
 	// sidecars counted (retries, pub/sub outcomes, failed calls) when the
 	// scenario ended, keyed "process sample": what explains a finding.
 	Counters map[string]float64 `json:"counters,omitempty"`
-	// LatencySamplesMs is every request's latency, in milliseconds, for a
-	// scenario that keeps them (ScenarioRecorder.KeepSamples): what a
-	// statistical comparison of two runs needs.
+	// LatencySamplesMs is the latency of every request the scenario
+	// measured, in milliseconds and in order, for a scenario that keeps
+	// them (ScenarioRecorder.KeepSamples): what a statistical comparison
+	// of two runs needs.
 	LatencySamplesMs []float64 `json:"latencySamplesMs,omitempty"`
 }
 
@@ -241,7 +243,8 @@ type ScenarioRecorder struct {
 	samples    []sample
 	faults     []FaultWindow
 	counters   map[string]float64
-	keep       bool   // every latency goes into the report
+	keep       bool   // the latencies from keepFrom on go into the report
+	keepFrom   int
 	known      string // the upstream issue its failures are known to be
 	// first and last bound the requests in time, for throughput.
 	first, last time.Time
@@ -254,12 +257,13 @@ func (s *ScenarioRecorder) Resources(r []Resource) {
 	s.resources = slices.Clone(r)
 }
 
-// KeepSamples has the report keep every request's latency of the scenario,
-// not just their percentiles.
+// KeepSamples has the report keep the latency of every request recorded
+// from now on (what the scenario measures, not its setup), beside the
+// percentiles of all of them.
 func (s *ScenarioRecorder) KeepSamples() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.keep = true
+	s.keep, s.keepFrom = true, len(s.latencies)
 }
 
 // Phase records that the scenario enters the phase name (e.g. "checking
@@ -384,9 +388,9 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 	sc.Faults = slices.Clone(s.faults)
 	sc.Counters = maps.Clone(s.counters)
 	if s.keep {
-		sc.LatencySamplesMs = make([]float64, len(s.latencies))
-		for i, d := range s.latencies {
-			sc.LatencySamplesMs[i] = float64(d) / float64(time.Millisecond)
+		sc.LatencySamplesMs = make([]float64, 0, len(s.latencies)-s.keepFrom)
+		for _, d := range s.latencies[s.keepFrom:] {
+			sc.LatencySamplesMs = append(sc.LatencySamplesMs, float64(d)/float64(time.Millisecond))
 		}
 	}
 	if sc.Invariants == nil {

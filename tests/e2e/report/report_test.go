@@ -147,3 +147,21 @@ func TestKnownIssueIsReportedWithoutFailingTheRun(t *testing.T) {
 		t.Errorf("junit.xml: want the invariant skipped, not failed:\n%s", junit)
 	}
 }
+
+func TestKeepSamplesKeepsWhatIsMeasuredFromThenOn(t *testing.T) {
+	rec := NewRecorder()
+	tb := &fakeTB{TB: t}
+	s := rec.Scenario(tb, "invocation latency")
+	s.Request(50*time.Millisecond, false) // setup
+	s.KeepSamples()
+	s.Request(time.Millisecond, false)
+	s.Request(2*time.Millisecond, false)
+	tb.runCleanups()
+	sc := rec.Report(Environment{}).Scenarios[0]
+	if got := sc.LatencySamplesMs; len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Errorf("kept %v, want [1 2]: the calls after KeepSamples, in order", got)
+	}
+	if sc.Requests != 3 {
+		t.Errorf("requests = %d, want all 3", sc.Requests)
+	}
+}
