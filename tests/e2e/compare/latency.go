@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
+
+	"github.com/daprshop/daprshop/tests/e2e/report"
 )
 
 // LatencyThresholds say when per-request latencies of repeated runs make a
@@ -76,14 +79,14 @@ func (lt LatencyTest) change() Change {
 	}
 }
 
-// p90 is the nearest-rank 90th percentile, as report.Percentiles has it.
-func p90(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
+// p90 is the 90th percentile of latencies in milliseconds, as the report
+// computes every percentile.
+func p90(ms []float64) float64 {
+	ds := make([]time.Duration, len(ms))
+	for i, x := range ms {
+		ds[i] = time.Duration(x * float64(time.Millisecond))
 	}
-	s := slices.Sorted(slices.Values(xs))
-	i := max(0, min(int(0.9*float64(len(s))+0.5)-1, len(s)-1))
-	return s[i]
+	return report.Percentiles(ds).P90
 }
 
 // mannWhitneyGreater is the p-value of the one-sided Mann-Whitney U test

@@ -243,7 +243,7 @@ type ScenarioRecorder struct {
 	samples    []sample
 	faults     []FaultWindow
 	counters   map[string]float64
-	keep       bool   // the latencies from keepFrom on go into the report
+	keep       bool // the latencies from keepFrom on go into the report
 	keepFrom   int
 	known      string // the upstream issue its failures are known to be
 	// first and last bound the requests in time, for throughput.
