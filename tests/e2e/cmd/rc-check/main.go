@@ -217,7 +217,7 @@ func (r runner) resolve(ctx context.Context, role, arg string) (*side, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", role, err)
 		}
-		s.report, s.version = rep, rep.Environment.DaprdVersion
+		s.report, s.version = rep, "v"+strings.TrimPrefix(rep.Environment.DaprdVersion, "v")
 		s.addLatencies(rep)
 		return s, nil
 	case semver.IsValid(arg) && !strings.Contains(arg, "/"):
