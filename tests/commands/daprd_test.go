@@ -27,7 +27,7 @@ const wrongDaprdBudget = 10 * time.Second
 // relative to the repository as a user at its root would type it, and
 // checks the suite ran on that very binary.
 func TestE2EWithDaprdElsewhere(t *testing.T) {
-	root := repoRoot(t)
+	root := system.Root(t)
 	daprd, version, err := system.CheckDaprd(root)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestE2EWithDaprdElsewhere(t *testing.T) {
 // TestE2EWithWrongDaprd gives make a daprd that is not there and one that
 // is not a daprd: each must fail fast, with one message naming the path.
 func TestE2EWithWrongDaprd(t *testing.T) {
-	root := repoRoot(t)
+	root := system.Root(t)
 	notDaprd := filepath.Join(t.TempDir(), "daprd")
 	if err := os.WriteFile(notDaprd, []byte("#!/bin/sh\necho 'not a daprd' >&2\nexit 3\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -127,15 +127,6 @@ func withoutVars(environ []string, names ...string) []string {
 		}
 	}
 	return out
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := system.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -52,7 +52,7 @@ func (a *vmApp) internalAddr() string {
 // once every app is ready.
 func startVMs(t *testing.T) *vms {
 	t.Helper()
-	root := repoRoot(t)
+	root := system.Root(t)
 	daprd, err := system.DaprdPath(root)
 	if err != nil {
 		t.Fatal(err)

@@ -109,21 +109,12 @@ func expand(t *testing.T, words []string, env map[string]string) []string {
 	return out
 }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := system.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 // install runs deploy/selfhosted/install.sh --root into a new directory
 // with the binaries in bins (BIN_DIR, DAPRD, SENTRY) and returns it.
 func install(t *testing.T, bins []string, roles ...string) string {
 	t.Helper()
 	root := t.TempDir()
-	cmd := exec.Command("sh", append([]string{filepath.Join(repoRoot(t), "deploy", "selfhosted", "install.sh"), "--root", root}, roles...)...)
+	cmd := exec.Command("sh", append([]string{filepath.Join(system.Root(t), "deploy", "selfhosted", "install.sh"), "--root", root}, roles...)...)
 	cmd.Env = append(os.Environ(), bins...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("install.sh: %v\n%s", err, out)
@@ -176,7 +167,7 @@ func TestUnitsVerify(t *testing.T) {
 // `make run` and the e2e suite run (deploy/selfhosted/dapr.yaml) are the same
 // apps, on the same ports, with the same resources.
 func TestUnitsAgreeWithRunFile(t *testing.T) {
-	root := repoRoot(t)
+	root := system.Root(t)
 	sh := filepath.Join(root, "deploy", "selfhosted")
 	apps, err := system.ReadRunFile(filepath.Join(sh, "dapr.yaml"))
 	if err != nil {
@@ -257,7 +248,7 @@ func dirListing(t *testing.T, dir string) []string {
 // and that a second run keeps the operator's env files and secrets and
 // rewrites nothing.
 func TestInstallIsIdempotent(t *testing.T) {
-	script := filepath.Join(repoRoot(t), "deploy", "selfhosted", "install.sh")
+	script := filepath.Join(system.Root(t), "deploy", "selfhosted", "install.sh")
 	bins := stubBinaries(t)
 	root := t.TempDir()
 	run := func(args ...string) string {

@@ -32,6 +32,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/daprshop/daprshop/tests/e2e/proc"
+	"github.com/daprshop/daprshop/tests/e2e/system"
 )
 
 // EnvKubeAPIServer names the kube-apiserver binary to test against; the
@@ -120,7 +121,7 @@ type cluster struct {
 // are stopped, by PID, when the test ends.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	root := repoRoot(t)
+	root := system.Root(t)
 	apiserver := os.Getenv(EnvKubeAPIServer)
 	if apiserver == "" {
 		apiserver = filepath.Join(root, "out", "bin", "kube-apiserver")

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/daprshop/daprshop/tests/e2e/system"
 	"github.com/daprshop/daprshop/tools/k8s/image"
 )
 
@@ -26,7 +27,7 @@ import (
 // same source, it has the same digest; and its Dockerfile says the same.
 func TestImages(t *testing.T) {
 	t.Parallel() // mostly waiting on builds or the API server: overlap them
-	root := repoRoot(t)
+	root := system.Root(t)
 	refs, err := BaseImages(root)
 	if err != nil {
 		t.Fatal(err)

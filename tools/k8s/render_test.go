@@ -19,20 +19,10 @@ import (
 	"github.com/daprshop/daprshop/tests/e2e/system"
 )
 
-// repoRoot returns the repository this module sits in.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	root, err := system.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 // outDir is where `make images` wrote the layouts and pinned overlays.
 func outDir(t testing.TB) string {
 	t.Helper()
-	return filepath.Join(repoRoot(t), "out")
+	return filepath.Join(system.Root(t), "out")
 }
 
 // rendered is one overlay as a release deploys it: the pinned kustomization
@@ -45,7 +35,7 @@ type rendered struct {
 // renderAll renders every overlay, pinned to the images `make images` built.
 func renderAll(t testing.TB) []rendered {
 	t.Helper()
-	root := repoRoot(t)
+	root := system.Root(t)
 	overlays, err := Overlays(root)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +80,7 @@ func render(t testing.TB, dir string) []*unstructured.Unstructured {
 // app port.
 func selfHostedApps(t testing.TB) map[string]int {
 	t.Helper()
-	apps, err := system.ReadRunFile(filepath.Join(repoRoot(t), "deploy", "selfhosted", "dapr.yaml"))
+	apps, err := system.ReadRunFile(filepath.Join(system.Root(t), "deploy", "selfhosted", "dapr.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +96,7 @@ func selfHostedApps(t testing.TB) map[string]int {
 func moduleDir(t testing.TB, path, version string) (dir, gomod string) {
 	t.Helper()
 	cmd := exec.Command("go", "mod", "download", "-json", path+"@"+version)
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = system.Root(t)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	data, err := cmd.Output()
@@ -134,7 +124,7 @@ var (
 func daprModule(t testing.TB) (dir, gomod string) {
 	t.Helper()
 	daprOnce.Do(func() {
-		version, err := system.PinnedDaprVersion(repoRoot(t))
+		version, err := system.PinnedDaprVersion(system.Root(t))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/daprshop/daprshop/tests/e2e/system"
 )
 
 // TestSameDaprResourcesAsSelfHosted checks that every Dapr resource of
@@ -16,7 +18,7 @@ import (
 // Configuration is the cluster's own (mTLS, tracing, access control), but
 // keeps what self-hosted turns on.
 func TestSameDaprResourcesAsSelfHosted(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(repoRoot(t), "components", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(system.Root(t), "components", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no components/*.yaml: %v", err)
 	}

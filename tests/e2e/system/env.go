@@ -101,6 +101,16 @@ func RepoRoot() (string, error) {
 	}
 }
 
+// Root is RepoRoot for a test: it fails the test outside the repository.
+func Root(t testing.TB) string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
 var pinnedRe = regexp.MustCompile(`(?m)^require github\.com/dapr/dapr (v\S+)$`)
 
 // PinnedDaprVersion is the dapr version tools/daprd builds by default.
