@@ -142,7 +142,7 @@ RC_ROUNDS ?= 5
 # RC_SUITE=false skips the suites: the latency comparison alone.
 RC_SUITE ?= true
 rc-check: packages
-	go run ./tests/e2e/cmd/rc-check -candidate "$(CANDIDATE)" -base "$(BASE)" -rounds $(RC_ROUNDS) -suite=$(RC_SUITE) -out $(OUT)/rc-check
+	go run ./tests/cmd/rc-check -candidate "$(CANDIDATE)" -base "$(BASE)" -rounds $(RC_ROUNDS) -suite=$(RC_SUITE) -out $(OUT)/rc-check
 
 # The suite on several daprd versions, side by side (out/matrix/matrix.md,
 # .json, .html), each compared with the one before it; VERSIONS: versions,
@@ -150,7 +150,7 @@ rc-check: packages
 # in tools/daprd/releases).
 VERSIONS ?= releases
 matrix: packages
-	go run ./tests/e2e/cmd/rc-check -matrix "$(VERSIONS)" -out $(OUT)/matrix
+	go run ./tests/cmd/rc-check -matrix "$(VERSIONS)" -out $(OUT)/matrix
 
 # The benchmark: pipeline at a fixed rate and at saturation, the sidecar's
 # overhead next to direct calls, the apps' own share. Prints a table and

@@ -113,7 +113,7 @@ start nats 4222 nats-server --addr 127.0.0.1 --port 4222
 # run file cannot set these two listen addresses, and daprd's defaults bind
 # every interface; nor the graceful shutdown time, whose default (5 s) is
 # shorter than the outbox may take to finish forwarding an event (see
-# DaprdGracefulShutdownSeconds in tests/e2e/system).
+# DaprdGracefulShutdownSeconds in tests/harness/system).
 runtime=$state/runtime
 mkdir -p "$runtime/.dapr/bin"
 cat >"$runtime/.dapr/bin/daprd" <<WRAPPER

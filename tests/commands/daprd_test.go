@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daprshop/daprshop/tests/e2e/report"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/report"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // wrongDaprdBudget is how fast a wrong DAPRD must be told: before anything

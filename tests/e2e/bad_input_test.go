@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // TestBadInputIsRefused sends malformed and invalid requests: each must get a

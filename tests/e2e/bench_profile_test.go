@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // cpuProfiles asks every app's profiler for a CPU profile of the next d, and

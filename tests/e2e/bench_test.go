@@ -19,9 +19,9 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/daprshop/daprshop/internal/telemetry"
-	"github.com/daprshop/daprshop/tests/e2e/otlp"
-	"github.com/daprshop/daprshop/tests/e2e/report"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/otlp"
+	"github.com/daprshop/daprshop/tests/report"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // EnvBench turns the benchmark on (make bench sets it): it takes minutes

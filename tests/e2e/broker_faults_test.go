@@ -10,9 +10,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/daprshop/daprshop/tests/e2e/proc"
-	"github.com/daprshop/daprshop/tests/e2e/report"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/report"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // The Redis streams the events of an order pass through: daprd's outbox

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 type orderJSON struct {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // Service invocation latency, measured one call at a time so that the

@@ -13,9 +13,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/daprshop/daprshop/tests/e2e/proc"
-	"github.com/daprshop/daprshop/tests/e2e/report"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/report"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // Load settings; E2E_LOAD_SECONDS makes the phase longer for a soak.

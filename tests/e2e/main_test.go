@@ -7,8 +7,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/e2e/netns"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/netns"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 func TestMain(m *testing.M) {

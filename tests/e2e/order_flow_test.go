@@ -11,7 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // TestOrderFlow runs the order-flow patterns against one running system:

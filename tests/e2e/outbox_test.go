@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // TestOutboxNeverStoresAnOrderWithoutItsEvent stops pub/sub (a Redis of its

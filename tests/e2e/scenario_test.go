@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/e2e/report"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/report"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // EnvOut names the directory the report goes to; default out/e2e. A

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daprshop/daprshop/tests/e2e/proc"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // TestNonStableComponentIsRefused shows that the daprd under test holds only

@@ -14,8 +14,8 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 
 	"github.com/daprshop/daprshop/internal/telemetry"
-	"github.com/daprshop/daprshop/tests/e2e/otlp"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/otlp"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // tracedApps are the apps every order's trace must reach: the order is

@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/e2e/netns"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/netns"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // envSentry names a sentry binary to use instead of out/bin/sentry

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/daprshop/daprshop/tests/e2e/proc"
+	"github.com/daprshop/daprshop/tests/harness/proc"
 )
 
 // The hosts' network: the addresses of env/*.env (a range reserved for

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daprshop/daprshop/tests/e2e/proc"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // backendsIP is the backends VM of env/daprshop.env: Redis, NATS, sentry.

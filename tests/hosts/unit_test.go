@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // services are the apps deploy/selfhosted puts on a VM each.

@@ -31,8 +31,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
-	"github.com/daprshop/daprshop/tests/e2e/proc"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // EnvKubeAPIServer names the kube-apiserver binary to test against; the

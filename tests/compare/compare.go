@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/daprshop/daprshop/tests/e2e/report"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // Thresholds say how much worse a measurement may get before it counts as a

@@ -3,7 +3,7 @@ package compare
 import (
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/e2e/report"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 func run(version string, p50, p99, rps, rss float64, invariantHolds bool) report.Report {

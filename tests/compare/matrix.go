@@ -6,7 +6,7 @@ import (
 	"html/template"
 	"strings"
 
-	"github.com/daprshop/daprshop/tests/e2e/report"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // Matrix sets the reports of several daprd versions side by side, oldest

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/daprshop/daprshop/tests/e2e/proc"
+	"github.com/daprshop/daprshop/tests/harness/proc"
 )
 
 // preflightTimeout bounds how long a bare sidecar may take to be healthy: a

@@ -37,9 +37,9 @@ import (
 
 	"golang.org/x/mod/semver"
 
-	"github.com/daprshop/daprshop/tests/e2e/compare"
-	"github.com/daprshop/daprshop/tests/e2e/report"
-	"github.com/daprshop/daprshop/tests/e2e/system"
+	"github.com/daprshop/daprshop/tests/compare"
+	"github.com/daprshop/daprshop/tests/report"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // latencyScenario is the suite's scenario whose requests are compared run

@@ -49,11 +49,17 @@ func LoadEnv(t testing.TB) Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := os.Getenv(EnvBinDir)
-	if bin == "" {
+	return Env{Root: root, RunFile: filepath.Join(root, "deploy", "selfhosted", "dapr.yaml"), Daprd: daprd, BinDir: os.Getenv(EnvBinDir), logDir: logRoot(root)}
+}
+
+// Service returns the path of the built service binary name, failing the
+// test when the services were not built (BuildServices).
+func (e Env) Service(t testing.TB, name string) string {
+	t.Helper()
+	if e.BinDir == "" {
 		t.Fatalf("%s is not set: run the suite through its TestMain, which builds the services", EnvBinDir)
 	}
-	return Env{Root: root, RunFile: filepath.Join(root, "deploy", "selfhosted", "dapr.yaml"), Daprd: daprd, BinDir: bin, logDir: logRoot(root)}
+	return filepath.Join(e.BinDir, name)
 }
 
 // logRoot is where process logs go: $E2E_LOGS, or out/e2e/logs.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/e2e/report"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // TestCompareHTMLHighlightsRegressions renders a comparison whose candidate

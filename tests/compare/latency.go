@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/daprshop/daprshop/tests/e2e/report"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // LatencyThresholds say when per-request latencies of repeated runs make a

@@ -6,7 +6,7 @@ import (
 	"html/template"
 	"strings"
 
-	"github.com/daprshop/daprshop/tests/e2e/report"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // HTML renders the comparison as compare.html, one self-contained page: the

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daprshop/daprshop/tests/e2e/proc"
-	"github.com/daprshop/daprshop/tests/e2e/report"
+	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // ReadyTimeout bounds how long the system may take to become ready.
@@ -41,6 +41,9 @@ type Options struct {
 	// SidecarTracingOff removes tracing from the sidecars' Configuration
 	// even with a TraceEndpoint: the apps still send their spans.
 	SidecarTracingOff bool
+
+	// withoutApp starts a sidecar with no app channel (StartSidecarAlone).
+	withoutApp bool
 }
 
 // System is a running daprshop.
@@ -215,7 +218,7 @@ func startApp(t testing.TB, env Env, a RunApp, opts Options, logDir string, s *S
 	app := StartSidecar(t, env, a, opts, logDir, Backends{Redis: s.Redis.Addr, PubSubRedis: s.PubSubRedis.Addr, NATS: s.NATS.URL})
 	app.Proc = proc.Start(t, proc.Spec{
 		Name:   a.AppID,
-		Path:   filepath.Join(env.BinDir, filepath.Base(a.Command[0])),
+		Path:   env.Service(t, filepath.Base(a.Command[0])),
 		Args:   a.Command[1:],
 		Env:    app.env,
 		LogDir: logDir,
@@ -258,9 +261,6 @@ func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, 
 	}
 	args := []string{
 		"--app-id", a.AppID,
-		"--app-port", strconv.Itoa(appPort),
-		"--app-protocol", a.AppProtocol,
-		"--app-channel-address", "127.0.0.1",
 		"--dapr-http-port", strconv.Itoa(httpPort),
 		"--dapr-grpc-port", strconv.Itoa(grpcPort),
 		"--dapr-internal-grpc-port", strconv.Itoa(internalPort),
@@ -279,7 +279,10 @@ func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, 
 	if a.AppMaxConcurrency > 0 {
 		args = append(args, "--app-max-concurrency", strconv.Itoa(a.AppMaxConcurrency))
 	}
-	if a.EnableAppHealth {
+	if !opts.withoutApp {
+		args = append(args, "--app-port", strconv.Itoa(appPort), "--app-protocol", a.AppProtocol, "--app-channel-address", "127.0.0.1")
+	}
+	if a.EnableAppHealth && !opts.withoutApp {
 		args = append(args, "--enable-app-health-check", "--app-health-check-path", a.AppHealthPath,
 			"--app-health-probe-interval", "1")
 	}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/e2e/report"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 func TestMatrixMarksEachVersionAgainstThePrevious(t *testing.T) {

@@ -1,0 +1,71 @@
+package system
+
+import (
+	"fmt"
+	"os"
+
+	"context"
+	"github.com/daprshop/daprshop/tests/harness/netns"
+	"net/http"
+	"testing"
+)
+
+// Sidecar is one app's daprd running without its app, on the run file's
+// resources and a Redis of its own: what a test of the app's Dapr adapter
+// talks to, the way the app would.
+type Sidecar struct {
+	// GRPCAddr is the sidecar's gRPC API, which the Go SDK uses.
+	GRPCAddr string
+	// HTTPURL is the sidecar's HTTP API.
+	HTTPURL string
+	// Redis holds the state and the streams of pub/sub.
+	Redis *Redis
+}
+
+// StartSidecarAlone starts a Redis and the sidecar of the run file's app
+// appID, with its components, configuration and resiliency, but no app
+// channel, and waits until the sidecar is healthy. Both stop when the test
+// ends. Tests that call it run inside a network namespace (MainInNetns).
+func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
+	t.Helper()
+	env := LoadEnv(t)
+	var app *RunApp
+	for _, a := range env.Apps(t) {
+		if a.AppID == appID {
+			app = &a
+		}
+	}
+	if app == nil {
+		t.Fatalf("no app %q in %s", appID, env.RunFile)
+	}
+	logDir := env.LogDir(t)
+	redis := StartRedis(t, logDir, "redis")
+	s := StartSidecar(t, env, *app, Options{withoutApp: true}, logDir, Backends{Redis: redis.Addr, PubSubRedis: redis.Addr})
+	ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
+	defer cancel()
+	if err := WaitHTTP(ctx, s.DaprURL+"/v1.0/healthz", http.StatusNoContent, s.Daprd); err != nil {
+		t.Fatalf("sidecar of %s not ready: %v", appID, err)
+	}
+	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, HTTPURL: s.DaprURL, Redis: redis}
+}
+
+// MainInNetns is the TestMain of a package whose tests start sidecars on
+// their own (StartSidecarAlone). Outside the network namespace it checks the
+// daprd under test, so that a wrong DAPRD is one error, and runs the test
+// binary again inside a namespace of its own; inside, it runs the tests.
+//
+//	func TestMain(m *testing.M) { os.Exit(system.MainInNetns(m)) }
+func MainInNetns(m *testing.M) int {
+	if netns.Inside() {
+		return m.Run()
+	}
+	root, err := RepoRoot()
+	if err == nil {
+		_, _, err = CheckDaprd(root)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	return netns.Reexec()
+}
