@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daprshop/daprshop/tests/report"
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // wrongDaprdBudget is how fast a wrong DAPRD must be told: before anything

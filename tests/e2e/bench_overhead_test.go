@@ -19,8 +19,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/daprshop/daprshop/internal/daprclient"
-	"github.com/daprshop/daprshop/tests/report"
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // overhead is one building block measured through the sidecar and directly,

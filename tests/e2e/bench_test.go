@@ -20,8 +20,8 @@ import (
 
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/tests/harness/otlp"
-	"github.com/daprshop/daprshop/tests/report"
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // EnvBench turns the benchmark on (make bench sets it): it takes minutes

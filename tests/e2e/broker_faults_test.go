@@ -11,8 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/daprshop/daprshop/tests/harness/proc"
-	"github.com/daprshop/daprshop/tests/report"
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // The Redis streams the events of an order pass through: daprd's outbox

@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/daprshop/daprshop/tests/harness/proc"
-	"github.com/daprshop/daprshop/tests/report"
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // Load settings; E2E_LOAD_SECONDS makes the phase longer for a soak.

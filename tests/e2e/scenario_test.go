@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/report"
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // EnvOut names the directory the report goes to; default out/e2e. A

@@ -38,8 +38,8 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/daprshop/daprshop/tests/compare"
-	"github.com/daprshop/daprshop/tests/report"
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // latencyScenario is the suite's scenario whose requests are compared run
