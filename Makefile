@@ -3,19 +3,36 @@
 
 SHELL := /bin/sh
 
-# The dapr runtime version under test. Default: the version tools/daprd pins.
 PINNED_DAPR_VERSION := $(shell sed -n 's/^require github.com\/dapr\/dapr \(v.*\)$$/\1/p' tools/daprd/go.mod)
+
+# The knobs: `make help` says what each does (tests/harness/knobs lists
+# them, and a test checks this block against that list). Each is taken from
+# make's command line or the environment and exported, so the tests read
+# the same value whether started by make or by go test.
+DAPRD ?=
 DAPR_VERSION ?= $(PINNED_DAPR_VERSION)
+SENTRY ?=
+KUBE_APISERVER ?=
+SERVICES_DIR ?=
+E2E_RUN ?= .
+E2E_OUT ?= out/e2e
+E2E_LOGS ?= out/e2e/logs
+E2E_LOAD_DURATION ?= 10s
+E2E_BREAK ?=
+CANDIDATE ?= $(PINNED_DAPR_VERSION)
+BASE ?=
+RC_ROUNDS ?= 5
+RC_SUITE ?= true
+VERSIONS ?= releases
+IMAGE_REGISTRY ?=
+REPORT_SAMPLE_OUT ?=
+export DAPRD DAPR_VERSION SENTRY KUBE_APISERVER SERVICES_DIR E2E_RUN E2E_OUT E2E_LOGS E2E_LOAD_DURATION E2E_BREAK \
+	CANDIDATE BASE RC_ROUNDS RC_SUITE VERSIONS IMAGE_REGISTRY REPORT_SAMPLE_OUT
 
 OUT := out
 # A runtime directory in the layout the dapr CLI expects (DAPR_RUNTIME_PATH).
 RUNTIME := $(OUT)/dapr/$(DAPR_VERSION)
 BUILT_DAPRD := $(RUNTIME)/.dapr/bin/daprd
-# The daprd under test: DAPRD=/path/to/daprd (a relative path is relative to
-# this directory) runs that binary, a release candidate say, and builds
-# none; unset, the build of DAPR_VERSION.
-DAPRD ?=
-export DAPRD
 DAPR_CLI := $(OUT)/bin/dapr
 CLI_VERSION := $(shell sed -n 's/^require github.com\/dapr\/cli v\(.*\)$$/\1/p' tools/dapr-cli/go.mod)
 
@@ -26,14 +43,19 @@ GO_BUILD := CGO_ENABLED=0 go build -trimpath
 # information: a smaller binary, linked faster).
 KUBE_VERSION := $(shell sed -n 's/^[[:space:]]*k8s.io\/kubernetes \(v[0-9.]*\)$$/\1/p' tools/kube-apiserver/go.mod)
 KUBE_VERSION_PARTS := $(subst ., ,$(KUBE_VERSION:v%=%))
-KUBE_APISERVER := $(OUT)/bin/kube-apiserver
+BUILT_KUBE_APISERVER := $(OUT)/bin/kube-apiserver
 KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(KUBE_VERSION_PARTS)) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(KUBE_VERSION_PARTS))
 
-.PHONY: build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
+.PHONY: help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
 
 build: services daprd cli
+
+# Every knob, with its default and what it does.
+help:
+	@echo 'make run | test | unit | e2e | bench | rc-check | matrix | selfhosted-hosts | k8s-check | k8s-validate | images | build | clean'
+	@go run ./tests/cmd/knobs
 
 services:
 	$(GO_BUILD) -o $(OUT)/bin/ ./services/order ./services/inventory ./services/notification
@@ -52,10 +74,10 @@ $(BUILT_DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/
 
 # Dapr's certificate authority for mTLS, from the same pinned module as daprd
 # (deploy/selfhosted installs it on the backends VM; tests/hosts runs it).
-SENTRY := $(OUT)/bin/sentry
-sentry: $(SENTRY)
+BUILT_SENTRY := $(OUT)/bin/sentry
+sentry: $(if $(SENTRY),,$(BUILT_SENTRY))
 
-$(SENTRY): tools/daprd/go.mod tools/daprd/go.sum
+$(BUILT_SENTRY): tools/daprd/go.mod tools/daprd/go.sum
 	cd tools/daprd && $(GO_BUILD) -ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=$(PINNED_DAPR_VERSION:v%=%)" -o $(abspath $@) github.com/dapr/dapr/cmd/sentry
 
 cli: $(DAPR_CLI)
@@ -67,7 +89,6 @@ $(DAPR_CLI): tools/dapr-cli/go.mod tools/dapr-cli/go.sum tools/dapr-cli/main.go
 # under out/images/SERVICE, and out/k8s/OVERLAY, each overlay of deploy/k8s
 # with the images pinned to the digests just built (pulled from
 # IMAGE_REGISTRY/daprshop/SERVICE when IMAGE_REGISTRY is set).
-IMAGE_REGISTRY ?=
 images:
 	go run -C tools/k8s ./cmd/images -root $(CURDIR) -out $(abspath $(OUT)) -registry "$(IMAGE_REGISTRY)"
 
@@ -75,7 +96,7 @@ images:
 # optimisation, inlining or debug information (-N -l -dwarf=false), its cold
 # build takes about a quarter less CPU time (700 s against 940 s; 6 minutes
 # on 2 cores).
-$(KUBE_APISERVER): tools/kube-apiserver/go.mod tools/kube-apiserver/go.sum tools/kube-apiserver/main.go
+$(BUILT_KUBE_APISERVER): tools/kube-apiserver/go.mod tools/kube-apiserver/go.sum tools/kube-apiserver/main.go
 	cd tools/kube-apiserver && $(GO_BUILD) -gcflags=all='-N -l -dwarf=false' -ldflags "$(KUBE_LDFLAGS)" -o $(abspath $@) .
 
 # The checks of deploy/k8s that need no API server: the images, what every
@@ -89,7 +110,7 @@ k8s-check: images
 # with the Dapr CRDs of the pinned runtime) accepting every object of every
 # overlay. Part of make test. Building kube-apiserver from Go modules is the
 # longest step of a cold make test (about 6 minutes on 2 cores).
-k8s-validate: images $(KUBE_APISERVER)
+k8s-validate: images $(if $(KUBE_APISERVER),,$(BUILT_KUBE_APISERVER))
 	sh tools/ensure-packages.sh etcd:etcd-server
 	cd tools/k8s && go vet ./... && go test -count=1 -timeout 10m ./...
 
@@ -103,30 +124,29 @@ packages:
 
 # Runs the system in the foreground through `dapr run -f`; Ctrl-C stops it.
 run: build
-	DAPR_VERSION=$(DAPR_VERSION) bash deploy/selfhosted/run.sh
+	bash deploy/selfhosted/run.sh
 
 # Everything CI runs: vet, unit tests, the end-to-end tests on real daprd,
 # Redis and NATS (each test run in a network namespace of its own), the
 # self-hosted multi-host run, and the Kubernetes manifests' checks.
 test: packages daprd sentry k8s-validate
 	go vet ./...
-	DAPR_VERSION=$(DAPR_VERSION) go test -race -count=1 -timeout 20m ./...
+	go test -race -count=1 -timeout 20m $$(go list ./... | grep -v /tests/bench$$)
 
 # deploy/selfhosted alone, verbose: the units verified, and the system on
 # four network-namespace hosts started from them (make test runs it too).
 selfhosted-hosts: packages daprd sentry
-	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 10m -v ./tests/hosts/
+	go test -count=1 -timeout 10m -v ./tests/hosts/
 
-unit:
+unit: packages daprd
 	go test -race -count=1 $$(go list ./... | grep -v /tests/)
 
 # The end-to-end suite alone, verbose; writes out/e2e/report.json, report.md,
 # report.html (with its screenshot report.png) and junit.xml (E2E_OUT=dir to
 # write them elsewhere).
 # E2E_RUN=REGEXP runs only the scenarios (tests) it matches.
-E2E_RUN ?= .
 e2e: packages daprd
-	DAPR_VERSION=$(DAPR_VERSION) go test -count=1 -timeout 20m -v -run '$(E2E_RUN)' ./tests/e2e/
+	go test -count=1 -timeout 20m -v -run '$(E2E_RUN)' ./tests/e2e/
 
 # A verdict on a daprd against the last release: the suite on both, then
 # the service-invocation latency scenario RC_ROUNDS more times on each,
@@ -136,11 +156,7 @@ e2e: packages daprd
 #   make rc-check CANDIDATE=v1.18.2 BASE=v1.17.5    # BASE: version, daprd, or a report.json
 # Without BASE, the baseline is the newest release in tools/daprd/releases
 # before the candidate's version.
-CANDIDATE ?= $(PINNED_DAPR_VERSION)
-BASE ?=
-RC_ROUNDS ?= 5
 # RC_SUITE=false skips the suites: the latency comparison alone.
-RC_SUITE ?= true
 rc-check: packages
 	go run ./tests/cmd/rc-check -candidate "$(CANDIDATE)" -base "$(BASE)" -rounds $(RC_ROUNDS) -suite=$(RC_SUITE) -out $(OUT)/rc-check
 
@@ -148,7 +164,6 @@ rc-check: packages
 # .json, .html), each compared with the one before it; VERSIONS: versions,
 # daprd binaries or report.json files, oldest first (default: every release
 # in tools/daprd/releases).
-VERSIONS ?= releases
 matrix: packages
 	go run ./tests/cmd/rc-check -matrix "$(VERSIONS)" -out $(OUT)/matrix
 
@@ -157,7 +172,7 @@ matrix: packages
 # writes out/bench/report.json and report.md (and its scenarios into
 # out/bench/e2e, in the e2e report format, which rc-check reads as a BASE or CANDIDATE).
 bench: packages daprd
-	DAPR_VERSION=$(DAPR_VERSION) E2E_BENCH=1 E2E_OUT=$(OUT)/bench/e2e go test -count=1 -timeout 20m -run '^TestBench$$' -v ./tests/e2e/
+	go test -count=1 -timeout 20m -v ./tests/bench/
 
 clean:
 	rm -rf $(OUT)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
 )
@@ -45,8 +46,8 @@ func TestE2EWithDaprdElsewhere(t *testing.T) {
 	}
 
 	out := t.TempDir()
-	runMake(t, root, 10*time.Minute, []string{"DAPRD=" + rel, "E2E_OUT=" + out, "E2E_LOGS=" + filepath.Join(out, "logs")},
-		"e2e", "E2E_RUN=^TestHappyPath$")
+	runMake(t, root, 10*time.Minute, []string{knobs.Daprd.Name + "=" + rel, knobs.E2EOut.Name + "=" + out, knobs.E2ELogs.Name + "=" + filepath.Join(out, "logs")},
+		"e2e", knobs.E2ERun.Name+"=^TestHappyPath$")
 
 	r := readReport(t, filepath.Join(out, "report.json"))
 	if got, want := r.Environment.DaprdPath, copied; got != want {
@@ -109,9 +110,13 @@ func tryMake(root string, timeout time.Duration, env []string, args ...string) (
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "make", append([]string{"--no-print-directory"}, args...)...)
 	cmd.Dir = root
-	// What this test's own run was given must not leak into the make under
-	// test: it sets its own.
-	cmd.Env = append(withoutVars(os.Environ(), system.EnvDaprd, "MAKEFLAGS", "MAKELEVEL", "MFLAGS"), env...)
+	// What this test's own run was given (make exports every knob) must not
+	// leak into the make under test: it sets its own.
+	drop := []string{"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}
+	for _, k := range knobs.All {
+		drop = append(drop, k.Name)
+	}
+	cmd.Env = append(withoutVars(os.Environ(), drop...), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()

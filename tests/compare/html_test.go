@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/report"
 )
 
@@ -44,7 +45,7 @@ func TestCompareHTMLHighlightsRegressions(t *testing.T) {
 	if _, err := report.CheckAndScreenshot(context.Background(), path, filepath.Join(dir, "compare.png")); err != nil {
 		t.Fatal(err)
 	}
-	if out := os.Getenv("REPORT_SAMPLE_OUT"); out != "" {
+	if out := knobs.ReportSampleOut.Value(); out != "" {
 		data, _ := os.ReadFile(filepath.Join(dir, "compare.png"))
 		_ = os.WriteFile(filepath.Join(out, "compare.png"), data, 0o644)
 	}

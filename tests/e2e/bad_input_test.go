@@ -10,14 +10,15 @@ import (
 	"testing"
 
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // TestBadInputIsRefused sends malformed and invalid requests: each must get a
 // 4xx with a JSON error code (never a 5xx) and leave the state store byte for
 // byte as it was.
 func TestBadInputIsRefused(t *testing.T) {
-	sc := scenario(t, "bad input")
-	sys := startSystem(t, system.Options{})
+	sc := run.Scenario(t, "bad input")
+	sys := suite.Start(t, sc, system.Options{})
 	before := snapshot(t, sys.Redis)
 
 	const ctJSON = "application/json"
@@ -59,7 +60,7 @@ func TestBadInputIsRefused(t *testing.T) {
 			if tc.contentType != "" {
 				req.Header.Set("Content-Type", tc.contentType)
 			}
-			resp, err := timed(t, req)
+			resp, err := sys.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
+	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // The Redis streams the events of an order pass through: daprd's outbox
@@ -47,7 +48,7 @@ const faultWindow = 5 * time.Second
 // first is still being handled. notification must take each event once:
 // one notification per confirmed order, none sent twice.
 func TestFaultDuplicateDelivery(t *testing.T) {
-	testLoad(t, "fault: broker delivers every order event twice", loadOptions{exactlyOnce: true}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
+	testLoad(t, "fault: broker delivers every order event twice", loadOptions{exactlyOnce: true}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		ctx, cancel := context.WithTimeout(context.Background(), faultWindow)
 		defer cancel()
 		copies, err := duplicateStream(ctx, sys.PubSubRedis.Client(t), ordersStream)
@@ -78,15 +79,15 @@ const outboxSettle = 15 * time.Second
 // stops looking: the message stays pending, the sidecar spins on it, and it
 // cannot shut down in its grace period.
 func TestOutboxRedelivery(t *testing.T) {
-	sc := scenario(t, "outbox: an event delivered again after it was forwarded")
+	sc := run.Scenario(t, "outbox: an event delivered again after it was forwarded")
 	sc.KnownIssue(outboxIssue)
-	sys := startSystem(t, system.Options{})
-	restock(t, sys, "REDELIVER-1", 5)
-	msgs := subscribe(t, sys, "c-redeliver")
-	if status, _ := placeOrder(t, sys, "", "c-redeliver", "REDELIVER-1", 1); status != http.StatusCreated {
+	sys := suite.Start(t, sc, system.Options{})
+	sys.Restock(t, "REDELIVER-1", 5)
+	msgs := sys.Subscribe(t, "c-redeliver")
+	if status, _ := sys.PlaceOrder(t, "", "c-redeliver", "REDELIVER-1", 1); status != http.StatusCreated {
 		t.Fatalf("POST /orders: got %d, want 201", status)
 	}
-	receive(t, msgs)
+	suite.Receive(t, msgs)
 
 	ctx := context.Background()
 	rdb := sys.PubSubRedis.Client(t)
@@ -141,7 +142,7 @@ func cpuCores(t *testing.T, p *proc.Process, d time.Duration) float64 {
 // drops it for good.
 func TestFaultBrokerFull(t *testing.T) {
 	opts := loadOptions{system: system.Options{SeparatePubSubRedis: true}}
-	testLoad(t, "fault: pub/sub broker full (publishes refused)", opts, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
+	testLoad(t, "fault: pub/sub broker full (publishes refused)", opts, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		rdb := sys.PubSubRedis.Client(t)
 		ctx := context.Background()
 		err := rdb.ConfigSet(ctx, "maxmemory", "1").Err()

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // TestHappyPath places one order through the whole system and follows it:
@@ -17,34 +18,34 @@ import (
 // its event published through the outbox, and exactly one notification
 // delivered on NATS.
 func TestHappyPath(t *testing.T) {
-	sc := scenario(t, "happy path")
-	sys := startSystem(t, system.Options{})
-	order, inventory, notification := sys.App(t, "order"), sys.App(t, "inventory"), sys.App(t, "notification")
+	sc := run.Scenario(t, "happy path")
+	sys := suite.Start(t, sc, system.Options{})
+	order, notification := sys.App(t, "order"), sys.App(t, "notification")
 	customer := "c-happy"
 
-	msgs := subscribe(t, sys, customer)
+	msgs := sys.Subscribe(t, customer)
 
-	before := getItem(t, inventory, "SKU-1")
+	before := sys.Item(t, "SKU-1")
 
-	var placed orderJSON
-	status := call(t, http.MethodPost, order.URL+"/orders",
+	var placed suite.Order
+	status := sys.Call(t, http.MethodPost, order.URL+"/orders",
 		`{"customerId":"`+customer+`","items":[{"sku":"SKU-1","quantity":2}]}`, &placed)
 	if !sc.Check("order confirmed", status == http.StatusCreated && placed.Status == "confirmed" && placed.ID != "",
 		"201 with a confirmed order", fmt.Sprintf("%d %q", status, placed.Status)) {
 		t.FailNow()
 	}
 
-	var read orderJSON
-	status = call(t, http.MethodGet, order.URL+"/orders/"+placed.ID, "", &read)
+	var read suite.Order
+	status = sys.Call(t, http.MethodGet, order.URL+"/orders/"+placed.ID, "", &read)
 	sc.Check("confirmed order readable", status == http.StatusOK && read.ID == placed.ID && read.Status == "confirmed" && read.CustomerID == customer,
 		"200 with the confirmed order", fmt.Sprintf("%d %+v", status, read))
 
-	after := getItem(t, inventory, "SKU-1")
+	after := sys.Item(t, "SKU-1")
 	sc.Check("stock reserved", after.Available == before.Available-2 && after.Reserved == before.Reserved+2,
 		fmt.Sprintf("available %d reserved %d", before.Available-2, before.Reserved+2),
 		fmt.Sprintf("available %d reserved %d", after.Available, after.Reserved))
 
-	msg := receive(t, msgs)
+	msg := suite.Receive(t, msgs)
 	var n struct {
 		ID, CustomerID, OrderID, Status string
 	}
@@ -63,7 +64,7 @@ func TestHappyPath(t *testing.T) {
 	var history struct {
 		Notifications []struct{ OrderID string } `json:"notifications"`
 	}
-	status = call(t, http.MethodGet, notification.URL+"/notifications?customerId="+customer, "", &history)
+	status = sys.Call(t, http.MethodGet, notification.URL+"/notifications?customerId="+customer, "", &history)
 	sc.Check("notification history", status == http.StatusOK && len(history.Notifications) == 1 && history.Notifications[0].OrderID == placed.ID,
 		"200 listing 1 notification for "+placed.ID, fmt.Sprintf("%d %+v", status, history.Notifications))
 }

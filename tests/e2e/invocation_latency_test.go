@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // Service invocation latency, measured one call at a time so that the
@@ -22,12 +23,12 @@ const (
 // keeps every call's latency in the report: `make rc-check` compares the
 // candidate's with the baseline's, run after run, by a statistical test.
 func TestInvocationLatency(t *testing.T) {
-	sc := scenario(t, invocationScenario)
-	sys := startSystem(t, system.Options{})
-	restock(t, sys, "PROBE-1", 1)
+	sc := run.Scenario(t, invocationScenario)
+	sys := suite.Start(t, sc, system.Options{})
+	sys.Restock(t, "PROBE-1", 1)
 	url := sys.App(t, "order").DaprURL + "/v1.0/invoke/inventory/method/items/PROBE-1"
 	for range invocationWarmup {
-		if _, err := httpClient.Get(url); err != nil {
+		if _, err := suite.HTTPClient.Get(url); err != nil {
 			t.Fatalf("warm-up: %v", err)
 		}
 	}
@@ -35,8 +36,8 @@ func TestInvocationLatency(t *testing.T) {
 	sc.Phase(fmt.Sprintf("%d invocations, one at a time", invocationCalls))
 	failed := map[string]int{}
 	for range invocationCalls {
-		var item itemJSON
-		status, err := tryCall(t, http.MethodGet, url, "", &item)
+		var item suite.Item
+		status, err := sys.TryCall(http.MethodGet, url, "", &item)
 		switch {
 		case err != nil:
 			failed[err.Error()]++

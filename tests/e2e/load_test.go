@@ -2,20 +2,20 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
-	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
+	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // Load settings; E2E_LOAD_SECONDS makes the phase longer for a soak.
@@ -42,7 +42,7 @@ func TestSustainedLoad(t *testing.T) {
 // recording may send one twice, with the same Nats-Msg-Id, which the report
 // shows.
 func TestFaultNotificationCrash(t *testing.T) {
-	testLoad(t, "fault: notification killed and restarted", loadOptions{}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
+	testLoad(t, "fault: notification killed and restarted", loadOptions{}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		app := sys.App(t, "notification")
 		crash(app.Proc)
 		checkRecovers(sc, "notification ready again after restart", app.URL+"/readyz", http.StatusOK, app)
@@ -54,7 +54,7 @@ func TestFaultNotificationCrash(t *testing.T) {
 // resiliency policy retries them); stock must stay conserved and match the
 // orders that were confirmed.
 func TestFaultInventorySidecarCrash(t *testing.T) {
-	testLoad(t, "fault: inventory sidecar killed and restarted", loadOptions{}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
+	testLoad(t, "fault: inventory sidecar killed and restarted", loadOptions{}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		app := sys.App(t, "inventory")
 		crash(app.Daprd)
 		checkRecovers(sc, "inventory sidecar healthy again after restart", app.DaprURL+"/v1.0/healthz", http.StatusNoContent, app)
@@ -65,7 +65,7 @@ func TestFaultInventorySidecarCrash(t *testing.T) {
 // slow downstream. Invocations wait (within the resiliency policy's 5 s
 // timeout) and the invariants must hold afterwards.
 func TestFaultInventoryHangs(t *testing.T) {
-	testLoad(t, "fault: inventory frozen for 3s", loadOptions{}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
+	testLoad(t, "fault: inventory frozen for 3s", loadOptions{}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		app := sys.App(t, "inventory")
 		if err := app.Proc.Pause(); err != nil {
 			t.Fatal(err)
@@ -80,7 +80,7 @@ func TestFaultInventoryHangs(t *testing.T) {
 // sent meanwhile; their events are retried, and every one must be sent once
 // NATS is back.
 func TestFaultNATSOutage(t *testing.T) {
-	testLoad(t, "fault: NATS stopped for 3s", loadOptions{subscribersDisconnected: true}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
+	testLoad(t, "fault: NATS stopped for 3s", loadOptions{subscribersDisconnected: true}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		sys.NATS.Proc.Stop()
 		time.Sleep(3 * time.Second)
 		sys.NATS.Proc.Restart()
@@ -97,7 +97,7 @@ func TestFaultNATSOutage(t *testing.T) {
 // each such order rather than placing another, so no stock stays held by an
 // order that was never stored.
 func TestFaultOrderCrash(t *testing.T) {
-	testLoad(t, "fault: order app killed and restarted", loadOptions{}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
+	testLoad(t, "fault: order app killed and restarted", loadOptions{}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		order, inventory := sys.App(t, "order"), sys.App(t, "inventory")
 		if err := inventory.Proc.Pause(); err != nil {
 			t.Fatal(err)
@@ -118,7 +118,7 @@ func TestFaultOrderCrash(t *testing.T) {
 // file. Writes fail meanwhile and are retried; nothing acknowledged may be
 // lost, and every event must still be delivered once.
 func TestFaultRedisCrash(t *testing.T) {
-	testLoad(t, "fault: Redis killed and restarted", loadOptions{}, func(t *testing.T, sys *system.System, sc *report.ScenarioRecorder) {
+	testLoad(t, "fault: Redis killed and restarted", loadOptions{}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		crash(sys.Redis.Proc)
 		inventory := sys.App(t, "inventory")
 		checkRecovers(sc, "state readable through Dapr again", inventory.URL+"/items/"+loadSKUs[0], http.StatusOK, inventory)
@@ -148,21 +148,17 @@ func checkRecovers(sc *report.ScenarioRecorder, invariant, url string, want int,
 
 // testLoad runs the load for the scenario name, with fault (if any) injected
 // 3 s in, then checks the load's invariants.
-func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T, *system.System, *report.ScenarioRecorder)) {
-	sc := scenario(t, name)
-	sys := startSystem(t, opts.system)
+func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T, *suite.Shop, *report.ScenarioRecorder)) {
+	sc := run.Scenario(t, name)
+	sys := suite.Start(t, sc, opts.system)
 	for _, sku := range loadSKUs {
-		restock(t, sys, sku, loadStockEach)
+		sys.Restock(t, sku, loadStockEach)
 	}
-	notes := collectNotifications(t, sys)
+	notes := sys.CollectNotifications(t)
 
-	duration := 10 * time.Second
-	if s := os.Getenv("E2E_LOAD_SECONDS"); s != "" {
-		d, err := time.ParseDuration(s + "s")
-		if err != nil {
-			t.Fatalf("E2E_LOAD_SECONDS=%q: %v", s, err)
-		}
-		duration = d
+	duration, err := knobs.E2ELoadDuration.Duration()
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	sc.Phase(fmt.Sprintf("load: %d orders/s for %s", loadRate, duration))
@@ -188,8 +184,8 @@ func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T
 	held := map[string]int{}
 	var unreadable []string
 	for id, o := range confirmed {
-		var got orderJSON
-		s := call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/"+id, "", &got)
+		var got suite.Order
+		s := sys.Call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/"+id, "", &got)
 		switch {
 		case s == http.StatusOK && got.Status == "confirmed":
 			held[o.sku] += o.quantity
@@ -203,7 +199,7 @@ func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T
 	// Stock: conserved, and reserved is exactly what live orders hold.
 	var drift []string
 	for _, sku := range loadSKUs {
-		got := storedItem(t, sys, sku)
+		got := sys.StoredItem(t, sku)
 		if got.Available+got.Reserved != loadStockEach || got.Reserved != held[sku] {
 			drift = append(drift, fmt.Sprintf("%s: available %d reserved %d, live orders hold %d", sku, got.Available, got.Reserved, held[sku]))
 		}
@@ -215,7 +211,7 @@ func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T
 	// NATS delivers at most once, and only to a connected subscriber: when
 	// the fault cuts subscribers off (NATS itself stopped), what they miss
 	// is shown, not judged.
-	missing, dups := notes.await(confirmed, 30*time.Second)
+	missing, dups := notes.Await(slices.Collect(maps.Keys(confirmed)), 30*time.Second)
 	if opts.subscribersDisconnected {
 		t.Logf("a NATS subscriber missed %d notifications while disconnected: %v", len(missing), firstFew(missing))
 	} else {
@@ -251,7 +247,7 @@ type loadOptions struct {
 // unrecorded waits up to timeout for the notification service to have
 // recorded the notification of every order, looking at its state in Redis,
 // and returns the orders still without one.
-func unrecorded(t *testing.T, sys *system.System, orders map[string]loadOrder, timeout time.Duration) []string {
+func unrecorded(t *testing.T, sys *suite.Shop, orders map[string]loadOrder, timeout time.Duration) []string {
 	rdb := sys.Redis.Client(t)
 	deadline := time.Now().Add(timeout)
 	for {
@@ -321,7 +317,7 @@ func untilAnswered(attempt func() (int, error)) (status, attempts int, err error
 // goroutine so that a slow answer never delays the next order, and cancels
 // cancelShare percent of the confirmed ones. Every order carries an
 // Idempotency-Key, and a failed attempt is retried with it.
-func runLoad(t *testing.T, sys *system.System, duration time.Duration) loadResult {
+func runLoad(t *testing.T, sys *suite.Shop, duration time.Duration) loadResult {
 	res := loadResult{confirmed: map[string]loadOrder{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -340,15 +336,15 @@ func runLoad(t *testing.T, sys *system.System, duration time.Duration) loadResul
 			key := fmt.Sprintf("load-%d", i)
 			var id string
 			status, attempts, err := untilAnswered(func() (int, error) {
-				s, got, err := tryPlaceOrder(t, sys, key, fmt.Sprintf("c-load-%d", i%10), o.sku, o.quantity)
+				s, got, err := sys.TryPlaceOrder(key, fmt.Sprintf("c-load-%d", i%10), o.sku, o.quantity)
 				id = got
 				return s, err
 			})
 			cancelled := false
 			if err == nil && status == http.StatusCreated && rand.IntN(100) < cancelShare {
-				var got orderJSON
+				var got suite.Order
 				s, _, err := untilAnswered(func() (int, error) {
-					return tryCall(t, http.MethodPost, sys.App(t, "order").URL+"/orders/"+id+"/cancel", "", &got)
+					return sys.TryCall(http.MethodPost, sys.App(t, "order").URL+"/orders/"+id+"/cancel", "", &got)
 				})
 				cancelled = err == nil && s == http.StatusOK
 			}
@@ -369,66 +365,5 @@ func runLoad(t *testing.T, sys *system.System, duration time.Duration) loadResul
 				res.rejected++
 			}
 		})
-	}
-}
-
-// notifications counts the confirmed-order notifications seen on NATS, by
-// order id, and notes when the first of each arrived.
-type notifications struct {
-	mu    sync.Mutex
-	seen  map[string]int
-	first map[string]time.Time
-}
-
-func collectNotifications(t *testing.T, sys *system.System) *notifications {
-	t.Helper()
-	n := &notifications{seen: map[string]int{}, first: map[string]time.Time{}}
-	nc, err := nats.Connect(sys.NATS.URL)
-	if err != nil {
-		t.Fatalf("connect to nats: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	_, err = nc.Subscribe("notifications.>", func(msg *nats.Msg) {
-		at := time.Now()
-		var body struct{ OrderID, Status string }
-		if json.Unmarshal(msg.Data, &body) != nil || body.Status != "confirmed" {
-			return
-		}
-		n.mu.Lock()
-		if n.seen[body.OrderID]++; n.seen[body.OrderID] == 1 {
-			n.first[body.OrderID] = at
-		}
-		n.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatalf("subscribe: %v", err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// await waits up to timeout for a notification of every order in want, and
-// returns the orders still missing one and those notified more than once.
-func (n *notifications) await(want map[string]loadOrder, timeout time.Duration) (missing, dups []string) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for {
-		n.mu.Lock()
-		missing, dups = nil, nil
-		for id := range want {
-			switch c := n.seen[id]; {
-			case c == 0:
-				missing = append(missing, id)
-			case c > 1:
-				dups = append(dups, fmt.Sprintf("%s×%d", id, c))
-			}
-		}
-		n.mu.Unlock()
-		if len(missing) == 0 || ctx.Err() != nil {
-			return missing, dups
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }

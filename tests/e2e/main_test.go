@@ -1,56 +1,18 @@
 // Package e2e runs daprshop end to end against real daprd sidecars, Redis
-// and NATS, inside a network namespace of its own.
+// and NATS, inside a network namespace of its own: the conformance
+// scenarios, and the faults injected under load. It writes the report to
+// E2E_OUT (out/e2e).
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/harness/netns"
-	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/harness/knobs"
+	"github.com/daprshop/daprshop/tests/suite"
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
-}
+// run is this run of the suite; every scenario is recorded in it.
+var run = suite.New("e2e", knobs.E2EOut.Value())
 
-func testMain(m *testing.M) int {
-	root, err := system.RepoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 2
-	}
-	if netns.Inside() {
-		daprd, err := system.DaprdPath(root)
-		if err == nil {
-			err = system.Preflight(root, daprd)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "e2e:", err)
-			return 2
-		}
-		recorder.Progress = os.Stderr
-		code := m.Run()
-		if err := writeReport(); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e report:", err)
-			return 1
-		}
-		return code
-	}
-	// Before building anything: a daprd that is not there or does not run
-	// is one error, in seconds.
-	daprd, version, err := system.CheckDaprd(root)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 2
-	}
-	fmt.Fprintf(os.Stderr, "e2e: daprd %s (%s)\n", version, daprd)
-	remove, err := system.BuildServices()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer remove()
-	return netns.Reexec()
-}
+func TestMain(m *testing.M) { os.Exit(run.Main(m)) }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // TestMetricsAgreeWithTheSuite drives a known mix of orders (confirmed,
@@ -18,17 +19,17 @@ import (
 // say what the suite itself counted: an operator's dashboard tells the
 // truth.
 func TestMetricsAgreeWithTheSuite(t *testing.T) {
-	sc := scenario(t, "metrics agree")
-	sys := startSystem(t, system.Options{})
+	sc := run.Scenario(t, "metrics agree")
+	sys := suite.Start(t, sc, system.Options{})
 	order, notification := sys.App(t, "order"), sys.App(t, "notification")
 	const customer, sku = "c-metrics", "METRICS-1"
-	restock(t, sys, sku, 20)
+	sys.Restock(t, sku, 20)
 
-	msgs := subscribe(t, sys, customer)
+	msgs := sys.Subscribe(t, customer)
 	var confirmed, rejected, cancelled, posts201, posts409 int
 	var ids []string
 	place := func(key string, quantity int) {
-		status, id := placeOrder(t, sys, key, customer, sku, quantity)
+		status, id := sys.PlaceOrder(t, key, customer, sku, quantity)
 		switch status {
 		case http.StatusCreated:
 			posts201++
@@ -55,7 +56,7 @@ func TestMetricsAgreeWithTheSuite(t *testing.T) {
 	place("", 10_000)
 	for _, id := range ids[:2] {
 		for range 2 { // the second cancel changes nothing
-			if status := call(t, http.MethodPost, order.URL+"/orders/"+id+"/cancel", "", nil); status != http.StatusOK {
+			if status := sys.Call(t, http.MethodPost, order.URL+"/orders/"+id+"/cancel", "", nil); status != http.StatusOK {
 				t.Fatalf("cancel %s: got %d, want 200", id, status)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // TestOutboxNeverStoresAnOrderWithoutItsEvent stops pub/sub (a Redis of its
@@ -17,14 +18,14 @@ import (
 // sidecar cannot publish the event, so the transaction never runs: the order
 // is refused whole, nothing is stored and its stock is back.
 func TestOutboxNeverStoresAnOrderWithoutItsEvent(t *testing.T) {
-	sc := scenario(t, "outbox")
-	sys := startSystem(t, system.Options{SeparatePubSubRedis: true})
-	restock(t, sys, "OUTBOX-1", 3)
+	sc := run.Scenario(t, "outbox")
+	sys := suite.Start(t, sc, system.Options{SeparatePubSubRedis: true})
+	sys.Restock(t, "OUTBOX-1", 3)
 
 	sys.PubSubRedis.Proc.Stop()
-	status, _ := placeOrder(t, sys, "", "c-outbox", "OUTBOX-1", 2)
+	status, _ := sys.PlaceOrder(t, "", "c-outbox", "OUTBOX-1", 2)
 	sc.Check("order refused while its event cannot be published", status >= 500, "a 5xx", fmt.Sprint(status))
-	got := storedItem(t, sys, "OUTBOX-1")
+	got := sys.StoredItem(t, "OUTBOX-1")
 	sc.Check("stock back after the refused order", got.Available == 3 && got.Reserved == 0,
 		"available 3 reserved 0", fmt.Sprintf("available %d reserved %d", got.Available, got.Reserved))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -36,7 +37,7 @@ func TestOutboxNeverStoresAnOrderWithoutItsEvent(t *testing.T) {
 	}
 	var stored []string
 	for _, k := range keys {
-		var o orderJSON
+		var o suite.Order
 		data, err := rdb.HGet(ctx, k, "data").Bytes()
 		if err != nil {
 			t.Fatal(err)
@@ -51,7 +52,7 @@ func TestOutboxNeverStoresAnOrderWithoutItsEvent(t *testing.T) {
 	sc.Check("no order stored without its event", len(stored) == 0, "no order of c-outbox in the state store", fmt.Sprintf("%v", stored))
 	// The sanity check that makes the above meaningful: the order API
 	// itself still works for reads.
-	if status := call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/unknown", "", nil); status != http.StatusNotFound {
+	if status := sys.Call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/unknown", "", nil); status != http.StatusNotFound {
 		t.Errorf("GET /orders/unknown: got %d, want 404", status)
 	}
 }

@@ -17,7 +17,7 @@ import (
 // JetStream pub/sub (not stable), the sidecar refuses to start and says
 // which component it could not load.
 func TestNonStableComponentIsRefused(t *testing.T) {
-	sc := scenario(t, "stable components only")
+	sc := run.Scenario(t, "stable components only")
 	env := system.LoadEnv(t)
 	logDir := env.LogDir(t)
 	redis := system.StartRedis(t, logDir, "redis")

@@ -16,6 +16,7 @@ import (
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/tests/harness/otlp"
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // tracedApps are the apps every order's trace must reach: the order is
@@ -38,18 +39,18 @@ const (
 // sidecar, and that no span's parent is missing: the trace context crossed
 // service invocation, the outbox, pub/sub and the apps' own Dapr calls.
 func TestEveryOrderTraceIsComplete(t *testing.T) {
-	sc := scenario(t, "traces complete")
+	sc := run.Scenario(t, "traces complete")
 	backend := otlp.Start(t)
-	sys := startSystem(t, system.Options{TraceEndpoint: backend.Addr})
+	sys := suite.Start(t, sc, system.Options{TraceEndpoint: backend.Addr})
 
 	const orders = 5
-	msgs := subscribe(t, sys, "c-traced")
+	msgs := sys.Subscribe(t, "c-traced")
 	traces := make([]tracedOrder, orders)
 	for i := range traces {
 		traces[i] = placeTracedOrder(t, sys, "c-traced")
 	}
 	for range orders {
-		receive(t, msgs) // the pub/sub leg has run; its spans follow
+		suite.Receive(t, msgs) // the pub/sub leg has run; its spans follow
 	}
 	for _, o := range traces {
 		problems := awaitCompleteTrace(backend, o, traceCompleteTimeout)
@@ -79,11 +80,11 @@ func logTraces(t *testing.T, backend *otlp.Receiver) {
 // still send their spans, but an order's trace misses every sidecar.
 func TestTraceCheckFailsWithoutSidecarTracing(t *testing.T) {
 	backend := otlp.Start(t)
-	sys := startSystem(t, system.Options{TraceEndpoint: backend.Addr, SidecarTracingOff: true})
+	sys := suite.Start(t, nil, system.Options{TraceEndpoint: backend.Addr, SidecarTracingOff: true})
 
-	msgs := subscribe(t, sys, "c-untraced")
+	msgs := sys.Subscribe(t, "c-untraced")
 	o := placeTracedOrder(t, sys, "c-untraced")
-	receive(t, msgs)
+	suite.Receive(t, msgs)
 	problems := awaitCompleteTrace(backend, o, traceAbsentWait)
 	for _, app := range tracedApps {
 		want := "no span of daprd " + app
@@ -107,7 +108,7 @@ type tracedOrder struct {
 
 // placeTracedOrder places an order whose request carries a fresh sampled
 // traceparent.
-func placeTracedOrder(t *testing.T, sys *system.System, customer string) tracedOrder {
+func placeTracedOrder(t *testing.T, sys *suite.Shop, customer string) tracedOrder {
 	t.Helper()
 	o := tracedOrder{traceID: randomHex(t, 16), parentID: randomHex(t, 8)}
 	req, err := http.NewRequest(http.MethodPost, sys.App(t, "order").URL+"/orders",
@@ -117,12 +118,12 @@ func placeTracedOrder(t *testing.T, sys *system.System, customer string) tracedO
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("traceparent", "00-"+o.traceID+"-"+o.parentID+"-01")
-	resp, err := timed(t, req)
+	resp, err := sys.Do(req)
 	if err != nil {
 		t.Fatalf("POST /orders: %v", err)
 	}
 	defer resp.Body.Close()
-	var body orderJSON
+	var body suite.Order
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /orders: got %d (%v), want 201", resp.StatusCode, err)
 	}

@@ -9,16 +9,11 @@ package hosts_test
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/daprshop/daprshop/tests/harness/netns"
 	"github.com/daprshop/daprshop/tests/harness/system"
 )
-
-// envSentry names a sentry binary to use instead of out/bin/sentry
-// (`make sentry`).
-const envSentry = "SENTRY"
 
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
@@ -43,8 +38,5 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer remove()
-	if os.Getenv(envSentry) == "" {
-		os.Setenv(envSentry, filepath.Join(root, "out", "bin", "sentry"))
-	}
 	return netns.Reexec()
 }

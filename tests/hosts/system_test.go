@@ -1,6 +1,7 @@
 package hosts_test
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 )
@@ -57,7 +59,7 @@ func startVMs(t *testing.T) *vms {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bins := []string{"BIN_DIR=" + os.Getenv(system.EnvBinDir), "DAPRD=" + daprd, "SENTRY=" + os.Getenv(envSentry)}
+	bins := []string{"BIN_DIR=" + knobs.ServicesDir.Value(), "DAPRD=" + daprd, "SENTRY=" + knobs.Sentry.Path(root, filepath.Join("out", "bin", "sentry"))}
 	v := &vms{root: install(t, bins, append(slices.Clone(services), "sentry")...), apps: map[string]*vmApp{}}
 	logDir := filepath.Join(root, "out", "hosts", "logs", strings.ReplaceAll(t.Name(), "/", "_"))
 	if err := os.RemoveAll(logDir); err != nil {
@@ -81,7 +83,7 @@ func startVMs(t *testing.T) *vms {
 	sentry := v.startUnit(t, v.backends, logDir, "sentry", filepath.Join(units, "daprshop-sentry.service"), "")
 	// The operator's step: sentry made its root; every VM gets ca.crt.
 	ca := filepath.Join(v.root, "var", "lib", "daprshop-sentry", "ca.crt")
-	waitFor(t, "sentry's ca.crt and port", sentry, func() error {
+	waitFor(t, "sentry's ca.crt and port", func() error {
 		if _, err := os.Stat(ca); err != nil {
 			return err
 		}
@@ -90,7 +92,7 @@ func startVMs(t *testing.T) *vms {
 			c.Close()
 		}
 		return err
-	})
+	}, sentry)
 	copyFile(t, ca, filepath.Join(v.root, "etc", "daprshop", "tls", "ca.crt"))
 
 	for i, id := range services {
@@ -105,9 +107,9 @@ func startVMs(t *testing.T) *vms {
 	for _, id := range services {
 		a := v.apps[id]
 		client := a.host.client()
-		waitFor(t, id+" ready (its /readyz, which needs its sidecar)", a.app, func() error {
+		waitFor(t, id+" ready (its /readyz, which needs its sidecar)", func() error {
 			return expectStatus(client, a.appURL()+"/readyz", "", http.StatusOK)
-		}, a.daprd)
+		}, a.app, a.daprd)
 	}
 	return v
 }
@@ -182,26 +184,15 @@ func (v *vms) checkSidecars() error {
 	return errors.Join(errs...)
 }
 
-// waitFor polls check until it passes, failing the test when it has not
-// after a minute or when one of procs exits.
-func waitFor(t *testing.T, what string, p *proc.Process, check func() error, more ...*proc.Process) {
+// waitFor waits until check passes (proc.WaitUntil), failing the test when
+// it has not after system.ReadyTimeout or when one of procs exits.
+func waitFor(t *testing.T, what string, check func() error, procs ...*proc.Process) {
 	t.Helper()
-	deadline := time.Now().Add(system.ReadyTimeout)
-	var last error
-	for time.Now().Before(deadline) {
-		for _, q := range append([]*proc.Process{p}, more...) {
-			select {
-			case <-q.Exited():
-				t.Fatalf("waiting for %s: pid %d exited (%v); see %s:\n%s", what, q.PID(), q.Err(), q.Log(), proc.Tail(q.Log(), 15))
-			default:
-			}
-		}
-		if last = check(); last == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), system.ReadyTimeout)
+	defer cancel()
+	if err := proc.WaitUntil(ctx, func(context.Context) error { return check() }, procs...); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
-	t.Fatalf("waiting for %s: not after %s: %v", what, system.ReadyTimeout, last)
 }
 
 // expectStatus GETs url with the dapr-api-token header (when token is set)

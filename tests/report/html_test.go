@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 )
 
 // sampleReport is a failed run with a load scenario whose timeline holds a
@@ -83,7 +85,7 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 10_000 {
 		t.Errorf("report.png is not a screenshot: %d bytes, starts %q", len(png), png[:min(8, len(png))])
 	}
-	if out := os.Getenv("REPORT_SAMPLE_OUT"); out != "" {
+	if out := knobs.ReportSampleOut.Value(); out != "" {
 		// Keep the sample for a person to look at.
 		_ = os.MkdirAll(out, 0o755)
 		for _, f := range []string{"report.html", "report.png"} {

@@ -36,7 +36,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -182,8 +181,20 @@ type Recorder struct {
 // NewRecorder starts recording a run.
 func NewRecorder() *Recorder { return &Recorder{started: time.Now()} }
 
+// T is what a scenario needs of the test that runs it: an invariant that
+// does not hold fails the test, and the scenario ends when the test does.
+// A *testing.T is one; the report stays a plain library, which the
+// commands that compare reports link without the testing package.
+type T interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Logf(format string, args ...any)
+	Failed() bool
+	Cleanup(func())
+}
+
 // Scenario starts recording the scenario name, run by test t.
-func (r *Recorder) Scenario(t testing.TB, name string) *ScenarioRecorder {
+func (r *Recorder) Scenario(t T, name string) *ScenarioRecorder {
 	s := &ScenarioRecorder{t: t, run: r, name: name, started: time.Now()}
 	r.mu.Lock()
 	r.scenarios = append(r.scenarios, s)
@@ -229,7 +240,7 @@ func (r *Recorder) Report(env Environment) Report {
 
 // ScenarioRecorder records one scenario's invariants and requests.
 type ScenarioRecorder struct {
-	t          testing.TB
+	t          T
 	run        *Recorder
 	name       string
 	mu         sync.Mutex

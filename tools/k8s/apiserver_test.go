@@ -31,13 +31,10 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 )
-
-// EnvKubeAPIServer names the kube-apiserver binary to test against; the
-// default is the one `make k8s-validate` builds into out/bin.
-const EnvKubeAPIServer = "KUBE_APISERVER"
 
 // TestAPIServerAcceptsEveryOverlay applies every rendered overlay to a real
 // kube-apiserver (on Debian's etcd), with the Dapr CRDs of the pinned
@@ -122,12 +119,9 @@ type cluster struct {
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	root := system.Root(t)
-	apiserver := os.Getenv(EnvKubeAPIServer)
-	if apiserver == "" {
-		apiserver = filepath.Join(root, "out", "bin", "kube-apiserver")
-	}
+	apiserver := knobs.KubeAPIServer.Path(root, filepath.Join("out", "bin", "kube-apiserver"))
 	if _, err := os.Stat(apiserver); err != nil {
-		t.Fatalf("no kube-apiserver: %v (run `make k8s-validate`, or set %s)", err, EnvKubeAPIServer)
+		t.Fatalf("no kube-apiserver: %v (run `make k8s-validate`, or set %s)", err, knobs.KubeAPIServer.Name)
 	}
 	etcd := lookPath(t, "etcd", "etcd-server")
 	dir := t.TempDir()
@@ -220,26 +214,20 @@ func startCluster(t *testing.T) *cluster {
 	return c
 }
 
-// waitReady polls /readyz until the API server answers ok.
+// waitReady waits until the API server answers ok on /readyz.
 func waitReady(t *testing.T, client rest.Interface, api *proc.Process) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		body, err := client.Get().AbsPath("/readyz").DoRaw(ctx)
-		cancel()
-		if err == nil && string(body) == "ok" {
-			return
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := proc.WaitUntil(ctx, func(ctx context.Context) error {
+		body, err := client.Get().AbsPath("/readyz").Timeout(5 * time.Second).DoRaw(ctx)
+		if err == nil && string(body) != "ok" {
+			err = fmt.Errorf("/readyz: %s", body)
 		}
-		select {
-		case <-api.Exited():
-			t.Fatalf("kube-apiserver exited: %v", api.Err())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kube-apiserver not ready after 2m: %v %s", err, body)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return err
+	}, api)
+	if err != nil {
+		t.Fatalf("kube-apiserver not ready: %v", err)
 	}
 }
 

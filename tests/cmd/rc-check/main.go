@@ -38,6 +38,7 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/daprshop/daprshop/tests/compare"
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
 )
@@ -336,9 +337,9 @@ func (r runner) e2e(ctx context.Context, s *side, dir, only string) (report.Repo
 	if err := os.RemoveAll(dir); err != nil {
 		return report.Report{}, err
 	}
-	args := []string{"e2e", "DAPRD=" + s.daprd, "E2E_OUT=" + dir, "E2E_LOGS=" + filepath.Join(dir, "logs")}
+	args := []string{"e2e", knobs.Daprd.Name + "=" + s.daprd, knobs.E2EOut.Name + "=" + dir, knobs.E2ELogs.Name + "=" + filepath.Join(dir, "logs")}
 	if only != "" {
-		args = append(args, "E2E_RUN="+only)
+		args = append(args, knobs.E2ERun.Name+"="+only)
 	}
 	fmt.Fprintf(r.log, "rc-check: %s %s: make %s\n", s.role, s.version, strings.Join(args, " "))
 	runErr := r.make(ctx, &progressOnly{w: r.log}, args...)

@@ -1,7 +1,9 @@
 package proc
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,4 +42,34 @@ func TestUsageReadsCPUAndMemory(t *testing.T) {
 	if _, err := p.Usage(); !errors.Is(err, ErrExited) {
 		t.Errorf("Usage of a stopped process: got %v, want ErrExited", err)
 	}
+}
+
+func TestWaitUntil(t *testing.T) {
+	t.Run("ready", func(t *testing.T) {
+		calls := 0
+		err := WaitUntil(context.Background(), func(context.Context) error {
+			if calls++; calls < 3 {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		if err != nil || calls != 3 {
+			t.Errorf("got %v after %d calls, want nil after 3", err, calls)
+		}
+	})
+	t.Run("deadline says the last error", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*PollInterval)
+		defer cancel()
+		err := WaitUntil(ctx, func(context.Context) error { return errors.New("port 1 refused") })
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "port 1 refused") {
+			t.Errorf("got %v, want the deadline and the last error", err)
+		}
+	})
+	t.Run("a process that exits ends the wait", func(t *testing.T) {
+		p := Start(t, Spec{Name: "quitter", Path: "/bin/sh", Args: []string{"-c", "echo bye; exit 3"}, LogDir: t.TempDir()})
+		err := WaitUntil(context.Background(), func(context.Context) error { return errors.New("never") }, p)
+		if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "quitter") || !strings.Contains(err.Error(), "bye") {
+			t.Errorf("got %v, want ErrExited naming quitter with its log", err)
+		}
+	})
 }

@@ -68,23 +68,21 @@ func lookPath(t testing.TB, bin, pkg string) string {
 	return path
 }
 
+// waitTCP waits until something accepts connections on addr, failing the
+// test when p exits first.
 func waitTCP(t testing.TB, addr string, p *proc.Process) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for {
+	err := proc.WaitUntil(ctx, func(context.Context) error {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			conn.Close()
-			return
 		}
-		select {
-		case <-p.Exited():
-			t.Fatalf("%s exited before listening on %s: %v\n%s", p.Log(), addr, p.Err(), proc.Tail(p.Log(), 15))
-		case <-ctx.Done():
-			t.Fatalf("nothing listens on %s: %v", addr, err)
-		case <-time.After(100 * time.Millisecond):
-		}
+		return err
+	}, p)
+	if err != nil {
+		t.Fatalf("nothing listens on %s: %v", addr, err)
 	}
 }
 

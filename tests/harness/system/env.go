@@ -12,20 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// Environment variables that point the suite at other binaries.
-const (
-	// EnvDaprd names a daprd binary to test instead of the pinned build,
-	// e.g. a release candidate.
-	EnvDaprd = "DAPRD"
-	// EnvDaprVersion selects a daprd built by `make daprd DAPR_VERSION=...`.
-	EnvDaprVersion = "DAPR_VERSION"
-	// EnvBinDir names a directory holding the order, inventory and
-	// notification binaries; without it they are built from this checkout.
-	EnvBinDir = "DAPRSHOP_BIN_DIR"
-	// EnvLogDir is where process logs go; default out/e2e/logs.
-	EnvLogDir = "E2E_LOGS"
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 )
 
 // Env is where the suite finds what it runs.
@@ -49,7 +37,7 @@ func LoadEnv(t testing.TB) Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Env{Root: root, RunFile: filepath.Join(root, "deploy", "selfhosted", "dapr.yaml"), Daprd: daprd, BinDir: os.Getenv(EnvBinDir), logDir: logRoot(root)}
+	return Env{Root: root, RunFile: filepath.Join(root, "deploy", "selfhosted", "dapr.yaml"), Daprd: daprd, BinDir: knobs.ServicesDir.Value(), logDir: logRoot(root)}
 }
 
 // Service returns the path of the built service binary name, failing the
@@ -57,15 +45,13 @@ func LoadEnv(t testing.TB) Env {
 func (e Env) Service(t testing.TB, name string) string {
 	t.Helper()
 	if e.BinDir == "" {
-		t.Fatalf("%s is not set: run the suite through its TestMain, which builds the services", EnvBinDir)
+		t.Fatalf("%s is not set: run the suite through its TestMain, which builds the services", knobs.ServicesDir.Name)
 	}
 	return filepath.Join(e.BinDir, name)
 }
 
-// logRoot is where process logs go: $E2E_LOGS, or out/e2e/logs.
-func logRoot(root string) string {
-	return cmp.Or(os.Getenv(EnvLogDir), filepath.Join(root, "out", "e2e", "logs"))
-}
+// logRoot is where process logs go (knobs.E2ELogs).
+func logRoot(root string) string { return knobs.E2ELogs.Path(root, "") }
 
 // Apps returns the apps of the run file.
 func (e Env) Apps(t testing.TB) []RunApp {
@@ -136,13 +122,10 @@ func PinnedDaprVersion(root string) (string, error) {
 // relative to the repository, where make runs), or the build of
 // $DAPR_VERSION (default: the pinned version) under out/dapr.
 func DaprdPath(root string) (string, error) {
-	if p := os.Getenv(EnvDaprd); p != "" {
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(root, p)
-		}
-		return p, nil
+	if knobs.Daprd.Set() {
+		return knobs.Daprd.Path(root, ""), nil
 	}
-	version := os.Getenv(EnvDaprVersion)
+	version := knobs.DaprVersion.Value()
 	if version == "" {
 		v, err := PinnedDaprVersion(root)
 		if err != nil {
@@ -152,7 +135,7 @@ func DaprdPath(root string) (string, error) {
 	}
 	p := filepath.Join(root, "out", "dapr", version, ".dapr", "bin", "daprd")
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("no daprd at %s: run `make daprd DAPR_VERSION=%s`, or set %s to a daprd binary", p, version, EnvDaprd)
+		return "", fmt.Errorf("no daprd at %s: run `make daprd DAPR_VERSION=%s`, or set %s to a daprd binary", p, version, knobs.Daprd.Name)
 	}
 	return p, nil
 }
@@ -170,9 +153,9 @@ func CheckDaprd(root string) (path, version string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	source := "the build of " + cmp.Or(os.Getenv(EnvDaprVersion), "the pinned version")
-	if os.Getenv(EnvDaprd) != "" {
-		source = EnvDaprd + "=" + os.Getenv(EnvDaprd)
+	source := "the build of " + cmp.Or(knobs.DaprVersion.Value(), "the pinned version")
+	if knobs.Daprd.Set() {
+		source = knobs.Daprd.Name + "=" + knobs.Daprd.Value()
 	}
 	info, err := os.Stat(path)
 	switch {
@@ -200,12 +183,12 @@ func firstLine(s string) string {
 }
 
 // BuildServices builds the three services from this checkout into a new
-// temporary directory and points EnvBinDir at it, unless EnvBinDir names a
+// temporary directory and points knobs.ServicesDir at it, unless it names a
 // directory already. Tests call it before entering their network namespace,
 // where nothing reaches the network; the re-executed test binary inherits
 // the environment, so it finds them. remove deletes what was built.
 func BuildServices() (remove func(), err error) {
-	if os.Getenv(EnvBinDir) != "" {
+	if knobs.ServicesDir.Set() {
 		return func() {}, nil
 	}
 	root, err := RepoRoot()
@@ -225,6 +208,6 @@ func BuildServices() (remove func(), err error) {
 		remove()
 		return nil, fmt.Errorf("go build services: %v\n%s", err, out)
 	}
-	os.Setenv(EnvBinDir, dir)
+	os.Setenv(knobs.ServicesDir.Name, dir)
 	return remove, nil
 }

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
-	"github.com/daprshop/daprshop/tests/report"
 )
 
 // ReadyTimeout bounds how long the system may take to become ready.
@@ -83,8 +83,8 @@ func Start(t testing.TB, opts Options) *System {
 	env := LoadEnv(t)
 	apps := env.Apps(t)
 	logDir := env.LogDir(t)
-	if opts.ResourcesPath == "" && os.Getenv(EnvBreak) != "" {
-		opts.ResourcesPath = brokenResources(t, env, os.Getenv(EnvBreak))
+	if opts.ResourcesPath == "" && knobs.E2EBreak.Set() {
+		opts.ResourcesPath = brokenResources(t, env, knobs.E2EBreak.Value())
 	}
 
 	s := &System{Apps: map[string]*App{}}
@@ -150,16 +150,12 @@ func fatalMessage(log string) string {
 // fails the shutdown. deploy/selfhosted/run.sh uses the same value.
 const DaprdGracefulShutdownSeconds = 15
 
-// EnvBreak deliberately breaks the setup, to show that the suite notices:
-// E2E_BREAK=resiliency runs every sidecar without the resiliency policy.
-const EnvBreak = "E2E_BREAK"
-
 // brokenResources returns a copy of the components without what kind names.
 func brokenResources(t testing.TB, env Env, kind string) string {
 	t.Helper()
 	drop := map[string]string{"resiliency": "resiliency.yaml"}[kind]
 	if drop == "" {
-		t.Fatalf("%s=%q: the only breakage known is resiliency", EnvBreak, kind)
+		t.Fatalf("%s=%q: the only breakage known is resiliency", knobs.E2EBreak.Name, kind)
 	}
 	dir := t.TempDir()
 	files, err := filepath.Glob(filepath.Join(env.Root, "components", "*.yaml"))
@@ -178,12 +174,14 @@ func brokenResources(t testing.TB, env Env, kind string) string {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%s=%s: running without %s", EnvBreak, kind, drop)
+	t.Logf("%s=%s: running without %s", knobs.E2EBreak.Name, kind, drop)
 	return dir
 }
 
-// Usage reads what every running process of the system has used so far.
-func (s *System) Usage() []report.Resource {
+// Usage reads what every running process of the system has used so far,
+// by process name ("daprd-order", "redis", ...); a process that exited (a
+// fault test stopped it) is left out.
+func (s *System) Usage() map[string]proc.Usage {
 	procs := map[string]*proc.Process{"redis": s.Redis.Proc, "nats": s.NATS.Proc}
 	if s.PubSubRedis != s.Redis {
 		procs["redis-pubsub"] = s.PubSubRedis.Proc
@@ -192,13 +190,11 @@ func (s *System) Usage() []report.Resource {
 		procs[id] = a.Proc
 		procs["daprd-"+id] = a.Daprd
 	}
-	out := make([]report.Resource, 0, len(procs))
-	for _, name := range slices.Sorted(maps.Keys(procs)) {
-		u, err := procs[name].Usage()
-		if err != nil {
-			continue // exited: a fault test stopped it
+	out := make(map[string]proc.Usage, len(procs))
+	for name, p := range procs {
+		if u, err := p.Usage(); err == nil {
+			out[name] = u
 		}
-		out = append(out, report.Resource{Process: name, CPUSeconds: u.CPUSeconds, RSSMB: float64(u.RSSBytes) / (1 << 20)})
 	}
 	return out
 }
@@ -315,34 +311,21 @@ func (s *System) waitReady(t testing.TB) {
 	}
 }
 
-// WaitHTTP polls url until it answers want, ctx ends, or one of procs exits.
+// WaitHTTP polls url until it answers want, ctx ends, or one of procs exits
+// (proc.WaitUntil).
 func WaitHTTP(ctx context.Context, url string, want int, procs ...*proc.Process) error {
 	client := &http.Client{Timeout: 2 * time.Second}
-	var last string
-	for {
-		for _, p := range procs {
-			select {
-			case <-p.Exited():
-				return fmt.Errorf("%w: pid %d (%v); see %s:\n%s", proc.ErrExited, p.PID(), p.Err(), p.Log(), proc.Tail(p.Log(), 15))
-			default:
-			}
-		}
+	return proc.WaitUntil(ctx, func(ctx context.Context) error {
 		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: last answer %s: %w", url, last, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			return fmt.Errorf("%s answered %s, want %d", url, resp.Status, want)
 		}
-	}
+		return nil
+	}, procs...)
 }
 
 // mkdirAll creates dir or fails the test.

@@ -1,4 +1,4 @@
-package system
+package suite
 
 import (
 	"bytes"
@@ -11,13 +11,14 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
 )
 
 // Describe says what the suite runs on, for the report: versions are asked
 // of the binaries themselves, so a daprd built elsewhere is described as it
 // is.
-func Describe(e Env) report.Environment {
+func Describe(e system.Env) report.Environment {
 	host, _ := os.Hostname()
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	env := report.Environment{

@@ -1,4 +1,4 @@
-package e2e
+package bench
 
 import (
 	"bytes"
@@ -16,13 +16,13 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // cpuProfiles asks every app's profiler for a CPU profile of the next d, and
 // returns a function that waits for them, keeps each as dir/<app>.pprof (for
 // `go tool pprof`) and returns them parsed, by app id.
-func cpuProfiles(t *testing.T, sys *system.System, d time.Duration, dir string) func() map[string]*profile.Profile {
+func cpuProfiles(t *testing.T, sys *suite.Shop, d time.Duration, dir string) func() map[string]*profile.Profile {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package e2e
+package bench
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/daprshop/daprshop/internal/daprclient"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
+	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // overhead is one building block measured through the sidecar and directly,
@@ -41,14 +42,14 @@ type pair struct {
 // measureOverheads times each pair one operation at a time (so each
 // latency is the operation's own, not a queue's), alternating rounds of the
 // two sides so that a slow moment of the machine hits both.
-func measureOverheads(t *testing.T, sys *system.System) []overhead {
+func measureOverheads(t *testing.T, sys *suite.Shop) []overhead {
 	var out []overhead
 	t.Run("overhead", func(t *testing.T) {
-		bench := startBenchApp(t, sys)
+		probe := startBenchApp(t, sys)
 		var results []overhead
-		for _, p := range bench.pairs(t, sys) {
-			daprSide := recorder.Scenario(t, "bench: "+p.name+" via Dapr")
-			directSide := recorder.Scenario(t, "bench: "+p.name+" direct")
+		for _, p := range probe.pairs(t, sys) {
+			daprSide := bench.Scenario(t, "bench: "+p.name+" via Dapr")
+			directSide := bench.Scenario(t, "bench: "+p.name+" direct")
 			var viaDapr, direct []time.Duration
 			for round := range benchRuns + 1 {
 				d1 := timeOps(t, daprSide, p.dapr, round)
@@ -100,7 +101,7 @@ type benchApp struct {
 
 const benchTopic = "bench"
 
-func startBenchApp(t *testing.T, sys *system.System) *benchApp {
+func startBenchApp(t *testing.T, sys *suite.Shop) *benchApp {
 	t.Helper()
 	env := system.LoadEnv(t)
 	var base system.RunApp
@@ -176,7 +177,7 @@ func unscoped(t *testing.T, from, to string) {
 	}
 }
 
-func (b *benchApp) pairs(t *testing.T, sys *system.System) []pair {
+func (b *benchApp) pairs(t *testing.T, sys *suite.Shop) []pair {
 	rdb := sys.Redis.Client(t)
 	inventory := sys.App(t, "inventory")
 	direct := directStream(t, sys.PubSubRedis)
@@ -185,7 +186,7 @@ func (b *benchApp) pairs(t *testing.T, sys *system.System) []pair {
 		if err != nil {
 			return err
 		}
-		resp, err := httpClient.Do(req)
+		resp, err := suite.HTTPClient.Do(req)
 		if err != nil {
 			return err
 		}

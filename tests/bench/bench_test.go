@@ -1,4 +1,4 @@
-package e2e
+package bench
 
 import (
 	"encoding/json"
@@ -22,11 +22,8 @@ import (
 	"github.com/daprshop/daprshop/tests/harness/otlp"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
+	"github.com/daprshop/daprshop/tests/suite"
 )
-
-// EnvBench turns the benchmark on (make bench sets it): it takes minutes
-// and measures rather than checks, so make test skips it.
-const EnvBench = "E2E_BENCH"
 
 // Benchmark settings. The fixed rate is a moderate load for the 2-core
 // machines this runs on; saturation is a closed loop of benchClients.
@@ -57,21 +54,18 @@ var benchSKUs = func() []string {
 // scenarios of the e2e report, so that rc-check compares them across
 // Dapr versions like everything else.
 func TestBench(t *testing.T) {
-	if os.Getenv(EnvBench) == "" {
-		t.Skipf("the benchmark runs with make bench (%s=1)", EnvBench)
-	}
-	sys := startSystem(t, system.Options{})
+	sys := suite.Start(t, nil, system.Options{})
 	for _, sku := range benchSKUs {
-		restock(t, sys, sku, benchStockEach)
+		sys.Restock(t, sku, benchStockEach)
 	}
-	notes := collectNotifications(t, sys)
-	b := benchReport{SchemaVersion: 1, Machine: system.Describe(system.Env{}).Machine, FixedRate: benchRate, Clients: benchClients}
+	notes := sys.CollectNotifications(t)
+	b := benchReport{SchemaVersion: 1, Machine: suite.Describe(system.Env{}).Machine, FixedRate: benchRate, Clients: benchClients}
 
 	// Warm up: connections, caches, the Go runtimes' heaps.
 	attackOrders(t, sys, vegeta.ConstantPacer{Freq: benchRate, Per: time.Second}, 0, benchWarmUp, nil)
 
-	fixed := recorder.Scenario(t, fmt.Sprintf("bench: pipeline at %d orders/s", benchRate))
-	saturated := recorder.Scenario(t, fmt.Sprintf("bench: pipeline at saturation (%d clients)", benchClients))
+	fixed := bench.Scenario(t, fmt.Sprintf("bench: pipeline at %d orders/s", benchRate))
+	saturated := bench.Scenario(t, fmt.Sprintf("bench: pipeline at saturation (%d clients)", benchClients))
 	root, err := system.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +120,7 @@ func TestBench(t *testing.T) {
 	b.Overhead = measureOverheads(t, sys)
 
 	daprd, _ := system.DaprdPath(root)
-	b.DaprdVersion = system.Describe(system.Env{Daprd: daprd}).DaprdVersion
+	b.DaprdVersion = suite.Describe(system.Env{Daprd: daprd}).DaprdVersion
 	if err := b.write(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -154,9 +148,9 @@ type appTime struct {
 func appTimes(t *testing.T) (selfP50, hopP50, answerP50 float64) {
 	t.Run("app self time from traces", func(t *testing.T) {
 		traces := otlp.Start(t)
-		sys := startSystem(t, system.Options{TraceEndpoint: traces.Addr})
+		sys := suite.Start(t, nil, system.Options{TraceEndpoint: traces.Addr})
 		for _, sku := range benchSKUs {
-			restock(t, sys, sku, benchStockEach)
+			sys.Restock(t, sku, benchStockEach)
 		}
 		pacer := vegeta.ConstantPacer{Freq: benchRate, Per: time.Second}
 		attackOrders(t, sys, pacer, 0, benchWarmUp, nil)
@@ -233,7 +227,7 @@ type pipelineRun struct {
 // fixed clients, or as many as the pace needs when 0), and measures the
 // answers, the time from each order to its notification on NATS, and the
 // CPU time every process used meanwhile.
-func runPipeline(t *testing.T, sys *system.System, notes *notifications, sc *report.ScenarioRecorder, pacer vegeta.Pacer, workers uint64) pipelineRun {
+func runPipeline(t *testing.T, sys *suite.Shop, notes *suite.Notifications, sc *report.ScenarioRecorder, pacer vegeta.Pacer, workers uint64) pipelineRun {
 	t.Helper()
 	sc.Phase(fmt.Sprintf("run of %s", benchRun))
 	before := usage(t, sys)
@@ -249,7 +243,7 @@ func runPipeline(t *testing.T, sys *system.System, notes *notifications, sc *rep
 		if end := res.End(); end.After(last) {
 			last = end
 		}
-		var o orderJSON
+		var o suite.Order
 		if res.Code != http.StatusCreated || json.Unmarshal(res.Body, &o) != nil {
 			run.failed++
 			return
@@ -261,7 +255,7 @@ func runPipeline(t *testing.T, sys *system.System, notes *notifications, sc *rep
 	run.confirmed = len(placed)
 	run.ordersPerSecond = float64(run.confirmed) / last.Sub(first).Seconds()
 	run.latency = report.Percentiles(latencies)
-	delays, missing := notes.delays(placed, 30*time.Second)
+	delays, missing := notificationDelays(notes, placed, 30*time.Second)
 	run.notified, run.unnotified = report.Percentiles(delays), missing
 	run.cpu, run.rssMB = map[string]float64{}, map[string]float64{}
 	for name, u := range after {
@@ -273,7 +267,7 @@ func runPipeline(t *testing.T, sys *system.System, notes *notifications, sc *rep
 
 // attackOrders places orders with vegeta for duration, each with its own
 // Idempotency-Key, and hands every result to seen (if not nil).
-func attackOrders(t *testing.T, sys *system.System, pacer vegeta.Pacer, workers uint64, duration time.Duration, seen func(*vegeta.Result)) {
+func attackOrders(t *testing.T, sys *suite.Shop, pacer vegeta.Pacer, workers uint64, duration time.Duration, seen func(*vegeta.Result)) {
 	t.Helper()
 	var n atomic.Int64
 	url := sys.App(t, "order").URL + "/orders"
@@ -297,10 +291,10 @@ func attackOrders(t *testing.T, sys *system.System, pacer vegeta.Pacer, workers 
 
 // usage reads every process's CPU time and memory, by process name, and
 // stops the benchmark if one has exited.
-func usage(t *testing.T, sys *system.System) map[string]report.Resource {
+func usage(t *testing.T, sys *suite.Shop) map[string]report.Resource {
 	t.Helper()
 	out := map[string]report.Resource{}
-	for _, r := range sys.Usage() {
+	for _, r := range suite.Resources(sys.Usage()) {
 		out[r.Process] = r
 	}
 	if want := 2 + 2*len(sys.Apps); len(out) != want { // Redis, NATS, each app and its sidecar
@@ -309,20 +303,18 @@ func usage(t *testing.T, sys *system.System) map[string]report.Resource {
 	return out
 }
 
-// delays waits up to timeout for the notification of every order placed,
-// and returns the time from placing each to its first notification, and
-// how many never came.
-func (n *notifications) delays(placed map[string]time.Time, timeout time.Duration) ([]time.Duration, int) {
+// notificationDelays waits up to timeout for the notification of every
+// order placed, and returns the time from placing each to its first
+// notification, and how many never came.
+func notificationDelays(n *suite.Notifications, placed map[string]time.Time, timeout time.Duration) ([]time.Duration, int) {
 	deadline := time.Now().Add(timeout)
 	for {
-		n.mu.Lock()
 		var delays []time.Duration
 		for id, at := range placed {
-			if got, ok := n.first[id]; ok {
+			if got, ok := n.First(id); ok {
 				delays = append(delays, got.Sub(at))
 			}
 		}
-		n.mu.Unlock()
 		if len(delays) == len(placed) || time.Now().After(deadline) {
 			return delays, len(placed) - len(delays)
 		}

@@ -1,0 +1,146 @@
+// Package knobs is every setting a user can give make and the tests: one
+// list, each with what it does, its default and the targets it applies to.
+// `make help` prints it, and the README's table is checked against it.
+//
+// The naming rule: what a target works on is a plain noun (DAPRD, SENTRY,
+// KUBE_APISERVER, SERVICES_DIR: a binary or directory used instead of
+// building one; CANDIDATE, BASE, VERSIONS: what rc-check and matrix
+// compare); a setting of one suite starts with its target's name (E2E_RUN,
+// RC_ROUNDS). make takes each from its command line or the environment and
+// exports it, so a knob works the same from make and from go test.
+package knobs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Knob is one setting, read from the environment.
+type Knob struct {
+	// Name is the environment (and make) variable.
+	Name string
+	// Default is the value when the variable is unset or empty; "" for none.
+	Default string
+	// DefaultDoc says what the default is when make computes it (the
+	// pinned Dapr version, say) and Default is empty.
+	DefaultDoc string
+	// Targets are the make targets it changes.
+	Targets string
+	// Doc says what it does.
+	Doc string
+}
+
+// Value returns the knob's value, or its default.
+func (k Knob) Value() string {
+	if v := os.Getenv(k.Name); v != "" {
+		return v
+	}
+	return k.Default
+}
+
+// Set reports whether the user gave the knob a value.
+func (k Knob) Set() bool { return os.Getenv(k.Name) != "" }
+
+// Duration returns the knob's value as a Go duration ("90s", "10m").
+func (k Knob) Duration() (time.Duration, error) {
+	d, err := time.ParseDuration(k.Value())
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 90s or 10m", k.Name, k.Value())
+	}
+	return d, nil
+}
+
+// Int returns the knob's value as a positive whole number.
+func (k Knob) Int() (int, error) {
+	n, err := strconv.Atoi(k.Value())
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive whole number", k.Name, k.Value())
+	}
+	return n, nil
+}
+
+// The knobs. Defaults that make computes (the pinned Dapr version) are
+// written as make would say them.
+var (
+	Daprd = Knob{Name: "DAPRD", DefaultDoc: "the build of DAPR_VERSION", Targets: "test e2e bench run unit",
+		Doc: "a daprd binary to run instead of building one (a release candidate, say); a relative path is relative to the repository"}
+	DaprVersion = Knob{Name: "DAPR_VERSION", DefaultDoc: "the version tools/daprd pins", Targets: "test e2e bench run unit",
+		Doc: "the Dapr release whose daprd is built under out/dapr/ and run"}
+	Sentry = Knob{Name: "SENTRY", DefaultDoc: "`make sentry`'s build, out/bin/sentry", Targets: "test selfhosted-hosts",
+		Doc: "the sentry binary the self-hosted hosts test runs"}
+	KubeAPIServer = Knob{Name: "KUBE_APISERVER", DefaultDoc: "the build under out/bin/kube-apiserver", Targets: "test k8s-validate",
+		Doc: "the kube-apiserver that deploy/k8s is validated against"}
+	ServicesDir = Knob{Name: "SERVICES_DIR", DefaultDoc: "built from this checkout", Targets: "test e2e bench selfhosted-hosts",
+		Doc: "a directory holding order, inventory and notification binaries to run instead of building them from this checkout"}
+
+	E2ERun = Knob{Name: "E2E_RUN", Default: ".", Targets: "e2e",
+		Doc: "a regular expression: only the scenarios (Go tests) it matches run"}
+	E2EOut = Knob{Name: "E2E_OUT", Default: "out/e2e", Targets: "test e2e",
+		Doc: "the directory the e2e report goes to (report.json, .md, .html, .png, junit.xml)"}
+	E2ELogs = Knob{Name: "E2E_LOGS", Default: "out/e2e/logs", Targets: "test e2e bench",
+		Doc: "the directory every started process logs to, one folder per test"}
+	E2ELoadDuration = Knob{Name: "E2E_LOAD_DURATION", Default: "10s", Targets: "test e2e",
+		Doc: "how long each load phase of the fault scenarios lasts; longer makes a soak"}
+	E2EBreak = Knob{Name: "E2E_BREAK", Targets: "test e2e",
+		Doc: "breaks the setup on purpose to see the suite catch it: `resiliency` runs the sidecars without the resiliency policy"}
+
+	RCCandidate = Knob{Name: "CANDIDATE", DefaultDoc: "the pinned version", Targets: "rc-check",
+		Doc: "the daprd judged: a version, a daprd binary, or a report.json"}
+	RCBase = Knob{Name: "BASE", DefaultDoc: "the newest release before the candidate", Targets: "rc-check",
+		Doc: "the baseline, given as CANDIDATE is"}
+	RCRounds = Knob{Name: "RC_ROUNDS", Default: "5", Targets: "rc-check",
+		Doc: "how many more times the invocation-latency scenario runs on each side"}
+	RCSuite = Knob{Name: "RC_SUITE", Default: "true", Targets: "rc-check",
+		Doc: "`false` skips the suites: the latency comparison alone"}
+	MatrixVersions = Knob{Name: "VERSIONS", Default: "releases", Targets: "matrix",
+		Doc: "versions, daprd binaries or report.json files, oldest first; `releases` is every one in tools/daprd/releases"}
+
+	ImageRegistry = Knob{Name: "IMAGE_REGISTRY", Targets: "images",
+		Doc: "the registry the rendered overlays pull the services' images from"}
+	ReportSampleOut = Knob{Name: "REPORT_SAMPLE_OUT", Targets: "test unit",
+		Doc: "a directory where the report's unit tests keep the sample report.html, report.png and compare.png they render"}
+)
+
+// All is every knob, in the order `make help` lists them.
+var All = []Knob{
+	Daprd, DaprVersion, Sentry, KubeAPIServer, ServicesDir,
+	E2ERun, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak,
+	RCCandidate, RCBase, RCRounds, RCSuite, MatrixVersions,
+	ImageRegistry, ReportSampleOut,
+}
+
+// Markdown is the table of every knob, which `make help` prints and the
+// README carries.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| knob | default | targets | what it does |\n| --- | --- | --- | --- |\n")
+	for _, k := range All {
+		def := "`" + k.Default + "`"
+		switch {
+		case k.DefaultDoc != "":
+			def = k.DefaultDoc
+		case k.Default == "":
+			def = "unset"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", k.Name, def, k.Targets, k.Doc)
+	}
+	return b.String()
+}
+
+// Path returns the knob's value as a path, a relative one taken relative to
+// the repository at root (where make runs), or fallback, relative to root
+// too, when the knob and its default are empty.
+func (k Knob) Path(root, fallback string) string {
+	p := k.Value()
+	if p == "" {
+		p = fallback
+	}
+	if p != "" && !filepath.IsAbs(p) {
+		p = filepath.Join(root, p)
+	}
+	return p
+}

@@ -1,0 +1,220 @@
+package suite
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
+)
+
+// Shop is a running daprshop as a scenario's clients see it: its public
+// APIs over HTTP, every request timed into Scenario, and its notifications
+// on NATS. The System beneath is there for what clients cannot do: look
+// into Redis, stop a process.
+type Shop struct {
+	*system.System
+	// Scenario receives every request's latency and outcome; nil records
+	// nothing.
+	Scenario *report.ScenarioRecorder
+}
+
+// For returns the same shop, its requests timed into sc: subtests that
+// share one system and record scenarios of their own.
+func (s *Shop) For(sc *report.ScenarioRecorder) *Shop {
+	return &Shop{System: s.System, Scenario: sc}
+}
+
+// Order is an order as the order service answers it.
+type Order struct {
+	ID         string `json:"id"`
+	CustomerID string `json:"customerId"`
+	Status     string `json:"status"`
+	Items      []struct {
+		SKU      string `json:"sku"`
+		Quantity int    `json:"quantity"`
+	} `json:"items"`
+}
+
+// Item is a SKU's stock as the inventory service answers it.
+type Item struct {
+	SKU       string `json:"sku"`
+	Available int    `json:"available"`
+	Reserved  int    `json:"reserved"`
+}
+
+// HTTPClient waits longer than the system may take to answer: an order
+// placed while the broker refuses writes is refused after the sidecar's
+// publish retries (17 s, components/resiliency.yaml).
+var HTTPClient = &http.Client{Timeout: 30 * time.Second}
+
+// Do sends req and records its latency in the shop's scenario. A transport
+// error or a 5xx counts as an error; 4xx answers are what many scenarios
+// ask for.
+func (s *Shop) Do(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := HTTPClient.Do(req)
+	if s.Scenario != nil {
+		s.Scenario.Request(time.Since(start), err != nil || resp.StatusCode >= 500)
+	}
+	return resp, err
+}
+
+// Call sends a JSON request and decodes a JSON answer into out (if not
+// nil). It returns the status code, and stops the test if there is no
+// answer.
+func (s *Shop) Call(t testing.TB, method, url, body string, out any) int {
+	t.Helper()
+	status, err := s.TryCall(method, url, body, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status
+}
+
+// TryCall is Call for the goroutines of a load, which must not stop the
+// test: it returns the error instead.
+func (s *Shop) TryCall(method, url, body string, out any) (int, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("%s %s: read body: %w", method, url, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: answer is not the expected JSON: %w: %s", method, url, err, data)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// PlaceOrder posts an order of quantity units of sku and returns the status
+// and the order id (also for a 409, whose body names the rejected order). A
+// request that gets no answer fails the test and returns status 0; it is
+// safe to call from the goroutines of a load.
+func (s *Shop) PlaceOrder(t testing.TB, key, customer, sku string, quantity int) (int, string) {
+	t.Helper()
+	status, id, err := s.TryPlaceOrder(key, customer, sku, quantity)
+	if err != nil {
+		t.Error(err)
+	}
+	return status, id
+}
+
+// TryPlaceOrder is PlaceOrder for a client that handles failures itself: it
+// returns the error instead of failing the test.
+func (s *Shop) TryPlaceOrder(key, customer, sku string, quantity int) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, s.Apps["order"].URL+"/orders",
+		strings.NewReader(fmt.Sprintf(`{"customerId":%q,"items":[{"sku":%q,"quantity":%d}]}`, customer, sku, quantity)))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := s.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("POST /orders: %w", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		ID      string `json:"id"`
+		OrderID string `json:"orderId"`
+		Error   struct{ Code string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return resp.StatusCode, "", fmt.Errorf("POST /orders: answer is not JSON: %w", err)
+	}
+	if resp.StatusCode == http.StatusConflict && body.Error.Code != "insufficient_stock" {
+		return resp.StatusCode, "", fmt.Errorf("POST /orders: 409 with code %q, want insufficient_stock", body.Error.Code)
+	}
+	return resp.StatusCode, body.ID + body.OrderID, nil
+}
+
+// Restock adds quantity units of sku, failing the test unless it is done.
+func (s *Shop) Restock(t testing.TB, sku string, quantity int) {
+	t.Helper()
+	var item Item
+	if status := s.Call(t, http.MethodPost, s.Apps["inventory"].URL+"/items/"+sku+"/restock",
+		fmt.Sprintf(`{"quantity":%d}`, quantity), &item); status != http.StatusOK {
+		t.Fatalf("restock %s: got status %d, want 200", sku, status)
+	}
+}
+
+// Item reads the SKU's stock through the inventory service.
+func (s *Shop) Item(t testing.TB, sku string) Item {
+	t.Helper()
+	var item Item
+	if status := s.Call(t, http.MethodGet, s.Apps["inventory"].URL+"/items/"+sku, "", &item); status != http.StatusOK {
+		t.Fatalf("GET /items/%s: got status %d, want 200", sku, status)
+	}
+	return item
+}
+
+// StoredItem reads the SKU's stock straight from Redis, past the apps.
+func (s *Shop) StoredItem(t testing.TB, sku string) Item {
+	t.Helper()
+	var item Item
+	if err := json.Unmarshal(s.Redis.State(t, "inventory", "item:"+sku), &item); err != nil {
+		t.Fatalf("stored item %s: %v", sku, err)
+	}
+	return item
+}
+
+// Subscribe subscribes to customer's notifications on NATS, as the
+// customer's client would.
+func (s *Shop) Subscribe(t testing.TB, customer string) chan *nats.Msg {
+	t.Helper()
+	nc := s.connectNATS(t)
+	msgs := make(chan *nats.Msg, 16)
+	if _, err := nc.ChanSubscribe("notifications."+customer, msgs); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+// Receive returns the next message of msgs, failing the test when none
+// comes within 30 s.
+func Receive(t testing.TB, msgs chan *nats.Msg) *nats.Msg {
+	t.Helper()
+	select {
+	case msg := <-msgs:
+		return msg
+	case <-time.After(30 * time.Second):
+		t.Fatal("no notification on NATS within 30s")
+		return nil
+	}
+}
+
+// connectNATS connects to the shop's NATS, closed when the test ends.
+func (s *Shop) connectNATS(t testing.TB) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.NATS.URL)
+	if err != nil {
+		t.Fatalf("connect to nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}

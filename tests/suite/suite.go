@@ -1,0 +1,148 @@
+// Package suite runs scenarios on a whole daprshop and reports them: the
+// TestMain of a suite, the scenarios it records, and the shop as the
+// scenarios' clients see it. The e2e suite and the benchmark are built on
+// it; it is built on the harness (what starts things) and the report (a
+// plain library).
+package suite
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/daprshop/daprshop/tests/harness/knobs"
+	"github.com/daprshop/daprshop/tests/harness/netns"
+	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
+)
+
+// Run is one run of a suite: the scenarios it records, and where its
+// report goes.
+type Run struct {
+	name     string
+	out      string
+	recorder *report.Recorder
+}
+
+// New returns the run of suite name, whose report goes to out (a relative
+// path is relative to the repository).
+func New(name, out string) *Run {
+	return &Run{name: name, out: out, recorder: report.NewRecorder()}
+}
+
+// Main is the suite's TestMain. Outside the network namespace it checks the
+// daprd under test (a wrong DAPRD is one error, in seconds), builds the
+// services, and runs the test binary again inside a namespace of its own.
+// Inside, it starts that daprd once alone (a daprd that cannot start is one
+// error, not a finding in every scenario), runs the tests, and writes the
+// report: report.json, .md, .html with its screenshot, junit.xml.
+//
+//	var run = suite.New("e2e", knobs.E2EOut.Value())
+//	func TestMain(m *testing.M) { os.Exit(run.Main(m)) }
+func (r *Run) Main(m *testing.M) int {
+	root, err := system.RepoRoot()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", r.name, err)
+		return 2
+	}
+	if netns.Inside() {
+		daprd, err := system.DaprdPath(root)
+		if err == nil {
+			err = system.Preflight(root, daprd)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", r.name, err)
+			return 2
+		}
+		r.recorder.Progress = os.Stderr
+		code := m.Run()
+		if err := r.writeReport(root); err != nil {
+			fmt.Fprintf(os.Stderr, "%s report: %v\n", r.name, err)
+			return 1
+		}
+		return code
+	}
+	daprd, version, err := system.CheckDaprd(root)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", r.name, err)
+		return 2
+	}
+	fmt.Fprintf(os.Stderr, "%s: daprd %s (%s)\n", r.name, version, daprd)
+	remove, err := system.BuildServices()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer remove()
+	return netns.Reexec()
+}
+
+// Scenario starts recording scenario name, run by test t; it ends with t.
+func (r *Run) Scenario(t *testing.T, name string) *report.ScenarioRecorder {
+	return r.recorder.Scenario(t, name)
+}
+
+func (r *Run) writeReport(root string) error {
+	dir := r.out
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
+	}
+	env := system.Env{Root: root, BinDir: knobs.ServicesDir.Value()}
+	if daprd, err := system.DaprdPath(root); err == nil {
+		env.Daprd = daprd
+	}
+	rep := r.recorder.Report(Describe(env))
+	if err := report.Write(dir, rep); err != nil {
+		return err
+	}
+	// report.png: what a reader of report.html sees, taken by a real
+	// browser, which also proves the page renders offline without errors.
+	if err := report.Screenshot(context.Background(), dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "%s report: %s (passed: %v, %d findings)\n", r.name, filepath.Join(dir, "report.md"), rep.Passed, len(rep.Findings))
+	return nil
+}
+
+// Start starts the system for test t, as a shop whose requests are timed
+// into scenario sc (nil: none), and stops it when the test ends. With a
+// scenario, the processes' resource use and counters are recorded before
+// they stop, and that each stopped cleanly is one of its invariants;
+// without, a process that did not stop cleanly fails the test.
+func Start(t *testing.T, sc *report.ScenarioRecorder, opts system.Options) *Shop {
+	t.Helper()
+	sys := system.Start(t, opts)
+	t.Cleanup(func() { // runs before the processes' own cleanups, which find them stopped
+		if sc != nil {
+			sc.Resources(Resources(sys.Usage()))
+			sc.Counters(sys.Counters())
+		}
+		failures := sys.Stop()
+		if sc == nil {
+			for _, f := range failures {
+				t.Error(f)
+			}
+			return
+		}
+		sc.Check("every process shut down cleanly", len(failures) == 0,
+			fmt.Sprintf("exit 0 on SIGINT, each sidecar within its %d s grace period", system.DaprdGracefulShutdownSeconds),
+			strings.Join(failures, "; "))
+	})
+	return &Shop{System: sys, Scenario: sc}
+}
+
+// Resources is usage, by process, as the report lists it.
+func Resources(usage map[string]proc.Usage) []report.Resource {
+	out := make([]report.Resource, 0, len(usage))
+	for _, name := range slices.Sorted(maps.Keys(usage)) {
+		u := usage[name]
+		out = append(out, report.Resource{Process: name, CPUSeconds: u.CPUSeconds, RSSMB: float64(u.RSSBytes) / (1 << 20)})
+	}
+	return out
+}
