@@ -1,0 +1,59 @@
+// Package tests holds no code of its own, only the check that the test
+// trees keep the layering tests/README.md describes.
+package tests_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestLayers checks, with go list, that each layer of the tests imports
+// only what tests/README.md says it may: the report is a plain library, the
+// harness knows nothing of the report or the suites, and no test tree
+// imports another's.
+func TestLayers(t *testing.T) {
+	const module = "github.com/daprshop/daprshop/"
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .TestImports " "}} {{join .XTestImports " "}}`, "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	// A layer's code must not import what is listed for it; its tests may
+	// use more (the report's tests render pages with a real browser).
+	forbidden := map[string][]string{
+		"tests/report":   {"testing", "tests/harness", "tests/suite", "tests/compare"},
+		"tests/compare":  {"testing", "tests/harness", "tests/suite"},
+		"tests/harness":  {"tests/report", "tests/compare", "tests/suite", "tests/e2e", "tests/bench"},
+		"tests/suite":    {"tests/e2e", "tests/bench", "tests/hosts", "tests/commands"},
+		"tests/e2e":      {"tests/bench", "tests/hosts", "tests/commands"},
+		"tests/bench":    {"tests/e2e", "tests/hosts", "tests/commands"},
+		"tests/hosts":    {"tests/e2e", "tests/bench", "tests/suite", "tests/commands"},
+		"tests/commands": {"tests/e2e", "tests/bench", "tests/hosts"},
+	}
+	checked := 0
+	for line := range strings.Lines(strings.TrimSpace(string(out))) {
+		parts := strings.Split(strings.TrimSpace(line), "|")
+		pkg := strings.TrimPrefix(parts[0], module)
+		imports := strings.Fields(parts[1])
+		if !strings.HasPrefix(pkg, "tests/report") && !strings.HasPrefix(pkg, "tests/compare") {
+			imports = append(imports, strings.Fields(parts[2])...)
+		}
+		for prefix, banned := range forbidden {
+			if pkg != prefix && !strings.HasPrefix(pkg, prefix+"/") {
+				continue
+			}
+			checked++
+			for _, imp := range imports {
+				imp = strings.TrimPrefix(imp, module)
+				for _, b := range banned {
+					if imp == b || strings.HasPrefix(imp, b+"/") {
+						t.Errorf("%s imports %s, which tests/README.md's layering forbids", pkg, imp)
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("go list named none of the test packages: is this the daprshop module?")
+	}
+}
