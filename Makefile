@@ -58,7 +58,7 @@ help:
 	@go run ./tests/cmd/knobs
 
 services:
-	$(GO_BUILD) -o $(OUT)/bin/ ./services/order ./services/inventory ./services/notification
+	go run ./tools/build/cmd/build -o $(OUT)/bin
 
 # The daprd under test: built, or, when DAPRD names one, asked its version,
 # so that a wrong path is one error before anything compiles (the suites

@@ -6,15 +6,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/daprshop/daprshop/internal/daprclient"
+	"github.com/daprshop/daprshop/internal/app"
 	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/internal/httpserver"
-	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/services/inventory/internal/dapr"
 	"github.com/daprshop/daprshop/services/inventory/internal/inventory"
 )
@@ -27,30 +23,15 @@ func main() {
 }
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))).With("app", "inventory")
-	stopTracing, err := telemetry.StartTracing(ctx, logger, "inventory", getenv)
-	if err != nil {
-		return err
-	}
-	defer stopTracing()
-
-	client, err := daprclient.New(cfg.DaprGRPCAddr, cfg.DaprAPIToken)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-
-	m, etagRetries := newMetrics()
-	svc := inventory.NewService(dapr.NewItemStore(daprstate.Store{Client: client, Name: cfg.StateStore, ETagRetries: etagRetries}))
-	var seed seeder
-	go seed.run(ctx, logger, svc, cfg.Seed)
-
-	return httpserver.Run(ctx, logger, cfg.Server(), newServer(logger, cfg, svc, seed.Ready, m))
+	return app.Run(ctx, "inventory", cfg.Base, getenv, stdout, func(ctx context.Context, rt app.Runtime) error {
+		m, etagRetries := newMetrics()
+		svc := inventory.NewService(dapr.NewItemStore(daprstate.Store{Client: rt.Dapr, Name: cfg.StateStore, ETagRetries: etagRetries}))
+		var seed seeder
+		go seed.run(ctx, rt.Logger, svc, cfg.Seed)
+		return httpserver.Run(ctx, rt.Logger, cfg.Server(), newServer(rt.Logger, cfg, svc, seed.Ready, m))
+	})
 }

@@ -8,15 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/daprshop/daprshop/internal/daprclient"
+	"github.com/daprshop/daprshop/internal/app"
 	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/internal/httpserver"
-	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/services/notification/internal/dapr"
 	"github.com/daprshop/daprshop/services/notification/internal/natsbus"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
@@ -30,30 +27,40 @@ func main() {
 }
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))).With("app", "notification")
-	stopTracing, err := telemetry.StartTracing(ctx, logger, "notification", getenv)
-	if err != nil {
-		return err
-	}
-	defer stopTracing()
+	return app.Run(ctx, "notification", cfg.Base, getenv, stdout, func(ctx context.Context, rt app.Runtime) error {
+		nc, closed, err := connectNATS(cfg.NATSURL, rt.Logger)
+		if err != nil {
+			return err
+		}
+		// Drain delivers what is buffered, then closes; wait for that,
+		// unless there is no connection to drain.
+		defer func() {
+			if err := nc.Drain(); err != nil {
+				nc.Close()
+				return
+			}
+			<-closed
+		}()
 
-	client, err := daprclient.New(cfg.DaprGRPCAddr, cfg.DaprAPIToken)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
+		m := newMetrics()
+		sender := natsbus.NewSender(nc)
+		store := daprstate.Store{Client: rt.Dapr, Name: cfg.StateStore, ETagRetries: m.etagRetries}
+		svc := notification.NewService(sender, dapr.NewStore(store), dapr.NewDeadLetters(store))
+		return httpserver.Run(ctx, rt.Logger, cfg.Server(), newServer(rt.Logger, cfg, svc, sender.Ready, m))
+	})
+}
 
-	// Start even when NATS is not up yet, and keep reconnecting: /readyz
-	// reports the connection, and events are retried until it is back.
+// connectNATS connects to NATS at url, and returns a channel closed once
+// the connection is. It succeeds even when NATS is not up yet, and keeps
+// reconnecting: /readyz reports the connection, and events are retried
+// until it is back.
+func connectNATS(url string, logger *slog.Logger) (*nats.Conn, <-chan struct{}, error) {
 	closed := make(chan struct{})
-	nc, err := nats.Connect(cfg.NATSURL,
+	nc, err := nats.Connect(url,
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		nats.Name("daprshop-notification"),
 		nats.RetryOnFailedConnect(true),
@@ -64,21 +71,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", slog.String("url", c.ConnectedUrl())) }),
 	)
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", cfg.NATSURL, err)
+		return nil, nil, fmt.Errorf("nats %s: %w", url, err)
 	}
-	// Drain delivers what is buffered, then closes; wait for that, unless
-	// there is no connection to drain.
-	defer func() {
-		if err := nc.Drain(); err != nil {
-			nc.Close()
-			return
-		}
-		<-closed
-	}()
-
-	m := newMetrics()
-	sender := natsbus.NewSender(nc)
-	store := daprstate.Store{Client: client, Name: cfg.StateStore, ETagRetries: m.etagRetries}
-	svc := notification.NewService(sender, dapr.NewStore(store), dapr.NewDeadLetters(store))
-	return httpserver.Run(ctx, logger, cfg.Server(), newServer(logger, cfg, svc, sender, m))
+	return nc, closed, nil
 }

@@ -7,36 +7,12 @@
 package hosts_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/harness/netns"
 	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	if netns.Inside() {
-		return m.Run()
-	}
-	root, err := system.RepoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if _, _, err := system.CheckDaprd(root); err != nil {
-		fmt.Fprintln(os.Stderr, "hosts:", err)
-		return 2
-	}
-	remove, err := system.BuildServices()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer remove()
-	return netns.Reexec()
+	os.Exit(system.Main(m, system.MainOptions{Name: "hosts", Services: true}))
 }

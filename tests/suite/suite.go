@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
-	"github.com/daprshop/daprshop/tests/harness/netns"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
@@ -46,41 +45,8 @@ func New(name, out string) *Run {
 //	var run = suite.New("e2e", knobs.E2EOut.Value())
 //	func TestMain(m *testing.M) { os.Exit(run.Main(m)) }
 func (r *Run) Main(m *testing.M) int {
-	root, err := system.RepoRoot()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", r.name, err)
-		return 2
-	}
-	if netns.Inside() {
-		daprd, err := system.DaprdPath(root)
-		if err == nil {
-			err = system.Preflight(root, daprd)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", r.name, err)
-			return 2
-		}
-		r.recorder.Progress = os.Stderr
-		code := m.Run()
-		if err := r.writeReport(root); err != nil {
-			fmt.Fprintf(os.Stderr, "%s report: %v\n", r.name, err)
-			return 1
-		}
-		return code
-	}
-	daprd, version, err := system.CheckDaprd(root)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", r.name, err)
-		return 2
-	}
-	fmt.Fprintf(os.Stderr, "%s: daprd %s (%s)\n", r.name, version, daprd)
-	remove, err := system.BuildServices()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer remove()
-	return netns.Reexec()
+	r.recorder.Progress = os.Stderr
+	return system.Main(m, system.MainOptions{Name: r.name, Services: true, Preflight: true, After: r.writeReport})
 }
 
 // Scenario starts recording scenario name, run by test t; it ends with t.
@@ -88,7 +54,11 @@ func (r *Run) Scenario(t *testing.T, name string) *report.ScenarioRecorder {
 	return r.recorder.Scenario(t, name)
 }
 
-func (r *Run) writeReport(root string) error {
+func (r *Run) writeReport() error {
+	root, err := system.RepoRoot()
+	if err != nil {
+		return err
+	}
 	dir := r.out
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(root, dir)

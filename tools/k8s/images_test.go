@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tools/build"
 	"github.com/daprshop/daprshop/tools/k8s/image"
 )
 
@@ -38,7 +39,7 @@ func TestImages(t *testing.T) {
 	for i, ref := range refs {
 		svcs[i] = Service(ref)
 	}
-	if err := BuildBinaries(context.Background(), root, rebuilt, svcs...); err != nil {
+	if err := build.Build(context.Background(), root, rebuilt, svcs...); err != nil {
 		t.Fatal(err)
 	}
 	for _, ref := range refs {
@@ -94,7 +95,7 @@ func TestImages(t *testing.T) {
 				t.Errorf("rebuilt from the same source: digest %s, want %s", got, want)
 			}
 
-			checkDockerfile(t, filepath.Join(root, "services", svc, "Dockerfile"), cfg.Config.User, cfg.Config.Entrypoint)
+			checkDockerfile(t, filepath.Join(root, "services", "Dockerfile"), svc, cfg.Config.User, cfg.Config.Entrypoint)
 		})
 	}
 }
@@ -145,46 +146,62 @@ func checkOnlyStaticBinary(t *testing.T, open func() (io.ReadCloser, error), svc
 	}
 }
 
-// checkDockerfile: the Dockerfile's final stage is the same image: an empty
-// base, the same user and entrypoint, the binary built with the same flags.
-func checkDockerfile(t *testing.T, path, user string, entrypoint []string) {
+// checkDockerfile: the Dockerfile's stage named svc is the same image: an
+// empty base, the same user and entrypoint, the binary built with the same
+// flags.
+func checkDockerfile(t *testing.T, path, svc, user string, entrypoint []string) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var from, gotUser, build string
+	var stage, from, gotUser, goBuild string
 	var gotEntrypoint []string
+	found := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		instr, arg, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
+		if strings.EqualFold(instr, "FROM") { // a new stage: FROM base [AS name]
+			base, name, _ := strings.Cut(arg, " ")
+			stage = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(name, "AS "), "as "))
+			if stage == svc {
+				from, found = base, true
+			}
+			continue
+		}
+		if strings.EqualFold(instr, "RUN") && strings.Contains(arg, "go build") {
+			goBuild = arg
+		}
+		if stage != svc {
+			continue
+		}
 		switch strings.ToUpper(instr) {
-		case "FROM":
-			from, gotUser, gotEntrypoint = arg, "", nil // a new stage
 		case "USER":
 			gotUser = arg
 		case "ENTRYPOINT":
 			if err := json.Unmarshal([]byte(arg), &gotEntrypoint); err != nil {
 				t.Errorf("%s: ENTRYPOINT %s: want the exec (JSON) form: %v", path, arg, err)
 			}
-		case "RUN":
-			if strings.Contains(arg, "go build") {
-				build = arg
-			}
 		}
 	}
+	if !found {
+		t.Fatalf("%s: no stage %q (FROM scratch AS %s)", path, svc, svc)
+	}
 	if from != "scratch" {
-		t.Errorf("%s: final stage FROM %q, want scratch", path, from)
+		t.Errorf("%s: stage %s FROM %q, want scratch", path, svc, from)
 	}
 	if gotUser != user {
-		t.Errorf("%s: USER %q, want %q as the built image", path, gotUser, user)
+		t.Errorf("%s: stage %s USER %q, want %q as the built image", path, svc, gotUser, user)
 	}
 	if !slices.Equal(gotEntrypoint, entrypoint) {
-		t.Errorf("%s: ENTRYPOINT %q, want %q as the built image", path, gotEntrypoint, entrypoint)
+		t.Errorf("%s: stage %s ENTRYPOINT %q, want %q as the built image", path, svc, gotEntrypoint, entrypoint)
 	}
-	for _, want := range append(slices.Clone(BuildEnv), BuildFlags...) {
-		if !strings.Contains(build, want) {
+	if !strings.Contains(goBuild, "./services/"+svc) {
+		t.Errorf("%s: the go build does not build ./services/%s", path, svc)
+	}
+	for _, want := range append(slices.Clone(build.Env), build.Flags...) {
+		if !strings.Contains(goBuild, want) {
 			t.Errorf("%s: the go build does not use %s, which the built image's binary does", path, want)
 		}
 	}

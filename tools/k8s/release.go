@@ -1,10 +1,8 @@
 package k8s
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -96,30 +94,4 @@ func WritePinned(root, out, overlay string, pinned []types.Image) error {
 	}
 	header := fmt.Sprintf("# Written by `make images`: deploy/k8s/overlays/%s with the images just built.\n", overlay)
 	return os.WriteFile(filepath.Join(dir, "kustomization.yaml"), append([]byte(header), data...), 0o644)
-}
-
-// BuildFlags and BuildEnv build a service's binary for its image: static,
-// for Linux, with no paths or version-control stamps that would make two
-// builds of the same source differ. The Dockerfiles build the same way.
-var (
-	BuildFlags = []string{"-trimpath", "-buildvcs=false"}
-	BuildEnv   = []string{"CGO_ENABLED=0", "GOOS=linux"}
-)
-
-// BuildBinaries builds services/SVC for every svc into dir/SVC, as the
-// images run them: in one go build, so the links run in parallel.
-func BuildBinaries(ctx context.Context, root, dir string, svcs ...string) error {
-	args := append([]string{"build"}, BuildFlags...)
-	args = append(args, "-o", dir+string(os.PathSeparator))
-	for _, svc := range svcs {
-		args = append(args, "./services/"+svc)
-	}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), BuildEnv...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %v: %w", svcs, err)
-	}
-	return nil
 }

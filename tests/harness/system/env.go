@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
+	"github.com/daprshop/daprshop/tools/build"
 )
 
 // Env is where the suite finds what it runs.
@@ -182,11 +183,12 @@ func firstLine(s string) string {
 	return line
 }
 
-// BuildServices builds the three services from this checkout into a new
-// temporary directory and points knobs.ServicesDir at it, unless it names a
-// directory already. Tests call it before entering their network namespace,
-// where nothing reaches the network; the re-executed test binary inherits
-// the environment, so it finds them. remove deletes what was built.
+// BuildServices builds the services from this checkout (tools/build, as
+// make and the images do) into a new temporary directory and points
+// knobs.ServicesDir at it, unless it names a directory already. Tests call
+// it before entering their network namespace, where nothing reaches the
+// network; the re-executed test binary inherits the environment, so it
+// finds them. remove deletes what was built.
 func BuildServices() (remove func(), err error) {
 	if knobs.ServicesDir.Set() {
 		return func() {}, nil
@@ -199,15 +201,10 @@ func BuildServices() (remove func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	remove = func() { os.RemoveAll(dir) }
-	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
-		"./services/order", "./services/inventory", "./services/notification")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		remove()
-		return nil, fmt.Errorf("go build services: %v\n%s", err, out)
+	if err := build.Build(context.Background(), root, dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	os.Setenv(knobs.ServicesDir.Name, dir)
-	return remove, nil
+	return func() { os.RemoveAll(dir) }, nil
 }

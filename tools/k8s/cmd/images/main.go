@@ -18,6 +18,7 @@ import (
 
 	"sigs.k8s.io/kustomize/api/types"
 
+	"github.com/daprshop/daprshop/tools/build"
 	"github.com/daprshop/daprshop/tools/k8s"
 	"github.com/daprshop/daprshop/tools/k8s/image"
 )
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	for i, ref := range imgs {
 		svcs[i] = k8s.Service(ref)
 	}
-	if err := k8s.BuildBinaries(ctx, rootDir, binDir, svcs...); err != nil {
+	if err := build.Build(ctx, rootDir, binDir, svcs...); err != nil {
 		return err
 	}
 	pinned := make([]types.Image, 0, len(imgs))
