@@ -152,6 +152,35 @@ func (s Store) Update(ctx context.Context, attempt func() error) error {
 	return ErrContention
 }
 
+// ErrUnchanged, returned by Modify's decide, means there is nothing to
+// write: Modify writes nothing and returns nil.
+var ErrUnchanged = errors.New("unchanged")
+
+// Modify is Update for one key holding a T: it reads the value (the zero T
+// and found false when there is none), lets decide say what it becomes, and
+// writes that with the ETag it read. When another writer got there first,
+// it reads again and decide decides again on fresh data; so decide may run
+// more than once, and must not act on the world beyond its return value
+// except idempotently. decide's ErrUnchanged writes nothing; any other
+// error ends Modify as it is.
+func Modify[T any](ctx context.Context, s Store, key string, decide func(v T, found bool) (T, error)) error {
+	return s.Update(ctx, func() error {
+		var v T
+		etag, found, err := s.Get(ctx, key, &v)
+		if err != nil {
+			return err
+		}
+		updated, err := decide(v, found)
+		if errors.Is(err, ErrUnchanged) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return s.Put(ctx, key, updated, etag, nil)
+	})
+}
+
 // backoff sleeps a little, with jitter, so that writers who collided do not
 // collide again in lockstep.
 func backoff(ctx context.Context, attempt int) error {

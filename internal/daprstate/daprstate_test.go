@@ -3,6 +3,7 @@ package daprstate_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -65,14 +66,21 @@ func (c *counter) Inc() { c.n++ }
 
 // increment is a read-decide-write of the number under key.
 func increment(ctx context.Context, s daprstate.Store, key string) error {
-	return s.Update(ctx, func() error {
-		var n int
-		etag, _, err := s.Get(ctx, key, &n)
-		if err != nil {
-			return err
-		}
-		return s.Put(ctx, key, n+1, etag, nil)
+	return daprstate.Modify(ctx, s, key, func(n int, _ bool) (int, error) { return n + 1, nil })
+}
+
+func TestModifyWritesNothingWhenUnchanged(t *testing.T) {
+	mem := newMemory()
+	s := daprstate.Store{Client: mem, Name: "statestore"}
+	mem.values["n"], mem.versions["n"] = 7, 1
+	var seen []int
+	err := daprstate.Modify(context.Background(), s, "n", func(n int, found bool) (int, error) {
+		seen = append(seen, n)
+		return 0, daprstate.ErrUnchanged
 	})
+	if err != nil || mem.saves != 0 || !slices.Equal(seen, []int{7}) {
+		t.Errorf("got %v, %d saves, decide saw %v; want nil, 0 saves, [7]", err, mem.saves, seen)
+	}
 }
 
 func TestUpdateRetriesALostRaceOnFreshData(t *testing.T) {

@@ -89,8 +89,8 @@ func (h handlers) listDeadLetters(c *gin.Context) {
 }
 
 // deadLetter keeps an event from the dead-letter topic for an operator. One
-// that cannot be decoded is logged and dropped; one that cannot be stored
-// yet is retried.
+// that cannot be decoded, or has no id, is logged and dropped; one that
+// cannot be stored yet is retried.
 func (h handlers) deadLetter(c *gin.Context) {
 	var ce cloudEvent
 	if err := c.ShouldBindJSON(&ce); err != nil {
@@ -101,12 +101,17 @@ func (h handlers) deadLetter(c *gin.Context) {
 	h.metrics.deadLetters.Inc()
 	h.logger.ErrorContext(c, "event dead-lettered", slog.String("event_id", ce.ID), slog.String("topic", ce.Topic), slog.String("data", string(ce.Data)))
 	d := notification.DeadLetter{ID: ce.ID, Topic: ce.Topic, Data: ce.Data, ReceivedAt: time.Now().UTC()}
-	if err := h.svc.DeadLetter(c, d); err != nil {
+	switch err := h.svc.DeadLetter(c, d); {
+	case errors.Is(err, notification.ErrMalformedEvent):
+		// Without an id it cannot be kept; a retry would not give it one.
+		h.logger.ErrorContext(c, "dropping malformed dead letter", slog.Any("error", err))
+		c.JSON(http.StatusOK, gin.H{"status": statusDrop})
+	case err != nil:
 		h.logger.ErrorContext(c, "keeping dead letter, will retry", slog.String("event_id", ce.ID), slog.Any("error", err))
 		c.JSON(http.StatusOK, gin.H{"status": statusRetry})
-		return
+	default:
+		c.JSON(http.StatusOK, gin.H{"status": statusSuccess})
 	}
-	c.JSON(http.StatusOK, gin.H{"status": statusSuccess})
 }
 
 // writeError is the service's one table from domain errors to HTTP answers.

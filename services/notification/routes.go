@@ -6,18 +6,18 @@ import (
 
 	"github.com/daprshop/daprshop/internal/health"
 	"github.com/daprshop/daprshop/internal/web"
-	"github.com/daprshop/daprshop/services/notification/internal/natsbus"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 )
 
 // newServer returns the notification service's HTTP API: the history and
 // dead-letter queries, and the routes Dapr delivers events to (declared by
-// the Subscriptions in components/).
-func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, sender *natsbus.Sender, m *metrics) http.Handler {
+// the Subscriptions in components/). natsReady tells /readyz whether
+// notifications can go out.
+func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, natsReady health.Check, m *metrics) http.Handler {
 	r := web.NewEngine(logger)
 	h := handlers{svc: svc, logger: logger, metrics: m}
 
-	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), sender.Ready)
+	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), natsReady)
 	m.Instrument(r)
 
 	r.GET("/notifications", h.listNotifications)

@@ -56,46 +56,32 @@ func (s *ItemStore) List(ctx context.Context) ([]inventory.Item, error) {
 	return items, nil
 }
 
-// Update is the read-modify-write loop (daprstate.Update): read the item
+// Update is the read-modify-write loop (daprstate.Modify): read the item
 // and its ETag, let fn change it, and save it only if the ETag still
 // matches. Losing the race means someone else changed the item; read again
 // and let fn decide again on fresh data.
 func (s *ItemStore) Update(ctx context.Context, sku string, fn func(item inventory.Item, exists bool) (inventory.Item, error)) error {
-	err := s.store.Update(ctx, func() error {
-		var item inventory.Item
-		etag, exists, err := s.store.Get(ctx, itemKey(sku), &item)
-		if err != nil {
-			return err
-		}
+	err := daprstate.Modify(ctx, s.store, itemKey(sku), func(item inventory.Item, exists bool) (inventory.Item, error) {
 		updated, err := fn(item, exists)
-		if err != nil {
-			return err
-		}
-		if !exists {
+		if err == nil && !exists {
 			// List a new SKU before creating it: a crash in between leaves
 			// a listed SKU without an item, which List skips, rather than
-			// an item that nothing lists.
-			if err := s.addToCatalog(ctx, sku); err != nil {
-				return err
-			}
+			// an item that nothing lists. Listing it twice, when this
+			// attempt loses the race, lists it once.
+			err = s.addToCatalog(ctx, sku)
 		}
-		return s.store.Put(ctx, itemKey(sku), updated, etag, nil)
+		return updated, err
 	})
 	return contention(err, "update "+sku)
 }
 
 func (s *ItemStore) addToCatalog(ctx context.Context, sku string) error {
-	err := s.store.Update(ctx, func() error {
-		var skus []string
-		etag, _, err := s.store.Get(ctx, catalogKey, &skus)
-		if err != nil {
-			return err
-		}
+	err := daprstate.Modify(ctx, s.store, catalogKey, func(skus []string, _ bool) ([]string, error) {
 		i, found := slices.BinarySearch(skus, sku)
 		if found {
-			return nil
+			return nil, daprstate.ErrUnchanged
 		}
-		return s.store.Put(ctx, catalogKey, slices.Insert(skus, i, sku), etag, nil)
+		return slices.Insert(skus, i, sku), nil
 	})
 	return contention(err, "add "+sku+" to catalog")
 }

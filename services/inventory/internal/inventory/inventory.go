@@ -67,10 +67,12 @@ func (e *InsufficientStockError) Error() string {
 	return fmt.Sprintf("insufficient stock for %d sku(s)", len(e.Shortages))
 }
 
-// Store keeps items. Update reads the item for sku, passes it to fn (exists is
-// false for a SKU never stored) and saves what fn returns, retrying the read
-// and fn when another writer got there first; when fn returns an error,
-// nothing is saved and Update returns it.
+// Store keeps items. Get returns an *UnknownSKUError for a SKU never stored.
+// List returns every item in SKU order. Update reads the item for sku, passes
+// it to fn (exists is false, and the item zero, for a SKU never stored) and
+// saves what fn returns, retrying the read and fn when another writer got
+// there first, so no update is lost; when fn returns an error, nothing is
+// saved and Update returns it. inventorytest.TestStore checks all of this.
 type Store interface {
 	Get(ctx context.Context, sku string) (Item, error)
 	List(ctx context.Context) ([]Item, error)

@@ -4,78 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"testing"
 
 	"github.com/daprshop/daprshop/services/inventory/internal/inventory"
+	"github.com/daprshop/daprshop/services/inventory/internal/inventory/inventorytest"
 )
-
-// memStore is an in-memory inventory.Store: Update runs fn under a lock, so
-// it is the ideal the Dapr adapter's ETag loop has to match.
-type memStore struct {
-	mu    sync.Mutex
-	items map[string]inventory.Item
-	// failOn makes Update fail for that SKU, as a store outage would.
-	failOn string
-}
-
-func newMemStore(items ...inventory.Item) *memStore {
-	s := &memStore{items: map[string]inventory.Item{}}
-	for _, it := range items {
-		s.items[it.SKU] = it
-	}
-	return s
-}
-
-func (s *memStore) Get(_ context.Context, sku string) (inventory.Item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	it, ok := s.items[sku]
-	if !ok {
-		return inventory.Item{}, &inventory.UnknownSKUError{SKU: sku}
-	}
-	return clone(it), nil
-}
-
-func (s *memStore) List(context.Context) ([]inventory.Item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []inventory.Item
-	for _, it := range s.items {
-		out = append(out, clone(it))
-	}
-	return out, nil
-}
-
-func (s *memStore) Update(_ context.Context, sku string, fn func(inventory.Item, bool) (inventory.Item, error)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sku == s.failOn {
-		return errors.New("store unavailable")
-	}
-	it, ok := s.items[sku]
-	updated, err := fn(clone(it), ok)
-	if err != nil {
-		return err
-	}
-	s.items[sku] = clone(updated)
-	return nil
-}
-
-func clone(it inventory.Item) inventory.Item {
-	it.Holds = maps.Clone(it.Holds)
-	return it
-}
-
-func (s *memStore) item(t *testing.T, sku string) inventory.Item {
-	t.Helper()
-	it, err := s.Get(context.Background(), sku)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return it
-}
 
 func stock(sku string, available int) inventory.Item {
 	return inventory.Item{SKU: sku, Available: available}
@@ -136,7 +70,7 @@ func TestReserve(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			store := newMemStore(stock("A", 10), stock("B", 2))
+			store := inventorytest.NewStore(stock("A", 10), stock("B", 2))
 			svc := inventory.NewService(store)
 
 			err := svc.Reserve(context.Background(), "o-1", tc.lines)
@@ -155,7 +89,7 @@ func TestReserve(t *testing.T) {
 				}
 			}
 			for sku, avail := range tc.wantAvailable {
-				it := store.item(t, sku)
+				it := inventorytest.MustGet(t, store, sku)
 				if it.Available != avail {
 					t.Errorf("%s available: got %d, want %d", sku, it.Available, avail)
 				}
@@ -168,7 +102,7 @@ func TestReserve(t *testing.T) {
 }
 
 func TestReserveReportsEveryShortage(t *testing.T) {
-	svc := inventory.NewService(newMemStore(stock("A", 1), stock("B", 2)))
+	svc := inventory.NewService(inventorytest.NewStore(stock("A", 1), stock("B", 2)))
 	err := svc.Reserve(context.Background(), "o-1", []inventory.Line{{SKU: "A", Quantity: 5}, {SKU: "B", Quantity: 6}})
 	var short *inventory.InsufficientStockError
 	if !errors.As(err, &short) {
@@ -181,7 +115,7 @@ func TestReserveReportsEveryShortage(t *testing.T) {
 }
 
 func TestReserveIsIdempotentPerOrder(t *testing.T) {
-	store := newMemStore(stock("A", 10))
+	store := inventorytest.NewStore(stock("A", 10))
 	svc := inventory.NewService(store)
 	lines := []inventory.Line{{SKU: "A", Quantity: 4}}
 	for i := range 3 {
@@ -189,13 +123,13 @@ func TestReserveIsIdempotentPerOrder(t *testing.T) {
 			t.Fatalf("Reserve #%d: %v", i+1, err)
 		}
 	}
-	if it := store.item(t, "A"); it.Available != 6 || it.Reserved != 4 {
+	if it := inventorytest.MustGet(t, store, "A"); it.Available != 6 || it.Reserved != 4 {
 		t.Errorf("after reserving one order 3 times: got available %d reserved %d, want 6 and 4", it.Available, it.Reserved)
 	}
 }
 
 func TestReleaseIsIdempotent(t *testing.T) {
-	store := newMemStore(stock("A", 10))
+	store := inventorytest.NewStore(stock("A", 10))
 	svc := inventory.NewService(store)
 	ctx := context.Background()
 	if err := svc.Reserve(ctx, "o-1", []inventory.Line{{SKU: "A", Quantity: 4}}); err != nil {
@@ -209,34 +143,34 @@ func TestReleaseIsIdempotent(t *testing.T) {
 			t.Fatalf("Release #%d: %v", i+1, err)
 		}
 	}
-	if it := store.item(t, "A"); it.Available != 9 || it.Reserved != 1 {
+	if it := inventorytest.MustGet(t, store, "A"); it.Available != 9 || it.Reserved != 1 {
 		t.Errorf("after releasing o-1 3 times: got available %d reserved %d, want 9 and 1", it.Available, it.Reserved)
 	}
 	// An order that never reserved releases nothing.
 	if err := svc.Release(ctx, "o-unknown", []string{"A"}); err != nil {
 		t.Fatal(err)
 	}
-	if it := store.item(t, "A"); it.Available != 9 || it.Reserved != 1 {
+	if it := inventorytest.MustGet(t, store, "A"); it.Available != 9 || it.Reserved != 1 {
 		t.Errorf("after releasing an unknown order: got available %d reserved %d, want 9 and 1", it.Available, it.Reserved)
 	}
 }
 
 func TestReserveUndoesWhenTheStoreFails(t *testing.T) {
-	store := newMemStore(stock("A", 10), stock("B", 10))
-	store.failOn = "B"
+	store := inventorytest.NewStore(stock("A", 10), stock("B", 10))
+	store.Fail = map[string]error{"B": inventorytest.ErrUnavailable}
 	svc := inventory.NewService(store)
 	err := svc.Reserve(context.Background(), "o-1", []inventory.Line{{SKU: "A", Quantity: 1}, {SKU: "B", Quantity: 1}})
 	if err == nil {
 		t.Fatal("Reserve: got nil, want the store's error")
 	}
-	if it := store.item(t, "A"); it.Available != 10 || it.Reserved != 0 {
+	if it := inventorytest.MustGet(t, store, "A"); it.Available != 10 || it.Reserved != 0 {
 		t.Errorf("A after a failed reservation: got available %d reserved %d, want 10 and 0", it.Available, it.Reserved)
 	}
 }
 
 func TestConcurrentReservesNeverOversell(t *testing.T) {
 	const stockUnits, orders = 7, 40
-	store := newMemStore(stock("A", stockUnits))
+	store := inventorytest.NewStore(stock("A", stockUnits))
 	svc := inventory.NewService(store)
 	var wg sync.WaitGroup
 	errs := make(chan error, orders)
@@ -257,28 +191,28 @@ func TestConcurrentReservesNeverOversell(t *testing.T) {
 			t.Errorf("unexpected error: %v", err)
 		}
 	}
-	it := store.item(t, "A")
+	it := inventorytest.MustGet(t, store, "A")
 	if confirmed != stockUnits || it.Available != 0 || it.Reserved != stockUnits {
 		t.Errorf("got %d reserved orders, available %d, reserved %d; want %d, 0, %d", confirmed, it.Available, it.Reserved, stockUnits, stockUnits)
 	}
 }
 
 func TestSeedKeepsExistingStock(t *testing.T) {
-	store := newMemStore(stock("A", 3))
+	store := inventorytest.NewStore(stock("A", 3))
 	svc := inventory.NewService(store)
 	if err := svc.Seed(context.Background(), []inventory.Item{stock("A", 100), stock("B", 5)}); err != nil {
 		t.Fatal(err)
 	}
-	if got := store.item(t, "A").Available; got != 3 {
+	if got := inventorytest.MustGet(t, store, "A").Available; got != 3 {
 		t.Errorf("A after seeding: got %d, want the existing 3", got)
 	}
-	if got := store.item(t, "B").Available; got != 5 {
+	if got := inventorytest.MustGet(t, store, "B").Available; got != 5 {
 		t.Errorf("B after seeding: got %d, want 5", got)
 	}
 }
 
 func TestRestock(t *testing.T) {
-	store := newMemStore(stock("A", 3))
+	store := inventorytest.NewStore(stock("A", 3))
 	svc := inventory.NewService(store)
 	ctx := context.Background()
 	if it, err := svc.Restock(ctx, "A", 4); err != nil || it.Available != 7 {
@@ -295,7 +229,7 @@ func TestRestock(t *testing.T) {
 			t.Errorf("Restock(%q, %d): got %v, want ErrInvalid", tc.sku, tc.qty, err)
 		}
 	}
-	if got := store.item(t, "A").Available; got != 7 {
+	if got := inventorytest.MustGet(t, store, "A").Available; got != 7 {
 		t.Errorf("A after refused restocks: got %d, want 7", got)
 	}
 }

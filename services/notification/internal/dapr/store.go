@@ -99,21 +99,16 @@ func (s *Store) History(ctx context.Context, customerID string) ([]notification.
 
 // appendToIndex adds id to the list of ids under key unless it is there,
 // keeping at most limit ids (0: no limit); concurrent writers are handled
-// by daprstate.Update.
+// by daprstate.Modify.
 func appendToIndex(ctx context.Context, store daprstate.Store, key, id string, limit int) error {
-	return store.Update(ctx, func() error {
-		var ids []string
-		etag, _, err := store.Get(ctx, key, &ids)
-		if err != nil {
-			return err
-		}
+	return daprstate.Modify(ctx, store, key, func(ids []string, _ bool) ([]string, error) {
 		if slices.Contains(ids, id) {
-			return nil
+			return nil, daprstate.ErrUnchanged
 		}
 		ids = append(ids, id)
 		if limit > 0 && len(ids) > limit {
 			ids = ids[len(ids)-limit:]
 		}
-		return store.Put(ctx, key, ids, etag, nil)
+		return ids, nil
 	})
 }

@@ -1,0 +1,204 @@
+package dapr_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/daprshop/daprshop/internal/daprclient"
+	"github.com/daprshop/daprshop/internal/daprstate"
+	"github.com/daprshop/daprshop/services/notification/internal/dapr"
+	"github.com/daprshop/daprshop/services/notification/internal/notification"
+	"github.com/daprshop/daprshop/services/notification/internal/notification/notificationtest"
+	"github.com/daprshop/daprshop/tests/harness/system"
+)
+
+func TestMain(m *testing.M) { os.Exit(system.MainInNetns(m)) }
+
+// appID is the app whose sidecar the adapters talk to, and the prefix of
+// its keys in Redis.
+const appID = "notification"
+
+// startStateStore starts the notification app's sidecar, alone, on a Redis
+// of its own, and returns its state store as main.go builds it, and the
+// sidecar.
+func startStateStore(t *testing.T) (daprstate.Store, *system.Sidecar) {
+	t.Helper()
+	s := system.StartSidecarAlone(t, appID)
+	client, err := daprclient.New(s.GRPCAddr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	retries := &counter{}
+	// Shows, with -v, that the concurrent subtests did race for the ETag.
+	t.Cleanup(func() { t.Logf("index writes that lost an ETag race and were retried: %d", retries.Load()) })
+	return daprstate.Store{Client: client, Name: "statestore", ETagRetries: retries}, s
+}
+
+// counter is a daprstate.Counter.
+type counter struct{ atomic.Int64 }
+
+func (c *counter) Inc() { c.Add(1) }
+
+func TestStore(t *testing.T) {
+	state, sidecar := startStateStore(t)
+	notificationtest.TestStore(t, func(*testing.T) notification.Store { return dapr.NewStore(state) })
+
+	store, rdb := dapr.NewStore(state), sidecar.Redis.Client(t)
+
+	t.Run("claim expires after its TTL", func(t *testing.T) {
+		ctx := testContext(t)
+		id := "e-ttl"
+		if won, err := store.Claim(ctx, id); err != nil || !won {
+			t.Fatalf("Claim: got %v, %v; want true, nil", won, err)
+		}
+		key := appID + "||claim:" + id
+		ttl, err := rdb.TTL(ctx, key).Result()
+		if err != nil {
+			t.Fatalf("redis TTL %s: %v", key, err)
+		}
+		// A claim left by a crashed delivery must go away by itself.
+		if ttl <= 0 || ttl > dapr.ClaimTTL {
+			t.Fatalf("TTL of %s: got %v, want at most %v and more than 0", key, ttl, dapr.ClaimTTL)
+		}
+		// Expire it now rather than wait out the TTL: the next Claim must
+		// find the claim gone, not a stale copy.
+		if err := rdb.PExpire(ctx, key, time.Millisecond).Err(); err != nil {
+			t.Fatalf("redis PEXPIRE %s: %v", key, err)
+		}
+		waitGone(t, rdb, key)
+		if won, err := store.Claim(ctx, id); err != nil || !won {
+			t.Errorf("Claim after the first claim expired: got %v, %v; want true, nil", won, err)
+		}
+	})
+
+	t.Run("deliveries and histories do not expire", func(t *testing.T) {
+		ctx := testContext(t)
+		n := notification.Notification{ID: "e-kept", CustomerID: "c-kept", OrderID: "o-kept", Status: "confirmed"}
+		if err := store.Record(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.AddToHistory(ctx, n.CustomerID, n.ID); err != nil {
+			t.Fatal(err)
+		}
+		// An expired record would let a redelivery send again.
+		for _, key := range []string{"notification:" + n.ID, "history:" + n.CustomerID} {
+			checkNoTTL(t, rdb, appID+"||"+key)
+		}
+	})
+}
+
+func TestDeadLetters(t *testing.T) {
+	state, sidecar := startStateStore(t)
+	notificationtest.TestDeadLetters(t, func(*testing.T) notification.DeadLetters { return dapr.NewDeadLetters(state) }, dapr.DeadLetterLimit)
+
+	t.Run("dead letters do not expire", func(t *testing.T) {
+		ctx := testContext(t)
+		dl := notification.DeadLetter{ID: "dl-kept", Topic: "orders", Data: []byte(`{}`)}
+		if err := dapr.NewDeadLetters(state).Add(ctx, dl); err != nil {
+			t.Fatal(err)
+		}
+		rdb := sidecar.Redis.Client(t)
+		for _, key := range []string{"deadletter:" + dl.ID, "deadletters"} {
+			checkNoTTL(t, rdb, appID+"||"+key)
+		}
+	})
+}
+
+// TestStoreRefusingWrites checks that a write the store refuses, for
+// another reason than a lost race, is an error: a Claim that reported a lost
+// race, or a Record that reported success, would be taken for an answer.
+// Redis keeps answering reads meanwhile, so the adapters' look at what is
+// stored after a refused write finds nothing.
+func TestStoreRefusingWrites(t *testing.T) {
+	state, sidecar := startStateStore(t)
+	store, deadLetters := dapr.NewStore(state), dapr.NewDeadLetters(state)
+	// A primary missing the replicas it requires refuses every write with
+	// NOREPLICAS and still serves reads.
+	rdb := sidecar.Redis.Client(t)
+	if err := rdb.ConfigSet(testContext(t), "min-replicas-to-write", "1").Err(); err != nil {
+		t.Fatalf("redis CONFIG SET min-replicas-to-write: %v", err)
+	}
+
+	n := notification.Notification{ID: "e-refused", CustomerID: "c-refused"}
+	tests := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"Claim", func(ctx context.Context) error {
+			won, err := store.Claim(ctx, n.ID)
+			if err == nil && !won {
+				return errors.New("lost a race no one else ran")
+			}
+			return err
+		}},
+		{"Unclaim", func(ctx context.Context) error { return store.Unclaim(ctx, n.ID) }},
+		{"Record", func(ctx context.Context) error { return store.Record(ctx, n) }},
+		{"AddToHistory", func(ctx context.Context) error { return store.AddToHistory(ctx, n.CustomerID, n.ID) }},
+		{"DeadLetters.Add", func(ctx context.Context) error {
+			return deadLetters.Add(ctx, notification.DeadLetter{ID: "dl-refused", Data: []byte(`{}`)})
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each refused write takes the sidecar's retries, about 1.5 s.
+			t.Parallel()
+			if err := tc.call(testContext(t)); err == nil {
+				t.Errorf("%s while Redis refuses writes: got nil, want an error", tc.name)
+			} else {
+				t.Logf("%s: %v", tc.name, err)
+			}
+		})
+	}
+}
+
+// testContext bounds a test's calls: the client waits for an unreachable
+// sidecar until the call's deadline.
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitGone waits until Redis has dropped key.
+func waitGone(t *testing.T, rdb *redis.Client, key string) {
+	t.Helper()
+	ctx := testContext(t)
+	for {
+		n, err := rdb.Exists(ctx, key).Result()
+		if err != nil {
+			t.Fatalf("redis EXISTS %s: %v", key, err)
+		}
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s still exists: %v", key, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// checkNoTTL fails t unless key exists and never expires.
+func checkNoTTL(t *testing.T, rdb *redis.Client, key string) {
+	t.Helper()
+	ttl, err := rdb.TTL(testContext(t), key).Result()
+	if err != nil {
+		t.Fatalf("redis TTL %s: %v", key, err)
+	}
+	// go-redis answers -1 (no expiry) and -2 (no key) as these durations.
+	switch ttl {
+	case -1:
+	case -2:
+		t.Errorf("TTL of %s: the key does not exist", key)
+	default:
+		t.Errorf("TTL of %s: got %v, want none", key, ttl)
+	}
+}

@@ -1,0 +1,164 @@
+package natsbus_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/daprshop/daprshop/services/notification/internal/natsbus"
+	"github.com/daprshop/daprshop/services/notification/internal/notification"
+	"github.com/daprshop/daprshop/services/notification/internal/notification/notificationtest"
+	"github.com/daprshop/daprshop/tests/harness/system"
+)
+
+// TestMain runs the tests in a network namespace of their own, where they
+// start nats-server.
+func TestMain(m *testing.M) { os.Exit(system.MainInNetns(m)) }
+
+// waitTimeout bounds the wait for a published message to come back to a
+// subscriber on the same machine.
+const waitTimeout = 5 * time.Second
+
+func TestSender(t *testing.T) {
+	server := system.StartNATS(t, system.LoadEnv(t).LogDir(t))
+	notificationtest.TestSender(t, func(t *testing.T) (notification.Sender, notificationtest.Inbox) {
+		inbox := subscribe(t, server.URL)
+		return natsbus.NewSender(connect(t, server.URL)), inbox.notifications
+	})
+
+	t.Run("subject, payload and dedupe header", func(t *testing.T) {
+		inbox := subscribe(t, server.URL)
+		sender := natsbus.NewSender(connect(t, server.URL))
+		n := notification.Notification{
+			ID: "e-1", CustomerID: "c-1", OrderID: "o-1", Status: "confirmed",
+			Message: "Your order o-1 is confirmed.", CreatedAt: time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC),
+		}
+		if err := sender.Send(testContext(t), n); err != nil {
+			t.Fatal(err)
+		}
+		msg := inbox.wait(t, 1)[0]
+		if want := "notifications.c-1"; msg.Subject != want {
+			t.Errorf("subject: got %q, want %q", msg.Subject, want)
+		}
+		// Receivers drop a repeat by this header; JetStream does too.
+		if got := msg.Header.Get(nats.MsgIdHdr); got != n.ID {
+			t.Errorf("%s header: got %q, want %q", nats.MsgIdHdr, got, n.ID)
+		}
+		// The payload is the public wire format: pin its field names.
+		const want = `{"id":"e-1","customerId":"c-1","orderId":"o-1","status":"confirmed",` +
+			`"message":"Your order o-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"}`
+		if !bytes.Equal(msg.Data, []byte(want)) {
+			t.Errorf("payload:\n got %s\nwant %s", msg.Data, want)
+		}
+	})
+
+	t.Run("closed connection", func(t *testing.T) {
+		nc := connect(t, server.URL)
+		sender := natsbus.NewSender(nc)
+		if err := sender.Ready(testContext(t)); err != nil {
+			t.Fatalf("Ready while connected: got %v, want nil", err)
+		}
+		nc.Close()
+		// An error, so that the event is delivered again later.
+		if err := sender.Send(testContext(t), notification.Notification{ID: "e-2", CustomerID: "c-2"}); err == nil {
+			t.Error("Send on a closed connection: got nil, want an error")
+		}
+		if err := sender.Ready(testContext(t)); err == nil {
+			t.Error("Ready on a closed connection: got nil, want an error")
+		}
+	})
+}
+
+// connect returns a connection to url, closed when the test ends.
+func connect(t *testing.T, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// inbox holds what a subscriber to every customer's subject received.
+type inbox struct {
+	mu   sync.Mutex
+	msgs []*nats.Msg
+}
+
+// subscribe subscribes to every customer's notifications on the server at
+// url, and returns once the server has the subscription, so that nothing
+// published afterwards is missed.
+func subscribe(t *testing.T, url string) *inbox {
+	t.Helper()
+	in := &inbox{}
+	nc := connect(t, url)
+	if _, err := nc.Subscribe(natsbus.SubjectPrefix+">", func(msg *nats.Msg) {
+		in.mu.Lock()
+		in.msgs = append(in.msgs, msg)
+		in.mu.Unlock()
+	}); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("flush subscription: %v", err)
+	}
+	return in
+}
+
+// wait returns the messages received once there are at least n, or fails
+// t after waitTimeout.
+func (in *inbox) wait(t *testing.T, n int) []*nats.Msg {
+	t.Helper()
+	return in.waitFor(t, n, func(*nats.Msg) bool { return true })
+}
+
+// waitFor is wait for the messages that match.
+func (in *inbox) waitFor(t *testing.T, n int, match func(*nats.Msg) bool) []*nats.Msg {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		var got []*nats.Msg
+		in.mu.Lock()
+		for _, msg := range in.msgs {
+			if match(msg) {
+				got = append(got, msg)
+			}
+		}
+		in.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("received %d messages in %v, want %d", len(got), waitTimeout, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// notifications is an Inbox: the notifications received on the customer's
+// subject.
+func (in *inbox) notifications(t *testing.T, customerID string, n int) []notification.Notification {
+	t.Helper()
+	msgs := in.waitFor(t, n, func(msg *nats.Msg) bool { return msg.Subject == natsbus.SubjectPrefix+customerID })
+	out := make([]notification.Notification, len(msgs))
+	for i, msg := range msgs {
+		if err := json.Unmarshal(msg.Data, &out[i]); err != nil {
+			t.Fatalf("message on %s: %v: %s", msg.Subject, err, msg.Data)
+		}
+	}
+	return out
+}
+
+// testContext bounds a test's calls; Send's flush needs a deadline.
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,461 @@
+package notificationtest
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/daprshop/daprshop/services/notification/internal/notification"
+)
+
+// callTimeout bounds every call a suite makes: a real adapter waits for its
+// sidecar, and a hung call should fail its subtest, not the whole run.
+const callTimeout = 10 * time.Second
+
+// concurrency is how many goroutines race in the concurrent subtests:
+// enough to make an ETag race or a double claim likely, few enough to stay
+// within daprstate's bound on retries.
+const concurrency = 16
+
+// TestStore checks that the notification.Store made by newStore does what
+// the interface promises and the Service relies on. newStore is called once
+// per subtest; the stores it returns may share their data (a real state
+// store), so every subtest uses ids of its own. A claim is a lease, but the
+// suite never waits for one to run out: how a real store expires its claims
+// is for that store's own tests.
+func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
+	t.Run("unknown id is not delivered", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		if got, err := s.Delivered(ctx, newID("e")); err != nil || got {
+			t.Errorf("Delivered of an unknown id: got %v, %v; want false, nil", got, err)
+		}
+	})
+
+	t.Run("recorded is delivered", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		n := newNotification(newID("c"))
+		mustDo(t, "Record", s.Record(ctx, n))
+		if got, err := s.Delivered(ctx, n.ID); err != nil || !got {
+			t.Errorf("Delivered after Record: got %v, %v; want true, nil", got, err)
+		}
+	})
+
+	t.Run("recording again changes nothing", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		first := newNotification(newID("c"))
+		second := first
+		second.Message = "a second copy"
+		mustDo(t, "Record", s.Record(ctx, first))
+		// A redelivery that sent again records again: not an error.
+		mustDo(t, "Record of the same id again", s.Record(ctx, second))
+		mustDo(t, "AddToHistory", s.AddToHistory(ctx, first.CustomerID, first.ID))
+		checkHistory(t, s, first.CustomerID, first)
+	})
+
+	t.Run("first claimer wins until unclaim", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		id := newID("e")
+		if got, err := s.Claim(ctx, id); err != nil || !got {
+			t.Fatalf("first Claim: got %v, %v; want true, nil", got, err)
+		}
+		if got, err := s.Claim(ctx, id); err != nil || got {
+			t.Fatalf("second Claim while the first holds: got %v, %v; want false, nil", got, err)
+		}
+		mustDo(t, "Unclaim", s.Unclaim(ctx, id))
+		if got, err := s.Claim(ctx, id); err != nil || !got {
+			t.Errorf("Claim after Unclaim: got %v, %v; want true, nil", got, err)
+		}
+	})
+
+	t.Run("a claim is not a delivery", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		id := newID("e")
+		if _, err := s.Claim(ctx, id); err != nil {
+			t.Fatalf("Claim: %v", err)
+		}
+		if got, err := s.Delivered(ctx, id); err != nil || got {
+			t.Errorf("Delivered of a claimed id: got %v, %v; want false, nil", got, err)
+		}
+	})
+
+	t.Run("concurrent claims have one winner", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		id := newID("e")
+		var wins atomic.Int32
+		race(t, concurrency, func() error {
+			won, err := s.Claim(ctx, id)
+			if won {
+				wins.Add(1)
+			}
+			return err
+		})
+		if got := wins.Load(); got != 1 {
+			t.Errorf("%d concurrent Claims of one id: got %d winners, want 1", concurrency, got)
+		}
+	})
+
+	t.Run("history of an unknown customer is empty", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		got, err := s.History(ctx, newID("c"))
+		if err != nil || len(got) != 0 {
+			t.Fatalf("History of an unknown customer: got %v, %v; want none, nil", got, err)
+		}
+		// Empty, not nil: GET /notifications answers it as the JSON
+		// list [], not null.
+		if got == nil {
+			t.Errorf("History of an unknown customer: got nil, want an empty slice")
+		}
+	})
+
+	t.Run("history in the order added", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		customer := newID("c")
+		// Ids out of lexical order: an implementation that sorts, or
+		// iterates a map, shows up.
+		want := []notification.Notification{
+			newNotification(customer), newNotification(customer), newNotification(customer),
+		}
+		want[0].ID, want[1].ID, want[2].ID = "z-"+want[0].ID, "a-"+want[1].ID, "m-"+want[2].ID
+		for _, n := range want {
+			mustDo(t, "Record", s.Record(ctx, n))
+			mustDo(t, "AddToHistory", s.AddToHistory(ctx, customer, n.ID))
+		}
+		checkHistory(t, s, customer, want...)
+	})
+
+	t.Run("histories are per customer", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		a, b := newNotification(newID("c")), newNotification(newID("c"))
+		for _, n := range []notification.Notification{a, b} {
+			mustDo(t, "Record", s.Record(ctx, n))
+			mustDo(t, "AddToHistory", s.AddToHistory(ctx, n.CustomerID, n.ID))
+		}
+		checkHistory(t, s, a.CustomerID, a)
+		checkHistory(t, s, b.CustomerID, b)
+	})
+
+	t.Run("adding to history again changes nothing", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		customer := newID("c")
+		first, second := newNotification(customer), newNotification(customer)
+		mustDo(t, "Record", s.Record(ctx, first))
+		mustDo(t, "Record", s.Record(ctx, second))
+		// A redelivery of the first event adds it again, after the second.
+		for _, id := range []string{first.ID, second.ID, first.ID} {
+			mustDo(t, "AddToHistory", s.AddToHistory(ctx, customer, id))
+		}
+		checkHistory(t, s, customer, first, second)
+	})
+
+	t.Run("concurrent additions to one history lose nothing", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		customer := newID("c")
+		want := make(map[string]bool, concurrency)
+		var mu sync.Mutex
+		race(t, concurrency, func() error {
+			n := newNotification(customer)
+			mu.Lock()
+			want[n.ID] = true
+			mu.Unlock()
+			if err := s.Record(ctx, n); err != nil {
+				return err
+			}
+			return s.AddToHistory(ctx, customer, n.ID)
+		})
+		got, err := s.History(ctx, customer)
+		if err != nil {
+			t.Fatalf("History: %v", err)
+		}
+		for _, n := range got {
+			delete(want, n.ID)
+		}
+		if len(got) != concurrency || len(want) != 0 {
+			t.Errorf("History after %d concurrent AddToHistory: got %d entries, missing %v; want all %d",
+				concurrency, len(got), slices.Sorted(maps.Keys(want)), concurrency)
+		}
+	})
+}
+
+// TestDeadLetters checks that the notification.DeadLetters made by
+// newDeadLetters does what the interface promises: Add is idempotent per id,
+// List returns the most recent limit dead letters (0: no bound), oldest
+// first. newDeadLetters is called once per subtest; the dead letters it
+// returns may share one list, so the subtests look only at ids of their
+// own, and must not run in parallel (the bound subtest needs the newest
+// entries to be its own).
+func TestDeadLetters(t *testing.T, newDeadLetters func(t *testing.T) notification.DeadLetters, limit int) {
+	t.Run("listed oldest first", func(t *testing.T) {
+		d, ctx := newDeadLetters(t), testContext(t)
+		want := []notification.DeadLetter{newDeadLetter(), newDeadLetter(), newDeadLetter()}
+		want[0].ID, want[1].ID, want[2].ID = "z-"+want[0].ID, "a-"+want[1].ID, "m-"+want[2].ID
+		for _, dl := range want {
+			mustDo(t, "Add", d.Add(ctx, dl))
+		}
+		checkDeadLetters(t, d, want, want...)
+	})
+
+	t.Run("adding again changes nothing", func(t *testing.T) {
+		d, ctx := newDeadLetters(t), testContext(t)
+		first, other := newDeadLetter(), newDeadLetter()
+		again := first
+		again.Data = []byte(`{"copy":2}`)
+		for _, dl := range []notification.DeadLetter{first, other, again} {
+			mustDo(t, "Add", d.Add(ctx, dl))
+		}
+		checkDeadLetters(t, d, []notification.DeadLetter{first, other, again}, first, other)
+	})
+
+	t.Run("concurrent adds lose nothing", func(t *testing.T) {
+		d, ctx := newDeadLetters(t), testContext(t)
+		// No more than the bound, which would push some out.
+		n := concurrency
+		if limit > 0 {
+			n = min(n, limit)
+		}
+		var mu sync.Mutex
+		var added []notification.DeadLetter
+		race(t, n, func() error {
+			dl := newDeadLetter()
+			mu.Lock()
+			added = append(added, dl)
+			mu.Unlock()
+			return d.Add(ctx, dl)
+		})
+		got := ownDeadLetters(t, d, added)
+		if len(got) != n {
+			t.Errorf("List after %d concurrent Adds: got %d of them, want all %d", n, len(got), n)
+		}
+	})
+
+	if limit == 0 {
+		return
+	}
+	t.Run("list keeps the most recent", func(t *testing.T) {
+		d, ctx := newDeadLetters(t), testContext(t)
+		added := make([]notification.DeadLetter, limit+1)
+		for i := range added {
+			added[i] = newDeadLetter()
+			mustDo(t, "Add", d.Add(ctx, added[i]))
+		}
+		all, err := d.List(ctx)
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if len(all) != limit {
+			t.Errorf("List after %d Adds: got %d dead letters, want the bound, %d", limit+1, len(all), limit)
+		}
+		// The newest limit entries are this subtest's: all but the first.
+		own := ownDeadLetters(t, d, added)
+		if len(own) != limit || own[0].ID != added[1].ID || own[len(own)-1].ID != added[limit].ID {
+			t.Errorf("List after %d Adds: got %d of them, from %s to %s; want %d, from %s (the second) to %s (the last)",
+				limit+1, len(own), firstID(own), lastID(own), limit, added[1].ID, added[limit].ID)
+		}
+	})
+}
+
+// Inbox waits until n notifications were delivered to customerID and
+// returns them in the order delivered; it fails t when they do not arrive
+// in time.
+type Inbox func(t *testing.T, customerID string, n int) []notification.Notification
+
+// TestSender checks that the notification.Sender made by newSender delivers
+// to each customer, through inbox, what it was given. newSender is called
+// once per subtest.
+func TestSender(t *testing.T, newSender func(t *testing.T) (notification.Sender, Inbox)) {
+	t.Run("delivers intact to its customer", func(t *testing.T) {
+		s, inbox := newSender(t)
+		ctx := testContext(t)
+		a, b := newNotification(newID("c")), newNotification(newID("c"))
+		mustDo(t, "Send", s.Send(ctx, a))
+		mustDo(t, "Send", s.Send(ctx, b))
+		for _, want := range []notification.Notification{a, b} {
+			got := inbox(t, want.CustomerID, 1)
+			if len(got) != 1 || !sameNotification(got[0], want) {
+				t.Errorf("delivered to %s: got %+v, want %+v", want.CustomerID, got, want)
+			}
+		}
+	})
+
+	t.Run("a repeat is delivered with the same id", func(t *testing.T) {
+		// Handle sends again after a crash between sending and recording;
+		// receivers drop the repeat by its id.
+		s, inbox := newSender(t)
+		ctx := testContext(t)
+		n := newNotification(newID("c"))
+		mustDo(t, "Send", s.Send(ctx, n))
+		mustDo(t, "Send again", s.Send(ctx, n))
+		got := inbox(t, n.CustomerID, 2)
+		if len(got) != 2 || got[0].ID != n.ID || got[1].ID != n.ID {
+			t.Errorf("delivered after two Sends of %s: got %+v, want it twice with its id", n.ID, got)
+		}
+	})
+}
+
+// testContext returns t's context bounded by callTimeout.
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// race runs f in n goroutines released at once, and fails t with the
+// errors they return.
+func race(t *testing.T, n int, f func() error) {
+	t.Helper()
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			<-start
+			errs <- f()
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent call: %v", err)
+		}
+	}
+}
+
+func mustDo(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// run tells ids of one test process from those of another on a store that
+// outlives it; seq tells apart those of one process.
+var (
+	run = rand.Uint32()
+	seq atomic.Uint64
+)
+
+// newID returns an id no other call returns, valid as a customer or event
+// id.
+func newID(prefix string) string {
+	return fmt.Sprintf("%s-%08x-%d", prefix, run, seq.Add(1))
+}
+
+// newNotification returns a notification with every field set, for
+// customerID.
+func newNotification(customerID string) notification.Notification {
+	id := newID("e")
+	return notification.Notification{
+		ID: id, CustomerID: customerID, OrderID: "o-" + id, Status: "confirmed",
+		Message:   "Your order o-" + id + " is confirmed.",
+		CreatedAt: time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC).Add(time.Duration(seq.Load()) * time.Second),
+	}
+}
+
+func newDeadLetter() notification.DeadLetter {
+	id := newID("dl")
+	return notification.DeadLetter{
+		ID: id, Topic: "orders", Data: []byte(`{"eventId":"` + id + `"}`),
+		ReceivedAt: time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC),
+	}
+}
+
+// sameNotification compares field by field: times that went through a
+// store are equal, not ==.
+func sameNotification(a, b notification.Notification) bool {
+	return a.ID == b.ID && a.CustomerID == b.CustomerID && a.OrderID == b.OrderID &&
+		a.Status == b.Status && a.Message == b.Message && a.CreatedAt.Equal(b.CreatedAt)
+}
+
+// checkHistory fails t unless the customer's history is want, in order.
+func checkHistory(t *testing.T, s notification.Store, customerID string, want ...notification.Notification) {
+	t.Helper()
+	got, err := s.History(testContext(t), customerID)
+	if err != nil {
+		t.Fatalf("History: %v", err)
+	}
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		ok = sameNotification(got[i], want[i])
+	}
+	if !ok {
+		t.Errorf("History of %s: got %s, want %s", customerID, notificationIDs(got), notificationIDs(want))
+		for i := range min(len(got), len(want)) {
+			if !sameNotification(got[i], want[i]) {
+				t.Errorf("History of %s, entry %d: got %+v, want %+v", customerID, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// ownDeadLetters returns the dead letters listed whose ids are among those
+// of added, in the order listed.
+func ownDeadLetters(t *testing.T, d notification.DeadLetters, added []notification.DeadLetter) []notification.DeadLetter {
+	t.Helper()
+	all, err := d.List(testContext(t))
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	own := make(map[string]bool, len(added))
+	for _, dl := range added {
+		own[dl.ID] = true
+	}
+	var got []notification.DeadLetter
+	for _, dl := range all {
+		if own[dl.ID] {
+			got = append(got, dl)
+		}
+	}
+	return got
+}
+
+// checkDeadLetters fails t unless, of the dead letters in added, List shows
+// want, in order and as first added.
+func checkDeadLetters(t *testing.T, d notification.DeadLetters, added []notification.DeadLetter, want ...notification.DeadLetter) {
+	t.Helper()
+	got := ownDeadLetters(t, d, added)
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		ok = got[i].ID == want[i].ID && got[i].Topic == want[i].Topic &&
+			string(got[i].Data) == string(want[i].Data) && got[i].ReceivedAt.Equal(want[i].ReceivedAt)
+	}
+	if !ok {
+		t.Errorf("List: got %s, want %s", deadLetterSummary(got), deadLetterSummary(want))
+	}
+}
+
+func notificationIDs(ns []notification.Notification) []string {
+	ids := make([]string, len(ns))
+	for i, n := range ns {
+		ids[i] = n.ID
+	}
+	return ids
+}
+
+func deadLetterSummary(dls []notification.DeadLetter) []string {
+	out := make([]string, len(dls))
+	for i, dl := range dls {
+		out[i] = dl.ID + " " + string(dl.Data)
+	}
+	return out
+}
+
+func firstID(dls []notification.DeadLetter) string {
+	if len(dls) == 0 {
+		return "none"
+	}
+	return dls[0].ID
+}
+
+func lastID(dls []notification.DeadLetter) string {
+	if len(dls) == 0 {
+		return "none"
+	}
+	return dls[len(dls)-1].ID
+}

@@ -1,0 +1,204 @@
+// Package notificationtest provides in-memory implementations of the
+// notification package's ports, for tests of the domain and of the HTTP API,
+// and the contract suites (TestStore, TestDeadLetters, TestSender) that
+// every implementation of those ports must pass: the fakes here and the real
+// adapters run the same suites, so the fakes cannot drift from what the
+// adapters do.
+package notificationtest
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/daprshop/daprshop/services/notification/internal/notification"
+)
+
+// Store is an in-memory notification.Store, safe for concurrent use. Its
+// claims do not expire: a test gives one up with Unclaim.
+type Store struct {
+	// Err, when set, is returned by every method, as by a store that is
+	// down. Set it, and RecordErr, between calls, not during them.
+	Err error
+	// RecordErr, when set, is returned by Record alone: the send went out
+	// but could not be recorded.
+	RecordErr error
+
+	mu       sync.Mutex
+	claims   map[string]bool
+	recorded map[string]notification.Notification
+	history  map[string][]string
+}
+
+// NewStore returns an empty Store.
+func NewStore() *Store {
+	return &Store{
+		claims:   map[string]bool{},
+		recorded: map[string]notification.Notification{},
+		history:  map[string][]string{},
+	}
+}
+
+// Delivered reports whether notification id was recorded.
+func (s *Store) Delivered(_ context.Context, id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Err != nil {
+		return false, s.Err
+	}
+	_, ok := s.recorded[id]
+	return ok, nil
+}
+
+// Claim takes the claim on id unless someone holds it.
+func (s *Store) Claim(_ context.Context, id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Err != nil {
+		return false, s.Err
+	}
+	if s.claims[id] {
+		return false, nil
+	}
+	s.claims[id] = true
+	return true, nil
+}
+
+// Unclaim gives up the claim on id.
+func (s *Store) Unclaim(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Err != nil {
+		return s.Err
+	}
+	delete(s.claims, id)
+	return nil
+}
+
+// Record stores n unless a notification with its id is stored already.
+func (s *Store) Record(_ context.Context, n notification.Notification) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := cmp.Or(s.Err, s.RecordErr); err != nil {
+		return err
+	}
+	if _, ok := s.recorded[n.ID]; !ok {
+		s.recorded[n.ID] = n
+	}
+	return nil
+}
+
+// AddToHistory appends id to the customer's history unless it is there.
+func (s *Store) AddToHistory(_ context.Context, customerID, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Err != nil {
+		return s.Err
+	}
+	if !slices.Contains(s.history[customerID], id) {
+		s.history[customerID] = append(s.history[customerID], id)
+	}
+	return nil
+}
+
+// History returns the recorded notifications in the customer's history, in
+// the order they were added; never nil, as the real store's.
+func (s *Store) History(_ context.Context, customerID string) ([]notification.Notification, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Err != nil {
+		return nil, s.Err
+	}
+	out := make([]notification.Notification, 0, len(s.history[customerID]))
+	for _, id := range s.history[customerID] {
+		// Like the real store, an id whose notification is missing is
+		// left out rather than shown empty.
+		if n, ok := s.recorded[id]; ok {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// DeadLetters is an in-memory notification.DeadLetters, safe for concurrent
+// use.
+type DeadLetters struct {
+	// Err, when set, is returned by every method, as by a store that is
+	// down.
+	Err error
+
+	limit int
+	mu    sync.Mutex
+	byID  map[string]notification.DeadLetter
+	ids   []string
+}
+
+// NewDeadLetters returns an empty DeadLetters that lists at most limit dead
+// letters, the most recent, as the real index does (0: no bound).
+func NewDeadLetters(limit int) *DeadLetters {
+	return &DeadLetters{limit: limit, byID: map[string]notification.DeadLetter{}}
+}
+
+// Add keeps d, unless one with its id is kept already, and lists it last.
+func (d *DeadLetters) Add(_ context.Context, dl notification.DeadLetter) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.Err != nil {
+		return d.Err
+	}
+	if _, ok := d.byID[dl.ID]; !ok {
+		d.byID[dl.ID] = dl
+	}
+	if slices.Contains(d.ids, dl.ID) {
+		return nil
+	}
+	d.ids = append(d.ids, dl.ID)
+	if d.limit > 0 && len(d.ids) > d.limit {
+		d.ids = slices.Clone(d.ids[len(d.ids)-d.limit:])
+	}
+	return nil
+}
+
+// List returns the listed dead letters, oldest first; never nil.
+func (d *DeadLetters) List(context.Context) ([]notification.DeadLetter, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.Err != nil {
+		return nil, d.Err
+	}
+	out := make([]notification.DeadLetter, 0, len(d.ids))
+	for _, id := range d.ids {
+		out = append(out, d.byID[id])
+	}
+	return out, nil
+}
+
+// Sender is an in-memory notification.Sender that keeps what it sends. Its
+// zero value is ready to use, and it is safe for concurrent use.
+type Sender struct {
+	// Err, when set, is returned by Send instead of sending, as when NATS
+	// is down.
+	Err error
+
+	mu   sync.Mutex
+	sent []notification.Notification
+}
+
+// Send keeps n, or returns Err.
+func (s *Sender) Send(_ context.Context, n notification.Notification) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Err != nil {
+		return s.Err
+	}
+	s.sent = append(s.sent, n)
+	return nil
+}
+
+// Sent returns what was sent, in order.
+func (s *Sender) Sent() []notification.Notification {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sent)
+}

@@ -1,0 +1,429 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/daprshop/daprshop/internal/config"
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/web"
+	"github.com/daprshop/daprshop/services/notification/internal/notification"
+	"github.com/daprshop/daprshop/services/notification/internal/notification/notificationtest"
+)
+
+// appToken is the app API token the tests' sidecar sends. The service is
+// configured with one, so that the tests see the routes it guards refuse a
+// call without it, and the public routes answer without it.
+const appToken = "test-app-token"
+
+var errDown = errors.New("connection refused")
+
+// server is the notification service's HTTP API, in-process, on fakes.
+type server struct {
+	http.Handler
+	store       *notificationtest.Store
+	deadLetters *notificationtest.DeadLetters
+	sender      *notificationtest.Sender
+	// natsErr is what the NATS readiness check answers.
+	natsErr error
+}
+
+// newTestServer returns the API on empty fakes, with a sidecar whose
+// outbound health answers sidecarStatus.
+func newTestServer(t *testing.T, sidecarStatus int) *server {
+	t.Helper()
+	sidecar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1.0/healthz/outbound" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(sidecarStatus)
+	}))
+	t.Cleanup(sidecar.Close)
+
+	s := &server{
+		store:       notificationtest.NewStore(),
+		deadLetters: notificationtest.NewDeadLetters(0),
+		sender:      &notificationtest.Sender{},
+	}
+	cfg := Config{Base: config.Base{
+		AppAPIToken:  appToken,
+		DaprHTTPAddr: strings.TrimPrefix(sidecar.URL, "http://"),
+	}}
+	svc := notification.NewService(s.sender, s.store, s.deadLetters)
+	natsReady := func(context.Context) error { return s.natsErr }
+	s.Handler = newServer(slog.New(slog.DiscardHandler), cfg, svc, natsReady, newMetrics())
+	return s
+}
+
+// request is one call to the API.
+type request struct {
+	method, path string
+	// token is sent as dapr-api-token, as the sidecar does; "" sends none.
+	token string
+	body  string
+}
+
+// do serves req and returns the answer's status and body.
+func (s *server) do(t *testing.T, req request) (int, []byte) {
+	t.Helper()
+	r := httptest.NewRequest(req.method, req.path, strings.NewReader(req.body))
+	if req.body != "" {
+		// What daprd sends with a CloudEvent.
+		r.Header.Set("Content-Type", "application/cloudevents+json")
+	}
+	if req.token != "" {
+		r.Header.Set("dapr-api-token", req.token)
+	}
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w.Code, w.Body.Bytes()
+}
+
+// checkError fails t unless body is the shared error shape, and nothing
+// more, with code.
+func checkError(t *testing.T, body []byte, code string) {
+	t.Helper()
+	var got web.ErrorBody
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("error body %s: %v; want {\"error\":{\"code\":...,\"message\":...}}", body, err)
+	}
+	if got.Error.Code != code || got.Error.Message == "" {
+		t.Errorf("error: got code %q, message %q; want code %q and a message", got.Error.Code, got.Error.Message, code)
+	}
+}
+
+// eventCount returns the events counter for outcome, as /metrics serves
+// it; 0 before the first.
+func (s *server) eventCount(t *testing.T, outcome string) float64 {
+	t.Helper()
+	_, body := s.do(t, request{method: http.MethodGet, path: "/metrics"})
+	prefix := fmt.Sprintf("daprshop_notification_events_total{outcome=%q} ", outcome)
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("/metrics: %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// envelope returns the CloudEvent envelope daprd delivers an event in, with data as
+// given (raw JSON; "" leaves it out).
+func envelope(id, topic, data string) string {
+	ce := map[string]any{
+		"specversion": "1.0", "id": id, "source": "order", "type": "com.dapr.event.sent",
+		"topic": topic, "pubsubname": events.PubSub, "datacontenttype": "application/json",
+		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+	}
+	if data != "" {
+		ce["data"] = json.RawMessage(data)
+	}
+	b, err := json.Marshal(ce)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// orderData returns the data of an order event for customerID.
+func orderData(eventID, customerID string) string {
+	b, err := json.Marshal(events.Order{
+		EventID: eventID, Type: events.TypeOrderConfirmed, OrderID: "o-1", CustomerID: customerID,
+		Status: "confirmed", OccurredAt: time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC),
+	})
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// post hands body to the event route path with the app token, as daprd
+// does, and returns the answer daprd reads: SUCCESS, RETRY or DROP. Any
+// other answer fails t: daprd would take it for a failure and retry.
+func (s *server) post(t *testing.T, path, body string) string {
+	t.Helper()
+	status, answer := s.do(t, request{method: http.MethodPost, path: path, token: appToken, body: body})
+	var got struct{ Status string }
+	if err := json.Unmarshal(answer, &got); status != http.StatusOK || err != nil || got.Status == "" {
+		t.Fatalf("POST %s: got %d %s, want 200 {\"status\":...}", path, status, answer)
+	}
+	return got.Status
+}
+
+// deliver hands the service one order event, as daprd would.
+func (s *server) deliver(t *testing.T, eventID, customerID string) {
+	t.Helper()
+	body := envelope("ce-"+eventID, events.TopicOrders, orderData(eventID, customerID))
+	if got := s.post(t, "/events/orders", body); got != statusSuccess {
+		t.Fatalf("deliver %s: got %s, want %s", eventID, got, statusSuccess)
+	}
+}
+
+// TestOrderEvents checks the answer to each outcome of an order event
+// delivered by daprd: SUCCESS acknowledges it, RETRY has it delivered again,
+// DROP sends it to the dead-letter topic. Each answer is a 200, or daprd
+// would not read it, and is counted by outcome.
+func TestOrderEvents(t *testing.T) {
+	valid := envelope("ce-1", events.TopicOrders, orderData("e-1", "c-1"))
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, s *server)
+		body  string
+		// want is daprd's answer; outcome the counter's label.
+		want, outcome string
+		// wantSent is how many notifications went out in all.
+		wantSent int
+	}{
+		{name: "new event", body: valid, want: statusSuccess, outcome: "delivered", wantSent: 1},
+		{
+			name:  "redelivery",
+			setup: func(t *testing.T, s *server) { s.deliver(t, "e-1", "c-1") },
+			body:  valid, want: statusSuccess, outcome: "duplicate", wantSent: 1,
+		},
+		{name: "body not JSON", body: `{"id":"ce-1","data":`, want: statusDrop, outcome: "dropped"},
+		{name: "empty body", body: "", want: statusDrop, outcome: "dropped"},
+		{name: "envelope not an object", body: `["ce-1"]`, want: statusDrop, outcome: "dropped"},
+		{name: "no data", body: envelope("ce-1", events.TopicOrders, ""), want: statusDrop, outcome: "dropped"},
+		{name: "data not an order", body: envelope("ce-1", events.TopicOrders, `"hello"`), want: statusDrop, outcome: "dropped"},
+		{name: "data with a wrong type", body: envelope("ce-1", events.TopicOrders, `{"eventId":42}`), want: statusDrop, outcome: "dropped"},
+		{name: "no event id", body: envelope("ce-1", events.TopicOrders, orderData("", "c-1")), want: statusDrop, outcome: "dropped"},
+		{name: "no order id", body: envelope("ce-1", events.TopicOrders, `{"eventId":"e-1","customerId":"c-1"}`), want: statusDrop, outcome: "dropped"},
+		{name: "no customer id", body: envelope("ce-1", events.TopicOrders, orderData("e-1", "")), want: statusDrop, outcome: "dropped"},
+		{name: "bad customer id", body: envelope("ce-1", events.TopicOrders, orderData("e-1", "../c-1")), want: statusDrop, outcome: "dropped"},
+		{name: "customer id too long", body: envelope("ce-1", events.TopicOrders, orderData("e-1", strings.Repeat("c", 65))), want: statusDrop, outcome: "dropped"},
+		{
+			name: "another delivery is handling it",
+			setup: func(t *testing.T, s *server) {
+				if won, err := s.store.Claim(t.Context(), "e-1"); !won || err != nil {
+					t.Fatalf("Claim: got %v, %v", won, err)
+				}
+			},
+			body: valid, want: statusRetry, outcome: "retry",
+		},
+		{
+			name:  "NATS down",
+			setup: func(_ *testing.T, s *server) { s.sender.Err = errDown },
+			body:  valid, want: statusRetry, outcome: "retry",
+		},
+		{
+			name:  "state store down",
+			setup: func(_ *testing.T, s *server) { s.store.Err = errDown },
+			body:  valid, want: statusRetry, outcome: "retry",
+		},
+		{
+			name:  "recording fails after the send",
+			setup: func(_ *testing.T, s *server) { s.store.RecordErr = errDown },
+			body:  valid, want: statusRetry, outcome: "retry", wantSent: 1,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, http.StatusNoContent)
+			if tc.setup != nil {
+				tc.setup(t, s)
+			}
+			before := s.eventCount(t, tc.outcome)
+			if got := s.post(t, "/events/orders", tc.body); got != tc.want {
+				t.Errorf("answer: got %s, want %s", got, tc.want)
+			}
+			if got := s.eventCount(t, tc.outcome); got != before+1 {
+				t.Errorf("events counter for outcome %q: got %v, want %v", tc.outcome, got, before+1)
+			}
+			if got := len(s.sender.Sent()); got != tc.wantSent {
+				t.Errorf("notifications sent: got %d, want %d", got, tc.wantSent)
+			}
+		})
+	}
+}
+
+// TestDeadLetterEvents checks the answers to events from the dead-letter
+// topic, and that a kept one is listed as it arrived.
+func TestDeadLetterEvents(t *testing.T) {
+	poison := `{"eventId":"e-9","customerId":"../x"}`
+	valid := envelope("ce-9", "orders-deadletter", poison)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, s *server)
+		body  string
+		want  string
+		// wantListed is the ids GET /deadletters lists afterwards.
+		wantListed []string
+	}{
+		{name: "kept", body: valid, want: statusSuccess, wantListed: []string{"ce-9"}},
+		{
+			name: "redelivered",
+			setup: func(t *testing.T, s *server) {
+				if got := s.post(t, "/events/deadletters", valid); got != statusSuccess {
+					t.Fatalf("first delivery: got %s, want %s", got, statusSuccess)
+				}
+			},
+			body: valid, want: statusSuccess, wantListed: []string{"ce-9"},
+		},
+		{name: "body not JSON", body: `{"id":`, want: statusDrop},
+		{name: "empty body", body: "", want: statusDrop},
+		// No id, nothing to keep it under; retrying cannot give it one.
+		{name: "no id", body: envelope("", "orders-deadletter", poison), want: statusDrop},
+		{
+			name:  "state store down",
+			setup: func(_ *testing.T, s *server) { s.deadLetters.Err = errDown },
+			body:  valid, want: statusRetry,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, http.StatusNoContent)
+			if tc.setup != nil {
+				tc.setup(t, s)
+			}
+			if got := s.post(t, "/events/deadletters", tc.body); got != tc.want {
+				t.Errorf("answer: got %s, want %s", got, tc.want)
+			}
+			s.deadLetters.Err = nil
+			list, err := s.deadLetters.List(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, dl := range list {
+				ids = append(ids, dl.ID)
+				if dl.Topic != "orders-deadletter" || string(dl.Data) != poison || dl.ReceivedAt.IsZero() {
+					t.Errorf("dead letter %s: got topic %q, data %s, received %v; want it as it arrived", dl.ID, dl.Topic, dl.Data, dl.ReceivedAt)
+				}
+			}
+			if !slices.Equal(ids, tc.wantListed) {
+				t.Errorf("dead letters kept: got %v, want %v", ids, tc.wantListed)
+			}
+		})
+	}
+}
+
+// TestAPI checks every route's answers to the calls clients, the platform
+// and daprd make, errors included: an error is always the shared JSON shape
+// with its code.
+func TestAPI(t *testing.T) {
+	sidecarEvent := envelope("ce-1", events.TopicOrders, orderData("e-1", "c-1"))
+	tests := []struct {
+		name    string
+		sidecar int // the sidecar's outbound health status; 0: 204
+		setup   func(t *testing.T, s *server)
+		req     request
+		// wantStatus, and wantCode for an error or wantBody (exact JSON)
+		// for a success.
+		wantStatus int
+		wantCode   string
+		wantBody   string
+	}{
+		{
+			name: "history",
+			setup: func(t *testing.T, s *server) {
+				s.deliver(t, "e-1", "c-1")
+				s.deliver(t, "e-2", "c-1")
+				s.deliver(t, "e-3", "c-2")
+			},
+			req: request{method: http.MethodGet, path: "/notifications?customerId=c-1"},
+			// A public route: no app token needed.
+			wantStatus: http.StatusOK,
+			wantBody: `{"notifications":[` +
+				`{"id":"e-1","customerId":"c-1","orderId":"o-1","status":"confirmed","message":"Your order o-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"},` +
+				`{"id":"e-2","customerId":"c-1","orderId":"o-1","status":"confirmed","message":"Your order o-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"}]}`,
+		},
+		{name: "empty history", req: request{method: http.MethodGet, path: "/notifications?customerId=c-new"}, wantStatus: http.StatusOK, wantBody: `{"notifications":[]}`},
+		{name: "no customer id", req: request{method: http.MethodGet, path: "/notifications"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
+		{name: "empty customer id", req: request{method: http.MethodGet, path: "/notifications?customerId="}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
+		{name: "customer id with a space", req: request{method: http.MethodGet, path: "/notifications?customerId=a%20b"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
+		{name: "customer id climbing a path", req: request{method: http.MethodGet, path: "/notifications?customerId=..%2F..%2Fetc"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
+		{name: "customer id with a NUL", req: request{method: http.MethodGet, path: "/notifications?customerId=c-1%00"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
+		{name: "customer id of 65 characters", req: request{method: http.MethodGet, path: "/notifications?customerId=" + strings.Repeat("c", 65)}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
+		{name: "customer id starting with a dash", req: request{method: http.MethodGet, path: "/notifications?customerId=-c"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
+		{
+			name:       "history with the state store down",
+			setup:      func(_ *testing.T, s *server) { s.store.Err = errDown },
+			req:        request{method: http.MethodGet, path: "/notifications?customerId=c-1"},
+			wantStatus: http.StatusInternalServerError, wantCode: web.CodeInternal,
+		},
+		{name: "no dead letters", req: request{method: http.MethodGet, path: "/deadletters"}, wantStatus: http.StatusOK, wantBody: `{"deadLetters":[]}`},
+		{
+			name: "dead letters",
+			setup: func(t *testing.T, s *server) {
+				dl := notification.DeadLetter{ID: "ce-9", Topic: "orders-deadletter", Data: json.RawMessage(`{"eventId":"e-9"}`), ReceivedAt: time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC)}
+				if err := s.deadLetters.Add(t.Context(), dl); err != nil {
+					t.Fatal(err)
+				}
+			},
+			req:        request{method: http.MethodGet, path: "/deadletters"},
+			wantStatus: http.StatusOK,
+			wantBody:   `{"deadLetters":[{"id":"ce-9","topic":"orders-deadletter","data":{"eventId":"e-9"},"receivedAt":"2026-11-24T10:30:00Z"}]}`,
+		},
+		{
+			name:       "dead letters with the state store down",
+			setup:      func(_ *testing.T, s *server) { s.deadLetters.Err = errDown },
+			req:        request{method: http.MethodGet, path: "/deadletters"},
+			wantStatus: http.StatusInternalServerError, wantCode: web.CodeInternal,
+		},
+		{name: "event without the app token", req: request{method: http.MethodPost, path: "/events/orders", body: sidecarEvent}, wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
+		{name: "event with a wrong app token", req: request{method: http.MethodPost, path: "/events/orders", token: "guess", body: sidecarEvent}, wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
+		{name: "dead letter without the app token", req: request{method: http.MethodPost, path: "/events/deadletters", body: sidecarEvent}, wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
+		{name: "wrong method on history", req: request{method: http.MethodPost, path: "/notifications"}, wantStatus: http.StatusMethodNotAllowed, wantCode: web.CodeMethodNotAllowed},
+		{name: "wrong method on dead letters", req: request{method: http.MethodDelete, path: "/deadletters"}, wantStatus: http.StatusMethodNotAllowed, wantCode: web.CodeMethodNotAllowed},
+		{name: "wrong method on events", req: request{method: http.MethodGet, path: "/events/orders", token: appToken}, wantStatus: http.StatusMethodNotAllowed, wantCode: web.CodeMethodNotAllowed},
+		{name: "unknown route", req: request{method: http.MethodGet, path: "/notifications/c-1"}, wantStatus: http.StatusNotFound, wantCode: web.CodeNotFound},
+		{name: "unknown event route", req: request{method: http.MethodPost, path: "/events/payments", token: appToken, body: sidecarEvent}, wantStatus: http.StatusNotFound, wantCode: web.CodeNotFound},
+		{name: "alive", req: request{method: http.MethodGet, path: "/healthz"}, wantStatus: http.StatusOK, wantBody: `{"status":"ok"}`},
+		{name: "ready", req: request{method: http.MethodGet, path: "/readyz"}, wantStatus: http.StatusOK, wantBody: `{"status":"ready"}`},
+		{
+			name:       "not ready: NATS down",
+			setup:      func(_ *testing.T, s *server) { s.natsErr = errors.New("nats: RECONNECTING") },
+			req:        request{method: http.MethodGet, path: "/readyz"},
+			wantStatus: http.StatusServiceUnavailable, wantCode: web.CodeUnavailable,
+		},
+		{name: "not ready: sidecar not ready", sidecar: http.StatusInternalServerError, req: request{method: http.MethodGet, path: "/readyz"}, wantStatus: http.StatusServiceUnavailable, wantCode: web.CodeUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, cmp.Or(tc.sidecar, http.StatusNoContent))
+			if tc.setup != nil {
+				tc.setup(t, s)
+			}
+			status, body := s.do(t, tc.req)
+			if status != tc.wantStatus {
+				t.Errorf("%s %s: got status %d, want %d (%s)", tc.req.method, tc.req.path, status, tc.wantStatus, body)
+			}
+			if tc.wantCode != "" {
+				checkError(t, body, tc.wantCode)
+			} else if string(body) != tc.wantBody {
+				t.Errorf("%s %s: got body\n%s\nwant\n%s", tc.req.method, tc.req.path, body, tc.wantBody)
+			}
+			// Refused calls change nothing. The setups with deliveries
+			// send before the call.
+			if tc.wantStatus != http.StatusOK && len(s.sender.Sent()) != 0 {
+				t.Errorf("notifications sent by a refused call: got %d, want 0", len(s.sender.Sent()))
+			}
+		})
+	}
+
+	t.Run("metrics", func(t *testing.T) {
+		s := newTestServer(t, http.StatusNoContent)
+		status, body := s.do(t, request{method: http.MethodGet, path: "/metrics"})
+		if status != http.StatusOK || !bytes.Contains(body, []byte("daprshop_notification_etag_retries_total")) {
+			t.Errorf("GET /metrics: got %d, want 200 with the service's counters:\n%.300s", status, body)
+		}
+	})
+}
