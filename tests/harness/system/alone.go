@@ -6,6 +6,9 @@ import (
 	"os"
 
 	"context"
+	sdk "github.com/dapr/go-sdk/client"
+
+	"github.com/daprshop/daprshop/internal/daprclient"
 	"github.com/daprshop/daprshop/tests/harness/netns"
 	"net/http"
 	"testing"
@@ -48,6 +51,19 @@ func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 		t.Fatalf("sidecar of %s not ready: %v", appID, err)
 	}
 	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, HTTPURL: s.DaprURL, Redis: redis}
+}
+
+// Client returns a new client of the sidecar, made as the apps make theirs
+// (internal/daprclient), and closed when the test ends: each client is one
+// replica of the app, for tests that race two of them.
+func (s *Sidecar) Client(t testing.TB) sdk.Client {
+	t.Helper()
+	client, err := daprclient.New(s.GRPCAddr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	return client
 }
 
 // MainOptions say what a test package's TestMain prepares (Main).

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daprshop/daprshop/internal/daprclient"
 	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/services/inventory/internal/dapr"
 	"github.com/daprshop/daprshop/services/inventory/internal/inventory"
@@ -28,12 +27,7 @@ const stateStore = "statestore"
 // of its own, as one replica of the app would have.
 func newStateStore(t *testing.T, s *system.Sidecar) daprstate.Store {
 	t.Helper()
-	client, err := daprclient.New(s.GRPCAddr, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
-	return daprstate.Store{Client: client, Name: stateStore}
+	return daprstate.Store{Client: s.Client(t), Name: stateStore}
 }
 
 // newItemStore returns an ItemStore on the sidecar s, built as main.go

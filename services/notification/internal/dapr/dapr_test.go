@@ -10,7 +10,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/daprshop/daprshop/internal/daprclient"
 	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/services/notification/internal/dapr"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
@@ -30,15 +29,10 @@ const appID = "notification"
 func startStateStore(t *testing.T) (daprstate.Store, *system.Sidecar) {
 	t.Helper()
 	s := system.StartSidecarAlone(t, appID)
-	client, err := daprclient.New(s.GRPCAddr, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
 	retries := &counter{}
 	// Shows, with -v, that the concurrent subtests did race for the ETag.
 	t.Cleanup(func() { t.Logf("index writes that lost an ETag race and were retried: %d", retries.Load()) })
-	return daprstate.Store{Client: client, Name: "statestore", ETagRetries: retries}, s
+	return daprstate.Store{Client: s.Client(t), Name: "statestore", ETagRetries: retries}, s
 }
 
 // counter is a daprstate.Counter.
