@@ -1,6 +1,7 @@
 package dapr
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,6 +34,15 @@ func NewOrderStore(store daprstate.Store, orders map[order.Status]daprstate.Coun
 }
 
 func orderKey(id string) string { return "order:" + id }
+
+// absent is the ETag a create writes with: one no stored order has, so that
+// state.redis refuses the write when the order exists and makes it when it
+// does not. The first-write concurrency that says this for a single save
+// does nothing in a transaction: state.redis writes a key without an ETag
+// there whatever it holds (components-contrib#1010, fixed for single saves
+// only; found by the Repository contract, ordertest). The versions
+// state.redis counts start at 1 and go up by one a write.
+const absent = "2147483647"
 
 // Get returns the order with id, or order.ErrNotFound.
 func (s *OrderStore) Get(ctx context.Context, id string) (order.Order, error) {
@@ -80,7 +90,8 @@ func (s *OrderStore) read(ctx context.Context, id string) (order.Order, string, 
 	return o, etag, nil
 }
 
-// save writes o, guarded by etag (empty: the order must not exist yet), and
+// save writes o, guarded by etag (empty: the order must not exist yet,
+// written as absent), and
 // when event is not nil has the outbox publish it. The event travels as an
 // outbox projection: the same key with other contents, which the sidecar
 // publishes instead of the stored order, and which is never stored itself.
@@ -98,9 +109,7 @@ func (s *OrderStore) save(ctx context.Context, o order.Order, etag string, event
 		Value:   data,
 		Options: &sdk.StateOptions{Concurrency: sdk.StateConcurrencyFirstWrite, Consistency: sdk.StateConsistencyStrong},
 	}
-	if etag != "" {
-		item.Etag = &sdk.ETag{Value: etag}
-	}
+	item.Etag = &sdk.ETag{Value: cmp.Or(etag, absent)}
 	ops := []*sdk.StateOperation{{Type: sdk.StateOperationTypeUpsert, Item: item}}
 	if event != nil {
 		item.Metadata = outboxTraceContext(ctx)

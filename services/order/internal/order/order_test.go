@@ -6,130 +6,32 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/services/order/internal/order"
+	"github.com/daprshop/daprshop/services/order/internal/order/ordertest"
 )
 
-// fakeInventory records what it was asked and answers as told.
-type fakeInventory struct {
-	mu         sync.Mutex
-	reserveErr error
-	reserved   map[string]bool // order ids currently holding stock
-	releases   int
+func newService() (*order.Service, *ordertest.Inventory, *ordertest.Repository) {
+	inv, repo := ordertest.NewInventory(), ordertest.NewRepository()
+	var n atomic.Int64
+	newID := func() string { return fmt.Sprintf("id-%d", n.Add(1)) }
+	now := func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
+	return order.NewService(inv, repo, ordertest.NewIdempotencyKeys(), newID, now), inv, repo
 }
 
-func (f *fakeInventory) Reserve(_ context.Context, id string, _ []order.Line) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.reserveErr != nil {
-		return f.reserveErr
-	}
-	f.reserved[id] = true
-	return nil
-}
-
-func (f *fakeInventory) Release(_ context.Context, id string, _ []order.Line) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.releases++
-	delete(f.reserved, id)
-	return nil
-}
-
-// fakeRepo keeps orders and the events saved with them.
-type fakeRepo struct {
-	mu        sync.Mutex
-	orders    map[string]order.Order
-	events    []events.Order
-	createErr error
-}
-
-func (r *fakeRepo) Get(_ context.Context, id string) (order.Order, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	o, ok := r.orders[id]
-	if !ok {
-		return order.Order{}, order.ErrNotFound
-	}
-	return o, nil
-}
-
-func (r *fakeRepo) Create(_ context.Context, o order.Order, e events.Order) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.createErr != nil {
-		return r.createErr
-	}
-	if _, ok := r.orders[o.ID]; ok {
-		return errors.New("order exists")
-	}
-	r.orders[o.ID] = o
-	r.events = append(r.events, e)
-	return nil
-}
-
-// count returns how many saved events are of eventType.
-func (r *fakeRepo) count(eventType string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// countEvents returns how many events repo saved of eventType.
+func countEvents(repo *ordertest.Repository, eventType string) int {
 	n := 0
-	for _, e := range r.events {
+	for _, e := range repo.Events() {
 		if e.Type == eventType {
 			n++
 		}
 	}
 	return n
-}
-
-func (r *fakeRepo) Update(_ context.Context, id string, fn func(order.Order) (order.Order, *events.Order, error)) (order.Order, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	o, ok := r.orders[id]
-	if !ok {
-		return order.Order{}, order.ErrNotFound
-	}
-	o, e, err := fn(o)
-	if err != nil {
-		return order.Order{}, err
-	}
-	if e != nil {
-		r.orders[id] = o
-		r.events = append(r.events, *e)
-	}
-	return o, nil
-}
-
-// fakeKeys binds idempotency keys in memory.
-type fakeKeys struct {
-	mu       sync.Mutex
-	bindings map[string][2]string // key -> order id, fingerprint
-}
-
-func (k *fakeKeys) Claim(_ context.Context, key, fingerprint, orderID string) (string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if b, ok := k.bindings[key]; ok {
-		if b[1] != fingerprint {
-			return "", order.ErrKeyReused
-		}
-		return b[0], nil
-	}
-	k.bindings[key] = [2]string{orderID, fingerprint}
-	return orderID, nil
-}
-
-func newService() (*order.Service, *fakeInventory, *fakeRepo) {
-	inv := &fakeInventory{reserved: map[string]bool{}}
-	repo := &fakeRepo{orders: map[string]order.Order{}}
-	keys := &fakeKeys{bindings: map[string][2]string{}}
-	var mu sync.Mutex
-	n := 0
-	newID := func() string { mu.Lock(); defer mu.Unlock(); n++; return fmt.Sprintf("id-%d", n) }
-	now := func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
-	return order.NewService(inv, repo, keys, newID, now), inv, repo
 }
 
 func place(svc *order.Service, key, customer string, lines []order.Line) (order.Order, error) {
@@ -144,20 +46,21 @@ func TestPlaceConfirmsAndRecordsTheEvent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Place: %v", err)
 	}
-	if o.Status != order.StatusConfirmed || !inv.reserved[o.ID] {
-		t.Errorf("got status %s, reserved %v; want confirmed and reserved", o.Status, inv.reserved[o.ID])
+	if o.Status != order.StatusConfirmed || !inv.Holds(o.ID) {
+		t.Errorf("got status %s, reserved %v; want confirmed and reserved", o.Status, inv.Holds(o.ID))
 	}
-	if len(repo.events) != 1 || repo.events[0].Type != events.TypeOrderConfirmed || repo.events[0].OrderID != o.ID {
-		t.Errorf("events: got %+v, want one confirmed event for %s", repo.events, o.ID)
+	saved := repo.Events()
+	if len(saved) != 1 || saved[0].Type != events.TypeOrderConfirmed || saved[0].OrderID != o.ID {
+		t.Fatalf("events: got %+v, want one confirmed event for %s", saved, o.ID)
 	}
-	if want := o.ID + ".confirmed"; repo.events[0].EventID != want {
-		t.Errorf("event id: got %q, want %q, naming the transition", repo.events[0].EventID, want)
+	if want := o.ID + ".confirmed"; saved[0].EventID != want {
+		t.Errorf("event id: got %q, want %q, naming the transition", saved[0].EventID, want)
 	}
 }
 
 func TestPlaceRejectsOnInsufficientStock(t *testing.T) {
 	svc, inv, repo := newService()
-	inv.reserveErr = &order.InsufficientStockError{Shortages: []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 1}}}
+	inv.ReserveErr = &order.InsufficientStockError{Shortages: []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 1}}}
 	o, err := place(svc, "", "c-1", oneLine)
 	var short *order.InsufficientStockError
 	if !errors.As(err, &short) {
@@ -173,36 +76,36 @@ func TestPlaceRejectsOnInsufficientStock(t *testing.T) {
 
 func TestPlaceUnknownSKUStoresNothing(t *testing.T) {
 	svc, inv, repo := newService()
-	inv.reserveErr = &order.UnknownSKUError{SKU: "NOPE"}
+	inv.ReserveErr = &order.UnknownSKUError{SKU: "NOPE"}
 	_, err := place(svc, "", "c-1", []order.Line{{SKU: "NOPE", Quantity: 1}})
 	var unknown *order.UnknownSKUError
 	if !errors.As(err, &unknown) || unknown.SKU != "NOPE" {
 		t.Fatalf("Place: got %v, want *UnknownSKUError for NOPE", err)
 	}
-	if len(repo.orders) != 0 || len(repo.events) != 0 {
-		t.Errorf("stored %d orders and %d events, want none", len(repo.orders), len(repo.events))
+	if repo.Len() != 0 || len(repo.Events()) != 0 {
+		t.Errorf("stored %d orders and %d events, want none", repo.Len(), len(repo.Events()))
 	}
 }
 
 func TestPlaceReleasesStockWhenSavingFails(t *testing.T) {
 	svc, inv, repo := newService()
-	repo.createErr = errors.New("store down")
+	repo.CreateErr = errors.New("store down")
 	if _, err := place(svc, "", "c-1", oneLine); err == nil {
 		t.Fatal("Place: got nil, want the store's error")
 	}
-	if len(inv.reserved) != 0 || inv.releases != 1 {
-		t.Errorf("got %d orders holding stock after %d releases, want 0 after 1", len(inv.reserved), inv.releases)
+	if inv.Held() != 0 || inv.Releases() != 1 {
+		t.Errorf("got %d orders holding stock after %d releases, want 0 after 1", inv.Held(), inv.Releases())
 	}
 }
 
 func TestPlaceReleasesStockWhenReserveFailsUnclearly(t *testing.T) {
 	svc, inv, _ := newService()
-	inv.reserveErr = errors.New("invocation timed out")
+	inv.ReserveErr = errors.New("invocation timed out")
 	if _, err := place(svc, "", "c-1", oneLine); err == nil {
 		t.Fatal("Place: got nil, want the invocation's error")
 	}
-	if inv.releases != 1 {
-		t.Errorf("got %d releases, want 1: the reservation may have happened", inv.releases)
+	if inv.Releases() != 1 {
+		t.Errorf("got %d releases, want 1: the reservation may have happened", inv.Releases())
 	}
 }
 
@@ -255,7 +158,7 @@ func TestPlaceInvalidTouchesNothing(t *testing.T) {
 	if _, err := place(svc, "", "", oneLine); !errors.Is(err, order.ErrInvalid) {
 		t.Fatalf("got %v, want ErrInvalid", err)
 	}
-	if len(inv.reserved) != 0 || inv.releases != 0 || len(repo.orders) != 0 {
+	if inv.Held() != 0 || inv.Releases() != 0 || repo.Len() != 0 {
 		t.Error("an invalid order reached inventory or the store")
 	}
 }
@@ -273,10 +176,10 @@ func TestCancel(t *testing.T) {
 			t.Fatalf("Cancel #%d: got %+v, %v; want a cancelled order", i+1, got, err)
 		}
 	}
-	if inv.reserved[o.ID] {
+	if inv.Holds(o.ID) {
 		t.Error("stock still held after cancel")
 	}
-	if cancelled := repo.count(events.TypeOrderCancelled); cancelled != 1 {
+	if cancelled := countEvents(repo, events.TypeOrderCancelled); cancelled != 1 {
 		t.Errorf("cancelled events: got %d after two cancels, want 1", cancelled)
 	}
 }
@@ -290,32 +193,15 @@ func TestCancelRefusals(t *testing.T) {
 	if _, err := svc.Cancel(ctx, "../etc"); !errors.Is(err, order.ErrNotFound) {
 		t.Errorf("cancel odd id: got %v, want ErrNotFound", err)
 	}
-	inv.reserveErr = &order.InsufficientStockError{}
+	inv.ReserveErr = &order.InsufficientStockError{}
 	rejected, _ := place(svc, "", "c-1", oneLine)
 	if _, err := svc.Cancel(ctx, rejected.ID); !errors.Is(err, order.ErrNotCancellable) {
 		t.Errorf("cancel rejected: got %v, want ErrNotCancellable", err)
 	}
 }
 
-// countingInventory counts reservations, to show replays reserve nothing.
-type countingInventory struct {
-	fakeInventory
-	reserves int
-}
-
-func (c *countingInventory) Reserve(ctx context.Context, id string, lines []order.Line) error {
-	c.mu.Lock()
-	c.reserves++
-	c.mu.Unlock()
-	return c.fakeInventory.Reserve(ctx, id, lines)
-}
-
 func TestIdempotencyKeyReplaysTheFirstAnswer(t *testing.T) {
-	inv := &countingInventory{fakeInventory: fakeInventory{reserved: map[string]bool{}}}
-	repo := &fakeRepo{orders: map[string]order.Order{}}
-	n := 0
-	svc := order.NewService(inv, repo, &fakeKeys{bindings: map[string][2]string{}},
-		func() string { n++; return fmt.Sprintf("id-%d", n) }, time.Now)
+	svc, inv, repo := newService()
 
 	first, err := place(svc, "k-1", "c-1", oneLine)
 	if err != nil {
@@ -327,8 +213,8 @@ func TestIdempotencyKeyReplaysTheFirstAnswer(t *testing.T) {
 			t.Fatalf("replay: got %s, %v; want order %s", again.ID, err, first.ID)
 		}
 	}
-	if inv.reserves != 1 || len(repo.orders) != 1 {
-		t.Errorf("after 3 replays: %d reservations and %d orders, want 1 and 1", inv.reserves, len(repo.orders))
+	if inv.Reserves() != 1 || repo.Len() != 1 {
+		t.Errorf("after 3 replays: %d reservations and %d orders, want 1 and 1", inv.Reserves(), repo.Len())
 	}
 	other, err := place(svc, "k-2", "c-1", oneLine)
 	if err != nil || other.ID == first.ID {
@@ -359,27 +245,27 @@ func TestIdempotencyKeyConcurrentRequestsMakeOneOrder(t *testing.T) {
 	for id := range ids {
 		seen[id] = true
 	}
-	if len(seen) != 1 || len(repo.orders) != 1 || len(inv.reserved) != 1 {
-		t.Errorf("got answers naming %d orders, %d stored, %d holding stock; want 1, 1, 1", len(seen), len(repo.orders), len(inv.reserved))
+	if len(seen) != 1 || repo.Len() != 1 || inv.Held() != 1 {
+		t.Errorf("got answers naming %d orders, %d stored, %d holding stock; want 1, 1, 1", len(seen), repo.Len(), inv.Held())
 	}
-	if confirmed := repo.count(events.TypeOrderConfirmed); confirmed != 1 {
+	if confirmed := countEvents(repo, events.TypeOrderConfirmed); confirmed != 1 {
 		t.Errorf("confirmed events: got %d, want 1", confirmed)
 	}
 }
 
 func TestIdempotencyKeyFinishesAHalfDoneRequest(t *testing.T) {
 	svc, inv, repo := newService()
-	repo.createErr = errors.New("store down")
+	repo.CreateErr = errors.New("store down")
 	if _, err := place(svc, "k-1", "c-1", oneLine); err == nil {
 		t.Fatal("first request: got nil, want the store's error")
 	}
-	repo.createErr = nil
+	repo.CreateErr = nil
 	o, err := place(svc, "k-1", "c-1", oneLine)
 	if err != nil || o.Status != order.StatusConfirmed {
 		t.Fatalf("retry: got %+v, %v; want a confirmed order", o, err)
 	}
-	if o.ID != "id-1" || len(inv.reserved) != 1 {
-		t.Errorf("retry: got order %s with %d orders holding stock, want id-1 (bound to the key first) and 1", o.ID, len(inv.reserved))
+	if o.ID != "id-1" || inv.Held() != 1 {
+		t.Errorf("retry: got order %s with %d orders holding stock, want id-1 (bound to the key first) and 1", o.ID, inv.Held())
 	}
 }
 
@@ -394,18 +280,18 @@ func TestIdempotencyKeyMustBePrintable(t *testing.T) {
 
 func TestReplayOfARejectedOrderReportsTheShortage(t *testing.T) {
 	svc, inv, _ := newService()
-	inv.reserveErr = &order.InsufficientStockError{Shortages: []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 0}}}
+	inv.ReserveErr = &order.InsufficientStockError{Shortages: []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 0}}}
 	first, err := place(svc, "k-1", "c-1", oneLine)
 	var short *order.InsufficientStockError
 	if !errors.As(err, &short) {
 		t.Fatalf("first: got %v, want *InsufficientStockError", err)
 	}
-	inv.reserveErr = nil // stock arrived meanwhile: the replay still answers as the first did
+	inv.ReserveErr = nil // stock arrived meanwhile: the replay still answers as the first did
 	again, err := place(svc, "k-1", "c-1", oneLine)
 	if !errors.As(err, &short) || again.ID != first.ID || len(short.Shortages) != 1 {
 		t.Errorf("replay: got %+v, %v; want the rejected order %s and its shortage", again, err, first.ID)
 	}
-	if len(inv.reserved) != 0 {
-		t.Errorf("replay of a rejected order holds stock for %d orders, want 0", len(inv.reserved))
+	if inv.Held() != 0 {
+		t.Errorf("replay of a rejected order holds stock for %d orders, want 0", inv.Held())
 	}
 }

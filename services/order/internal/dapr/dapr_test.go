@@ -1,0 +1,337 @@
+package dapr_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/daprshop/daprshop/internal/daprstate"
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/services/order/internal/dapr"
+	"github.com/daprshop/daprshop/services/order/internal/order"
+	"github.com/daprshop/daprshop/services/order/internal/order/ordertest"
+	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/harness/system"
+)
+
+// The tests start daprd, which must never run on the host's network.
+func TestMain(m *testing.M) { os.Exit(system.MainInNetns(m)) }
+
+// appID is the app whose sidecar the adapters talk to; its state keys in
+// Redis are "<appID>||<key>".
+const appID = "order"
+
+// outboxStreams matches the stream of the outbox's internal topic, from
+// which daprd's forwarder publishes each event to topic orders once it finds
+// the event's transaction committed. daprd names the topic
+// namespace+appID+topic+"outbox" (pkg/runtime/pubsub/outbox.go); the
+// namespace self-hosted daprd takes has changed between releases.
+const outboxStreams = "*" + appID + events.TopicOrders + "outbox"
+
+// publishTimeout bounds how long the outbox may take to publish an event:
+// its forwarder waits a second before it looks for the transaction, and
+// looks for ten more.
+const publishTimeout = 15 * time.Second
+
+// startStore starts the order app's sidecar, with no app, on a Redis of its
+// own, and returns the state store the order service uses, built as main.go
+// builds it, and the sidecar.
+func startStore(t *testing.T) (daprstate.Store, *system.Sidecar) {
+	t.Helper()
+	s := system.StartSidecarAlone(t, appID)
+	return daprstate.Store{Client: s.Client(t), Name: "orderstore"}, s
+}
+
+func TestOrderStore(t *testing.T) {
+	store, sidecar := startStore(t)
+	rdb := sidecar.Redis.Client(t)
+	// Registered after the sidecar's, so it runs before the sidecar stops:
+	// daprd 1.18.2 stopped while an outbox event is in flight does not
+	// finish it within its graceful-shutdown timeout, and exits 1.
+	t.Cleanup(func() { waitOutboxIdle(t, rdb) })
+
+	ordertest.TestRepository(t, func(*testing.T) order.Repository { return dapr.NewOrderStore(store, nil) })
+
+	repo := dapr.NewOrderStore(store, nil)
+
+	t.Run("OutboxPublishesEverySavedEvent", func(t *testing.T) {
+		ctx := callContext(t)
+		created := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
+		createdEvent := ordertest.Event(created)
+		if err := repo.Create(ctx, created, createdEvent); err != nil {
+			t.Fatalf("Create(%s): %v", created.ID, err)
+		}
+		cancelledEvent := cancel(t, ctx, repo, created.ID, "")
+		got := waitPublished(t, rdb, createdEvent.EventID, cancelledEvent.EventID)
+		for _, want := range []events.Order{createdEvent, cancelledEvent} {
+			if !reflect.DeepEqual(got[want.EventID], want) {
+				t.Errorf("event %s on stream %s:\n got %+v\nwant %+v", want.EventID, events.TopicOrders, got[want.EventID], want)
+			}
+		}
+	})
+
+	t.Run("OutboxPublishesNothingForARefusedCreate", func(t *testing.T) {
+		ctx := callContext(t)
+		created := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
+		if err := repo.Create(ctx, created, ordertest.Event(created)); err != nil {
+			t.Fatalf("Create(%s): %v", created.ID, err)
+		}
+		refused := ordertest.Event(created)
+		refused.EventID += ".refused"
+		if err := repo.Create(ctx, created, refused); err == nil {
+			t.Fatalf("second Create(%s): got nil error, want a refusal: the order exists; it overwrote the order, so no refused write is left to check the outbox with", created.ID)
+		}
+		barrier := cancel(t, ctx, repo, created.ID, "")
+		knownOutboxLimitation(t, publishedOfRefused(t, rdb, barrier.EventID, refused.EventID))
+	})
+
+	t.Run("OutboxPublishesNothingForALostRace", func(t *testing.T) {
+		ctx := callContext(t)
+		created := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
+		if err := repo.Create(ctx, created, ordertest.Event(created)); err != nil {
+			t.Fatalf("Create(%s): %v", created.ID, err)
+		}
+		// The first attempt loses its ETag race for sure: a second writer
+		// updates the order between the attempt's read and its write.
+		attempts := 0
+		var interloper, winner events.Order
+		_, err := repo.Update(ctx, created.ID, func(o order.Order) (order.Order, *events.Order, error) {
+			attempts++
+			if attempts == 1 {
+				interloper = cancel(t, ctx, repo, created.ID, ".interloper")
+			}
+			o.Status = order.StatusCancelled
+			winner = ordertest.Event(o)
+			winner.EventID += fmt.Sprintf(".attempt-%d", attempts)
+			return o, &winner, nil
+		})
+		if err != nil {
+			t.Fatalf("Update(%s): %v", created.ID, err)
+		}
+		if attempts != 2 {
+			t.Fatalf("Update(%s) ran fn %d times, want 2: the first attempt lost its race, the second won", created.ID, attempts)
+		}
+		waitPublished(t, rdb, interloper.EventID)
+		knownOutboxLimitation(t, publishedOfRefused(t, rdb, winner.EventID, created.ID+".cancelled.attempt-1"))
+	})
+
+	t.Run("CountsOrdersSavedWithTheirEvent", func(t *testing.T) {
+		ctx := callContext(t)
+		confirmed, cancelled := new(counter), new(counter)
+		repo := dapr.NewOrderStore(store, map[order.Status]daprstate.Counter{
+			order.StatusConfirmed: confirmed,
+			order.StatusCancelled: cancelled,
+		})
+		o := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
+		if err := repo.Create(ctx, o, ordertest.Event(o)); err != nil {
+			t.Fatalf("Create(%s): %v", o.ID, err)
+		}
+		unchanged := func(o order.Order) (order.Order, *events.Order, error) { return o, nil, nil }
+		if _, err := repo.Update(ctx, o.ID, unchanged); err != nil {
+			t.Fatalf("Update(%s): %v", o.ID, err)
+		}
+		cancel(t, ctx, repo, o.ID, "")
+		if _, err := repo.Update(ctx, o.ID, unchanged); err != nil {
+			t.Fatalf("Update(%s): %v", o.ID, err)
+		}
+		if got, want := [2]int64{confirmed.n.Load(), cancelled.n.Load()}, [2]int64{1, 1}; got != want {
+			t.Errorf("after a create, a cancel and two updates without an event: got %d confirmed and %d cancelled counted, want %d and %d",
+				got[0], got[1], want[0], want[1])
+		}
+	})
+}
+
+func TestIdempotencyKeys(t *testing.T) {
+	store, sidecar := startStore(t)
+	keys := dapr.NewIdempotencyKeys(store)
+	ordertest.TestIdempotencyKeys(t, func(*testing.T) order.IdempotencyKeys { return keys })
+
+	t.Run("KeyIsStoredWithKeyTTL", func(t *testing.T) {
+		ctx := callContext(t)
+		key := ordertest.NewID()
+		if got, err := keys.Claim(ctx, key, "fp-a", "order-1"); err != nil || got != "order-1" {
+			t.Fatalf("Claim(%q, fp-a, order-1): got %q, %v; want order-1, nil", key, got, err)
+		}
+		redisKey := appID + "||idempotency:" + key
+		ttl, err := sidecar.Redis.Client(t).TTL(ctx, redisKey).Result()
+		if err != nil {
+			t.Fatalf("redis TTL %s: %v", redisKey, err)
+		}
+		// A minute of slack for the time between the claim and the look.
+		if ttl < dapr.KeyTTL-time.Minute || ttl > dapr.KeyTTL {
+			t.Errorf("redis TTL of %s: got %s, want about %s (dapr.KeyTTL)", redisKey, ttl, dapr.KeyTTL)
+		}
+	})
+}
+
+// counter is a daprstate.Counter that tests read.
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) Inc() { c.n.Add(1) }
+
+// callContext bounds a subtest's calls to the sidecar: daprclient's calls
+// wait for the sidecar, without end unless told.
+func callContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*publishTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// cancel updates order id to cancelled with an event whose id ends in
+// suffix, and returns the event.
+func cancel(t *testing.T, ctx context.Context, repo order.Repository, id, suffix string) events.Order {
+	t.Helper()
+	var e events.Order
+	_, err := repo.Update(ctx, id, func(o order.Order) (order.Order, *events.Order, error) {
+		o.Status = order.StatusCancelled
+		e = ordertest.Event(o)
+		e.EventID += suffix
+		return o, &e, nil
+	})
+	if err != nil {
+		t.Fatalf("cancel %s: %v", id, err)
+	}
+	return e
+}
+
+// published returns the order events on the stream of topic orders, by
+// event id. Each stream entry is a CloudEvent whose data is the event.
+func published(ctx context.Context, rdb *redis.Client) (map[string]events.Order, error) {
+	entries, err := rdb.XRange(ctx, events.TopicOrders, "-", "+").Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis XRANGE %s: %w", events.TopicOrders, err)
+	}
+	out := map[string]events.Order{}
+	for _, entry := range entries {
+		data, ok := entry.Values["data"].(string)
+		if !ok {
+			return nil, fmt.Errorf("stream %s entry %s: no data field in %v", events.TopicOrders, entry.ID, entry.Values)
+		}
+		var ce struct {
+			Data events.Order `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(data), &ce); err != nil {
+			return nil, fmt.Errorf("stream %s entry %s: %w: %s", events.TopicOrders, entry.ID, err, data)
+		}
+		out[ce.Data.EventID] = ce.Data
+	}
+	return out, nil
+}
+
+// waitPublished waits until every event of ids is on the stream of topic
+// orders, and returns what is on it.
+func waitPublished(t *testing.T, rdb *redis.Client, ids ...string) map[string]events.Order {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), publishTimeout)
+	defer cancel()
+	var got map[string]events.Order
+	err := proc.WaitUntil(ctx, func(ctx context.Context) error {
+		var err error
+		if got, err = published(ctx, rdb); err != nil {
+			return err
+		}
+		if missing := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { _, ok := got[id]; return ok }); len(missing) > 0 {
+			return fmt.Errorf("events %v not on stream %s (on it: %v)", missing, events.TopicOrders, slices.Sorted(maps.Keys(got)))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("waiting %s for the outbox to publish: %v", publishTimeout, err)
+	}
+	return got
+}
+
+// publishedOfRefused returns the events of refused, each saved by a write
+// the store refused, that got published. It waits for barrier, the event of
+// a write saved after them, and a second more: the outbox took all of them
+// on its internal topic, and its forwarder handles each alike, a second
+// after it arrived, so one of refused that was going to be published would
+// be by then.
+func publishedOfRefused(t *testing.T, rdb *redis.Client, barrier string, refused ...string) []string {
+	t.Helper()
+	waitPublished(t, rdb, barrier)
+	time.Sleep(time.Second)
+	got, err := published(t.Context(), rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var phantoms []string
+	for _, id := range refused {
+		if e, ok := got[id]; ok {
+			phantoms = append(phantoms, fmt.Sprintf("%s (%s)", id, e.Status))
+		}
+	}
+	return phantoms
+}
+
+// knownOutboxLimitation reports events published for writes the store
+// refused as what they are, a known limitation of Dapr's outbox on
+// state.redis, and so skips the test rather than failing it; when there are
+// none, the limitation did not show, which the log says. daprd writes the
+// outbox's marker in the same transaction as the order, and Redis
+// transactions do not roll back (Dapr's docs say so, dapr/docs#3635): the
+// marker of a refused write lands, and its event is forwarded. For daprshop
+// that is a duplicate event id, which consumers drop, except in the race of
+// two requests with one Idempotency-Key (docs/patterns.md).
+func knownOutboxLimitation(t *testing.T, phantoms []string) {
+	t.Helper()
+	if len(phantoms) > 0 {
+		t.Skipf("known limitation (Redis transactions do not roll back, dapr/docs#3635): stream %s holds events of writes the store refused: %v", events.TopicOrders, phantoms)
+	}
+	t.Logf("no event of a refused write was published: the known limitation of the outbox on state.redis did not show with this daprd")
+}
+
+// waitOutboxIdle waits until daprd's outbox forwarder has handled every
+// event on its internal topic: every entry delivered to its consumer group
+// and acknowledged.
+func waitOutboxIdle(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	err := proc.WaitUntil(ctx, func(ctx context.Context) error {
+		busy, err := outboxBusy(ctx, rdb)
+		if err == nil && busy != "" {
+			err = errors.New(busy)
+		}
+		return err
+	})
+	if err != nil {
+		t.Errorf("outbox still busy after %s: %v", publishTimeout, err)
+	}
+}
+
+// outboxBusy says what the outbox's forwarder has yet to handle, or "" when
+// nothing.
+func outboxBusy(ctx context.Context, rdb *redis.Client) (string, error) {
+	streams, err := rdb.Keys(ctx, outboxStreams).Result()
+	if err != nil {
+		return "", err
+	}
+	var busy []string
+	for _, s := range streams {
+		groups, err := rdb.XInfoGroups(ctx, s).Result()
+		if err != nil {
+			return "", fmt.Errorf("redis XINFO GROUPS %s: %w", s, err)
+		}
+		if len(groups) == 0 {
+			busy = append(busy, s+": no consumer group yet")
+		}
+		for _, g := range groups {
+			if g.Pending != 0 || g.Lag != 0 {
+				busy = append(busy, fmt.Sprintf("%s: group %s has %d pending and %d undelivered", s, g.Name, g.Pending, g.Lag))
+			}
+		}
+	}
+	return strings.Join(busy, "; "), nil
+}
