@@ -168,9 +168,10 @@ matrix: packages
 	go run ./tests/cmd/rc-check -matrix "$(VERSIONS)" -out $(OUT)/matrix
 
 # The benchmark: pipeline at a fixed rate and at saturation, the sidecar's
-# overhead next to direct calls, the apps' own share. Prints a table and
-# writes out/bench/report.json and report.md (and its scenarios into
-# out/bench/e2e, in the e2e report format, which rc-check reads as a BASE or CANDIDATE).
+# overhead next to direct calls, the apps' own share. Prints its tables and
+# writes out/bench/report.json, .md and .html in the one report format (its
+# phases as scenarios, its figures as their measurements), which rc-check
+# reads as a BASE or CANDIDATE.
 bench: packages daprd
 	go test -count=1 -timeout 20m -v ./tests/bench/
 

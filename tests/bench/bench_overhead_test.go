@@ -27,10 +27,10 @@ import (
 // overhead is one building block measured through the sidecar and directly,
 // side by side; latencies in milliseconds.
 type overhead struct {
-	Name     string         `json:"name"`
-	Dapr     report.Latency `json:"dapr"`
-	Direct   report.Latency `json:"direct"`
-	RatioP50 float64        `json:"ratioP50"`
+	Name     string
+	Dapr     report.Latency
+	Direct   report.Latency
+	RatioP50 float64
 }
 
 // pair is an operation done through Dapr and the same done directly.

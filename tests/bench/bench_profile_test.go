@@ -75,8 +75,8 @@ func fetchProfile(client *http.Client, url, path string) (*profile.Profile, erro
 
 // cpuShare is the part of an app's CPU time spent on one kind of work.
 type cpuShare struct {
-	Kind     string  `json:"kind"`
-	Fraction float64 `json:"fraction"`
+	Kind     string
+	Fraction float64
 }
 
 // The kinds of work a sample is put under, by the package of the frame
@@ -145,9 +145,9 @@ func sampleKind(s *profile.Sample) string {
 
 // appProfile is what one app spends its CPU time on, per order.
 type appProfile struct {
-	App               string     `json:"app"`
-	CPUMillisPerOrder float64    `json:"cpuMillisPerOrder"`
-	Shares            []cpuShare `json:"shares"`
+	App               string
+	CPUMillisPerOrder float64
+	Shares            []cpuShare
 }
 
 func appProfiles(profiles map[string]*profile.Profile, orders int) []appProfile {

@@ -49,17 +49,17 @@ var benchSKUs = func() []string {
 
 // TestBench measures, in one run on one machine, what the pipeline does at
 // a fixed arrival rate and at saturation, what the sidecar costs next to
-// calling the same thing directly, and what the apps themselves add. It
-// writes out/bench/report.json and report.md, and records its phases as
-// scenarios of the e2e report, so that rc-check compares them across
-// Dapr versions like everything else.
+// calling the same thing directly, and what the apps themselves add. Its
+// phases are scenarios, its figures their measurements, and its tables the
+// report's notes: out/bench/report.json is in the one report format, which
+// rc-check compares across Dapr versions like every other report.
 func TestBench(t *testing.T) {
 	sys := suite.Start(t, nil, system.Options{})
 	for _, sku := range benchSKUs {
 		sys.Restock(t, sku, benchStockEach)
 	}
 	notes := sys.CollectNotifications(t)
-	b := benchReport{SchemaVersion: 1, Machine: suite.Describe(system.Env{}).Machine, FixedRate: benchRate, Clients: benchClients}
+	b := figures{Machine: suite.Describe(system.Env{}).Machine, FixedRate: benchRate, Clients: benchClients}
 
 	// Warm up: connections, caches, the Go runtimes' heaps.
 	attackOrders(t, sys, vegeta.ConstantPacer{Freq: benchRate, Per: time.Second}, 0, benchWarmUp, nil)
@@ -121,10 +121,9 @@ func TestBench(t *testing.T) {
 
 	daprd, _ := system.DaprdPath(root)
 	b.DaprdVersion = suite.Describe(system.Env{Daprd: daprd}).DaprdVersion
-	if err := b.write(dir); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(os.Stderr, "\n%s\nbench report: %s\n", b.markdown(), filepath.Join(dir, "report.json"))
+	b.measure(fixed, saturated)
+	bench.Note(b.markdown())
+	fmt.Fprintf(os.Stderr, "\n%s\n", b.markdown())
 }
 
 // appTime is where an order's time goes, from its trace: in the apps'
@@ -341,21 +340,21 @@ func medianLatency[T any](runs []T, f func(T) report.Latency) report.Latency {
 	}
 }
 
-// benchReport is out/bench/report.json. Latencies are in milliseconds.
-type benchReport struct {
-	SchemaVersion int            `json:"schemaVersion"`
-	DaprdVersion  string         `json:"daprdVersion"`
-	Machine       report.Machine `json:"machine"`
+// figures are what the benchmark found, for its measurements and its
+// tables. Latencies are in milliseconds.
+type figures struct {
+	DaprdVersion string
+	Machine      report.Machine
 	// OrdersPerSecond is what the pipeline sustains at saturation.
-	OrdersPerSecond float64 `json:"ordersPerSecond"`
+	OrdersPerSecond float64
 	// FixedRate is the arrival rate (orders/s) of Latency and
 	// NotificationLatency, the medians of benchRuns runs.
-	FixedRate           int              `json:"fixedRate"`
-	Latency             report.Latency   `json:"latency"`
-	NotificationLatency report.Latency   `json:"notificationLatency"`
-	Clients             int              `json:"clients"`
-	Saturation          saturationResult `json:"saturation"`
-	Overhead            []overhead       `json:"overhead"`
+	FixedRate           int
+	Latency             report.Latency
+	NotificationLatency report.Latency
+	Clients             int
+	Saturation          saturationResult
+	Overhead            []overhead
 	// AppSelfMillis is the p50 of the time an order spends in the apps'
 	// own code (order's handler and inventory's reserve, less the
 	// app's client spans for the calls they make to their sidecars), read
@@ -364,43 +363,44 @@ type benchReport struct {
 	// apps and their sidecars on those calls (appTime.Hop).
 	// AppCPUMillisPerOrder is the CPU time the two apps use per order,
 	// runtime and HTTP server included.
-	AppSelfMillis        float64         `json:"appSelfMillis"`
-	AppShareOfP50        float64         `json:"appShareOfP50"`
-	SidecarHopMillis     float64         `json:"sidecarHopMillis"`
-	AppCPUMillisPerOrder float64         `json:"appCPUMillisPerOrder"`
-	Resources            []benchResource `json:"resources"`
+	AppSelfMillis        float64
+	AppShareOfP50        float64
+	SidecarHopMillis     float64
+	AppCPUMillisPerOrder float64
+	Resources            []benchResource
 	// Profiles says what each app spends its CPU time on, from a CPU
 	// profile of the first run at the fixed rate (kept beside the report
 	// in profiles/<app>.pprof).
-	Profiles []appProfile `json:"profiles"`
+	Profiles []appProfile
 }
 
 type saturationResult struct {
-	OrdersPerSecond float64        `json:"ordersPerSecond"`
-	Latency         report.Latency `json:"latency"`
+	OrdersPerSecond float64
+	Latency         report.Latency
 }
 
 type benchResource struct {
-	Process                 string  `json:"process"`
-	CPUSecondsPer1000Orders float64 `json:"cpuSecondsPer1000Orders"`
-	RSSMB                   float64 `json:"rssMB"`
+	Process                 string
+	CPUSecondsPer1000Orders float64
+	RSSMB                   float64
 }
 
-func (b benchReport) write(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+// measure records the figures as measurements of the two pipeline
+// scenarios.
+func (b figures) measure(fixed, saturated *report.ScenarioRecorder) {
+	fixed.Measure("notification p50", b.NotificationLatency.P50, "ms")
+	fixed.Measure("notification p99", b.NotificationLatency.P99, "ms")
+	fixed.Measure("apps' own code per order (p50)", b.AppSelfMillis, "ms")
+	fixed.Measure("apps' share of the p50 answer", b.AppShareOfP50, "ratio")
+	fixed.Measure("app-sidecar hops per order (p50)", b.SidecarHopMillis, "ms")
+	fixed.Measure("apps' CPU per order", b.AppCPUMillisPerOrder, "ms")
+	for _, r := range b.Resources {
+		fixed.Measure("CPU per 1,000 orders: "+r.Process, r.CPUSecondsPer1000Orders, "s")
 	}
-	data, err := json.MarshalIndent(b, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(data, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.markdown()), 0o644)
+	saturated.Measure("orders per second", b.Saturation.OrdersPerSecond, "1/s")
 }
 
-func (b benchReport) markdown() string {
+func (b figures) markdown() string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "# daprshop bench: daprd %s, %s/%s, %d CPUs\n\n", b.DaprdVersion, b.Machine.OS, b.Machine.Arch, b.Machine.CPUs)
 	fmt.Fprintf(&s, "Medians of %d runs of %s each.\n\n", benchRuns, benchRun)

@@ -1,8 +1,8 @@
 // Package bench measures what daprshop costs on this machine (make bench):
 // the pipeline at a fixed rate and at saturation, the sidecar's overhead
 // next to direct calls, and where an order's time and the apps' CPU go. It
-// writes out/bench/report.json and report.md, and its phases as scenarios
-// in the e2e report format under out/bench/e2e, which rc-check reads.
+// writes out/bench/report.json, .md, .html, in the one report format, which
+// rc-check reads.
 package bench
 
 import (
@@ -13,6 +13,6 @@ import (
 )
 
 // bench is this run of the benchmark; its phases are recorded in it.
-var bench = suite.New("bench", "out/bench/e2e")
+var bench = suite.New("bench", "out/bench")
 
 func TestMain(m *testing.M) { os.Exit(bench.Main(m)) }

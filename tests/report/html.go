@@ -158,6 +158,9 @@ var funcs = template.FuncMap{
 	"check":   RenderedCheck,
 	"held":    func(invs []Invariant) string { return fmt.Sprintf("%d/%d", held(invs), len(invs)) },
 	"allHeld": func(invs []Invariant) bool { return held(invs) == len(invs) },
+	"measured": func(ss []Scenario) bool {
+		return slices.ContainsFunc(ss, func(s Scenario) bool { return len(s.Measurements) > 0 })
+	},
 	"counters": func(m map[string]float64) []counter {
 		out := make([]counter, 0, len(m))
 		for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -204,6 +207,11 @@ var reportPage = template.Must(template.New("report").Funcs(funcs).Parse(`<!DOCT
 {{range .Invariants}}<tr{{if not .Passed}} class="bad"{{end}}><td class="{{if .Passed}}ok{{else}}no{{end}}">{{if .Passed}}held{{else}}FAILED{{end}}</td><td>{{.Name}}</td><td>expected {{.Expected}}</td><td>observed {{.Observed}}</td></tr>
 {{end}}</table></details>
 {{end}}
+
+{{if measured .Scenarios}}<h2>Measurements</h2>
+<table><tr><th>scenario</th><th>measurement</th><th>value</th><th>unit</th></tr>
+{{range .Scenarios}}{{$s := .Name}}{{range .Measurements}}<tr><td>{{$s}}</td><td>{{.Name}}</td><td class="n">{{num .Value}}</td><td>{{.Unit}}</td></tr>
+{{end}}{{end}}</table>{{end}}
 
 <h2>What the system counted</h2>
 <p class="muted">The apps' business counters and their sidecars' retries and pub/sub outcomes, read from /metrics as each scenario ended: what explains a finding.</p>

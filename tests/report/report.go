@@ -25,8 +25,12 @@
 //	                /metrics when the scenario ended, optional
 //	                latencySamplesMs: [float] the latency of every request
 //	                measured (setup excluded), in the order made, for the
-//	                scenarios that keep them}]
+//	                scenarios that keep them, optional measurements:
+//	                [{name, value, unit}] what the scenario measured beside
+//	                its requests (the benchmark's CPU per order, say)}]
 //	findings       [{severity, scenario, invariant, expected, observed}]
+//	notes          optional Markdown the suite adds to report.md (the
+//	               benchmark's tables)
 package report
 
 import (
@@ -35,6 +39,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -51,6 +56,9 @@ type Report struct {
 	Environment   Environment `json:"environment"`
 	Scenarios     []Scenario  `json:"scenarios"`
 	Findings      []Finding   `json:"findings"`
+	// Notes is Markdown a suite adds to report.md after the invariants:
+	// what its figures mean together (the benchmark's tables).
+	Notes string `json:"notes,omitempty"`
 }
 
 // Environment is what the run ran on.
@@ -110,6 +118,8 @@ type Scenario struct {
 	// them (ScenarioRecorder.KeepSamples): what a statistical comparison
 	// of two runs needs.
 	LatencySamplesMs []float64 `json:"latencySamplesMs,omitempty"`
+	// Measurements are what the scenario measured beside its requests.
+	Measurements []Measurement `json:"measurements,omitempty"`
 }
 
 // Phase is a step of a scenario, from AtSeconds after it started until the
@@ -166,6 +176,14 @@ const (
 	SeverityKnown = "known"
 )
 
+// Measurement is one figure a scenario measured, e.g. {"CPU per 1,000
+// orders: order", 1.9, "s"}.
+type Measurement struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+}
+
 // Recorder collects scenarios while tests run; it is safe for concurrent use.
 type Recorder struct {
 	// Progress, when set before the first scenario, receives a line as
@@ -176,6 +194,14 @@ type Recorder struct {
 	mu        sync.Mutex
 	started   time.Time
 	scenarios []*ScenarioRecorder
+	notes     strings.Builder
+}
+
+// Note adds Markdown to the report's notes.
+func (r *Recorder) Note(markdown string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notes.WriteString(markdown)
 }
 
 // NewRecorder starts recording a run.
@@ -218,7 +244,7 @@ func (r *Recorder) Report(env Environment) Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep := Report{SchemaVersion: SchemaVersion, StartedAt: r.started, FinishedAt: time.Now(), Passed: true, Environment: env,
-		Scenarios: []Scenario{}, Findings: []Finding{}}
+		Scenarios: []Scenario{}, Findings: []Finding{}, Notes: r.notes.String()}
 	for _, s := range r.scenarios {
 		sc := s.snapshot()
 		rep.Scenarios = append(rep.Scenarios, sc)
@@ -254,6 +280,7 @@ type ScenarioRecorder struct {
 	samples    []sample
 	faults     []FaultWindow
 	counters   map[string]float64
+	measured   []Measurement
 	keep       bool // the latencies from keepFrom on go into the report
 	keepFrom   int
 	known      string // the upstream issue its failures are known to be
@@ -291,6 +318,13 @@ func (s *ScenarioRecorder) Counters(c map[string]float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counters = maps.Clone(c)
+}
+
+// Measure records a figure the scenario measured, in unit.
+func (s *ScenarioRecorder) Measure(name string, value float64, unit string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.measured = append(s.measured, Measurement{Name: name, Value: value, Unit: unit})
 }
 
 // KnownIssue says that the scenario shows issue, a bug of Dapr's own
@@ -398,6 +432,7 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 	sc.Timeline = timeline(s.started, s.samples)
 	sc.Faults = slices.Clone(s.faults)
 	sc.Counters = maps.Clone(s.counters)
+	sc.Measurements = slices.Clone(s.measured)
 	if s.keep {
 		sc.LatencySamplesMs = make([]float64, 0, len(s.latencies)-s.keepFrom)
 		for _, d := range s.latencies[s.keepFrom:] {

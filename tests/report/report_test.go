@@ -165,3 +165,41 @@ func TestKeepSamplesKeepsWhatIsMeasuredFromThenOn(t *testing.T) {
 		t.Errorf("requests = %d, want all 3", sc.Requests)
 	}
 }
+
+func TestMeasurementsAndNotesAreWritten(t *testing.T) {
+	rec := NewRecorder()
+	tb := &fakeTB{TB: t}
+	sc := rec.Scenario(tb, "bench: pipeline")
+	sc.Measure("CPU per 1,000 orders: daprd-order", 1.25, "s")
+	rec.Note("## The benchmark's tables\n\n| a | b |\n")
+	tb.runCleanups()
+
+	dir := t.TempDir()
+	if err := Write(dir, rec.Report(Environment{})); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Read(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Measurement{Name: "CPU per 1,000 orders: daprd-order", Value: 1.25, Unit: "s"}
+	if got := back.Scenarios[0].Measurements; len(got) != 1 || got[0] != want {
+		t.Errorf("measurements read back: got %+v, want [%+v]", got, want)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| bench: pipeline | CPU per 1,000 orders: daprd-order | 1.25 | s |", "## The benchmark's tables"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "CPU per 1,000 orders: daprd-order") {
+		t.Error("report.html lacks the measurement")
+	}
+}

@@ -123,6 +123,15 @@ func Markdown(r Report) string {
 		}
 	}
 
+	if slices.ContainsFunc(r.Scenarios, func(s Scenario) bool { return len(s.Measurements) > 0 }) {
+		b.WriteString("\n## Measurements\n\n| scenario | measurement | value | unit |\n| --- | --- | ---: | --- |\n")
+		for _, s := range r.Scenarios {
+			for _, m := range s.Measurements {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.Name, m.Name, num(m.Value), m.Unit)
+			}
+		}
+	}
+
 	b.WriteString("\n## Invariants\n\n")
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(&b, "### %s\n\n", s.Name)
@@ -140,6 +149,11 @@ func Markdown(r Report) string {
 			}
 			fmt.Fprintf(&b, "- %s %s: expected %s, observed %s\n", mark, inv.Name, inv.Expected, inv.Observed)
 		}
+		b.WriteString("\n")
+	}
+
+	if r.Notes != "" {
+		b.WriteString(r.Notes)
 		b.WriteString("\n")
 	}
 

@@ -54,6 +54,9 @@ func (r *Run) Scenario(t *testing.T, name string) *report.ScenarioRecorder {
 	return r.recorder.Scenario(t, name)
 }
 
+// Note adds Markdown to the report's notes (report.Report.Notes).
+func (r *Run) Note(markdown string) { r.recorder.Note(markdown) }
+
 func (r *Run) writeReport() error {
 	root, err := system.RepoRoot()
 	if err != nil {
