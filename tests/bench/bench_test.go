@@ -20,6 +20,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/tests/harness/otlp"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
 	"github.com/daprshop/daprshop/tests/suite"
@@ -66,7 +67,7 @@ func TestBench(t *testing.T) {
 
 	fixed := bench.Scenario(t, fmt.Sprintf("bench: pipeline at %d orders/s", benchRate))
 	saturated := bench.Scenario(t, fmt.Sprintf("bench: pipeline at saturation (%d clients)", benchClients))
-	root, err := system.RepoRoot()
+	root, err := repo.Find()
 	if err != nil {
 		t.Fatal(err)
 	}

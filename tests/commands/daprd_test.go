@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
 )
@@ -28,7 +29,7 @@ const wrongDaprdBudget = 10 * time.Second
 // relative to the repository as a user at its root would type it, and
 // checks the suite ran on that very binary.
 func TestE2EWithDaprdElsewhere(t *testing.T) {
-	root := system.Root(t)
+	root := repo.Root(t)
 	daprd, version, err := system.CheckDaprd(root)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func TestE2EWithDaprdElsewhere(t *testing.T) {
 // TestE2EWithWrongDaprd gives make a daprd that is not there and one that
 // is not a daprd: each must fail fast, with one message naming the path.
 func TestE2EWithWrongDaprd(t *testing.T) {
-	root := system.Root(t)
+	root := repo.Root(t)
 	notDaprd := filepath.Join(t.TempDir(), "daprd")
 	if err := os.WriteFile(notDaprd, []byte("#!/bin/sh\necho 'not a daprd' >&2\nexit 3\n"), 0o755); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
@@ -39,7 +40,7 @@ spec:
 		t.Fatal(err)
 	}
 
-	var order system.RunApp
+	var order repo.RunApp
 	for _, a := range env.Apps(t) {
 		if a.AppID == "order" {
 			order = a

@@ -9,7 +9,7 @@ import (
 )
 
 // readRunFilePorts reads the sidecar ports of each app of the run file,
-// which system.ReadRunFile leaves out (the e2e harness picks free ones).
+// which repo.ReadRunFile leaves out (the e2e harness picks free ones).
 func readRunFilePorts(t *testing.T, path string) map[string]map[string]string {
 	t.Helper()
 	data, err := os.ReadFile(path)

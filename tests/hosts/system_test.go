@@ -18,6 +18,7 @@ import (
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
@@ -54,7 +55,7 @@ func (a *vmApp) internalAddr() string {
 // once every app is ready.
 func startVMs(t *testing.T) *vms {
 	t.Helper()
-	root := system.Root(t)
+	root := repo.Root(t)
 	daprd, err := system.DaprdPath(root)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 )
 
 // services are the apps deploy/selfhosted puts on a VM each.
@@ -114,7 +114,7 @@ func expand(t *testing.T, words []string, env map[string]string) []string {
 func install(t *testing.T, bins []string, roles ...string) string {
 	t.Helper()
 	root := t.TempDir()
-	cmd := exec.Command("sh", append([]string{filepath.Join(system.Root(t), "deploy", "selfhosted", "install.sh"), "--root", root}, roles...)...)
+	cmd := exec.Command("sh", append([]string{filepath.Join(repo.Root(t), "deploy", "selfhosted", "install.sh"), "--root", root}, roles...)...)
 	cmd.Env = append(os.Environ(), bins...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("install.sh: %v\n%s", err, out)
@@ -167,9 +167,9 @@ func TestUnitsVerify(t *testing.T) {
 // `make run` and the e2e suite run (deploy/selfhosted/dapr.yaml) are the same
 // apps, on the same ports, with the same resources.
 func TestUnitsAgreeWithRunFile(t *testing.T) {
-	root := system.Root(t)
+	root := repo.Root(t)
 	sh := filepath.Join(root, "deploy", "selfhosted")
-	apps, err := system.ReadRunFile(filepath.Join(sh, "dapr.yaml"))
+	apps, err := repo.ReadRunFile(filepath.Join(sh, "dapr.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func dirListing(t *testing.T, dir string) []string {
 // and that a second run keeps the operator's env files and secrets and
 // rewrites nothing.
 func TestInstallIsIdempotent(t *testing.T) {
-	script := filepath.Join(system.Root(t), "deploy", "selfhosted", "install.sh")
+	script := filepath.Join(repo.Root(t), "deploy", "selfhosted", "install.sh")
 	bins := stubBinaries(t)
 	root := t.TempDir()
 	run := func(args ...string) string {

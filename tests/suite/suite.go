@@ -17,6 +17,7 @@ import (
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
 )
@@ -58,7 +59,7 @@ func (r *Run) Scenario(t *testing.T, name string) *report.ScenarioRecorder {
 func (r *Run) Note(markdown string) { r.recorder.Note(markdown) }
 
 func (r *Run) writeReport() error {
-	root, err := system.RepoRoot()
+	root, err := repo.Find()
 	if err != nil {
 		return err
 	}

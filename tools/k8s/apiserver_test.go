@@ -33,7 +33,7 @@ import (
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
-	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 )
 
 // TestAPIServerAcceptsEveryOverlay applies every rendered overlay to a real
@@ -118,7 +118,7 @@ type cluster struct {
 // are stopped, by PID, when the test ends.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	root := system.Root(t)
+	root := repo.Root(t)
 	apiserver := knobs.KubeAPIServer.Path(root, filepath.Join("out", "bin", "kube-apiserver"))
 	if _, err := os.Stat(apiserver); err != nil {
 		t.Fatalf("no kube-apiserver: %v (run `make k8s-validate`, or set %s)", err, knobs.KubeAPIServer.Name)

@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
-	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tools/build"
 	"github.com/daprshop/daprshop/tools/k8s/image"
 )
@@ -28,7 +28,7 @@ import (
 // same source, it has the same digest; and its Dockerfile says the same.
 func TestImages(t *testing.T) {
 	t.Parallel() // mostly waiting on builds or the API server: overlap them
-	root := system.Root(t)
+	root := repo.Root(t)
 	refs, err := BaseImages(root)
 	if err != nil {
 		t.Fatal(err)

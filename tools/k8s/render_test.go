@@ -16,13 +16,13 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 )
 
 // outDir is where `make images` wrote the layouts and pinned overlays.
 func outDir(t testing.TB) string {
 	t.Helper()
-	return filepath.Join(system.Root(t), "out")
+	return filepath.Join(repo.Root(t), "out")
 }
 
 // rendered is one overlay as a release deploys it: the pinned kustomization
@@ -35,7 +35,7 @@ type rendered struct {
 // renderAll renders every overlay, pinned to the images `make images` built.
 func renderAll(t testing.TB) []rendered {
 	t.Helper()
-	root := system.Root(t)
+	root := repo.Root(t)
 	overlays, err := Overlays(root)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func render(t testing.TB, dir string) []*unstructured.Unstructured {
 // app port.
 func selfHostedApps(t testing.TB) map[string]int {
 	t.Helper()
-	apps, err := system.ReadRunFile(filepath.Join(system.Root(t), "deploy", "selfhosted", "dapr.yaml"))
+	apps, err := repo.ReadRunFile(filepath.Join(repo.Root(t), "deploy", "selfhosted", "dapr.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func selfHostedApps(t testing.TB) map[string]int {
 func moduleDir(t testing.TB, path, version string) (dir, gomod string) {
 	t.Helper()
 	cmd := exec.Command("go", "mod", "download", "-json", path+"@"+version)
-	cmd.Dir = system.Root(t)
+	cmd.Dir = repo.Root(t)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	data, err := cmd.Output()
@@ -124,7 +124,7 @@ var (
 func daprModule(t testing.TB) (dir, gomod string) {
 	t.Helper()
 	daprOnce.Do(func() {
-		version, err := system.PinnedDaprVersion(system.Root(t))
+		version, err := repo.PinnedDaprVersion(repo.Root(t))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 )
 
 // TestSameDaprResourcesAsSelfHosted checks that every Dapr resource of
@@ -18,7 +18,7 @@ import (
 // Configuration is the cluster's own (mTLS, tracing, access control), but
 // keeps what self-hosted turns on.
 func TestSameDaprResourcesAsSelfHosted(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(system.Root(t), "components", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(repo.Root(t), "components", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no components/*.yaml: %v", err)
 	}

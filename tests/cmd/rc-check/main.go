@@ -39,7 +39,7 @@ import (
 
 	"github.com/daprshop/daprshop/tests/compare"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
-	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/report"
 )
 
@@ -152,7 +152,7 @@ type runner struct {
 }
 
 func newRunner(out string, log io.Writer) (runner, error) {
-	root, err := system.RepoRoot()
+	root, err := repo.Find()
 	if err != nil {
 		return runner{}, err
 	}

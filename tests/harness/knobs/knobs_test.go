@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
-	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 )
 
 // TestMakeTakesEveryKnob checks the Makefile's knob block against the list:
@@ -18,7 +18,7 @@ import (
 // environment both set it, with the listed default, and is exported, so
 // the tests see what make saw; and make has no knob the list lacks.
 func TestMakeTakesEveryKnob(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(system.Root(t), "Makefile"))
+	data, err := os.ReadFile(filepath.Join(repo.Root(t), "Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestMakeTakesEveryKnob(t *testing.T) {
 // TestREADMEListsEveryKnob wants the README to carry the table `make help`
 // prints, as it is.
 func TestREADMEListsEveryKnob(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(system.Root(t), "README.md"))
+	data, err := os.ReadFile(filepath.Join(repo.Root(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestREADMEListsEveryKnob(t *testing.T) {
 // read an environment variable except through this package: a setting
 // read anywhere else is one the list, make and the README do not know.
 func TestOnlyKnobsReadTheEnvironment(t *testing.T) {
-	root := system.Root(t)
+	root := repo.Root(t)
 	// netns marks the re-executed test binary; nobody sets it by hand.
 	allowed := []string{"tests/harness/knobs/knobs.go", "tests/harness/netns/netns.go"}
 	reads := regexp.MustCompile(`os\.(Getenv|LookupEnv)\(`)

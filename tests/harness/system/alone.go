@@ -10,6 +10,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/daprclient"
 	"github.com/daprshop/daprshop/tests/harness/netns"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 	"net/http"
 	"testing"
 )
@@ -33,7 +34,7 @@ type Sidecar struct {
 func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 	t.Helper()
 	env := LoadEnv(t)
-	var app *RunApp
+	var app *repo.RunApp
 	for _, a := range env.Apps(t) {
 		if a.AppID == appID {
 			app = &a
@@ -94,7 +95,7 @@ func Main(m *testing.M, opts MainOptions) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", cmp.Or(opts.Name, "test"), err)
 		return code
 	}
-	root, err := RepoRoot()
+	root, err := repo.Find()
 	if err != nil {
 		return fail(2, err)
 	}

@@ -3,17 +3,16 @@ package system
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tools/build"
 )
 
@@ -30,7 +29,7 @@ type Env struct {
 // with what to do when one is missing.
 func LoadEnv(t testing.TB) Env {
 	t.Helper()
-	root, err := RepoRoot()
+	root, err := repo.Find()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,9 +54,9 @@ func (e Env) Service(t testing.TB, name string) string {
 func logRoot(root string) string { return knobs.E2ELogs.Path(root, "") }
 
 // Apps returns the apps of the run file.
-func (e Env) Apps(t testing.TB) []RunApp {
+func (e Env) Apps(t testing.TB) []repo.RunApp {
 	t.Helper()
-	apps, err := ReadRunFile(e.RunFile)
+	apps, err := repo.ReadRunFile(e.RunFile)
 	if err != nil {
 		t.Fatalf("read run file: %v", err)
 	}
@@ -75,50 +74,6 @@ func (e Env) LogDir(t testing.TB) string {
 	return mkdirAll(t, dir)
 }
 
-// RepoRoot finds the repository root from the working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.HasPrefix(string(data), "module github.com/daprshop/daprshop\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the daprshop repository")
-		}
-		dir = parent
-	}
-}
-
-// Root is RepoRoot for a test: it fails the test outside the repository.
-func Root(t testing.TB) string {
-	t.Helper()
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-var pinnedRe = regexp.MustCompile(`(?m)^require github\.com/dapr/dapr (v\S+)$`)
-
-// PinnedDaprVersion is the dapr version tools/daprd builds by default.
-func PinnedDaprVersion(root string) (string, error) {
-	data, err := os.ReadFile(filepath.Join(root, "tools", "daprd", "go.mod"))
-	if err != nil {
-		return "", err
-	}
-	m := pinnedRe.FindSubmatch(data)
-	if m == nil {
-		return "", errors.New("tools/daprd/go.mod does not require github.com/dapr/dapr")
-	}
-	return string(m[1]), nil
-}
-
 // DaprdPath returns the daprd under test: $DAPRD (a relative path is
 // relative to the repository, where make runs), or the build of
 // $DAPR_VERSION (default: the pinned version) under out/dapr.
@@ -128,7 +83,7 @@ func DaprdPath(root string) (string, error) {
 	}
 	version := knobs.DaprVersion.Value()
 	if version == "" {
-		v, err := PinnedDaprVersion(root)
+		v, err := repo.PinnedDaprVersion(root)
 		if err != nil {
 			return "", err
 		}
@@ -193,7 +148,7 @@ func BuildServices() (remove func(), err error) {
 	if knobs.ServicesDir.Set() {
 		return func() {}, nil
 	}
-	root, err := RepoRoot()
+	root, err := repo.Find()
 	if err != nil {
 		return nil, err
 	}

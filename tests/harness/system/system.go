@@ -20,6 +20,7 @@ import (
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 )
 
 // ReadyTimeout bounds how long the system may take to become ready.
@@ -209,7 +210,7 @@ func (s *System) App(t testing.TB, id string) *App {
 	return a
 }
 
-func startApp(t testing.TB, env Env, a RunApp, opts Options, logDir string, s *System) *App {
+func startApp(t testing.TB, env Env, a repo.RunApp, opts Options, logDir string, s *System) *App {
 	t.Helper()
 	app := StartSidecar(t, env, a, opts, logDir, Backends{Redis: s.Redis.Addr, PubSubRedis: s.PubSubRedis.Addr, NATS: s.NATS.URL})
 	app.Proc = proc.Start(t, proc.Spec{
@@ -230,7 +231,7 @@ type Backends struct {
 // StartSidecar starts the daprd of app a on free ports, with the run file's
 // settings and environment pointed at backends. The returned App has no app
 // process yet; its env is what the app gets.
-func StartSidecar(t testing.TB, env Env, a RunApp, opts Options, logDir string, backends Backends) *App {
+func StartSidecar(t testing.TB, env Env, a repo.RunApp, opts Options, logDir string, backends Backends) *App {
 	t.Helper()
 	appPort, httpPort, grpcPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
 	internalPort, metricsPort, profilerPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)

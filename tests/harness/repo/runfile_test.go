@@ -1,4 +1,4 @@
-package system
+package repo
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 // exists: a service per app id, resources and a configuration; and that
 // every Dapr resource is scoped to apps the run file knows.
 func TestRunFileMatchesTheRepository(t *testing.T) {
-	root, err := RepoRoot()
+	root, err := Find()
 	if err != nil {
 		t.Fatal(err)
 	}
