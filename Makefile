@@ -128,10 +128,11 @@ run: build
 
 # Everything CI runs: vet, unit tests, the end-to-end tests on real daprd,
 # Redis and NATS (each test run in a network namespace of its own), the
-# self-hosted multi-host run, and the Kubernetes manifests' checks.
+# self-hosted multi-host run, and the Kubernetes manifests' checks. The e2e
+# suite, the longest, is listed first so that it starts first.
 test: packages daprd sentry k8s-validate
 	go vet ./...
-	go test -race -count=1 -timeout 20m $$(go list ./... | grep -v /tests/bench$$)
+	go test -race -count=1 -timeout 20m ./tests/e2e $$(go list ./... | grep -v -e /tests/bench$$ -e /tests/e2e$$)
 
 # deploy/selfhosted alone, verbose: the units verified, and the system on
 # four network-namespace hosts started from them (make test runs it too).

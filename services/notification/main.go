@@ -49,7 +49,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		m := newMetrics()
 		sender := natsbus.NewSender(nc)
 		store := daprstate.Store{Client: rt.Dapr, Name: cfg.StateStore, ETagRetries: m.etagRetries}
-		svc := notification.NewService(sender, dapr.NewStore(store), dapr.NewDeadLetters(store))
+		svc := notification.NewService(sender, dapr.NewStore(store), dapr.NewDeadLetters(store, dapr.DefaultDeadLetterLimit))
 		return httpserver.Run(ctx, rt.Logger, cfg.Server(), newServer(rt.Logger, cfg, svc, sender.Ready, m))
 	})
 }

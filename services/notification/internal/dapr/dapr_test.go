@@ -90,12 +90,15 @@ func TestStore(t *testing.T) {
 
 func TestDeadLetters(t *testing.T) {
 	state, sidecar := startStateStore(t)
-	notificationtest.TestDeadLetters(t, func(*testing.T) notification.DeadLetters { return dapr.NewDeadLetters(state) }, dapr.DeadLetterLimit)
+	// A small bound, so that the contract fills it in a moment; the service
+	// runs with dapr.DefaultDeadLetterLimit.
+	const limit = 20
+	notificationtest.TestDeadLetters(t, func(*testing.T) notification.DeadLetters { return dapr.NewDeadLetters(state, limit) }, limit)
 
 	t.Run("dead letters do not expire", func(t *testing.T) {
 		ctx := testContext(t)
 		dl := notification.DeadLetter{ID: "dl-kept", Topic: "orders", Data: []byte(`{}`)}
-		if err := dapr.NewDeadLetters(state).Add(ctx, dl); err != nil {
+		if err := dapr.NewDeadLetters(state, dapr.DefaultDeadLetterLimit).Add(ctx, dl); err != nil {
 			t.Fatal(err)
 		}
 		rdb := sidecar.Redis.Client(t)
@@ -112,7 +115,7 @@ func TestDeadLetters(t *testing.T) {
 // stored after a refused write finds nothing.
 func TestStoreRefusingWrites(t *testing.T) {
 	state, sidecar := startStateStore(t)
-	store, deadLetters := dapr.NewStore(state), dapr.NewDeadLetters(state)
+	store, deadLetters := dapr.NewStore(state), dapr.NewDeadLetters(state, dapr.DefaultDeadLetterLimit)
 	// A primary missing the replicas it requires refuses every write with
 	// NOREPLICAS and still serves reads.
 	rdb := sidecar.Redis.Client(t)

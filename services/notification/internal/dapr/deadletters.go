@@ -8,21 +8,24 @@ import (
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 )
 
-// deadLetterLimit bounds the index of dead letters: an operator needs the
-// recent ones; a flood of poison messages must not grow one key forever.
-const deadLetterLimit = 1000
+// DefaultDeadLetterLimit bounds the index of dead letters: an operator
+// needs the recent ones; a flood of poison messages must not grow one key
+// forever.
+const DefaultDeadLetterLimit = 1000
 
 const deadLetterIndexKey = "deadletters"
 
 // DeadLetters is a notification.DeadLetters on a Dapr state store: one key
-// per dead letter and a bounded index of their ids.
+// per dead letter and an index of the ids of the most recent ones.
 type DeadLetters struct {
 	store daprstate.Store
+	limit int
 }
 
-// NewDeadLetters returns DeadLetters on store.
-func NewDeadLetters(store daprstate.Store) *DeadLetters {
-	return &DeadLetters{store: store}
+// NewDeadLetters returns DeadLetters on store whose index keeps the limit
+// most recent (DefaultDeadLetterLimit in the service).
+func NewDeadLetters(store daprstate.Store, limit int) *DeadLetters {
+	return &DeadLetters{store: store, limit: limit}
 }
 
 func deadLetterKey(id string) string { return "deadletter:" + id }
@@ -37,7 +40,7 @@ func (d *DeadLetters) Add(ctx context.Context, dl notification.DeadLetter) error
 			return fmt.Errorf("keep dead letter %s: %w", dl.ID, err)
 		}
 	}
-	return appendToIndex(ctx, d.store, deadLetterIndexKey, dl.ID, deadLetterLimit)
+	return appendToIndex(ctx, d.store, deadLetterIndexKey, dl.ID, d.limit)
 }
 
 // List returns the dead letters in the index, oldest first.

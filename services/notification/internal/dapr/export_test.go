@@ -1,7 +1,4 @@
 package dapr
 
-// Exported for dapr_test, which checks the adapters against them.
-const (
-	ClaimTTL        = claimTTL
-	DeadLetterLimit = deadLetterLimit
-)
+// ClaimTTL is exported for dapr_test, which checks the store against it.
+const ClaimTTL = claimTTL
