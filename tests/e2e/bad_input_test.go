@@ -13,9 +13,14 @@ import (
 	"github.com/daprshop/daprshop/tests/suite"
 )
 
-// TestBadInputIsRefused sends malformed and invalid requests: each must get a
-// 4xx with a JSON error code (never a 5xx) and leave the state store byte for
-// byte as it was.
+// TestBadInputIsRefused sends malformed and invalid requests to the running
+// system: each must get a 4xx with a JSON error code (never a 5xx) and leave
+// the state store byte for byte as it was. Every route's whole error table
+// is checked in process, in milliseconds (services/*/server_test.go); here
+// are the cases whose answer depends on the sidecars and the real store (a
+// SKU inventory does not carry, an order that was never stored), and one of
+// each kind the apps refuse on their own, to see that what they refuse
+// never reaches the store.
 func TestBadInputIsRefused(t *testing.T) {
 	sc := run.Scenario(t, "bad input")
 	sys := suite.Start(t, sc, system.Options{})
@@ -28,24 +33,13 @@ func TestBadInputIsRefused(t *testing.T) {
 		wantCode                              string
 	}{
 		{"malformed json", "POST", "/orders", ctJSON, `{"customerId":`, 400, "malformed_json"},
-		{"unknown field", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}],"discount":100}`, 400, "malformed_json"},
-		{"unknown field in a line", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1,"price":0}]}`, 400, "malformed_json"},
-		{"empty items", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[]}`, 400, "invalid_request"},
 		{"missing customer", "POST", "/orders", ctJSON, `{"items":[{"sku":"SKU-1","quantity":1}]}`, 400, "invalid_request"},
-		{"zero quantity", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":0}]}`, 400, "invalid_request"},
-		{"negative quantity", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":-5}]}`, 400, "invalid_request"},
-		{"absurd quantity", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":99999999999}]}`, 400, "invalid_request"},
-		{"quantity beyond int64", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1e30}]}`, 400, "malformed_json"},
-		{"duplicate sku", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1},{"sku":"SKU-1","quantity":1}]}`, 400, "invalid_request"},
 		{"unknown sku", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1},{"sku":"NO-SUCH-SKU","quantity":1}]}`, 422, "unknown_sku"},
 		{"unknown sku after a known one", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1},{"sku":"ZZ-NO-SUCH-SKU","quantity":1}]}`, 422, "unknown_sku"},
 		{"restock of nothing", "POST", "/items/SKU-1/restock", ctJSON, `{"quantity":0}`, 400, "invalid_request"},
-		{"wrong content type", "POST", "/orders", "text/plain", `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}]}`, 415, "unsupported_media_type"},
-		{"oversized body", "POST", "/orders", ctJSON, `{"customerId":"` + strings.Repeat("c", 100<<10) + `"}`, 413, "body_too_large"},
 		{"odd order id", "GET", "/orders/%2e%2e%2fetc", "", "", 404, "not_found"},
-		{"odd id to cancel", "POST", "/orders/a%20b/cancel", "", "", 404, "not_found"},
 		{"unknown order", "GET", "/orders/no-such-order", "", "", 404, "not_found"},
-		{"wrong method", "DELETE", "/orders", "", "", 405, "method_not_allowed"},
+		{"cancel of an unknown order", "POST", "/orders/no-such-order/cancel", "", "", 404, "not_found"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
