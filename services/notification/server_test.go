@@ -10,17 +10,22 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/web"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 	"github.com/daprshop/daprshop/services/notification/internal/notification/notificationtest"
+	"github.com/daprshop/daprshop/tests/harness/repo"
 )
 
 // appToken is the app API token the tests' sidecar sends. The service is
@@ -426,4 +431,42 @@ func TestAPI(t *testing.T) {
 			t.Errorf("GET /metrics: got %d, want 200 with the service's counters:\n%.300s", status, body)
 		}
 	})
+}
+
+// TestSubscriptionRoutesAreServed reads the routes components/
+// subscriptions.yaml has the sidecar deliver to, and wants each served: a
+// route renamed on one side only would leave every event undelivered with
+// the rest of this file green.
+func TestSubscriptionRoutesAreServed(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(repo.Root(t), "components", "subscriptions.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes []string
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var sub struct {
+			Kind string
+			Spec struct {
+				Routes struct{ Default string }
+			}
+		}
+		if dec.Decode(&sub) != nil {
+			break
+		}
+		if sub.Kind == "Subscription" {
+			routes = append(routes, sub.Spec.Routes.Default)
+		}
+	}
+	if len(routes) == 0 {
+		t.Fatal("components/subscriptions.yaml has no subscription")
+	}
+	s := newTestServer(t, http.StatusNoContent)
+	for _, route := range routes {
+		// A CloudEvent that is not one: refused with DROP, by the route.
+		status, body := s.do(t, request{method: http.MethodPost, path: route, token: appToken, body: `{}`})
+		if status != http.StatusOK || !strings.Contains(string(body), "DROP") {
+			t.Errorf("POST %s (a subscription's route): got %d %s, want 200 with the route's DROP", route, status, body)
+		}
+	}
 }
