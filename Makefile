@@ -48,7 +48,7 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(KUBE_VERSION_PARTS)) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(KUBE_VERSION_PARTS))
 
-.PHONY: help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
+.PHONY: vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
 
 build: services daprd cli
 
@@ -178,3 +178,12 @@ bench: packages daprd
 
 clean:
 	rm -rf $(OUT)
+
+# deploy/selfhosted on four booted Debian machines (systemd-nspawn, as root,
+# in a network namespace of its own): install.sh on each, every process
+# started by systemd, the suite's invariants checked against them. Writes
+# out/vm-e2e/report.json, .md, .html. The machines' image is built once with
+# debootstrap under out/vm/.
+vm-e2e: packages daprd sentry
+	sh tools/ensure-packages.sh debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux
+	go test -count=1 -timeout 20m -v ./tests/vms/

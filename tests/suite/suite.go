@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
+	"github.com/daprshop/daprshop/tests/harness/netns"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
@@ -48,6 +49,27 @@ func New(name, out string) *Run {
 func (r *Run) Main(m *testing.M) int {
 	r.recorder.Progress = os.Stderr
 	return system.Main(m, system.MainOptions{Name: r.name, Services: true, Preflight: true, After: r.writeReport})
+}
+
+// MainMachines is Main for a suite that boots machines: prepare runs
+// first, outside the namespace (it may use the network), and the tests run
+// as root in a network and mount namespace of their own
+// (netns.ReexecPrivileged). prepare runs again inside, where it must find
+// what it made.
+func (r *Run) MainMachines(m *testing.M, prepare func(root string) error) int {
+	r.recorder.Progress = os.Stderr
+	opts := system.MainOptions{Name: r.name, Services: true, Privileged: true, Prepare: prepare, After: r.writeReport}
+	if netns.Inside() {
+		root, err := repo.Find()
+		if err == nil {
+			err = prepare(root)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", r.name, err)
+			return 2
+		}
+	}
+	return system.Main(m, opts)
 }
 
 // Scenario starts recording scenario name, run by test t; it ends with t.

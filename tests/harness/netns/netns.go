@@ -29,8 +29,11 @@ func Inside() bool { return os.Getenv(envMarker) == "1" }
 //		return netns.Reexec()
 //	}
 //	return m.Run()
-func Reexec() int {
-	args := append([]string{"--user", "--map-root-user", "--net", "--", "sh", "-c", setup, "sh"}, os.Args...)
+func Reexec() int { return run("--user", "--map-root-user", "--net") }
+
+// run runs this test binary again under unshare with flags.
+func run(flags ...string) int {
+	args := append(append(flags, "--", "sh", "-c", setup, "sh"), os.Args...)
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), envMarker+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -42,4 +45,16 @@ func Reexec() int {
 		return 1
 	}
 	return 0
+}
+
+// ReexecPrivileged is Reexec for tests that boot machines (systemd-nspawn),
+// which a user namespace cannot: run as root, it makes a network namespace
+// and a mount namespace (the machines' mounts vanish with it), without a
+// user namespace.
+func ReexecPrivileged() int {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "netns: booting machines needs root (systemd-nspawn)")
+		return 1
+	}
+	return run("--net", "--mount", "--propagation", "private")
 }

@@ -81,6 +81,12 @@ type MainOptions struct {
 	// After runs inside the namespace once the tests have run (writing
 	// the report, say); its error fails the run.
 	After func() error
+	// Prepare runs before the namespace is entered, with the repository's
+	// root: what needs the network (a machine image, say).
+	Prepare func(root string) error
+	// Privileged enters a network and mount namespace as root, without a
+	// user namespace, for tests that boot machines (netns.ReexecPrivileged).
+	Privileged bool
 }
 
 // Main is the TestMain of a package whose tests start daprd.
@@ -128,6 +134,14 @@ func Main(m *testing.M, opts MainOptions) int {
 			return fail(1, err)
 		}
 		defer remove()
+	}
+	if opts.Prepare != nil {
+		if err := opts.Prepare(root); err != nil {
+			return fail(1, err)
+		}
+	}
+	if opts.Privileged {
+		return netns.ReexecPrivileged()
 	}
 	return netns.Reexec()
 }

@@ -1,0 +1,27 @@
+// Package vms runs daprshop the way deploy/selfhosted tells an operator to:
+// four booted Debian machines on one bridge (backends, order, inventory,
+// notification), where install.sh lays it out and systemd runs every unit,
+// and checks the suite's invariants against them (make vm-e2e). It writes
+// out/vm-e2e/report.json in the one report format.
+package vms
+
+import (
+	"os"
+	"testing"
+
+	"github.com/daprshop/daprshop/tests/harness/machine"
+	"github.com/daprshop/daprshop/tests/suite"
+)
+
+// run is this run of the suite; every scenario is recorded in it.
+var run = suite.New("vm-e2e", "out/vm-e2e")
+
+// image is the machines' image, built before the namespace is entered.
+var image string
+
+func TestMain(m *testing.M) {
+	os.Exit(run.MainMachines(m, func(root string) (err error) {
+		image, err = machine.EnsureImage(root)
+		return err
+	}))
+}
