@@ -116,11 +116,12 @@ k8s-validate: images $(if $(KUBE_APISERVER),,$(BUILT_KUBE_APISERVER))
 
 # The Debian packages the tests need: the servers they start, the tools
 # that give each run a network namespace of its own, systemd-analyze to
-# check the units of deploy/selfhosted, and the headless browser that checks
-# report.html renders and screenshots it.
+# check the units of deploy/selfhosted, the headless browser that checks
+# report.html renders and screenshots it, and debootstrap and systemd-nspawn
+# for the machines of make vm-e2e.
 packages:
 	sh tools/ensure-packages.sh redis-server:redis-server nats-server:nats-server unshare:util-linux ip:iproute2 \
-		systemd-analyze:systemd chromium:chromium
+		systemd-analyze:systemd chromium:chromium debootstrap:debootstrap systemd-nspawn:systemd-container
 
 # Runs the system in the foreground through `dapr run -f`; Ctrl-C stops it.
 run: build
@@ -128,7 +129,8 @@ run: build
 
 # Everything CI runs: vet, unit tests, the end-to-end tests on real daprd,
 # Redis and NATS (each test run in a network namespace of its own), the
-# self-hosted multi-host run, and the Kubernetes manifests' checks. The e2e
+# self-hosted multi-host run and the machines of vm-e2e (as root), and the
+# Kubernetes manifests' checks. The e2e
 # suite, the longest, is listed first so that it starts first.
 test: packages daprd sentry k8s-validate
 	go vet ./...
@@ -185,5 +187,4 @@ clean:
 # out/vm-e2e/report.json, .md, .html. The machines' image is built once with
 # debootstrap under out/vm/.
 vm-e2e: packages daprd sentry
-	sh tools/ensure-packages.sh debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux
 	go test -count=1 -timeout 20m -v ./tests/vms/

@@ -175,6 +175,29 @@ func (m *Machine) waitRunning(t testing.TB) {
 	}
 }
 
+// Reboot reboots the machine from inside (systemctl reboot), boots it
+// again as its host would (systemd-nspawn exits 133 when its machine asks
+// for a reboot), and waits until systemd says it is running.
+func (m *Machine) Reboot(t testing.TB) {
+	t.Helper()
+	_, _ = m.Exec("systemctl", "reboot") // answers, or not, as the machine goes down
+	select {
+	case <-m.nspawn.Exited():
+	case <-time.After(BootTimeout):
+		t.Fatalf("machine %s did not go down for its reboot in %s", m.Name, BootTimeout)
+	}
+	var exit *exec.ExitError
+	if err := m.nspawn.Err(); !errors.As(err, &exit) || exit.ExitCode() != rebootExitCode {
+		t.Fatalf("machine %s: systemd-nspawn ended with %v, want exit code %d (a reboot)", m.Name, err, rebootExitCode)
+	}
+	m.nspawn.Restart()
+	m.waitRunning(t)
+}
+
+// rebootExitCode is systemd-nspawn's exit code when its machine asked for
+// a reboot.
+const rebootExitCode = 133
+
 // init returns the PID, on the host, of the machine's PID 1.
 func (m *Machine) init() (int, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", m.nspawn.PID(), m.nspawn.PID()))
