@@ -53,6 +53,7 @@ const startTimeout = time.Minute
 
 // shop is daprshop installed on its machines.
 type shop struct {
+	bridge   *machine.Bridge
 	backends *machine.Machine
 	vms      map[string]*machine.Machine
 }
@@ -86,7 +87,7 @@ func install(t *testing.T, sc *report.ScenarioRecorder) *shop {
 	bridge := machine.NewBridge(t, "br-shop", prefix)
 
 	sc.Phase("booting the machines")
-	s := &shop{vms: map[string]*machine.Machine{}}
+	s := &shop{bridge: bridge, vms: map[string]*machine.Machine{}}
 	s.backends = machine.Boot(t, image, bridge, logDir, machine.Spec{Name: "backends", Host: backendsHost, BindRO: binds})
 	for _, svc := range services {
 		s.vms[svc.id] = machine.Boot(t, image, bridge, logDir, machine.Spec{Name: svc.id, Host: svc.host, BindRO: binds})
@@ -230,6 +231,40 @@ func TestVMs(t *testing.T) {
 		s.order(t, sc, l, "c-vm-3")
 		s.checkInvariants(t, sc, l)
 	})
+	t.Run("machine cut off", func(t *testing.T) {
+		sc := run.Scenario(t, "vms: the inventory machine cut off the network for 5s, an order retried with its key")
+		inventory := s.vms["inventory"]
+		const key = "vm-cut-off"
+		body := fmt.Sprintf(`{"customerId":"c-vm-cut","items":[{"sku":%q,"quantity":2}]}`, sku)
+		endFault := sc.Fault("inventory cut off")
+		inventory.Disconnect(t)
+		status, answer, err := s.place(sc, key, body)
+		sc.Check("an order while inventory is unreachable is not confirmed", err != nil || status >= 500 || status == http.StatusServiceUnavailable,
+			"5xx or no answer", fmt.Sprintf("%d %s %v", status, answer, err))
+		time.Sleep(5 * time.Second)
+		start := time.Now()
+		inventory.Reconnect(t, s.bridge)
+		endFault()
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		defer cancel()
+		var placed struct{ ID, Status string }
+		retried := proc.WaitUntil(ctx, func(context.Context) error {
+			status, answer, err := s.place(sc, key, body)
+			if err == nil && status != http.StatusCreated {
+				err = fmt.Errorf("%d %s", status, answer)
+			}
+			if err == nil {
+				err = json.Unmarshal(answer, &placed)
+			}
+			return err
+		})
+		sc.Measure("recovery: the order's retry confirmed after the cut", time.Since(start).Seconds(), "s")
+		if sc.Check("the order retried with its key is confirmed once", retried == nil && placed.Status == "confirmed",
+			"201 confirmed", fmt.Sprintf("%v %+v", retried, placed)) {
+			l.confirmed = append(l.confirmed, placed.ID)
+		}
+		s.checkInvariants(t, sc, l)
+	})
 	t.Run("machine rebooted", func(t *testing.T) {
 		sc := run.Scenario(t, "vms: the notification machine rebooted (systemctl reboot): its units come back by themselves")
 		start := time.Now()
@@ -253,6 +288,27 @@ func (s *shop) item(t *testing.T) struct{ Available, Reserved int } {
 		t.Fatalf("GET /items/%s on the inventory VM: %d %s %v", sku, status, body, err)
 	}
 	return item
+}
+
+// place posts an order on the order VM, with an Idempotency-Key, as a
+// client that will retry would.
+func (s *shop) place(sc *report.ScenarioRecorder, key, body string) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodPost, "http://127.0.0.1:8080/orders", strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	start := time.Now()
+	resp, err := s.vms["order"].HTTPClient().Do(req)
+	if err != nil {
+		sc.Request(time.Since(start), true)
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	sc.Request(time.Since(start), resp.StatusCode >= 500)
+	return resp.StatusCode, data, err
 }
 
 // order places an order of two SKU-1 for customer on the order VM and

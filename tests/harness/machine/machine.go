@@ -194,6 +194,33 @@ func (m *Machine) Reboot(t testing.TB) {
 	m.waitRunning(t)
 }
 
+// Disconnect cuts the machine off the bridge, as a failed switch port
+// would: its link stays up, nothing passes.
+func (m *Machine) Disconnect(t testing.TB) {
+	t.Helper()
+	m.ip(t, "link", "set", m.hostLink(), "nomaster")
+}
+
+// Reconnect joins the machine to bridge b again.
+func (m *Machine) Reconnect(t testing.TB, b *Bridge) {
+	t.Helper()
+	m.ip(t, "link", "set", m.hostLink(), "master", b.Name)
+}
+
+// hostLink is the host's end of the machine's veth pair: systemd-nspawn
+// names it vb-MACHINE, cut to the 15 bytes a link name may have.
+func (m *Machine) hostLink() string {
+	name := "vb-" + m.Name
+	return name[:min(len(name), 15)]
+}
+
+func (m *Machine) ip(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
 // rebootExitCode is systemd-nspawn's exit code when its machine asked for
 // a reboot.
 const rebootExitCode = 133
