@@ -214,6 +214,7 @@ func TestVMs(t *testing.T) {
 		sc := run.Scenario(t, "vms: an order across machines")
 		s.order(t, sc, l, "c-vm-1")
 		s.checkInvariants(t, sc, l)
+		s.checkAccess(t, sc)
 	})
 	t.Run("sidecar killed", func(t *testing.T) {
 		sc := run.Scenario(t, "vms: inventory's sidecar killed (systemctl kill -s KILL), Restart= brings it back")
@@ -337,6 +338,34 @@ func (s *shop) order(t *testing.T, sc *report.ScenarioRecorder, l *ledger, custo
 		return err
 	})
 	sc.Check("order notified by the notification VM", notified == nil, "recorded as sent within 30s", fmt.Sprint(notified))
+}
+
+// checkAccess checks the tokens and the access control install.sh sets
+// up: daprd's API refuses a call without the machine's Dapr API token
+// (401), and notification may not invoke inventory, which only order may
+// (403), even with its own token.
+func (s *shop) checkAccess(t *testing.T, sc *report.ScenarioRecorder) {
+	t.Helper()
+	status, body, err := get(s.vms["order"], "http://127.0.0.1:3500/v1.0/metadata")
+	sc.Check("the order sidecar refuses a call without the Dapr API token", err == nil && status == http.StatusUnauthorized,
+		"401", fmt.Sprintf("%d %s %v", status, body, err))
+
+	notification := s.vms["notification"]
+	token := strings.TrimSpace(string(notification.ReadFile(t, "etc/daprshop/secrets/notification/dapr-api-token")))
+	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:3502/v1.0/invoke/inventory/method/items", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("dapr-api-token", token)
+	status, body = 0, nil
+	resp, err := notification.HTTPClient().Do(req)
+	if err == nil {
+		status = resp.StatusCode
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	sc.Check("notification may not invoke inventory (access control)", err == nil && status == http.StatusForbidden,
+		"403", fmt.Sprintf("%d %s %v", status, body, err))
 }
 
 // checkInvariants checks what must hold whatever happened: every order
