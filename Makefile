@@ -68,9 +68,16 @@ daprd: $(if $(DAPRD),check-daprd,$(BUILT_DAPRD))
 check-daprd:
 	@sh tools/daprd/check.sh "$(DAPRD)"
 
-$(BUILT_DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/build.sh
-	sh tools/daprd/build.sh $(DAPR_VERSION) $(@D) $(abspath $(OUT))/src/daprd-$(DAPR_VERSION)
+# Any release's daprd, under out/dapr/VERSION: the one under test, and the
+# release before it that make vm-e2e upgrades from.
+$(OUT)/dapr/%/.dapr/bin/daprd: tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/build.sh
+	sh tools/daprd/build.sh $* $(@D) $(abspath $(OUT))/src/daprd-$*
 	@touch $@
+
+# The newest release in tools/daprd/releases before DAPR_VERSION: what make
+# vm-e2e installs first, to upgrade it to the daprd under test.
+PREVIOUS_RELEASE := $(shell grep '^v' tools/daprd/releases | sort -V | awk -v v=$(DAPR_VERSION) '$$0 == v { exit } { p = $$0 } END { print p }')
+PREVIOUS_DAPRD := $(OUT)/dapr/$(PREVIOUS_RELEASE)/.dapr/bin/daprd
 
 # Dapr's certificate authority for mTLS, from the same pinned module as daprd
 # (deploy/selfhosted installs it on the backends VM; tests/hosts runs it).
@@ -132,7 +139,7 @@ run: build
 # self-hosted multi-host run and the machines of vm-e2e (as root), and the
 # Kubernetes manifests' checks. The e2e
 # suite, the longest, is listed first so that it starts first.
-test: packages daprd sentry k8s-validate
+test: packages daprd sentry $(PREVIOUS_DAPRD) k8s-validate
 	go vet ./...
 	go test -race -count=1 -timeout 20m ./tests/e2e $$(go list ./... | grep -v -e /tests/bench$$ -e /tests/e2e$$)
 
@@ -183,8 +190,9 @@ clean:
 
 # deploy/selfhosted on four booted Debian machines (systemd-nspawn, as root,
 # in a network namespace of its own): install.sh on each, every process
-# started by systemd, the suite's invariants checked against them. Writes
+# started by systemd, the suite's invariants checked against them, and an
+# upgrade from the release before (PREVIOUS_RELEASE, built here). Writes
 # out/vm-e2e/report.json, .md, .html. The machines' image is built once with
 # debootstrap under out/vm/.
-vm-e2e: packages daprd sentry
+vm-e2e: packages daprd sentry $(PREVIOUS_DAPRD)
 	go test -count=1 -timeout 20m -v ./tests/vms/

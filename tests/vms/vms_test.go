@@ -7,11 +7,15 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/semver"
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/machine"
@@ -44,6 +48,8 @@ const (
 	servicesDir = "/srv/daprshop-bin"
 	daprdDir    = "/srv/daprd"
 	sentryDir   = "/srv/sentry"
+	// nextDaprdDir holds the daprd an upgrade installs.
+	nextDaprdDir = "/srv/daprd-next"
 )
 
 // startTimeout bounds how long an app may take to be ready once systemd
@@ -53,26 +59,29 @@ const startTimeout = time.Minute
 
 // shop is daprshop installed on its machines.
 type shop struct {
-	bridge   *machine.Bridge
-	backends *machine.Machine
-	vms      map[string]*machine.Machine
+	// installer runs install.sh on a machine with the release's binaries.
+	installer []string
+	bridge    *machine.Bridge
+	backends  *machine.Machine
+	vms       map[string]*machine.Machine
 }
 
-// install boots the machines and installs daprshop on them the way the
-// README tells an operator to, every process started by systemd.
-func install(t *testing.T, sc *report.ScenarioRecorder) *shop {
+// install boots the machines and installs daprshop on them with daprd the
+// way the README tells an operator to, every process started by systemd.
+// next, when set, is a daprd the machines see at nextDaprdDir, for an
+// upgrade.
+func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *shop {
 	t.Helper()
 	root := repo.Root(t)
-	daprd, err := system.DaprdPath(root)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sentry := knobs.Sentry.Path(root, filepath.Join("out", "bin", "sentry"))
 	binds := []string{
 		root + ":" + checkoutDir,
 		knobs.ServicesDir.Value() + ":" + servicesDir,
 		filepath.Dir(daprd) + ":" + daprdDir,
 		filepath.Dir(sentry) + ":" + sentryDir,
+	}
+	if next != "" {
+		binds = append(binds, filepath.Dir(next)+":"+nextDaprdDir)
 	}
 	installer := []string{"env", "BIN_DIR=" + servicesDir, "DAPRD=" + filepath.Join(daprdDir, filepath.Base(daprd)),
 		"SENTRY=" + filepath.Join(sentryDir, filepath.Base(sentry)), checkoutDir + "/deploy/selfhosted/install.sh"}
@@ -87,7 +96,7 @@ func install(t *testing.T, sc *report.ScenarioRecorder) *shop {
 	bridge := machine.NewBridge(t, "br-shop", prefix)
 
 	sc.Phase("booting the machines")
-	s := &shop{bridge: bridge, vms: map[string]*machine.Machine{}}
+	s := &shop{installer: installer, bridge: bridge, vms: map[string]*machine.Machine{}}
 	s.backends = machine.Boot(t, image, bridge, logDir, machine.Spec{Name: "backends", Host: backendsHost, BindRO: binds})
 	for _, svc := range services {
 		s.vms[svc.id] = machine.Boot(t, image, bridge, logDir, machine.Spec{Name: svc.id, Host: svc.host, BindRO: binds})
@@ -203,7 +212,7 @@ type ledger struct {
 // of the report, with its recovery time and the invariants after it.
 func TestVMs(t *testing.T) {
 	sc := run.Scenario(t, "vms: install.sh on four machines, every process started by systemd")
-	s := install(t, sc)
+	s := install(t, sc, daprdUnderTest(t), "")
 	s.checkSystemd(t, sc)
 	s.measureExposure(t, sc)
 	l := &ledger{}
@@ -275,6 +284,96 @@ func TestVMs(t *testing.T) {
 		s.checkInvariants(t, sc, l)
 		s.checkSystemd(t, sc)
 	})
+}
+
+// TestUpgrade installs daprshop with the release before the daprd under
+// test, places orders, installs the daprd under test with the same
+// install.sh, as an operator upgrading would, restarts each service, and
+// checks that nothing was lost.
+func TestUpgrade(t *testing.T) {
+	next := daprdUnderTest(t)
+	previous, version := previousRelease(t, next)
+	sc := run.Scenario(t, "vms: an upgrade of daprd from "+version+" with install.sh, nothing lost")
+	s := install(t, sc, previous, next)
+	l := &ledger{}
+	item := s.item(t)
+	l.stock, l.reserved = item.Available+item.Reserved, item.Reserved
+	s.order(t, sc, l, "c-upgrade-1")
+	s.order(t, sc, l, "c-upgrade-2")
+
+	sc.Phase("upgrading")
+	want := daprdVersion(t, next)
+	for _, svc := range services {
+		vm := s.vms[svc.id]
+		start := time.Now()
+		vm.MustExec(t, append(withDaprd(s.installer, nextDaprdDir+"/"+filepath.Base(next)), "--ca-cert", "/root/ca.crt", svc.id)...)
+		vm.MustExec(t, "systemctl", "restart", "daprshop@"+svc.id)
+		s.recovers(t, sc, svc.id, start)
+		got := strings.TrimSpace(vm.MustExec(t, "/opt/daprshop/bin/daprd", "--version"))
+		sc.Check("the sidecar of "+svc.id+" runs the new daprd", got == want, want, got)
+	}
+	s.checkInvariants(t, sc, l)
+	s.order(t, sc, l, "c-upgrade-3")
+	s.checkSystemd(t, sc)
+}
+
+// daprdUnderTest is the daprd the suite tests (DAPRD, or the build of
+// DAPR_VERSION).
+func daprdUnderTest(t *testing.T) string {
+	t.Helper()
+	daprd, err := system.DaprdPath(repo.Root(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return daprd
+}
+
+// previousRelease returns the build of the newest release in
+// tools/daprd/releases before daprd's version, and that version.
+func previousRelease(t *testing.T, daprd string) (string, string) {
+	t.Helper()
+	root := repo.Root(t)
+	current := "v" + strings.TrimPrefix(daprdVersion(t, daprd), "v")
+	data, err := os.ReadFile(filepath.Join(root, "tools", "daprd", "releases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	previous := ""
+	for line := range strings.Lines(string(data)) {
+		v := strings.TrimSpace(line)
+		if semver.IsValid(v) && semver.Compare(v, current) < 0 && (previous == "" || semver.Compare(v, previous) > 0) {
+			previous = v
+		}
+	}
+	if previous == "" {
+		t.Fatalf("no release in tools/daprd/releases before %s to upgrade from", current)
+	}
+	path := filepath.Join(root, "out", "dapr", previous, ".dapr", "bin", "daprd")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no build of %s to upgrade from: run make vm-e2e (or make daprd DAPR_VERSION=%s): %v", previous, previous, err)
+	}
+	return path, previous
+}
+
+// daprdVersion is what the daprd at path on this host says its version is.
+func daprdVersion(t *testing.T, path string) string {
+	t.Helper()
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		t.Fatalf("%s --version: %v", path, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// withDaprd is installer with DAPRD set to path.
+func withDaprd(installer []string, path string) []string {
+	out := slices.Clone(installer)
+	for i, arg := range out {
+		if strings.HasPrefix(arg, "DAPRD=") {
+			out[i] = "DAPRD=" + path
+		}
+	}
+	return out
 }
 
 // item reads SKU-1's stock on the inventory VM.
