@@ -1,28 +1,11 @@
 package events_test
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/tests/harness/repo"
 )
-
-// resource is the part of a Dapr resource (components/*.yaml) the names
-// live in.
-type resource struct {
-	Kind     string
-	Metadata struct{ Name string }
-	Spec     struct {
-		PubSubName string `yaml:"pubsubname"`
-		Topic      string
-		Metadata   []struct{ Name, Value string }
-	}
-}
 
 // TestNamesAreTheResources ties the names the code uses to the resources
 // that configure them: nothing in the services publishes by these names
@@ -30,7 +13,7 @@ type resource struct {
 // one side only would break delivery with every unit test green.
 func TestNamesAreTheResources(t *testing.T) {
 	var pubsubs, outboxPubSubs, outboxTopics, subscribed []string
-	for _, r := range resources(t) {
+	for _, r := range repo.Components(t) {
 		switch r.Kind {
 		case "Component":
 			for _, m := range r.Spec.Metadata {
@@ -65,29 +48,4 @@ func TestNamesAreTheResources(t *testing.T) {
 	if !found {
 		t.Errorf("no subscription to events.TopicOrders (%q): subscribed to %q", events.TopicOrders, subscribed)
 	}
-}
-
-// resources reads every resource in components/.
-func resources(t *testing.T) []resource {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(repo.Root(t), "components", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no components/*.yaml: %v", err)
-	}
-	var out []resource
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		for {
-			var r resource
-			if dec.Decode(&r) != nil {
-				break
-			}
-			out = append(out, r)
-		}
-	}
-	return out
 }

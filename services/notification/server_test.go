@@ -10,15 +10,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/events"
@@ -433,33 +429,19 @@ func TestAPI(t *testing.T) {
 	})
 }
 
-// TestSubscriptionRoutesAreServed reads the routes components/
-// subscriptions.yaml has the sidecar deliver to, and wants each served: a
+// TestSubscriptionRoutesAreServed reads the routes the subscriptions of
+// components/ have the sidecar deliver to, and wants each served: a
 // route renamed on one side only would leave every event undelivered with
 // the rest of this file green.
 func TestSubscriptionRoutesAreServed(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(repo.Root(t), "components", "subscriptions.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var routes []string
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
-		var sub struct {
-			Kind string
-			Spec struct {
-				Routes struct{ Default string }
-			}
-		}
-		if dec.Decode(&sub) != nil {
-			break
-		}
-		if sub.Kind == "Subscription" {
-			routes = append(routes, sub.Spec.Routes.Default)
+	for _, r := range repo.Components(t) {
+		if r.Kind == "Subscription" {
+			routes = append(routes, r.Spec.Routes.Default)
 		}
 	}
 	if len(routes) == 0 {
-		t.Fatal("components/subscriptions.yaml has no subscription")
+		t.Fatal("components/ has no subscription")
 	}
 	s := newTestServer(t, http.StatusNoContent)
 	for _, route := range routes {

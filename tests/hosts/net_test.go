@@ -7,12 +7,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/daprshop/daprshop/tests/harness/netns"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 )
 
@@ -84,31 +82,7 @@ func (h *host) mendLink(t *testing.T) { sh(t, "ip link set "+h.veth+" up") }
 // dial connects from inside the host, so that the test reaches what listens
 // on the host's own loopback (the apps, the sidecars' APIs).
 func (h *host) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	type result struct {
-		conn net.Conn
-		err  error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// Never unlocked: the thread, now in the host's namespace, ends
-		// with this goroutine instead of going back to the scheduler.
-		runtime.LockOSThread()
-		ns, err := os.Open(h.nsPath())
-		if err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{nil, fmt.Errorf("setns %s: %w", h.name, err)}
-			return
-		}
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, network, addr)
-		ch <- result{conn, err}
-	}()
-	r := <-ch
-	return r.conn, r.err
+	return netns.Dial(ctx, h.nsPath(), network, addr)
 }
 
 // client is an HTTP client whose connections start inside the host.

@@ -1,7 +1,6 @@
 package suite
 
 import (
-	"bytes"
 	"debug/buildinfo"
 	"os"
 	"os/exec"
@@ -9,8 +8,7 @@ import (
 	"runtime"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
 )
@@ -58,28 +56,14 @@ func moduleVersion(bin, path string) string {
 	return "unknown (not in " + bin + ")"
 }
 
-// components lists the Component resources in dir.
+// components lists the Component resources in dir; a file that cannot be
+// read is left out (the run file's test reports it).
 func components(dir string) []report.Component {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	resources, _ := repo.Resources(dir)
 	out := []report.Component{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		for {
-			var res struct {
-				Kind     string
-				Metadata struct{ Name string }
-				Spec     struct{ Type, Version string }
-			}
-			if err := dec.Decode(&res); err != nil {
-				break // io.EOF, or a file the run file test reports
-			}
-			if res.Kind == "Component" {
-				out = append(out, report.Component{Name: res.Metadata.Name, Type: res.Spec.Type, Version: res.Spec.Version})
-			}
+	for _, res := range resources {
+		if res.Kind == "Component" {
+			out = append(out, report.Component{Name: res.Metadata.Name, Type: res.Spec.Type, Version: res.Spec.Version})
 		}
 	}
 	return out

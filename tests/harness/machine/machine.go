@@ -9,15 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daprshop/daprshop/tests/harness/netns"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 )
 
@@ -269,35 +268,11 @@ func (m *Machine) HTTPClient() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: m.dial, DisableKeepAlives: true}}
 }
 
-// dial connects from inside the machine's network namespace: the socket is
-// made on a thread moved into it, and keeps that namespace.
+// dial connects from inside the machine's network namespace.
 func (m *Machine) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	pid, err := m.init()
 	if err != nil {
 		return nil, err
 	}
-	target, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
-	if err != nil {
-		return nil, err
-	}
-	defer target.Close()
-	type result struct {
-		conn net.Conn
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		// The thread is left locked, so that Go retires it rather than
-		// hand a thread in another namespace to other goroutines.
-		runtime.LockOSThread()
-		if err := unix.Setns(int(target.Fd()), syscall.CLONE_NEWNET); err != nil {
-			done <- result{err: fmt.Errorf("enter the network namespace of %s: %w", m.Name, err)}
-			return
-		}
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, network, addr)
-		done <- result{conn, err}
-	}()
-	r := <-done
-	return r.conn, r.err
+	return netns.Dial(ctx, fmt.Sprintf("/proc/%d/ns/net", pid), network, addr)
 }

@@ -7,9 +7,14 @@
 package netns
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"runtime"
+
+	"golang.org/x/sys/unix"
 )
 
 // envMarker is set in the re-executed test binary.
@@ -53,4 +58,36 @@ func run(flags ...string) int {
 // user namespace.
 func ReexecPrivileged() int {
 	return run("--net", "--mount", "--propagation", "private")
+}
+
+// Dial connects to addr from inside the network namespace at path (a
+// /proc/PID/ns/net or /run/netns/NAME): a test reaching what listens on
+// another host's own loopback, as a process on that host would. The socket
+// is made on a thread moved into the namespace, and keeps it.
+func Dial(ctx context.Context, path, network, addr string) (net.Conn, error) {
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread, now in the other namespace, ends
+		// with this goroutine instead of going back to the scheduler.
+		runtime.LockOSThread()
+		ns, err := os.Open(path)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer ns.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- result{err: fmt.Errorf("enter the network namespace %s: %w", path, err)}
+			return
+		}
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, network, addr)
+		done <- result{conn, err}
+	}()
+	r := <-done
+	return r.conn, r.err
 }

@@ -1,16 +1,11 @@
 package repo
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 )
 
 // TestRunFileMatchesTheRepository checks that the run file, which both
@@ -59,37 +54,16 @@ func TestRunFileMatchesTheRepository(t *testing.T) {
 		}
 	}
 
-	files, err := filepath.Glob(filepath.Join(root, "components", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no resources in components/: %v", err)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+	for _, res := range Components(t) {
+		if res.Kind == "Configuration" {
+			continue
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		for {
-			var res struct {
-				Kind     string
-				Metadata struct{ Name string }
-				Scopes   []string
-			}
-			if err := dec.Decode(&res); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if res.Kind == "Configuration" {
-				continue
-			}
-			if len(res.Scopes) == 0 {
-				t.Errorf("%s %s: no scopes; scope every resource to the apps that use it", res.Kind, res.Metadata.Name)
-			}
-			for _, s := range res.Scopes {
-				if !slices.Contains(ids, s) {
-					t.Errorf("%s %s: scoped to %q, which is not an app id of the run file (%s)", res.Kind, res.Metadata.Name, s, strings.Join(ids, ", "))
-				}
+		if len(res.Scopes) == 0 {
+			t.Errorf("%s %s: no scopes; scope every resource to the apps that use it", res.Kind, res.Metadata.Name)
+		}
+		for _, s := range res.Scopes {
+			if !slices.Contains(ids, s) {
+				t.Errorf("%s %s: scoped to %q, which is not an app id of the run file (%s)", res.Kind, res.Metadata.Name, s, strings.Join(ids, ", "))
 			}
 		}
 	}
