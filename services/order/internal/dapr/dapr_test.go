@@ -65,7 +65,7 @@ func TestOrderStore(t *testing.T) {
 
 	repo := dapr.NewOrderStore(store, nil)
 
-	t.Run("OutboxPublishesEverySavedEvent", func(t *testing.T) {
+	t.Run("the outbox publishes every saved event", func(t *testing.T) {
 		ctx := callContext(t)
 		created := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
 		createdEvent := ordertest.Event(created)
@@ -81,7 +81,7 @@ func TestOrderStore(t *testing.T) {
 		}
 	})
 
-	t.Run("OutboxPublishesNothingForARefusedCreate", func(t *testing.T) {
+	t.Run("the outbox publishes nothing for a refused create", func(t *testing.T) {
 		ctx := callContext(t)
 		created := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
 		if err := repo.Create(ctx, created, ordertest.Event(created)); err != nil {
@@ -96,7 +96,7 @@ func TestOrderStore(t *testing.T) {
 		knownOutboxLimitation(t, publishedOfRefused(t, rdb, barrier.EventID, refused.EventID))
 	})
 
-	t.Run("OutboxPublishesNothingForALostRace", func(t *testing.T) {
+	t.Run("the outbox publishes nothing for a lost race", func(t *testing.T) {
 		ctx := callContext(t)
 		created := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
 		if err := repo.Create(ctx, created, ordertest.Event(created)); err != nil {
@@ -126,7 +126,7 @@ func TestOrderStore(t *testing.T) {
 		knownOutboxLimitation(t, publishedOfRefused(t, rdb, winner.EventID, created.ID+".cancelled.attempt-1"))
 	})
 
-	t.Run("CountsOrdersSavedWithTheirEvent", func(t *testing.T) {
+	t.Run("counts the orders saved with their event", func(t *testing.T) {
 		ctx := callContext(t)
 		confirmed, cancelled := new(counter), new(counter)
 		repo := dapr.NewOrderStore(store, map[order.Status]daprstate.Counter{
@@ -157,7 +157,7 @@ func TestIdempotencyKeys(t *testing.T) {
 	keys := dapr.NewIdempotencyKeys(store)
 	ordertest.TestIdempotencyKeys(t, func(*testing.T) order.IdempotencyKeys { return keys })
 
-	t.Run("KeyIsStoredWithKeyTTL", func(t *testing.T) {
+	t.Run("a key is stored with KeyTTL", func(t *testing.T) {
 		ctx := callContext(t)
 		key := ordertest.NewID()
 		if got, err := keys.Claim(ctx, key, "fp-a", "order-1"); err != nil || got != "order-1" {

@@ -28,7 +28,7 @@ const writers = 8
 // subtest; it may return the same store every time (a real store is shared
 // between subtests), because every subtest uses order ids of its own.
 func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
-	t.Run("GetMissingIsNotFound", func(t *testing.T) {
+	t.Run("Get of a missing order is ErrNotFound", func(t *testing.T) {
 		repo, ctx := newRepo(t), testContext(t)
 		id := NewID()
 		if _, err := repo.Get(ctx, id); !errors.Is(err, order.ErrNotFound) {
@@ -36,7 +36,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		}
 	})
 
-	t.Run("CreateThenGetReturnsTheOrder", func(t *testing.T) {
+	t.Run("Create then Get returns the order", func(t *testing.T) {
 		repo, ctx := newRepo(t), testContext(t)
 		// Rejected, so that every field, shortages included, makes the
 		// round trip.
@@ -47,7 +47,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		}
 	})
 
-	t.Run("CreateOfAnExistingIDFailsAndChangesNothing", func(t *testing.T) {
+	t.Run("Create of an existing id fails and changes nothing", func(t *testing.T) {
 		repo, ctx := newRepo(t), testContext(t)
 		first := NewOrder(NewID(), order.StatusConfirmed)
 		mustCreate(t, ctx, repo, first)
@@ -61,7 +61,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		}
 	})
 
-	t.Run("ConcurrentCreatesOfOneIDStoreOne", func(t *testing.T) {
+	t.Run("concurrent Creates of one id store one", func(t *testing.T) {
 		repo, ctx := newRepo(t), testContext(t)
 		// Requests that repeat an idempotency key race to create the same
 		// order id; order.Service takes the one Create that succeeded as
@@ -90,7 +90,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		}
 	})
 
-	t.Run("UpdateStoresWhatFnReturns", func(t *testing.T) {
+	t.Run("Update stores what fn returns", func(t *testing.T) {
 		repo, ctx := newRepo(t), testContext(t)
 		created := NewOrder(NewID(), order.StatusConfirmed)
 		mustCreate(t, ctx, repo, created)
@@ -115,7 +115,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		}
 	})
 
-	t.Run("UpdateStoresNothingWhenFnFails", func(t *testing.T) {
+	t.Run("Update stores nothing when fn fails", func(t *testing.T) {
 		repo, ctx := newRepo(t), testContext(t)
 		created := NewOrder(NewID(), order.StatusRejected)
 		mustCreate(t, ctx, repo, created)
@@ -135,7 +135,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		}
 	})
 
-	t.Run("UpdateStoresNothingWhenFnReturnsNoEvent", func(t *testing.T) {
+	t.Run("Update stores nothing when fn returns no event", func(t *testing.T) {
 		repo, ctx := newRepo(t), testContext(t)
 		created := NewOrder(NewID(), order.StatusConfirmed)
 		mustCreate(t, ctx, repo, created)
@@ -153,7 +153,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		}
 	})
 
-	t.Run("UpdateOfAMissingOrderIsNotFound", func(t *testing.T) {
+	t.Run("Update of a missing order is ErrNotFound", func(t *testing.T) {
 		repo, ctx := newRepo(t), testContext(t)
 		id := NewID()
 		called := false
@@ -173,7 +173,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		}
 	})
 
-	t.Run("ConcurrentUpdatesAreAllApplied", func(t *testing.T) {
+	t.Run("concurrent Updates are all applied", func(t *testing.T) {
 		repo, ctx := newRepo(t), testContext(t)
 		created := NewOrder(NewID(), order.StatusConfirmed)
 		mustCreate(t, ctx, repo, created)
@@ -224,7 +224,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 // test for one subtest; it may return the same store every time, because
 // every subtest uses keys of its own.
 func TestIdempotencyKeys(t *testing.T, newKeys func(t *testing.T) order.IdempotencyKeys) {
-	t.Run("FirstClaimBinds", func(t *testing.T) {
+	t.Run("the first Claim binds", func(t *testing.T) {
 		keys, ctx := newKeys(t), testContext(t)
 		key := NewID()
 		if got, err := keys.Claim(ctx, key, "fp-a", "order-1"); err != nil || got != "order-1" {
@@ -232,7 +232,7 @@ func TestIdempotencyKeys(t *testing.T, newKeys func(t *testing.T) order.Idempote
 		}
 	})
 
-	t.Run("RepeatReturnsTheFirstOrder", func(t *testing.T) {
+	t.Run("a repeat returns the first order", func(t *testing.T) {
 		keys, ctx := newKeys(t), testContext(t)
 		key := NewID()
 		mustClaim(t, ctx, keys, key, "fp-a", "order-1")
@@ -243,7 +243,7 @@ func TestIdempotencyKeys(t *testing.T, newKeys func(t *testing.T) order.Idempote
 		}
 	})
 
-	t.Run("OtherFingerprintIsKeyReused", func(t *testing.T) {
+	t.Run("another fingerprint is ErrKeyReused", func(t *testing.T) {
 		keys, ctx := newKeys(t), testContext(t)
 		key := NewID()
 		mustClaim(t, ctx, keys, key, "fp-a", "order-1")
@@ -256,7 +256,7 @@ func TestIdempotencyKeys(t *testing.T, newKeys func(t *testing.T) order.Idempote
 		}
 	})
 
-	t.Run("KeysAreIndependent", func(t *testing.T) {
+	t.Run("keys are independent", func(t *testing.T) {
 		keys, ctx := newKeys(t), testContext(t)
 		k1, k2 := NewID(), NewID()
 		mustClaim(t, ctx, keys, k1, "fp-a", "order-1")
@@ -265,7 +265,7 @@ func TestIdempotencyKeys(t *testing.T, newKeys func(t *testing.T) order.Idempote
 		}
 	})
 
-	t.Run("ConcurrentClaimsHaveOneWinner", func(t *testing.T) {
+	t.Run("concurrent Claims have one winner", func(t *testing.T) {
 		keys, ctx := newKeys(t), testContext(t)
 		key := NewID()
 		claimed := make([]string, writers)
