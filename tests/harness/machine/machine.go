@@ -55,9 +55,7 @@ type Machine struct {
 	IP string
 	// Root is its file system, as the host sees it.
 	Root   string
-	spec   proc.Spec
 	nspawn *proc.Process
-	t      testing.TB
 }
 
 // Spec says what a machine is.
@@ -89,22 +87,21 @@ func Boot(t testing.TB, image string, b *Bridge, logDir string, spec Spec) *Mach
 	// Registered first, so it runs last: after the machine shut down.
 	t.Cleanup(func() { _ = unix.Unmount(root, unix.MNT_DETACH) })
 
-	m := &Machine{Name: spec.Name, IP: b.Prefix + strconv.Itoa(spec.Host), Root: root, t: t}
-	m.configure(t, b)
+	m := &Machine{Name: spec.Name, IP: b.Prefix + strconv.Itoa(spec.Host), Root: root}
+	m.configure(t)
 	args := []string{"--register=no", "--keep-unit", "--quiet", "--console=passive",
 		"--directory=" + root, "--machine=" + spec.Name, "--network-bridge=" + b.Name, "--boot"}
 	for _, bind := range spec.BindRO {
 		args = append(args, "--bind-ro="+bind)
 	}
-	m.spec = proc.Spec{Name: "machine-" + spec.Name, Path: "systemd-nspawn", Args: args, LogDir: logDir}
-	m.nspawn = proc.Start(t, m.spec)
+	m.nspawn = proc.Start(t, proc.Spec{Name: "machine-" + spec.Name, Path: "systemd-nspawn", Args: args, LogDir: logDir})
 	m.waitRunning(t)
 	return m
 }
 
 // configure gives the machine its hostname and its address, through
 // systemd-networkd, as an operator's image would.
-func (m *Machine) configure(t testing.TB, b *Bridge) {
+func (m *Machine) configure(t testing.TB) {
 	t.Helper()
 	files := map[string]string{
 		"etc/hostname":                         m.Name + "\n",
