@@ -1,18 +1,14 @@
 package system
 
 import (
-	"cmp"
-	"fmt"
-	"os"
-
 	"context"
+	"net/http"
+	"testing"
+
 	sdk "github.com/dapr/go-sdk/client"
 
 	"github.com/daprshop/daprshop/internal/daprclient"
-	"github.com/daprshop/daprshop/tests/harness/netns"
 	"github.com/daprshop/daprshop/tests/harness/repo"
-	"net/http"
-	"testing"
 )
 
 // Sidecar is one app's daprd running without its app, on the run file's
@@ -66,86 +62,3 @@ func (s *Sidecar) Client(t testing.TB) sdk.Client {
 	t.Cleanup(client.Close)
 	return client
 }
-
-// MainOptions say what a test package's TestMain prepares (Main).
-type MainOptions struct {
-	// Name starts every line TestMain prints, e.g. "e2e".
-	Name string
-	// Services builds the services first (BuildServices), for tests that
-	// start the apps.
-	Services bool
-	// Preflight starts the daprd under test once alone, inside the
-	// namespace, before any test: a daprd that cannot start here is one
-	// error, not the same failure in every test.
-	Preflight bool
-	// After runs inside the namespace once the tests have run (writing
-	// the report, say); its error fails the run.
-	After func() error
-	// Prepare runs before the namespace is entered, with the repository's
-	// root: what needs the network (a machine image, say).
-	Prepare func(root string) error
-	// Privileged enters a network and mount namespace as root, without a
-	// user namespace, for tests that boot machines (netns.ReexecPrivileged).
-	Privileged bool
-}
-
-// Main is the TestMain of a package whose tests start daprd.
-// Outside the network namespace it checks the daprd under test, so that a
-// wrong DAPRD is one error in seconds, builds what opts ask for (nothing
-// inside the namespace reaches the network), and runs the test binary again
-// inside a namespace of its own. Inside, it runs the tests.
-//
-//	func TestMain(m *testing.M) { os.Exit(system.Main(m, system.MainOptions{Name: "hosts", Services: true})) }
-func Main(m *testing.M, opts MainOptions) int {
-	fail := func(code int, err error) int {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", cmp.Or(opts.Name, "test"), err)
-		return code
-	}
-	root, err := repo.Find()
-	if err != nil {
-		return fail(2, err)
-	}
-	if netns.Inside() {
-		if opts.Preflight {
-			daprd, err := DaprdPath(root)
-			if err == nil {
-				err = Preflight(root, daprd)
-			}
-			if err != nil {
-				return fail(2, err)
-			}
-		}
-		code := m.Run()
-		if opts.After != nil {
-			if err := opts.After(); err != nil {
-				return fail(1, err)
-			}
-		}
-		return code
-	}
-	daprd, version, err := CheckDaprd(root)
-	if err != nil {
-		return fail(2, err)
-	}
-	fmt.Fprintf(os.Stderr, "%s: daprd %s (%s)\n", cmp.Or(opts.Name, "test"), version, daprd)
-	if opts.Services {
-		remove, err := BuildServices()
-		if err != nil {
-			return fail(1, err)
-		}
-		defer remove()
-	}
-	if opts.Prepare != nil {
-		if err := opts.Prepare(root); err != nil {
-			return fail(1, err)
-		}
-	}
-	if opts.Privileged {
-		return netns.ReexecPrivileged()
-	}
-	return netns.Reexec()
-}
-
-// MainInNetns is Main with nothing built: for tests of an app's Dapr
-// adapter (StartSidecarAlone).
-func MainInNetns(m *testing.M) int { return Main(m, MainOptions{}) }
