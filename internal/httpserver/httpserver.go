@@ -3,6 +3,7 @@
 package httpserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +24,15 @@ type Config struct {
 	ProfilerAddr string
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout time.Duration
+	// ReadTimeout bounds how long a client may take to send a whole
+	// request, body included (zero: DefaultReadTimeout), so that a body
+	// trickled a byte at a time cannot hold a connection forever.
+	ReadTimeout time.Duration
 }
+
+// DefaultReadTimeout is long for a request body of at most 64 KiB
+// (internal/web), even on a slow link.
+const DefaultReadTimeout = 30 * time.Second
 
 // Run serves handler on cfg.Addr, and the profiler on cfg.ProfilerAddr when
 // set, until ctx is cancelled; then it stops accepting connections and waits
@@ -31,17 +40,17 @@ type Config struct {
 // fails, both stop. A clean shutdown returns nil.
 func Run(ctx context.Context, logger *slog.Logger, cfg Config, handler http.Handler) error {
 	if cfg.ProfilerAddr == "" {
-		return serve(ctx, logger, cfg.Addr, handler, cfg.ShutdownTimeout)
+		return serve(ctx, logger, cfg.Addr, handler, cfg)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan error, 1)
 	go func() {
-		err := serve(ctx, logger, cfg.ProfilerAddr, profiler(), cfg.ShutdownTimeout)
+		err := serve(ctx, logger, cfg.ProfilerAddr, profiler(), cfg)
 		cancel(err)
 		done <- err
 	}()
-	err := serve(ctx, logger, cfg.Addr, handler, cfg.ShutdownTimeout)
+	err := serve(ctx, logger, cfg.Addr, handler, cfg)
 	cancel(err)
 	return errors.Join(err, <-done)
 }
@@ -58,7 +67,7 @@ func profiler() http.Handler {
 	return mux
 }
 
-func serve(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler, shutdownTimeout time.Duration) error {
+func serve(ctx context.Context, logger *slog.Logger, addr string, handler http.Handler, cfg Config) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -66,6 +75,7 @@ func serve(ctx context.Context, logger *slog.Logger, addr string, handler http.H
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       cmp.Or(cfg.ReadTimeout, DefaultReadTimeout),
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
@@ -78,8 +88,8 @@ func serve(ctx context.Context, logger *slog.Logger, addr string, handler http.H
 		return fmt.Errorf("serve on %s: %w", addr, err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", slog.String("addr", ln.Addr().String()), slog.Duration("timeout", shutdownTimeout))
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	logger.Info("shutting down", slog.String("addr", ln.Addr().String()), slog.Duration("timeout", cfg.ShutdownTimeout))
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)

@@ -78,3 +78,37 @@ func TestProfilerThatCannotListenStopsTheApp(t *testing.T) {
 		t.Fatal("Run kept serving although the profiler could not listen")
 	}
 }
+
+func TestATrickledBodyIsCutOff(t *testing.T) {
+	cfg := httpserver.Config{Addr: freeAddr(t), ShutdownTimeout: time.Second, ReadTimeout: 300 * time.Millisecond}
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = httpserver.Run(ctx, slog.New(slog.DiscardHandler), cfg, app) }()
+	get(t, "http://"+cfg.Addr+"/") // listening
+
+	conn, err := net.Dial("tcp", cfg.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// A byte every 100 ms: each arrives well within any idle timeout, the
+	// whole body never does.
+	start := time.Now()
+	for time.Since(start) < 5*time.Second {
+		if _, err := conn.Write([]byte("x")); err != nil {
+			return // the server closed the connection: cut off
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, err := conn.Read(make([]byte, 1)); n == 0 && err == io.EOF {
+			return
+		}
+	}
+	t.Errorf("a body trickled for %s still holds its connection; want it cut off after ReadTimeout (%s)", time.Since(start).Round(time.Second), cfg.ReadTimeout)
+}

@@ -75,8 +75,11 @@ func (m *Metrics) CounterVec(name, help string, labels ...string) *prometheus.Co
 }
 
 // Middleware counts and times every request by its route template (never
-// the raw path, which would make one series per order id). Requests that
-// match no route are counted under route "unmatched".
+// the raw path, which would make one series per order id) and its method.
+// Requests that match no route are counted under route "unmatched", and a
+// method outside HTTP's standard ones as "OTHER": labels come from a fixed
+// set, so no client can add series to the app's memory by sending new
+// paths or made-up methods.
 func (m *Metrics) Middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
@@ -85,8 +88,19 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		method := c.Request.Method
+		method := standardMethod(c.Request.Method)
 		m.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
 		m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	}
+}
+
+// standardMethod is method when it is one of HTTP's standard methods, and
+// "OTHER" for anything else a client sends.
+func standardMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
 }

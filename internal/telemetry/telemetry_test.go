@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -110,5 +111,27 @@ func TestProbesMakeNoSpans(t *testing.T) {
 	serve(r, "/metrics", nil)
 	if n := len(exp.GetSpans()); n != 0 {
 		t.Errorf("a /metrics scrape made %d spans, want 0", n)
+	}
+}
+
+// TestMadeUpMethodsAddNoSeries sends requests with a hundred made-up
+// methods to paths that match nothing: they must all land in one series,
+// or any client could grow the app's memory a series at a time.
+func TestMadeUpMethodsAddNoSeries(t *testing.T) {
+	r, _, _ := newEngine(t, &bytes.Buffer{})
+	for i := range 100 {
+		req := httptest.NewRequest(fmt.Sprintf("FOO%d", i), fmt.Sprintf("/nowhere/%d", i), nil)
+		r.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	body := serve(r, "/metrics", nil).Body.String()
+	var series []string
+	for line := range strings.Lines(body) {
+		if strings.HasPrefix(line, "daprshop_http_requests_total{") {
+			series = append(series, strings.TrimSpace(line))
+		}
+	}
+	want := `daprshop_http_requests_total{code="404",method="OTHER",route="unmatched"} 100`
+	if len(series) != 1 || series[0] != want {
+		t.Errorf("100 requests with made-up methods and paths: got series %q, want only %s", series, want)
 	}
 }
