@@ -53,7 +53,7 @@ func LoadBase(getenv func(string) string, defaultPort int, defaultStore string) 
 		StateStore:      env.String("STATE_STORE", defaultStore),
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		LogLevel:        env.Level("LOG_LEVEL", slog.LevelInfo),
-		ProfilerAddr:    env.HostPort("PPROF_ADDR", ""),
+		ProfilerAddr:    env.LoopbackAddr("PPROF_ADDR", ""),
 	}
 	return b, env.Err()
 }
@@ -96,16 +96,20 @@ func (e *Env) Port(key string, def int) int {
 	return p
 }
 
-// HostPort returns the variable as a host:port address with a valid port,
-// such as 127.0.0.1:6060.
-func (e *Env) HostPort(key, def string) string {
+// LoopbackAddr returns the variable as a loopback host:port address with a
+// valid port, such as 127.0.0.1:6060 or localhost:6060: what is served
+// there (Go's profiler) shows the code and may show data, so an address
+// that would listen on other interfaces, such as :6060, is refused.
+func (e *Env) LoopbackAddr(key, def string) string {
 	v := e.getenv(key)
 	if v == "" {
 		return def
 	}
-	_, port, err := net.SplitHostPort(v)
-	if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 1 || p > 65535 {
-		e.errs = append(e.errs, fmt.Errorf("%s=%q: want host:port such as 127.0.0.1:6060", key, v))
+	host, port, err := net.SplitHostPort(v)
+	p, perr := strconv.Atoi(port)
+	ip := net.ParseIP(host)
+	if err != nil || perr != nil || p < 1 || p > 65535 || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want a loopback host:port such as 127.0.0.1:6060", key, v))
 		return def
 	}
 	return v

@@ -47,6 +47,19 @@ func TestLoadBaseFromEnvironment(t *testing.T) {
 	}
 }
 
+func TestProfilerListensOnLoopbackOnly(t *testing.T) {
+	for _, addr := range []string{":6060", "0.0.0.0:6060", "[::]:6060", "192.0.2.11:6060", "example.internal:6060"} {
+		if _, err := config.LoadBase(env(map[string]string{"PPROF_ADDR": addr}), 8081, "statestore"); err == nil || !strings.Contains(err.Error(), "PPROF_ADDR") {
+			t.Errorf("PPROF_ADDR=%s: got %v, want it refused: the profiler would listen beyond loopback", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:6060"} {
+		if _, err := config.LoadBase(env(map[string]string{"PPROF_ADDR": addr}), 8081, "statestore"); err != nil {
+			t.Errorf("PPROF_ADDR=%s: got %v, want it taken", addr, err)
+		}
+	}
+}
+
 func TestLoadBaseReportsEveryBadValue(t *testing.T) {
 	_, err := config.LoadBase(env(map[string]string{
 		"APP_PORT": "http", "DAPR_GRPC_PORT": "70000", "SHUTDOWN_TIMEOUT": "-1s", "LOG_LEVEL": "loud",
