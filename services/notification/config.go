@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"net/url"
+
 	"github.com/daprshop/daprshop/internal/config"
 )
 
@@ -16,8 +19,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	return Config{
-		Base:    base,
-		NATSURL: config.NewEnv(getenv).String("NATS_URL", "nats://127.0.0.1:4222"),
-	}, nil
+	natsURL := config.NewEnv(getenv).String("NATS_URL", "nats://127.0.0.1:4222")
+	if u, err := url.Parse(natsURL); err != nil || u.Host == "" {
+		// Not the value, nor the parser's error, which quotes it: it may
+		// hold a password.
+		return Config{}, errors.New("NATS_URL: want a URL such as nats://user:password@host:4222")
+	}
+	return Config{Base: base, NATSURL: natsURL}, nil
 }

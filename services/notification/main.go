@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 
 	"github.com/nats-io/nats.go"
@@ -57,10 +58,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // connectNATS connects to NATS at url, and returns a channel closed once
 // the connection is. It succeeds even when NATS is not up yet, and keeps
 // reconnecting: /readyz reports the connection, and events are retried
-// until it is back.
-func connectNATS(url string, logger *slog.Logger) (*nats.Conn, <-chan struct{}, error) {
+// until it is back. The URL may carry credentials: what it logs or returns
+// shows them redacted.
+func connectNATS(natsURL string, logger *slog.Logger) (*nats.Conn, <-chan struct{}, error) {
 	closed := make(chan struct{})
-	nc, err := nats.Connect(url,
+	nc, err := nats.Connect(natsURL,
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		nats.Name("daprshop-notification"),
 		nats.RetryOnFailedConnect(true),
@@ -68,10 +70,20 @@ func connectNATS(url string, logger *slog.Logger) (*nats.Conn, <-chan struct{}, 
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			logger.Warn("nats disconnected", slog.Any("error", err))
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", slog.String("url", c.ConnectedUrl())) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", slog.String("url", c.ConnectedUrlRedacted())) }),
 	)
 	if err != nil {
-		return nil, nil, fmt.Errorf("nats %s: %w", url, err)
+		return nil, nil, fmt.Errorf("nats %s: %w", redacted(natsURL), err)
 	}
 	return nc, closed, nil
+}
+
+// redacted is rawURL with its password, if any, replaced by "xxxxx"; an
+// URL that does not parse is left out whole, since it may hold one.
+func redacted(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/harness/system"
+)
+
+// TestNATSCredentialsAreNotLogged connects with a password in the URL, has
+// the connection drop and come back, and wants the password in no log line.
+func TestNATSCredentialsAreNotLogged(t *testing.T) {
+	server := system.StartNATS(t, system.LoadEnv(t).LogDir(t))
+	var logs bytes.Buffer
+	nc, _, err := connectNATS("nats://daprshop:s3cret-password@"+server.Addr, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+
+	server.Proc.Kill()
+	server.Proc.Restart()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := proc.WaitUntil(ctx, func(context.Context) error {
+		if !strings.Contains(logs.String(), "nats reconnected") {
+			return errors.New("not reconnected yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("no reconnection logged: %v; logs:\n%s", err, logs.String())
+	}
+	if strings.Contains(logs.String(), "s3cret-password") {
+		t.Errorf("the NATS password is in the logs:\n%s", logs.String())
+	}
+
+	_, err = loadConfig(func(key string) string {
+		return map[string]string{"NATS_URL": "nats://daprshop:s3cret-password@[::1"}[key]
+	})
+	if err == nil || strings.Contains(err.Error(), "s3cret-password") {
+		t.Errorf("NATS_URL malformed: got %v, want an error without the password", err)
+	}
+}
