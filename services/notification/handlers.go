@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/ids"
 	"github.com/daprshop/daprshop/internal/web"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 )
@@ -119,7 +120,7 @@ func writeError(c *gin.Context, err error) {
 	_ = c.Error(err)
 	switch {
 	case errors.Is(err, notification.ErrInvalidCustomer):
-		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "customerId must be 1-64 letters, digits, '.', '_' or '-'")
+		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "customerId "+ids.Rule)
 	default:
 		web.WriteError(c, http.StatusInternalServerError, web.CodeInternal, "internal error")
 	}

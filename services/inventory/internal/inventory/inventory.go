@@ -7,9 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/daprshop/daprshop/internal/ids"
 )
 
 // Item is the stock of one SKU. Available + Reserved changes only by restock.
@@ -82,10 +83,8 @@ type Store interface {
 // MaxQuantity bounds one line or one restock; anything larger is a mistake.
 const MaxQuantity = 1_000_000
 
-var skuPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-
 // ValidSKU reports whether s has the shape of a SKU.
-func ValidSKU(s string) bool { return skuPattern.MatchString(s) }
+func ValidSKU(s string) bool { return ids.Valid(s) }
 
 // Service applies the stock rules to a Store.
 type Service struct {

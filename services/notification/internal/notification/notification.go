@@ -8,10 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/ids"
 )
 
 // Notification tells a customer what happened to an order. ID is the id of
@@ -74,8 +74,6 @@ var ErrInProgress = errors.New("the same event is being handled")
 // ErrInvalidCustomer is returned for a customer id that cannot exist.
 var ErrInvalidCustomer = errors.New("invalid customer id")
 
-var customerPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-
 // Service delivers notifications.
 type Service struct {
 	sender      Sender
@@ -122,7 +120,7 @@ const (
 // redelivery sends again with the same notification id, which receivers use
 // to drop the repeat.
 func (s *Service) Handle(ctx context.Context, e events.Order) (Outcome, error) {
-	if e.EventID == "" || e.OrderID == "" || !customerPattern.MatchString(e.CustomerID) {
+	if e.EventID == "" || e.OrderID == "" || !ids.Valid(e.CustomerID) {
 		return 0, fmt.Errorf("%w: event %q for order %q, customer %q", ErrMalformedEvent, e.EventID, e.OrderID, e.CustomerID)
 	}
 	delivered, err := s.store.Delivered(ctx, e.EventID)
@@ -167,7 +165,7 @@ func (s *Service) send(ctx context.Context, n Notification) error {
 
 // History returns the notifications delivered to customerID.
 func (s *Service) History(ctx context.Context, customerID string) ([]Notification, error) {
-	if !customerPattern.MatchString(customerID) {
+	if !ids.Valid(customerID) {
 		return nil, ErrInvalidCustomer
 	}
 	return s.store.History(ctx, customerID)

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/ids"
 )
 
 // Status is where an order is in its lifecycle.
@@ -139,17 +141,13 @@ func NewService(inventory Inventory, repo Repository, keys IdempotencyKeys, newI
 	return &Service{inventory: inventory, repo: repo, keys: keys, newID: newID, now: now}
 }
 
-// idPattern is the shape of every identifier the API takes: customer ids,
-// SKUs and order ids. It keeps path and key separators out of state keys.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-
 // Validate checks a new order's customer and lines.
 func Validate(customerID string, lines []Line) error {
 	if customerID == "" {
 		return &ValidationError{Field: "customerId", Reason: "is required"}
 	}
-	if !idPattern.MatchString(customerID) {
-		return &ValidationError{Field: "customerId", Reason: "must be 1-64 letters, digits, '.', '_' or '-'"}
+	if !ids.Valid(customerID) {
+		return &ValidationError{Field: "customerId", Reason: ids.Rule}
 	}
 	if len(lines) == 0 {
 		return &ValidationError{Field: "items", Reason: "must not be empty"}
@@ -160,8 +158,8 @@ func Validate(customerID string, lines []Line) error {
 	seen := make(map[string]bool, len(lines))
 	for i, l := range lines {
 		field := fmt.Sprintf("items[%d]", i)
-		if !idPattern.MatchString(l.SKU) {
-			return &ValidationError{Field: field + ".sku", Reason: "must be 1-64 letters, digits, '.', '_' or '-'"}
+		if !ids.Valid(l.SKU) {
+			return &ValidationError{Field: field + ".sku", Reason: ids.Rule}
 		}
 		if l.Quantity < 1 || l.Quantity > MaxQuantity {
 			return &ValidationError{Field: field + ".quantity", Reason: fmt.Sprintf("must be between 1 and %d", MaxQuantity)}
@@ -176,7 +174,7 @@ func Validate(customerID string, lines []Line) error {
 
 // ValidID reports whether id could be an order id, so malformed ids are
 // refused before they reach the store.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+func ValidID(id string) bool { return ids.Valid(id) }
 
 // PlaceRequest asks for a new order.
 type PlaceRequest struct {
@@ -204,7 +202,7 @@ func (s *Service) Place(ctx context.Context, req PlaceRequest) (Order, error) {
 	id := s.newID()
 	if req.IdempotencyKey != "" {
 		if !ValidIdempotencyKey(req.IdempotencyKey) {
-			return Order{}, &ValidationError{Field: "Idempotency-Key", Reason: "must be 1-128 printable ASCII characters"}
+			return Order{}, &ValidationError{Field: "Idempotency-Key", Reason: "must be 1-128 printable ASCII characters, without '||'"}
 		}
 		bound, err := s.keys.Claim(ctx, req.IdempotencyKey, fingerprint(req), id)
 		if err != nil {
@@ -305,8 +303,13 @@ func fingerprint(req PlaceRequest) string {
 
 var idempotencyKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
 
-// ValidIdempotencyKey reports whether key can be an idempotency key.
-func ValidIdempotencyKey(key string) bool { return idempotencyKeyPattern.MatchString(key) }
+// ValidIdempotencyKey reports whether key can be an idempotency key: 1-128
+// printable ASCII characters, without "||", which Dapr's state API refuses
+// in a key (its own separator); such a key would be a 500 a client retries
+// forever, not the 400 it is.
+func ValidIdempotencyKey(key string) bool {
+	return idempotencyKeyPattern.MatchString(key) && !strings.Contains(key, "||")
+}
 
 // Get returns the order with id, or ErrNotFound.
 func (s *Service) Get(ctx context.Context, id string) (Order, error) {

@@ -271,7 +271,7 @@ func TestIdempotencyKeyFinishesAHalfDoneRequest(t *testing.T) {
 
 func TestIdempotencyKeyMustBePrintable(t *testing.T) {
 	svc, _, _ := newService()
-	for _, key := range []string{"with space", "tab\t", strings.Repeat("k", 129), "ключ"} {
+	for _, key := range []string{"with space", "tab\t", strings.Repeat("k", 129), "ключ", "a||b", "||"} {
 		if _, err := place(svc, key, "c-1", oneLine); !errors.Is(err, order.ErrInvalid) {
 			t.Errorf("key %q: got %v, want ErrInvalid", key, err)
 		}
