@@ -100,7 +100,10 @@ func (h handlers) deadLetter(c *gin.Context) {
 		return
 	}
 	h.metrics.deadLetters.Inc()
-	h.logger.ErrorContext(c, "event dead-lettered", slog.String("event_id", ce.ID), slog.String("topic", ce.Topic), slog.String("data", string(ce.Data)))
+	// The start of the event is enough to find it; a poison message can be
+	// large, and is logged at every redelivery.
+	h.logger.ErrorContext(c, "event dead-lettered", slog.String("event_id", ce.ID), slog.String("topic", ce.Topic),
+		slog.String("data", string(ce.Data[:min(len(ce.Data), maxLoggedData)])))
 	d := notification.DeadLetter{ID: ce.ID, Topic: ce.Topic, Data: ce.Data, ReceivedAt: time.Now().UTC()}
 	switch err := h.svc.DeadLetter(c, d); {
 	case errors.Is(err, notification.ErrMalformedEvent):
@@ -114,6 +117,9 @@ func (h handlers) deadLetter(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"status": statusSuccess})
 	}
 }
+
+// maxLoggedData is how much of a dead letter's data is logged.
+const maxLoggedData = 512
 
 // writeError is the service's one table from domain errors to HTTP answers.
 func writeError(c *gin.Context, err error) {

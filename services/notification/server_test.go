@@ -282,6 +282,9 @@ func TestDeadLetterEvents(t *testing.T) {
 		{name: "empty body", body: "", want: statusDrop},
 		// No id, nothing to keep it under; retrying cannot give it one.
 		{name: "no id", body: envelope("", "orders-deadletter", poison), want: statusDrop},
+		// Ids the state store would refuse as keys, at every redelivery.
+		{name: "id with Dapr's key separator", body: envelope("a||b", "orders-deadletter", poison), want: statusDrop},
+		{name: "id too long", body: envelope(strings.Repeat("i", 300), "orders-deadletter", poison), want: statusDrop},
 		{
 			name:  "state store down",
 			setup: func(_ *testing.T, s *server) { s.deadLetters.Err = errDown },

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/daprshop/daprshop/internal/events"
@@ -88,11 +89,17 @@ func NewService(sender Sender, store Store, deadLetters DeadLetters) *Service {
 
 // DeadLetter keeps an event that went to the dead-letter topic.
 func (s *Service) DeadLetter(ctx context.Context, d DeadLetter) error {
-	if d.ID == "" {
-		return fmt.Errorf("%w: dead letter without an id", ErrMalformedEvent)
+	// It is kept under its id: one the state store refuses as a key
+	// (Dapr's separator "||", or an id longer than any a broker makes)
+	// would be refused on every redelivery, forever.
+	if d.ID == "" || len(d.ID) > maxDeadLetterID || strings.Contains(d.ID, "||") {
+		return fmt.Errorf("%w: dead letter id %.64q cannot be a key", ErrMalformedEvent, d.ID)
 	}
 	return s.deadLetters.Add(ctx, d)
 }
+
+// maxDeadLetterID bounds a dead letter's id: brokers make UUIDs.
+const maxDeadLetterID = 256
 
 // DeadLetters lists the kept dead letters.
 func (s *Service) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
