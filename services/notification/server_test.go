@@ -210,6 +210,13 @@ func TestOrderEvents(t *testing.T) {
 		{name: "no customer id", body: envelope("ce-1", events.TopicOrders, orderData("e-1", "")), want: statusDrop, outcome: "dropped"},
 		{name: "bad customer id", body: envelope("ce-1", events.TopicOrders, orderData("e-1", "../c-1")), want: statusDrop, outcome: "dropped"},
 		{name: "customer id too long", body: envelope("ce-1", events.TopicOrders, orderData("e-1", strings.Repeat("c", 65))), want: statusDrop, outcome: "dropped"},
+		// A customer id with a dot would split its NATS subject.
+		{name: "customer id with a dot", body: envelope("ce-1", events.TopicOrders, orderData("e-1", "c.1")), want: statusDrop, outcome: "dropped"},
+		// Ids the state store refuses as keys: refused at every redelivery.
+		{name: "event id with Dapr's key separator", body: envelope("ce-1", events.TopicOrders, orderData("e||1", "c-1")), want: statusDrop, outcome: "dropped"},
+		{name: "event id too long", body: envelope("ce-1", events.TopicOrders, orderData(strings.Repeat("e", 300), "c-1")), want: statusDrop, outcome: "dropped"},
+		{name: "unknown event type", body: envelope("ce-1", events.TopicOrders, `{"eventId":"e-1","type":"daprshop.order.exploded.v1","orderId":"o-1","customerId":"c-1","status":"exploded"}`), want: statusDrop, outcome: "dropped"},
+		{name: "bad order id", body: envelope("ce-1", events.TopicOrders, `{"eventId":"e-1","type":"daprshop.order.confirmed.v1","orderId":"o 1","customerId":"c-1","status":"confirmed"}`), want: statusDrop, outcome: "dropped"},
 		{
 			name: "another delivery is handling it",
 			setup: func(t *testing.T, s *server) {

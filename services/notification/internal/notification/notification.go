@@ -89,17 +89,23 @@ func NewService(sender Sender, store Store, deadLetters DeadLetters) *Service {
 
 // DeadLetter keeps an event that went to the dead-letter topic.
 func (s *Service) DeadLetter(ctx context.Context, d DeadLetter) error {
-	// It is kept under its id: one the state store refuses as a key
-	// (Dapr's separator "||", or an id longer than any a broker makes)
-	// would be refused on every redelivery, forever.
-	if d.ID == "" || len(d.ID) > maxDeadLetterID || strings.Contains(d.ID, "||") {
+	if !keySafe(d.ID) {
 		return fmt.Errorf("%w: dead letter id %.64q cannot be a key", ErrMalformedEvent, d.ID)
 	}
 	return s.deadLetters.Add(ctx, d)
 }
 
-// maxDeadLetterID bounds a dead letter's id: brokers make UUIDs.
-const maxDeadLetterID = 256
+// maxKeyID bounds an id a record is kept under: event ids and brokers'
+// UUIDs are far shorter.
+const maxKeyID = 256
+
+// keySafe reports whether id can name a record in the state store: not
+// empty, not longer than maxKeyID, and without "||", Dapr's key separator,
+// which the state API refuses. An event whose id is not is dropped: it
+// would be refused again at every redelivery, forever.
+func keySafe(id string) bool {
+	return id != "" && len(id) <= maxKeyID && !strings.Contains(id, "||")
+}
 
 // DeadLetters lists the kept dead letters.
 func (s *Service) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
@@ -127,8 +133,8 @@ const (
 // redelivery sends again with the same notification id, which receivers use
 // to drop the repeat.
 func (s *Service) Handle(ctx context.Context, e events.Order) (Outcome, error) {
-	if e.EventID == "" || e.OrderID == "" || !ids.Valid(e.CustomerID) {
-		return 0, fmt.Errorf("%w: event %q for order %q, customer %q", ErrMalformedEvent, e.EventID, e.OrderID, e.CustomerID)
+	if _, known := messages[e.Type]; !known || !keySafe(e.EventID) || !ids.Valid(e.OrderID) || !ids.Valid(e.CustomerID) {
+		return 0, fmt.Errorf("%w: event %.64q of type %.64q for order %.64q, customer %.64q", ErrMalformedEvent, e.EventID, e.Type, e.OrderID, e.CustomerID)
 	}
 	delivered, err := s.store.Delivered(ctx, e.EventID)
 	if err != nil {
@@ -148,7 +154,7 @@ func (s *Service) Handle(ctx context.Context, e events.Order) (Outcome, error) {
 			CustomerID: e.CustomerID,
 			OrderID:    e.OrderID,
 			Status:     e.Status,
-			Message:    message(e),
+			Message:    fmt.Sprintf(messages[e.Type], e.OrderID),
 			CreatedAt:  e.OccurredAt,
 		}
 		if err := s.send(ctx, n); err != nil {
@@ -178,15 +184,10 @@ func (s *Service) History(ctx context.Context, customerID string) ([]Notificatio
 	return s.store.History(ctx, customerID)
 }
 
-func message(e events.Order) string {
-	switch e.Type {
-	case events.TypeOrderConfirmed:
-		return fmt.Sprintf("Your order %s is confirmed.", e.OrderID)
-	case events.TypeOrderRejected:
-		return fmt.Sprintf("Your order %s could not be placed: some items are out of stock.", e.OrderID)
-	case events.TypeOrderCancelled:
-		return fmt.Sprintf("Your order %s is cancelled.", e.OrderID)
-	default:
-		return fmt.Sprintf("Your order %s is now %s.", e.OrderID, e.Status)
-	}
+// messages are what a customer is told, by event type, of the order whose
+// id fills the verb; an event of another type is malformed, and dropped.
+var messages = map[string]string{
+	events.TypeOrderConfirmed: "Your order %s is confirmed.",
+	events.TypeOrderRejected:  "Your order %s could not be placed: some items are out of stock.",
+	events.TypeOrderCancelled: "Your order %s is cancelled.",
 }
