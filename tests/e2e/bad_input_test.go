@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
 	"github.com/daprshop/daprshop/tests/suite"
 )
 
@@ -26,51 +28,77 @@ func TestBadInputIsRefused(t *testing.T) {
 	sys := suite.Start(t, sc, system.Options{})
 	before := snapshot(t, sys.Redis)
 
-	const ctJSON = "application/json"
-	tests := []struct {
-		name, method, path, contentType, body string
-		wantStatus                            int
-		wantCode                              string
-	}{
-		{"malformed json", "POST", "/orders", ctJSON, `{"customerId":`, 400, "malformed_json"},
-		{"missing customer", "POST", "/orders", ctJSON, `{"items":[{"sku":"SKU-1","quantity":1}]}`, 400, "invalid_request"},
-		{"unknown sku", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1},{"sku":"NO-SUCH-SKU","quantity":1}]}`, 422, "unknown_sku"},
-		{"unknown sku after a known one", "POST", "/orders", ctJSON, `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1},{"sku":"ZZ-NO-SUCH-SKU","quantity":1}]}`, 422, "unknown_sku"},
-		{"restock of nothing", "POST", "/items/SKU-1/restock", ctJSON, `{"quantity":0}`, 400, "invalid_request"},
-		{"odd order id", "GET", "/orders/%2e%2e%2fetc", "", "", 404, "not_found"},
-		{"unknown order", "GET", "/orders/no-such-order", "", "", 404, "not_found"},
-		{"cancel of an unknown order", "POST", "/orders/no-such-order/cancel", "", "", 404, "not_found"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			app := sys.App(t, "order")
-			if strings.HasPrefix(tc.path, "/items") {
-				app = sys.App(t, "inventory")
-			}
-			req, err := http.NewRequest(tc.method, app.URL+tc.path, strings.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.contentType != "" {
-				req.Header.Set("Content-Type", tc.contentType)
-			}
-			resp, err := sys.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
+	refuseAll(t, sc, sys, []refusal{
+		{name: "malformed json", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":`, wantStatus: 400, wantCode: "malformed_json"},
+		{name: "missing customer", method: "POST", path: "/orders", contentType: ctJSON, body: `{"items":[{"sku":"SKU-1","quantity":1}]}`, wantStatus: 400, wantCode: "invalid_request"},
+		{name: "unknown sku", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1},{"sku":"NO-SUCH-SKU","quantity":1}]}`, wantStatus: 422, wantCode: "unknown_sku"},
+		{name: "unknown sku after a known one", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1},{"sku":"ZZ-NO-SUCH-SKU","quantity":1}]}`, wantStatus: 422, wantCode: "unknown_sku"},
+		{name: "restock of nothing", method: "POST", path: "/items/SKU-1/restock", contentType: ctJSON, body: `{"quantity":0}`, wantStatus: 400, wantCode: "invalid_request"},
+		{name: "odd order id", method: "GET", path: "/orders/%2e%2e%2fetc", wantStatus: 404, wantCode: "not_found"},
+		{name: "unknown order", method: "GET", path: "/orders/no-such-order", wantStatus: 404, wantCode: "not_found"},
+		{name: "cancel of an unknown order", method: "POST", path: "/orders/no-such-order/cancel", wantStatus: 404, wantCode: "not_found"},
+	})
+	checkUnchanged(t, sc, sys, before)
+}
+
+const ctJSON = "application/json"
+
+// refusal is a request the system must refuse, and how.
+type refusal struct {
+	name, method, path, contentType, body string
+	// header is sent besides the content type.
+	header     http.Header
+	wantStatus int
+	wantCode   string
+}
+
+// refuseAll sends each request to the app its path belongs to (/items to
+// inventory, /notifications and /deadletters to notification, the rest to
+// order), and checks, as an invariant each, that it was refused as due:
+// the status and the error code of the one error shape.
+func refuseAll(t *testing.T, sc *report.ScenarioRecorder, sys *suite.Shop, refusals []refusal) {
+	t.Helper()
+	for _, r := range refusals {
+		app := sys.App(t, "order")
+		switch {
+		case strings.HasPrefix(r.path, "/items"):
+			app = sys.App(t, "inventory")
+		case strings.HasPrefix(r.path, "/notifications"), strings.HasPrefix(r.path, "/deadletters"):
+			app = sys.App(t, "notification")
+		}
+		req, err := http.NewRequest(r.method, app.URL+r.path, strings.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(req.Header, r.header)
+		if r.contentType != "" {
+			req.Header.Set("Content-Type", r.contentType)
+		}
+		observed := ""
+		resp, err := sys.Do(req)
+		if err != nil {
+			observed = err.Error()
+		} else {
 			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
 			var body struct {
 				Error struct{ Code, Message string }
 			}
 			if err := json.Unmarshal(data, &body); err != nil {
-				t.Fatalf("answer is not JSON: %v: %s", err, data)
+				observed = fmt.Sprintf("%d, not the JSON error shape: %.200s", resp.StatusCode, data)
+			} else {
+				observed = fmt.Sprintf("%d %s (%s)", resp.StatusCode, body.Error.Code, body.Error.Message)
 			}
-			sc.Check("refused: "+tc.name, resp.StatusCode == tc.wantStatus && body.Error.Code == tc.wantCode,
-				fmt.Sprintf("%d %s", tc.wantStatus, tc.wantCode), fmt.Sprintf("%d %s (%s)", resp.StatusCode, body.Error.Code, body.Error.Message))
-		})
+		}
+		want := fmt.Sprintf("%d %s", r.wantStatus, r.wantCode)
+		sc.Check("refused: "+r.name, strings.HasPrefix(observed, want+" ("), want, observed)
 	}
+}
 
+// checkUnchanged checks that Redis holds what it held in before, byte for
+// byte.
+func checkUnchanged(t *testing.T, sc *report.ScenarioRecorder, sys *suite.Shop, before map[string]string) {
+	t.Helper()
 	after := snapshot(t, sys.Redis)
 	var changed []string
 	for k, v := range after {
