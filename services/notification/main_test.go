@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // the connection drop and come back, and wants the password in no log line.
 func TestNATSCredentialsAreNotLogged(t *testing.T) {
 	server := system.StartNATS(t, system.LoadEnv(t).LogDir(t))
-	var logs bytes.Buffer
+	var logs syncBuffer
 	nc, _, err := connectNATS("nats://daprshop:s3cret-password@"+server.Addr, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -46,4 +47,23 @@ func TestNATSCredentialsAreNotLogged(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "s3cret-password") {
 		t.Errorf("NATS_URL malformed: got %v, want an error without the password", err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer that the NATS client's goroutines may log
+// into while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
