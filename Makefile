@@ -54,7 +54,7 @@ build: services daprd cli
 
 # Every knob, with its default and what it does.
 help:
-	@echo 'make run | test | unit | e2e | bench | rc-check | matrix | selfhosted-hosts | k8s-check | k8s-validate | images | build | clean'
+	@echo 'make run | test | unit | e2e | bench | rc-check | matrix | selfhosted-hosts | vm-e2e | k8s-check | k8s-validate | images | build | clean'
 	@go run ./tests/cmd/knobs
 
 services:
