@@ -346,7 +346,7 @@ func previousRelease(t *testing.T, daprd string) (string, string) {
 		}
 	}
 	if previous == "" {
-		t.Fatalf("no release in tools/daprd/releases before %s to upgrade from", current)
+		t.Skipf("no release in tools/daprd/releases before %s to upgrade from", current)
 	}
 	path := filepath.Join(root, "out", "dapr", previous, ".dapr", "bin", "daprd")
 	if _, err := os.Stat(path); err != nil {
