@@ -24,10 +24,11 @@ BASE ?=
 RC_ROUNDS ?= 5
 RC_SUITE ?= true
 VERSIONS ?= releases
+FUZZ_TIME ?= 10s
 IMAGE_REGISTRY ?=
 REPORT_SAMPLE_OUT ?=
 export DAPRD DAPR_VERSION SENTRY KUBE_APISERVER SERVICES_DIR E2E_RUN E2E_OUT E2E_LOGS E2E_LOAD_DURATION E2E_BREAK \
-	CANDIDATE BASE RC_ROUNDS RC_SUITE VERSIONS IMAGE_REGISTRY REPORT_SAMPLE_OUT
+	CANDIDATE BASE RC_ROUNDS RC_SUITE VERSIONS FUZZ_TIME IMAGE_REGISTRY REPORT_SAMPLE_OUT
 
 OUT := out
 # A runtime directory in the layout the dapr CLI expects (DAPR_RUNTIME_PATH).
@@ -48,13 +49,13 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(KUBE_VERSION_PARTS)) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(KUBE_VERSION_PARTS))
 
-.PHONY: vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
+.PHONY: fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
 
 build: services daprd cli
 
 # Every knob, with its default and what it does.
 help:
-	@echo 'make run | test | unit | e2e | bench | rc-check | matrix | selfhosted-hosts | vm-e2e | k8s-check | k8s-validate | images | build | clean'
+	@echo 'make run | test | unit | e2e | bench | rc-check | matrix | selfhosted-hosts | vm-e2e | fuzz | k8s-check | k8s-validate | images | build | clean'
 	@go run ./tests/cmd/knobs
 
 services:
@@ -186,6 +187,17 @@ matrix: packages
 # reads as a BASE or CANDIDATE.
 bench: packages daprd
 	go test -count=1 -timeout 20m -v ./tests/bench/
+
+# Every fuzz target for FUZZ_TIME each: the decoders and validators that take
+# what clients and brokers send. make test runs their seeds only (they are
+# ordinary test cases); random inputs would make it undeterministic.
+FUZZ_TARGETS := ./internal/web:FuzzDecodeJSON ./internal/ids:FuzzValid ./services/order:FuzzPlaceOrder \
+	./services/notification:FuzzOrderEvent ./services/notification:FuzzDeadLetter
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZ_TIME)"; \
+		go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME) -fuzzminimizetime 5s "$${t%%:*}" || exit 1; \
+	done
 
 clean:
 	rm -rf $(OUT)

@@ -25,3 +25,25 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+// FuzzValid checks what Valid promises for any string: an id it takes is
+// 1-64 bytes of letters, digits, '_' and '-', starting with a letter or
+// digit, so it holds no '.', '||', '/', space or control byte.
+func FuzzValid(f *testing.F) {
+	for _, seed := range []string{"c-1", "a.b", "a||b", "", "-", "ключ", strings.Repeat("a", 65)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if !ids.Valid(id) {
+			return
+		}
+		if len(id) < 1 || len(id) > 64 || id[0] == '-' || id[0] == '_' {
+			t.Fatalf("Valid(%q): true for an id of length %d starting with %q", id, len(id), id[0])
+		}
+		for _, r := range id {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+				t.Fatalf("Valid(%q): true for an id with %q", id, r)
+			}
+		}
+	})
+}

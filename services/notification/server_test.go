@@ -43,7 +43,7 @@ type server struct {
 
 // newTestServer returns the API on empty fakes, with a sidecar whose
 // outbound health answers sidecarStatus.
-func newTestServer(t *testing.T, sidecarStatus int) *server {
+func newTestServer(t testing.TB, sidecarStatus int) *server {
 	t.Helper()
 	sidecar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1.0/healthz/outbound" {

@@ -99,6 +99,9 @@ var (
 	MatrixVersions = Knob{Name: "VERSIONS", Default: "releases", Targets: "matrix",
 		Doc: "versions, daprd binaries or report.json files, oldest first; `releases` is every one in tools/daprd/releases"}
 
+	FuzzTime = Knob{Name: "FUZZ_TIME", Default: "10s", Targets: "fuzz",
+		Doc: "how long each fuzz target runs (a Go duration, or Nx for N inputs)"}
+
 	ImageRegistry = Knob{Name: "IMAGE_REGISTRY", Targets: "images",
 		Doc: "the registry the rendered overlays pull the services' images from"}
 	ReportSampleOut = Knob{Name: "REPORT_SAMPLE_OUT", Targets: "test unit",
@@ -110,7 +113,7 @@ var All = []Knob{
 	Daprd, DaprVersion, Sentry, KubeAPIServer, ServicesDir,
 	E2ERun, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak,
 	RCCandidate, RCBase, RCRounds, RCSuite, MatrixVersions,
-	ImageRegistry, ReportSampleOut,
+	FuzzTime, ImageRegistry, ReportSampleOut,
 }
 
 // Markdown is the table of every knob, which `make help` prints and the
