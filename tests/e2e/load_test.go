@@ -18,7 +18,7 @@ import (
 	"github.com/daprshop/daprshop/tests/suite"
 )
 
-// Load settings; E2E_LOAD_SECONDS makes the phase longer for a soak.
+// Load settings; E2E_LOAD_DURATION makes the phase longer for a soak.
 const (
 	loadRate      = 20 // orders per second, at a constant arrival rate
 	cancelShare   = 10 // percent of confirmed orders cancelled during the load

@@ -26,7 +26,7 @@ type Sidecar struct {
 // StartSidecarAlone starts a Redis and the sidecar of the run file's app
 // appID, with its components, configuration and resiliency, but no app
 // channel, and waits until the sidecar is healthy. Both stop when the test
-// ends. Tests that call it run inside a network namespace (MainInNetns).
+// ends. Tests that call it run inside a network namespace (Main).
 func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 	t.Helper()
 	env := LoadEnv(t)

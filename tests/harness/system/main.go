@@ -88,7 +88,3 @@ func Main(m *testing.M, opts MainOptions) int {
 	}
 	return netns.Reexec()
 }
-
-// MainInNetns is Main with nothing built: for tests of an app's Dapr
-// adapter (StartSidecarAlone).
-func MainInNetns(m *testing.M) int { return Main(m, MainOptions{}) }

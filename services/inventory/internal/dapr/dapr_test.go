@@ -17,7 +17,7 @@ import (
 
 // TestMain runs the tests inside a network namespace of their own: daprd
 // must never run on the host's network.
-func TestMain(m *testing.M) { os.Exit(system.MainInNetns(m)) }
+func TestMain(m *testing.M) { os.Exit(system.Main(m, system.MainOptions{Name: "dapr adapter"})) }
 
 // stateStore is the inventory app's state store component
 // (components/statestore.yaml), the one main.go uses by default.

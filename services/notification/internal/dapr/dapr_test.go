@@ -17,7 +17,7 @@ import (
 	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
-func TestMain(m *testing.M) { os.Exit(system.MainInNetns(m)) }
+func TestMain(m *testing.M) { os.Exit(system.Main(m, system.MainOptions{Name: "dapr adapter"})) }
 
 // appID is the app whose sidecar the adapters talk to, and the prefix of
 // its keys in Redis.

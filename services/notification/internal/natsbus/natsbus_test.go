@@ -19,7 +19,7 @@ import (
 
 // TestMain runs the tests in a network namespace of their own, where they
 // start nats-server.
-func TestMain(m *testing.M) { os.Exit(system.MainInNetns(m)) }
+func TestMain(m *testing.M) { os.Exit(system.Main(m, system.MainOptions{Name: "natsbus"})) }
 
 // waitTimeout bounds the wait for a published message to come back to a
 // subscriber on the same machine.

@@ -26,7 +26,7 @@ import (
 )
 
 // The tests start daprd, which must never run on the host's network.
-func TestMain(m *testing.M) { os.Exit(system.MainInNetns(m)) }
+func TestMain(m *testing.M) { os.Exit(system.Main(m, system.MainOptions{Name: "dapr adapter"})) }
 
 // appID is the app whose sidecar the adapters talk to; its state keys in
 // Redis are "<appID>||<key>".
