@@ -116,6 +116,12 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	b.MustExec(t, append(installer, "sentry")...)
 	b.MustExec(t, "systemctl", "start", "daprshop-sentry")
 	ca := waitFile(t, b, "var/lib/daprshop-sentry/ca.crt")
+	// sentry writes ca.crt before it serves: a sidecar started in between
+	// fails to get its identity (a fatal error in its journal, before
+	// Restart= tries again). Wait until it is healthy.
+	if err := waitOK(b, "http://127.0.0.1:8090/healthz", startTimeout); err != nil {
+		t.Fatalf("sentry on %s not healthy: %v; systemd says: %s", b.Name, err, status(b, "daprshop-sentry.service"))
+	}
 
 	// Steps 3 to 7 on every service VM.
 	for _, svc := range services {
@@ -523,12 +529,17 @@ func (s *shop) recovers(t *testing.T, sc *report.ScenarioRecorder, id string, st
 // waitReady waits until the app of service id answers /readyz with 200,
 // which it does once its sidecar is healthy.
 func waitReady(vm *machine.Machine, id string, timeout time.Duration) error {
+	return waitOK(vm, fmt.Sprintf("http://127.0.0.1:%d/readyz", appPort(id)), timeout)
+}
+
+// waitOK waits until url, asked from inside vm, answers 200.
+func waitOK(vm *machine.Machine, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return proc.WaitUntil(ctx, func(context.Context) error {
-		status, _, err := get(vm, fmt.Sprintf("http://127.0.0.1:%d/readyz", appPort(id)))
+		status, _, err := get(vm, url)
 		if err == nil && status != http.StatusOK {
-			err = fmt.Errorf("/readyz answered %d", status)
+			err = fmt.Errorf("%s answered %d", url, status)
 		}
 		return err
 	})
