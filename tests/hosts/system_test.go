@@ -60,7 +60,7 @@ func startVMs(t *testing.T) *vms {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bins := []string{"BIN_DIR=" + knobs.ServicesDir.Value(), "DAPRD=" + daprd, "SENTRY=" + knobs.Sentry.Path(root, filepath.Join("out", "bin", "sentry"))}
+	bins := []string{"BIN_DIR=" + system.ServicesDir(root), "DAPRD=" + daprd, "SENTRY=" + knobs.Sentry.Path(root, filepath.Join("out", "bin", "sentry"))}
 	v := &vms{root: install(t, bins, append(slices.Clone(services), "sentry")...), apps: map[string]*vmApp{}}
 	logDir := filepath.Join(root, "out", "hosts", "logs", strings.ReplaceAll(t.Name(), "/", "_"))
 	if err := os.RemoveAll(logDir); err != nil {

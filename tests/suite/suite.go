@@ -15,8 +15,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daprshop/daprshop/tests/harness/knobs"
-	"github.com/daprshop/daprshop/tests/harness/netns"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
@@ -55,7 +53,7 @@ func (r *Run) Main(m *testing.M) int {
 // first, outside the namespace (it may use the network), and the tests run
 // as root in a network and mount namespace of their own
 // (netns.ReexecPrivileged). prepare runs again inside, where it must find
-// what it made.
+// what it made (system.MainOptions.Prepare).
 func (r *Run) MainMachines(m *testing.M, prepare func(root string) error) int {
 	if os.Geteuid() != 0 {
 		// make test runs as root in CI; a developer's make test without
@@ -64,18 +62,7 @@ func (r *Run) MainMachines(m *testing.M, prepare func(root string) error) int {
 		return 0
 	}
 	r.recorder.Progress = os.Stderr
-	opts := system.MainOptions{Name: r.name, Services: true, Privileged: true, Prepare: prepare, After: r.writeReport}
-	if netns.Inside() {
-		root, err := repo.Find()
-		if err == nil {
-			err = prepare(root)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", r.name, err)
-			return 2
-		}
-	}
-	return system.Main(m, opts)
+	return system.Main(m, system.MainOptions{Name: r.name, Services: true, Privileged: true, Prepare: prepare, After: r.writeReport})
 }
 
 // Scenario starts recording scenario name, run by test t; it ends with t.
@@ -95,7 +82,7 @@ func (r *Run) writeReport() error {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(root, dir)
 	}
-	env := system.Env{Root: root, BinDir: knobs.ServicesDir.Value()}
+	env := system.Env{Root: root, BinDir: system.ServicesDir(root)}
 	if daprd, err := system.DaprdPath(root); err == nil {
 		env.Daprd = daprd
 	}

@@ -76,7 +76,7 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	sentry := knobs.Sentry.Path(root, filepath.Join("out", "bin", "sentry"))
 	binds := []string{
 		root + ":" + checkoutDir,
-		knobs.ServicesDir.Value() + ":" + servicesDir,
+		system.ServicesDir(root) + ":" + servicesDir,
 		filepath.Dir(daprd) + ":" + daprdDir,
 		filepath.Dir(sentry) + ":" + sentryDir,
 	}

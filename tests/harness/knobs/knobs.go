@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -52,15 +51,6 @@ func (k Knob) Duration() (time.Duration, error) {
 		return 0, fmt.Errorf("%s=%q: want a positive duration such as 90s or 10m", k.Name, k.Value())
 	}
 	return d, nil
-}
-
-// Int returns the knob's value as a positive whole number.
-func (k Knob) Int() (int, error) {
-	n, err := strconv.Atoi(k.Value())
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s=%q: want a positive whole number", k.Name, k.Value())
-	}
-	return n, nil
 }
 
 // The knobs. Defaults that make computes (the pinned Dapr version) are

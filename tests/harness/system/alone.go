@@ -17,8 +17,6 @@ import (
 type Sidecar struct {
 	// GRPCAddr is the sidecar's gRPC API, which the Go SDK uses.
 	GRPCAddr string
-	// HTTPURL is the sidecar's HTTP API.
-	HTTPURL string
 	// Redis holds the state and the streams of pub/sub.
 	Redis *Redis
 }
@@ -47,7 +45,7 @@ func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 	if err := WaitHTTP(ctx, s.DaprURL+"/v1.0/healthz", http.StatusNoContent, s.Daprd); err != nil {
 		t.Fatalf("sidecar of %s not ready: %v", appID, err)
 	}
-	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, HTTPURL: s.DaprURL, Redis: redis}
+	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, Redis: redis}
 }
 
 // Client returns a new client of the sidecar, made as the apps make theirs

@@ -37,7 +37,7 @@ func LoadEnv(t testing.TB) Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Env{Root: root, RunFile: filepath.Join(root, "deploy", "selfhosted", "dapr.yaml"), Daprd: daprd, BinDir: knobs.ServicesDir.Value(), logDir: logRoot(root)}
+	return Env{Root: root, RunFile: filepath.Join(root, "deploy", "selfhosted", "dapr.yaml"), Daprd: daprd, BinDir: ServicesDir(root), logDir: logRoot(root)}
 }
 
 // Service returns the path of the built service binary name, failing the
@@ -49,6 +49,11 @@ func (e Env) Service(t testing.TB, name string) string {
 	}
 	return filepath.Join(e.BinDir, name)
 }
+
+// ServicesDir is the directory holding the services under test
+// (knobs.ServicesDir, which BuildServices sets; a relative path is relative
+// to the repository at root), or "" before they are built.
+func ServicesDir(root string) string { return knobs.ServicesDir.Path(root, "") }
 
 // logRoot is where process logs go (knobs.E2ELogs).
 func logRoot(root string) string { return knobs.E2ELogs.Path(root, "") }

@@ -24,8 +24,10 @@ type MainOptions struct {
 	// After runs inside the namespace once the tests have run (writing
 	// the report, say); its error fails the run.
 	After func() error
-	// Prepare runs before the namespace is entered, with the repository's
-	// root: what needs the network (a machine image, say).
+	// Prepare runs with the repository's root before the namespace is
+	// entered, where it may use the network (to build a machine image,
+	// say), and again inside, before the tests, where it must find what it
+	// made.
 	Prepare func(root string) error
 	// Privileged enters a network and mount namespace as root, without a
 	// user namespace, for tests that boot machines (netns.ReexecPrivileged).
@@ -49,6 +51,11 @@ func Main(m *testing.M, opts MainOptions) int {
 		return fail(2, err)
 	}
 	if netns.Inside() {
+		if opts.Prepare != nil {
+			if err := opts.Prepare(root); err != nil {
+				return fail(2, err)
+			}
+		}
 		if opts.Preflight {
 			daprd, err := DaprdPath(root)
 			if err == nil {
