@@ -1,70 +1,15 @@
 package e2e
 
 import (
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/suite"
 )
 
-// TestHappyPath places one order through the whole system and follows it:
-// stock reserved in inventory through service invocation, the order stored,
-// its event published through the outbox, and exactly one notification
-// delivered on NATS.
+// TestHappyPath places one order through the whole system and follows it
+// (suite.HappyPath).
 func TestHappyPath(t *testing.T) {
 	sc := run.Scenario(t, "happy path")
-	sys := suite.Start(t, sc, system.Options{})
-	order, notification := sys.App(t, "order"), sys.App(t, "notification")
-	customer := "c-happy"
-
-	msgs := sys.Subscribe(t, customer)
-
-	before := sys.Item(t, "SKU-1")
-
-	var placed suite.Order
-	status := sys.Call(t, http.MethodPost, order.URL+"/orders",
-		`{"customerId":"`+customer+`","items":[{"sku":"SKU-1","quantity":2}]}`, &placed)
-	if !sc.Check("order confirmed", status == http.StatusCreated && placed.Status == "confirmed" && placed.ID != "",
-		"201 with a confirmed order", fmt.Sprintf("%d %q", status, placed.Status)) {
-		t.FailNow()
-	}
-
-	var read suite.Order
-	status = sys.Call(t, http.MethodGet, order.URL+"/orders/"+placed.ID, "", &read)
-	sc.Check("confirmed order readable", status == http.StatusOK && read.ID == placed.ID && read.Status == "confirmed" && read.CustomerID == customer,
-		"200 with the confirmed order", fmt.Sprintf("%d %+v", status, read))
-
-	after := sys.Item(t, "SKU-1")
-	sc.Check("stock reserved", after.Available == before.Available-2 && after.Reserved == before.Reserved+2,
-		fmt.Sprintf("available %d reserved %d", before.Available-2, before.Reserved+2),
-		fmt.Sprintf("available %d reserved %d", after.Available, after.Reserved))
-
-	msg := suite.Receive(t, msgs)
-	var n struct {
-		ID, CustomerID, OrderID, Status string
-	}
-	if err := json.Unmarshal(msg.Data, &n); err != nil {
-		t.Fatalf("notification is not JSON: %v: %s", err, msg.Data)
-	}
-	sc.Check("notification delivered on NATS", n.OrderID == placed.ID && n.CustomerID == customer && n.Status == "confirmed" && msg.Header.Get(nats.MsgIdHdr) == n.ID,
-		"order "+placed.ID+" confirmed, Nats-Msg-Id = notification id", fmt.Sprintf("%+v, Nats-Msg-Id %q", n, msg.Header.Get(nats.MsgIdHdr)))
-	select {
-	case msg := <-msgs:
-		sc.Check("one notification per event", false, "1 notification", "a second one: "+string(msg.Data))
-	case <-time.After(time.Second):
-		sc.Check("one notification per event", true, "1 notification", "1 notification")
-	}
-
-	var history struct {
-		Notifications []struct{ OrderID string } `json:"notifications"`
-	}
-	status = sys.Call(t, http.MethodGet, notification.URL+"/notifications?customerId="+customer, "", &history)
-	sc.Check("notification history", status == http.StatusOK && len(history.Notifications) == 1 && history.Notifications[0].OrderID == placed.ID,
-		"200 listing 1 notification for "+placed.ID, fmt.Sprintf("%d %+v", status, history.Notifications))
+	suite.HappyPath(t, sc, suite.Start(t, sc, system.Options{}))
 }

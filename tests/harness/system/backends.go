@@ -13,10 +13,12 @@ import (
 	"github.com/daprshop/daprshop/tests/harness/proc"
 )
 
-// Redis is a redis-server started for one test.
+// Redis is a redis-server: one started for a test, or one a platform runs
+// (a Kubernetes pod), which asks for a Password.
 type Redis struct {
-	Addr string
-	Proc *proc.Process
+	Addr     string
+	Password string
+	Proc     *proc.Process
 }
 
 // NATS is a nats-server started for one test.
@@ -90,7 +92,7 @@ func waitTCP(t testing.TB, addr string, p *proc.Process) {
 // it to look at what the sidecars stored, past the apps' own APIs.
 func (r *Redis) Client(t testing.TB) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password})
 	t.Cleanup(func() { c.Close() })
 	return c
 }

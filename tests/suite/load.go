@@ -1,0 +1,252 @@
+package suite
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/daprshop/daprshop/tests/report"
+)
+
+// The mixed load every platform's suite runs: orders at a constant arrival
+// rate (so a slow system cannot slow the load down and hide its own
+// latency), some of them cancelled.
+const (
+	LoadRate      = 20 // orders per second
+	cancelShare   = 10 // percent of confirmed orders cancelled during the load
+	LoadStockEach = 150
+)
+
+// LoadSKUs are the SKUs the load orders, each restocked with LoadStockEach.
+var LoadSKUs = []string{"LOAD-1", "LOAD-2", "LOAD-3"}
+
+// RetryFor bounds how long a load client retries one request: longer than
+// any fault a suite injects lasts, so that every order gets its answer.
+const RetryFor = 45 * time.Second
+
+// LoadOptions say how long the load runs, and what its fault does to the
+// checks.
+type LoadOptions struct {
+	Duration time.Duration
+	// Fault, when set, is injected 3 s into the load and recorded as the
+	// scenario's fault, named FaultName.
+	Fault     func()
+	FaultName string
+	// SubscribersDisconnected: the fault cuts NATS subscribers off, so
+	// what they receive is not an invariant.
+	SubscribersDisconnected bool
+	// ExactlyOnce: the fault kills nothing between sending a notification
+	// and recording it, so none may be sent twice.
+	ExactlyOnce bool
+}
+
+// Load restocks LoadSKUs, runs the load on sys, and then checks, as
+// invariants of sc, what must hold whatever the interleaving and whatever
+// the fault: every order answered (retried with its Idempotency-Key),
+// every confirmed order readable, stock conserved and matching the live
+// orders, and one notification per confirmed order, received and recorded.
+func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions) {
+	t.Helper()
+	for _, sku := range LoadSKUs {
+		sys.Restock(t, sku, LoadStockEach)
+	}
+	notes := sys.CollectNotifications(t)
+
+	sc.Phase(fmt.Sprintf("load: %d orders/s for %s", LoadRate, opts.Duration))
+	done := make(chan loadResult)
+	go func() { done <- runLoad(t, sys, opts.Duration) }()
+	if opts.Fault != nil {
+		time.Sleep(3 * time.Second)
+		endFault := sc.Fault(opts.FaultName)
+		opts.Fault()
+		endFault()
+	}
+	res := <-done
+	sc.Phase("checking invariants")
+	confirmed := res.confirmed
+	t.Logf("load: %d confirmed, %d cancelled, %d rejected; %d needed retries", len(confirmed), res.cancelled, res.rejected, res.retried)
+	sc.Check("orders confirmed under load", len(confirmed) > 0, "some", fmt.Sprint(len(confirmed)))
+	sc.Check("every order answered, retried with its Idempotency-Key", len(res.unanswered) == 0,
+		fmt.Sprintf("an answer other than 5xx within %s", RetryFor),
+		fmt.Sprintf("%d unanswered: %v (%d orders needed retries)", len(res.unanswered), FirstFew(res.unanswered), res.retried))
+
+	// Every order answered 201 can be read back; what the live ones hold
+	// is what the stored orders say, whatever the client saw of a cancel.
+	held := map[string]int{}
+	var unreadable []string
+	for id, o := range confirmed {
+		var got Order
+		s := sys.Call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/"+id, "", &got)
+		switch {
+		case s == http.StatusOK && got.Status == "confirmed":
+			held[o.sku] += o.quantity
+		case s == http.StatusOK && got.Status == "cancelled":
+		default:
+			unreadable = append(unreadable, fmt.Sprintf("%s: %d %s", id, s, got.Status))
+		}
+	}
+	sc.Check("every confirmed order readable", len(unreadable) == 0, "all read back", fmt.Sprint(unreadable))
+
+	// Stock: conserved, and reserved is exactly what live orders hold.
+	var drift []string
+	for _, sku := range LoadSKUs {
+		got := sys.StoredItem(t, sku)
+		if got.Available+got.Reserved != LoadStockEach || got.Reserved != held[sku] {
+			drift = append(drift, fmt.Sprintf("%s: available %d reserved %d, live orders hold %d", sku, got.Available, got.Reserved, held[sku]))
+		}
+	}
+	sc.Check("stock conserved and matching live orders", len(drift) == 0,
+		fmt.Sprintf("available+reserved = %d and reserved = held by live orders, per SKU", LoadStockEach), fmt.Sprint(drift))
+
+	// One notification per confirmed order, received by a subscriber. Core
+	// NATS delivers at most once, and only to a connected subscriber: when
+	// the fault cuts subscribers off (NATS itself stopped), what they miss
+	// is shown, not judged.
+	missing, dups := notes.Await(slices.Collect(maps.Keys(confirmed)), 30*time.Second)
+	if opts.SubscribersDisconnected {
+		t.Logf("a NATS subscriber missed %d notifications while disconnected: %v", len(missing), FirstFew(missing))
+	} else {
+		sc.Check("every notification received on NATS", len(missing) == 0,
+			fmt.Sprintf("%d notifications", len(confirmed)), fmt.Sprintf("%d missing: %v", len(missing), FirstFew(missing)))
+	}
+	// And sent: the service records each one once NATS has accepted it.
+	unsent := unrecorded(t, sys, confirmed, 10*time.Second)
+	sc.Check("every confirmed order notified (recorded as sent)", len(unsent) == 0,
+		fmt.Sprintf("%d notifications", len(confirmed)), fmt.Sprintf("%d unsent: %v", len(unsent), FirstFew(unsent)))
+
+	// Without a fault none may come twice; with one, a repeat carries the
+	// same Nats-Msg-Id for receivers to drop, and is shown.
+	if opts.Fault == nil || opts.ExactlyOnce {
+		sc.Check("no notification delivered twice", len(dups) == 0, "none", fmt.Sprint(dups))
+	} else if len(dups) > 0 {
+		t.Logf("repeated notifications (same Nats-Msg-Id, for receivers to drop): %v", FirstFew(dups))
+	}
+}
+
+// unrecorded waits up to timeout for the notification service to have
+// recorded the notification of every order, looking at its state in Redis,
+// and returns the orders still without one.
+func unrecorded(t *testing.T, sys *Shop, orders map[string]loadOrder, timeout time.Duration) []string {
+	rdb := sys.Redis.Client(t)
+	deadline := time.Now().Add(timeout)
+	for {
+		var missing []string
+		for id := range orders {
+			n, err := rdb.Exists(context.Background(), "notification||notification:"+id+".confirmed").Result()
+			if err != nil {
+				t.Errorf("redis EXISTS: %v", err)
+				return nil
+			}
+			if n == 0 {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			return missing
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// FirstFew shortens a list of ids for a report: the first five, and how
+// many more.
+func FirstFew(ids []string) []string {
+	if len(ids) > 5 {
+		return append(ids[:5:5], fmt.Sprintf("and %d more", len(ids)-5))
+	}
+	return ids
+}
+
+type loadOrder struct {
+	sku      string
+	quantity int
+}
+
+type loadResult struct {
+	confirmed map[string]loadOrder // by order id
+	cancelled int
+	rejected  int
+	// retried counts the orders whose first attempt failed; unanswered
+	// names (by idempotency key) those that never got an answer.
+	retried    int
+	unanswered []string
+}
+
+// untilAnswered calls attempt until it answers with something other than a
+// transport error or a 5xx, as a client of a public API should: with
+// backoff, for at most RetryFor. It returns the last status and error, and
+// how many attempts it took.
+func untilAnswered(attempt func() (int, error)) (status, attempts int, err error) {
+	backoff := 100 * time.Millisecond
+	deadline := time.Now().Add(RetryFor)
+	for {
+		attempts++
+		status, err = attempt()
+		if err == nil && status < http.StatusInternalServerError || time.Now().After(deadline) {
+			return status, attempts, err
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// runLoad places orders at LoadRate for duration, each from its own
+// goroutine so that a slow answer never delays the next order, and cancels
+// cancelShare percent of the confirmed ones. Every order carries an
+// Idempotency-Key, and a failed attempt is retried with it.
+func runLoad(t *testing.T, sys *Shop, duration time.Duration) loadResult {
+	res := loadResult{confirmed: map[string]loadOrder{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / LoadRate)
+	defer tick.Stop()
+	stop := time.After(duration)
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			wg.Wait()
+			return res
+		case <-tick.C:
+		}
+		wg.Go(func() {
+			o := loadOrder{sku: LoadSKUs[rand.IntN(len(LoadSKUs))], quantity: 1 + rand.IntN(3)}
+			key := fmt.Sprintf("load-%d", i)
+			var id string
+			status, attempts, err := untilAnswered(func() (int, error) {
+				s, got, err := sys.TryPlaceOrder(key, fmt.Sprintf("c-load-%d", i%10), o.sku, o.quantity)
+				id = got
+				return s, err
+			})
+			cancelled := false
+			if err == nil && status == http.StatusCreated && rand.IntN(100) < cancelShare {
+				var got Order
+				s, _, err := untilAnswered(func() (int, error) {
+					return sys.TryCall(http.MethodPost, sys.App(t, "order").URL+"/orders/"+id+"/cancel", "", &got)
+				})
+				cancelled = err == nil && s == http.StatusOK
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if attempts > 1 {
+				res.retried++
+			}
+			switch {
+			case err != nil || status >= http.StatusInternalServerError:
+				res.unanswered = append(res.unanswered, fmt.Sprintf("%s (%d, %v)", key, status, err))
+			case status == http.StatusCreated:
+				res.confirmed[id] = o
+				if cancelled {
+					res.cancelled++
+				}
+			case status == http.StatusConflict:
+				res.rejected++
+			}
+		})
+	}
+}
