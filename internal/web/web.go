@@ -5,7 +5,6 @@ package web
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // Error is the body of every error response:
@@ -135,9 +135,13 @@ func RequireAppToken(token string) gin.HandlerFunc {
 const MaxBodyBytes = 64 << 10
 
 // DecodeJSON reads the request body into v strictly: the content type must be
-// application/json, the body at most MaxBodyBytes, one JSON value, with no
-// field v does not have. On failure it writes the error response and returns
-// false; the caller just returns.
+// application/json, the body at most MaxBodyBytes, one JSON value in valid
+// UTF-8, with no member v does not have, no name twice, and every name
+// exactly as v spells it. What a lenient decoder would take (the last of
+// two "customerId"s, or "CUSTOMERID" for "customerId") is a request two
+// readers could understand differently: a proxy that checks the first and
+// a service that acts on the last. On failure it writes the error response
+// and returns false; the caller just returns.
 func DecodeJSON(c *gin.Context, v any) bool {
 	if err := decodeJSON(c.Writer, c.Request, v); err != nil {
 		var tooLarge *http.MaxBytesError
@@ -166,13 +170,16 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil || mediaType != "application/json" {
 		return &contentTypeError{got: r.Header.Get("Content-Type")}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("decode body: %w", err)
+	// The whole body first, so that one over the limit is refused as such
+	// whatever its content.
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return fmt.Errorf("read body: %w", err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("decode body: unexpected data after the JSON value")
+	// The decoder of encoding/json/v2 to come: exact names and no
+	// duplicates are its defaults.
+	if err := jsonv2.Unmarshal(data, v, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return fmt.Errorf("decode body: %w", err)
 	}
 	return nil
 }

@@ -73,10 +73,15 @@ func TestDecodeJSON(t *testing.T) {
 		{"malformed", "application/json", `{"name":`, http.StatusBadRequest, web.CodeMalformed},
 		{"wrong type", "application/json", `{"count":"one"}`, http.StatusBadRequest, web.CodeMalformed},
 		{"two values", "application/json", `{"name":"a"}{"name":"b"}`, http.StatusBadRequest, web.CodeMalformed},
+		{"duplicate name", "application/json", `{"name":"a","name":"b"}`, http.StatusBadRequest, web.CodeMalformed},
+		{"name in another case", "application/json", `{"NAME":"a"}`, http.StatusBadRequest, web.CodeMalformed},
+		{"name and its case variant", "application/json", `{"name":"a","Name":"b"}`, http.StatusBadRequest, web.CodeMalformed},
+		{"invalid UTF-8", "application/json", "{\"name\":\"\xff\"}", http.StatusBadRequest, web.CodeMalformed},
 		{"empty body", "application/json", ``, http.StatusBadRequest, web.CodeMalformed},
 		{"no content type", "", `{"name":"a"}`, http.StatusUnsupportedMediaType, web.CodeContentType},
 		{"text", "text/plain", `{"name":"a"}`, http.StatusUnsupportedMediaType, web.CodeContentType},
 		{"too large", "application/json", `{"name":"` + strings.Repeat("x", web.MaxBodyBytes) + `"}`, http.StatusRequestEntityTooLarge, web.CodeTooLarge},
+		{"too large, with an unknown member first", "application/json", `{"pad":"` + strings.Repeat("x", web.MaxBodyBytes) + `"}`, http.StatusRequestEntityTooLarge, web.CodeTooLarge},
 	}
 	e := newEngine("")
 	for _, tc := range tests {
@@ -134,7 +139,7 @@ func TestAppToken(t *testing.T) {
 // FuzzDecodeJSON feeds arbitrary bodies to the strict decoder: it must
 // answer 200 or a 4xx in the shared shape, and never panic or 5xx.
 func FuzzDecodeJSON(f *testing.F) {
-	for _, seed := range []string{`{"name":"a","count":1}`, `{"x":1}`, `[]`, `null`, `{"count":1e400}`, "\x00", `{"name":"\ud800"}`} {
+	for _, seed := range []string{`{"name":"a","count":1}`, `{"name":"a","name":"b"}`, `{"NAME":"a"}`, `{"x":1}`, `[]`, `null`, `{"count":1e400}`, "\x00", `{"name":"\ud800"}`} {
 		f.Add(seed)
 	}
 	e := newEngine("")

@@ -55,6 +55,11 @@ func TestHostileClient(t *testing.T) {
 		{name: "quantity as a string", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":"1"}]}`, wantStatus: 400, wantCode: "malformed_json"},
 		{name: "51 lines", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c-1","items":[` + lines(51) + `]}`, wantStatus: 400, wantCode: "invalid_request"},
 		{name: "restock of a trillion", method: "POST", path: "/items/SKU-1/restock", contentType: ctJSON, body: `{"quantity":1000000000000}`, wantStatus: 400, wantCode: "invalid_request"},
+		{name: "customer id twice (which one is acted on?)", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}],"customerId":"c-2"}`, wantStatus: 400, wantCode: "malformed_json"},
+		{name: "customer id in another case", method: "POST", path: "/orders", contentType: ctJSON, body: `{"CustomerID":"c-1","items":[{"sku":"SKU-1","quantity":1}]}`, wantStatus: 400, wantCode: "malformed_json"},
+		{name: "customer id and its case variant", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c-1","CUSTOMERID":"c-2","items":[{"sku":"SKU-1","quantity":1}]}`, wantStatus: 400, wantCode: "malformed_json"},
+		{name: "quantity twice on restock", method: "POST", path: "/items/SKU-1/restock", contentType: ctJSON, body: `{"quantity":1,"quantity":900000}`, wantStatus: 400, wantCode: "malformed_json"},
+		{name: "customer id in invalid UTF-8", method: "POST", path: "/orders", contentType: ctJSON, body: "{\"customerId\":\"c-\xff\",\"items\":[{\"sku\":\"SKU-1\",\"quantity\":1}]}", wantStatus: 400, wantCode: "malformed_json"},
 		{name: "JSON sent as a form", method: "POST", path: "/orders", contentType: "application/x-www-form-urlencoded", body: order(""), wantStatus: 415, wantCode: "unsupported_media_type"},
 		// Methods.
 		{name: "TRACE", method: "TRACE", path: "/orders", wantStatus: 405, wantCode: "method_not_allowed"},
