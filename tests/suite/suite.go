@@ -49,16 +49,17 @@ func (r *Run) Main(m *testing.M) int {
 	return system.Main(m, system.MainOptions{Name: r.name, Services: true, Preflight: true, After: r.writeReport})
 }
 
-// MainMachines is Main for a suite that boots machines: prepare runs
+// MainPrivileged is Main for a suite that boots machines or runs a
+// Kubernetes node: prepare (when not nil) runs
 // first, outside the namespace (it may use the network), and the tests run
 // as root in a network and mount namespace of their own
 // (netns.ReexecPrivileged). prepare runs again inside, where it must find
 // what it made (system.MainOptions.Prepare).
-func (r *Run) MainMachines(m *testing.M, prepare func(root string) error) int {
+func (r *Run) MainPrivileged(m *testing.M, prepare func(root string) error) int {
 	if os.Geteuid() != 0 {
 		// make test runs as root in CI; a developer's make test without
 		// root runs everything else.
-		fmt.Fprintf(os.Stderr, "%s: not run: booting machines (systemd-nspawn) needs root\n", r.name)
+		fmt.Fprintf(os.Stderr, "%s: not run: it needs root (machines, a Kubernetes node)\n", r.name)
 		return 0
 	}
 	r.recorder.Progress = os.Stderr

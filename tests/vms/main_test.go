@@ -20,7 +20,7 @@ var run = suite.New("vm-e2e", "out/vm-e2e")
 var image string
 
 func TestMain(m *testing.M) {
-	os.Exit(run.MainMachines(m, func(root string) (err error) {
+	os.Exit(run.MainPrivileged(m, func(root string) (err error) {
 		image, err = machine.EnsureImage(root)
 		return err
 	}))
