@@ -159,7 +159,7 @@ unit: packages daprd
 # write them elsewhere).
 # E2E_RUN=REGEXP runs only the scenarios (tests) it matches.
 e2e: packages daprd
-	go test -count=1 -timeout 20m -v -run '$(E2E_RUN)' ./tests/e2e/
+	go test -count=1 -timeout 20m -v -run '$(value E2E_RUN)' ./tests/e2e/
 
 # A verdict on a daprd against the last release: the suite on both, then
 # the service-invocation latency scenario RC_ROUNDS more times on each,

@@ -445,6 +445,18 @@ func checkConfigurations(objs []*unstructured.Unstructured, configs map[string]*
 			fail("apps allowed to invoke: got %v, want %v", allowed, wantAllowed)
 		}
 	}
+	// An app's own spans go where its sidecar's do: the same collector.
+	for _, d := range byKind(objs, "Deployment") {
+		ann := nestedMap(d, "spec", "template", "metadata", "annotations")
+		c, ok := configs[ann["dapr.io/config"]]
+		if !ok {
+			continue
+		}
+		ep, _, _ := unstructured.NestedString(c.Object, "spec", "tracing", "otel", "endpointAddress")
+		if got, want := appEnv(d, ann["dapr.io/app-id"], "OTEL_EXPORTER_OTLP_ENDPOINT"), "http://"+ep; got != want {
+			errs = append(errs, fmt.Errorf("%s: the app exports its spans to %q, its sidecar to %q", id(d), got, want))
+		}
+	}
 	if appConfig["inventory"] != "" && slices.ContainsFunc([]string{"order", "notification"}, func(app string) bool {
 		return appConfig[app] == appConfig["inventory"]
 	}) {
@@ -466,6 +478,26 @@ func checkScopes(o *unstructured.Unstructured, want intent) []error {
 		}
 	}
 	return errs
+}
+
+// appEnv returns the value of variable name in the container called app of
+// Deployment d ("" when unset).
+func appEnv(d *unstructured.Unstructured, app, name string) string {
+	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	for _, c := range containers {
+		m, _ := c.(map[string]any)
+		if m["name"] != app {
+			continue
+		}
+		env, _, _ := unstructured.NestedSlice(m, "env")
+		for _, e := range env {
+			if v, _ := e.(map[string]any); v["name"] == name {
+				s, _ := v["value"].(string)
+				return s
+			}
+		}
+	}
+	return ""
 }
 
 func fromUnstructured(o *unstructured.Unstructured, into any) error {

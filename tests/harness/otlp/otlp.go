@@ -58,7 +58,14 @@ type Receiver struct {
 // Start serves a receiver on a free loopback port until the test ends.
 func Start(t testing.TB) *Receiver {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return StartOn(t, "127.0.0.1")
+}
+
+// StartOn serves a receiver on a free port of the address host (one of the
+// test's own network namespace: a cluster node's, say) until the test ends.
+func StartOn(t testing.TB, host string) *Receiver {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatalf("otlp receiver: %v", err)
 	}

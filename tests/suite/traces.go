@@ -1,0 +1,129 @@
+package suite
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+
+	"github.com/daprshop/daprshop/internal/telemetry"
+	"github.com/daprshop/daprshop/tests/harness/otlp"
+)
+
+// TracedApps are the apps every order's trace must reach: the order is
+// placed (order), its stock reserved by invocation (inventory) and its event
+// delivered through pub/sub (notification).
+var TracedApps = []string{"order", "inventory", "notification"}
+
+// TraceCompleteTimeout bounds how long an order's spans may take to reach
+// the backend: daprd exports in batches every 5 s, the apps every second.
+const TraceCompleteTimeout = 30 * time.Second
+
+// TracedOrder is an order placed under a client span of its own.
+type TracedOrder struct {
+	OrderID  string
+	TraceID  string
+	ParentID string // the client's span, which is not in the backend
+}
+
+// PlaceTracedOrder places an order whose request carries a fresh sampled
+// traceparent.
+func (s *Shop) PlaceTracedOrder(t *testing.T, customer string) TracedOrder {
+	t.Helper()
+	o := TracedOrder{TraceID: randomHex(t, 16), ParentID: randomHex(t, 8)}
+	req, err := http.NewRequest(http.MethodPost, s.App(t, "order").URL+"/orders",
+		strings.NewReader(fmt.Sprintf(`{"customerId":%q,"items":[{"sku":"SKU-1","quantity":1}]}`, customer)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("traceparent", "00-"+o.TraceID+"-"+o.ParentID+"-01")
+	resp, err := s.Do(req)
+	if err != nil {
+		t.Fatalf("POST /orders: %v", err)
+	}
+	defer resp.Body.Close()
+	var body Order
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /orders: got %d (%v), want 201", resp.StatusCode, err)
+	}
+	o.OrderID = body.ID
+	return o
+}
+
+// AwaitCompleteTrace polls the backend until o's trace is complete, or
+// timeout passes, and returns what is still wrong with it.
+func AwaitCompleteTrace(backend *otlp.Receiver, o TracedOrder, timeout time.Duration) []string {
+	deadline := time.Now().Add(timeout)
+	for {
+		problems := traceProblems(backend.Trace(o.TraceID), o.ParentID)
+		if len(problems) == 0 || time.Now().After(deadline) {
+			return problems
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// traceProblems says what keeps spans from being one complete order trace:
+// an app or a sidecar of TracedApps with no span in it, or a span whose
+// parent is neither in the trace nor the client's span (an orphan: a hop
+// that lost the context, or a span never exported). The apps' spans carry
+// the telemetry package's instrumentation scope, or otelgrpc's for their
+// calls to the sidecar; a sidecar's, daprd's own. Both name the service by
+// its app id.
+func traceProblems(spans []otlp.Span, clientSpanID string) []string {
+	ids := map[string]bool{clientSpanID: true}
+	seen := map[string]bool{}
+	for _, s := range spans {
+		ids[s.SpanID] = true
+		kind := "daprd"
+		if s.Scope == telemetry.ScopeName || s.Scope == otelgrpc.ScopeName {
+			kind = "app"
+		}
+		seen[kind+" "+s.Service] = true
+	}
+	var problems []string
+	if len(spans) == 0 {
+		return []string{"no spans at all"}
+	}
+	for _, app := range TracedApps {
+		for _, kind := range []string{"app", "daprd"} {
+			if !seen[kind+" "+app] {
+				problems = append(problems, "no span of "+kind+" "+app)
+			}
+		}
+	}
+	for _, s := range spans {
+		if !ids[s.ParentID] {
+			problems = append(problems, fmt.Sprintf("orphan span %q of %s (scope %q): parent %q not in the trace", s.Name, s.Service, s.Scope, s.ParentID))
+		}
+	}
+	return problems
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// LogTraces lists every trace the backend holds, span by span, for a
+// reader to see where a trace broke.
+func LogTraces(t *testing.T, backend *otlp.Receiver) {
+	for _, id := range backend.Traces() {
+		var b strings.Builder
+		for _, s := range backend.Trace(id) {
+			fmt.Fprintf(&b, "\n  %s %s [%s] %q span %s parent %s", s.Service, s.Scope, s.Kind, s.Name, s.SpanID, s.ParentID)
+		}
+		t.Logf("trace %s:%s", id, b.String())
+	}
+}
