@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	sdk "github.com/dapr/go-sdk/client"
@@ -39,6 +40,10 @@ func Run(ctx context.Context, name string, base config.Base, getenv func(string)
 	defer stop()
 
 	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: base.LogLevel}))).With("app", name)
+	if missing := base.MissingTokens(); len(missing) > 0 {
+		logger.Warn("INSECURE: running without "+strings.Join(missing, " and ")+", for development only: never in production",
+			"setting", config.EnvInsecureNoTokens)
+	}
 	stopTracing, err := telemetry.StartTracing(ctx, logger, name, getenv)
 	if err != nil {
 		return err

@@ -20,10 +20,17 @@ type Base struct {
 	// DaprGRPCAddr and DaprHTTPAddr are the sidecar's APIs on loopback.
 	DaprGRPCAddr string
 	DaprHTTPAddr string
-	// DaprAPIToken, when set, is sent to the sidecar on every call.
+	// DaprAPIToken is sent to the sidecar on every call; the sidecar
+	// requires it on its API.
 	DaprAPIToken string
-	// AppAPIToken, when set, must accompany every call from the sidecar.
+	// AppAPIToken must accompany every call from the sidecar to the
+	// routes only the sidecar may call.
 	AppAPIToken string
+	// InsecureNoTokens lets the service start without the tokens, for
+	// development only (INSECURE_NO_TOKENS=true): anything that reaches
+	// the sidecar's API may then use it as this app, and anything that
+	// reaches the app may call its sidecar-only routes.
+	InsecureNoTokens bool
 	// StateStore is the name of the Dapr state store component.
 	StateStore string
 	// ShutdownTimeout bounds the graceful drain on SIGTERM; keep it below the
@@ -36,10 +43,16 @@ type Base struct {
 	ProfilerAddr string
 }
 
-// LoadBase reads the common settings. defaultPort is the service's port in the
-// public contract; defaultStore names its state store component. The variable names are the ones the Dapr CLI and sidecar
-// injector set for the app: APP_PORT, DAPR_HTTP_PORT, DAPR_GRPC_PORT,
-// DAPR_API_TOKEN, APP_API_TOKEN.
+// EnvInsecureNoTokens is the development setting that lets a service start
+// without DAPR_API_TOKEN and APP_API_TOKEN.
+const EnvInsecureNoTokens = "INSECURE_NO_TOKENS"
+
+// LoadBase reads the common settings. defaultPort is the service's port in
+// the public contract; defaultStore names its state store component. The
+// variable names are the ones the Dapr CLI and sidecar injector set for the
+// app: APP_PORT, DAPR_HTTP_PORT, DAPR_GRPC_PORT, DAPR_API_TOKEN,
+// APP_API_TOKEN. Without both tokens a service refuses to start (it fails
+// closed), unless INSECURE_NO_TOKENS=true says this is development.
 func LoadBase(getenv func(string) string, defaultPort int, defaultStore string) (Base, error) {
 	env := NewEnv(getenv)
 	host := env.String("APP_HOST", "127.0.0.1")
@@ -55,7 +68,25 @@ func LoadBase(getenv func(string) string, defaultPort int, defaultStore string) 
 		LogLevel:        env.Level("LOG_LEVEL", slog.LevelInfo),
 		ProfilerAddr:    env.LoopbackAddr("PPROF_ADDR", ""),
 	}
+	b.InsecureNoTokens = env.Bool(EnvInsecureNoTokens)
+	if !b.InsecureNoTokens {
+		env.Require("DAPR_API_TOKEN", b.DaprAPIToken, "the sidecar's token: without it, whatever reaches the sidecar's API may act as this app")
+		env.Require("APP_API_TOKEN", b.AppAPIToken, "the token the sidecar presents: without it, whatever reaches the app may call the routes only the sidecar may")
+	}
 	return b, env.Err()
+}
+
+// MissingTokens names the tokens the service runs without (only possible
+// with InsecureNoTokens), for the warning it logs at start.
+func (b Base) MissingTokens() []string {
+	var missing []string
+	if b.DaprAPIToken == "" {
+		missing = append(missing, "DAPR_API_TOKEN")
+	}
+	if b.AppAPIToken == "" {
+		missing = append(missing, "APP_API_TOKEN")
+	}
+	return missing
 }
 
 // Server is where the service's HTTP servers listen.
@@ -80,6 +111,28 @@ func (e *Env) String(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// Bool returns the variable as a boolean: true, false, or unset (false).
+func (e *Env) Bool(key string) bool {
+	switch v := e.getenv(key); v {
+	case "", "false":
+		return false
+	case "true":
+		return true
+	default:
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want true or false", key, v))
+		return false
+	}
+}
+
+// Require records an error when value (the variable key's) is empty; why
+// says what goes wrong without it, and the error how to run without it in
+// development.
+func (e *Env) Require(key, value, why string) {
+	if value == "" {
+		e.errs = append(e.errs, fmt.Errorf("%s is not set: %s (%s=true runs without it, in development only)", key, why, EnvInsecureNoTokens))
+	}
 }
 
 // Port returns the variable as a TCP port number (1-65535).

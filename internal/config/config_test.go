@@ -13,8 +13,11 @@ func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
+// tokens are what every service needs to start outside development.
+var tokens = map[string]string{"DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2"}
+
 func TestLoadBaseDefaults(t *testing.T) {
-	b, err := config.LoadBase(env(nil), 8081, "statestore")
+	b, err := config.LoadBase(env(tokens), 8081, "statestore")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,6 +25,8 @@ func TestLoadBaseDefaults(t *testing.T) {
 		HTTPAddr:        "127.0.0.1:8081",
 		DaprGRPCAddr:    "127.0.0.1:50001",
 		DaprHTTPAddr:    "127.0.0.1:3500",
+		DaprAPIToken:    "t1",
+		AppAPIToken:     "t2",
 		StateStore:      "statestore",
 		ShutdownTimeout: 20 * time.Second,
 		LogLevel:        slog.LevelInfo,
@@ -54,7 +59,7 @@ func TestProfilerListensOnLoopbackOnly(t *testing.T) {
 		}
 	}
 	for _, addr := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:6060"} {
-		if _, err := config.LoadBase(env(map[string]string{"PPROF_ADDR": addr}), 8081, "statestore"); err != nil {
+		if _, err := config.LoadBase(env(map[string]string{"PPROF_ADDR": addr, "DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2"}), 8081, "statestore"); err != nil {
 			t.Errorf("PPROF_ADDR=%s: got %v, want it taken", addr, err)
 		}
 	}
@@ -72,5 +77,37 @@ func TestLoadBaseReportsEveryBadValue(t *testing.T) {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error %q does not name %s", err, key)
 		}
+	}
+}
+
+// A service fails closed: without its tokens it does not start, and says
+// which are missing and how to run without them in development.
+func TestLoadBaseRefusesToStartWithoutTokens(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		vars    map[string]string
+		missing []string
+	}{
+		{"neither", nil, []string{"DAPR_API_TOKEN", "APP_API_TOKEN"}},
+		{"no app token", map[string]string{"DAPR_API_TOKEN": "t1"}, []string{"APP_API_TOKEN"}},
+		{"no API token", map[string]string{"APP_API_TOKEN": "t2"}, []string{"DAPR_API_TOKEN"}},
+		{"development setting misspelled", map[string]string{"INSECURE_NO_TOKENS": "yes"}, []string{"INSECURE_NO_TOKENS"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.LoadBase(env(tc.vars), 8081, "statestore")
+			if err == nil {
+				t.Fatal("got nil, want the service refused to start")
+			}
+			for _, key := range tc.missing {
+				if !strings.Contains(err.Error(), key) {
+					t.Errorf("error %q does not name %s", err, key)
+				}
+			}
+		})
+	}
+
+	b, err := config.LoadBase(env(map[string]string{"INSECURE_NO_TOKENS": "true"}), 8081, "statestore")
+	if err != nil || !b.InsecureNoTokens || len(b.MissingTokens()) != 2 {
+		t.Errorf("INSECURE_NO_TOKENS=true: got %+v, %v; want it to start, and say both tokens are missing", b, err)
 	}
 }

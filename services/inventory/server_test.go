@@ -284,8 +284,9 @@ func TestAPI(t *testing.T) {
 	}
 }
 
-// TestReservationsWithoutAnAppToken checks that a setup without tokens
-// guards nothing: daprd then sends no token either.
+// TestReservationsWithoutAnAppToken checks that a setup without tokens,
+// which only development allows (INSECURE_NO_TOKENS=true), guards
+// nothing: daprd then sends no token either.
 func TestReservationsWithoutAnAppToken(t *testing.T) {
 	h := newTestServer(t, newStock(), Config{}, ready)
 	rec := serve(h, "POST", "/reservations/o-1", ctJSON, `{"items":[{"sku":"SKU-1","quantity":1}]}`, nil)

@@ -51,7 +51,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"DAPR_HTTP_PORT": u.Port()}
+	env := map[string]string{"DAPR_HTTP_PORT": u.Port(), "DAPR_API_TOKEN": "api-token", "APP_API_TOKEN": "app-token"}
 	cfg, err := loadConfig(func(key string) string { return env[key] })
 	if err != nil {
 		t.Fatal(err)

@@ -150,7 +150,7 @@ func startBenchApp(t *testing.T, sys *suite.Shop) *benchApp {
 	if err := system.WaitHTTP(ctx, app.DaprURL+"/v1.0/healthz", http.StatusNoContent, app.Daprd); err != nil {
 		t.Fatalf("bench sidecar not ready: %v", err)
 	}
-	b.client, err = daprclient.New(app.DaprGRPCAddr, "")
+	b.client, err = daprclient.New(app.DaprGRPCAddr, app.APIToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +187,8 @@ func (b *benchApp) pairs(t *testing.T, sys *suite.Shop) []pair {
 		if err != nil {
 			return err
 		}
+		// The probe sidecar's token; the app called directly ignores it.
+		req.Header.Set("dapr-api-token", b.app.APIToken)
 		resp, err := suite.HTTPClient.Do(req)
 		if err != nil {
 			return err

@@ -28,7 +28,7 @@ func TestInvocationLatency(t *testing.T) {
 	sys.Restock(t, "PROBE-1", 1)
 	url := sys.App(t, "order").DaprURL + "/v1.0/invoke/inventory/method/items/PROBE-1"
 	for range invocationWarmup {
-		if _, err := suite.HTTPClient.Get(url); err != nil {
+		if _, err := sys.TryCall(http.MethodGet, url, "", nil); err != nil {
 			t.Fatalf("warm-up: %v", err)
 		}
 	}

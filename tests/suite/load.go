@@ -178,11 +178,11 @@ type loadResult struct {
 	unanswered []string
 }
 
-// untilAnswered calls attempt until it answers with something other than a
+// UntilAnswered calls attempt until it answers with something other than a
 // transport error or a 5xx, as a client of a public API should: with
 // backoff, for at most RetryFor. It returns the last status and error, and
 // how many attempts it took.
-func untilAnswered(attempt func() (int, error)) (status, attempts int, err error) {
+func UntilAnswered(attempt func() (int, error)) (status, attempts int, err error) {
 	backoff := 100 * time.Millisecond
 	deadline := time.Now().Add(RetryFor)
 	for {
@@ -218,7 +218,7 @@ func runLoad(t *testing.T, sys *Shop, duration time.Duration) loadResult {
 			o := loadOrder{sku: LoadSKUs[rand.IntN(len(LoadSKUs))], quantity: 1 + rand.IntN(3)}
 			key := fmt.Sprintf("load-%d", i)
 			var id string
-			status, attempts, err := untilAnswered(func() (int, error) {
+			status, attempts, err := UntilAnswered(func() (int, error) {
 				s, got, err := sys.TryPlaceOrder(key, fmt.Sprintf("c-load-%d", i%10), o.sku, o.quantity)
 				id = got
 				return s, err
@@ -226,7 +226,7 @@ func runLoad(t *testing.T, sys *Shop, duration time.Duration) loadResult {
 			cancelled := false
 			if err == nil && status == http.StatusCreated && rand.IntN(100) < cancelShare {
 				var got Order
-				s, _, err := untilAnswered(func() (int, error) {
+				s, _, err := UntilAnswered(func() (int, error) {
 					return sys.TryCall(http.MethodPost, sys.App(t, "order").URL+"/orders/"+id+"/cancel", "", &got)
 				})
 				cancelled = err == nil && s == http.StatusOK

@@ -57,8 +57,14 @@ var HTTPClient = &http.Client{Timeout: 30 * time.Second}
 
 // Do sends req and records its latency in the shop's scenario. A transport
 // error or a 5xx counts as an error; 4xx answers are what many scenarios
-// ask for.
+// ask for. A request to a sidecar's API carries that sidecar's API token,
+// as its app's calls do.
 func (s *Shop) Do(req *http.Request) (*http.Response, error) {
+	for _, a := range s.Apps {
+		if a.DaprURL != "" && strings.HasPrefix(req.URL.String(), a.DaprURL+"/") {
+			req.Header.Set("dapr-api-token", a.APIToken)
+		}
+	}
 	start := time.Now()
 	resp, err := HTTPClient.Do(req)
 	if s.Scenario != nil {

@@ -457,6 +457,23 @@ func checkConfigurations(objs []*unstructured.Unstructured, configs map[string]*
 			errs = append(errs, fmt.Errorf("%s: the app exports its spans to %q, its sidecar to %q", id(d), got, want))
 		}
 	}
+	// The tokens: the sidecar requires one and presents the other, and the
+	// app reads both from the same Secrets (the injector hands neither to
+	// the app), or it refuses to start.
+	for _, d := range byKind(objs, "Deployment") {
+		ann := nestedMap(d, "spec", "template", "metadata", "annotations")
+		for _, tok := range []struct{ annotation, env string }{
+			{"dapr.io/api-token-secret", "DAPR_API_TOKEN"},
+			{"dapr.io/app-token-secret", "APP_API_TOKEN"},
+		} {
+			secret := ann[tok.annotation]
+			if secret == "" {
+				errs = append(errs, fmt.Errorf("%s: no %s: the sidecar runs without that token", id(d), tok.annotation))
+			} else if got := appEnvSecret(d, ann["dapr.io/app-id"], tok.env); got != secret {
+				errs = append(errs, fmt.Errorf("%s: the app reads %s from Secret %q, its sidecar from %q", id(d), tok.env, got, secret))
+			}
+		}
+	}
 	if appConfig["inventory"] != "" && slices.ContainsFunc([]string{"order", "notification"}, func(app string) bool {
 		return appConfig[app] == appConfig["inventory"]
 	}) {
@@ -483,6 +500,23 @@ func checkScopes(o *unstructured.Unstructured, want intent) []error {
 // appEnv returns the value of variable name in the container called app of
 // Deployment d ("" when unset).
 func appEnv(d *unstructured.Unstructured, app, name string) string {
+	s, _ := appEnvVar(d, app, name)["value"].(string)
+	return s
+}
+
+// appEnvSecret returns the Secret whose key "token" variable name of the
+// container app of Deployment d comes from ("" when it comes from none).
+func appEnvSecret(d *unstructured.Unstructured, app, name string) string {
+	ref, _, _ := unstructured.NestedStringMap(appEnvVar(d, app, name), "valueFrom", "secretKeyRef")
+	if ref["key"] != "token" {
+		return ""
+	}
+	return ref["name"]
+}
+
+// appEnvVar returns variable name of the container app of Deployment d, as
+// the manifest has it (nil when unset).
+func appEnvVar(d *unstructured.Unstructured, app, name string) map[string]any {
 	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 	for _, c := range containers {
 		m, _ := c.(map[string]any)
@@ -492,12 +526,11 @@ func appEnv(d *unstructured.Unstructured, app, name string) string {
 		env, _, _ := unstructured.NestedSlice(m, "env")
 		for _, e := range env {
 			if v, _ := e.(map[string]any); v["name"] == name {
-				s, _ := v["value"].(string)
-				return s
+				return v
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
 func fromUnstructured(o *unstructured.Unstructured, into any) error {

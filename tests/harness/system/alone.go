@@ -15,8 +15,10 @@ import (
 // resources and a Redis of its own: what a test of the app's Dapr adapter
 // talks to, the way the app would.
 type Sidecar struct {
-	// GRPCAddr is the sidecar's gRPC API, which the Go SDK uses.
+	// GRPCAddr is the sidecar's gRPC API, which the Go SDK uses, with
+	// APIToken.
 	GRPCAddr string
+	APIToken string
 	// Redis holds the state and the streams of pub/sub.
 	Redis *Redis
 }
@@ -45,7 +47,7 @@ func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 	if err := WaitHTTP(ctx, s.DaprURL+"/v1.0/healthz", http.StatusNoContent, s.Daprd); err != nil {
 		t.Fatalf("sidecar of %s not ready: %v", appID, err)
 	}
-	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, Redis: redis}
+	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, APIToken: s.APIToken, Redis: redis}
 }
 
 // Client returns a new client of the sidecar, made as the apps make theirs
@@ -53,7 +55,7 @@ func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 // replica of the app, for tests that race two of them.
 func (s *Sidecar) Client(t testing.TB) sdk.Client {
 	t.Helper()
-	client, err := daprclient.New(s.GRPCAddr, "")
+	client, err := daprclient.New(s.GRPCAddr, s.APIToken)
 	if err != nil {
 		t.Fatal(err)
 	}

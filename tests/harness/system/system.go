@@ -6,6 +6,7 @@ package system
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/repo"
@@ -68,6 +70,10 @@ type App struct {
 	DaprURL string
 	// DaprGRPCAddr is the sidecar's gRPC API, which the Go SDK uses.
 	DaprGRPCAddr string
+	// APIToken is what the sidecar requires on its APIs (header
+	// dapr-api-token; DAPR_API_TOKEN); AppToken what it presents to the
+	// app (APP_API_TOKEN). Each sidecar has its own, as in production.
+	APIToken, AppToken string
 	// MetricsURL is the sidecar's Prometheus endpoint.
 	MetricsURL string
 	// ProfilerURL is the app's Go profiler (net/http/pprof).
@@ -247,6 +253,12 @@ func StartSidecar(t testing.TB, env Env, a repo.RunApp, opts Options, logDir str
 	vars["DAPR_HTTP_PORT"] = strconv.Itoa(httpPort)
 	vars["DAPR_GRPC_PORT"] = strconv.Itoa(grpcPort)
 	vars["DAPR_HOST_IP"] = "127.0.0.1"
+	// The tokens, which the apps refuse to start without: the tests run
+	// as production does, not as the run file's development setting says.
+	delete(vars, config.EnvInsecureNoTokens)
+	apiToken, appToken := rand.Text(), rand.Text()
+	vars["DAPR_API_TOKEN"] = apiToken
+	vars["APP_API_TOKEN"] = appToken
 	envList := make([]string, 0, len(vars))
 	for k, v := range vars {
 		envList = append(envList, k+"="+v)
@@ -289,6 +301,8 @@ func StartSidecar(t testing.TB, env Env, a repo.RunApp, opts Options, logDir str
 		URL:          "http://" + proc.Addr(appPort),
 		DaprURL:      "http://" + proc.Addr(httpPort),
 		DaprGRPCAddr: proc.Addr(grpcPort),
+		APIToken:     apiToken,
+		AppToken:     appToken,
 		MetricsURL:   "http://" + proc.Addr(metricsPort) + "/metrics",
 		ProfilerURL:  "http://" + proc.Addr(profilerPort) + "/debug/pprof",
 		Daprd:        proc.Start(t, proc.Spec{Name: "daprd-" + a.AppID, Path: env.Daprd, Args: args, Env: envList, LogDir: logDir}),
