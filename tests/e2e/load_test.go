@@ -107,7 +107,7 @@ func TestFaultRedisCrash(t *testing.T) {
 	testLoad(t, "fault: Redis killed and restarted", loadOptions{}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		crash(sys.Redis.Proc)
 		inventory := sys.App(t, "inventory")
-		checkRecovers(sc, "state readable through Dapr again", inventory.URL+"/items/"+suite.LoadSKUs[0], http.StatusOK, inventory)
+		checkRecovers(sc, "state readable through Dapr again", inventory.URL+"/items/SKU-1", http.StatusOK, inventory)
 	})
 }
 

@@ -15,11 +15,12 @@ import (
 // HappyPath places one order through the whole system and follows it:
 // stock reserved in inventory through service invocation, the order stored,
 // its event published through the outbox, and exactly one notification
-// delivered on NATS and listed in the customer's history.
+// delivered on NATS and listed in the customer's history. The customer is
+// its own, so that one system can run it more than once.
 func HappyPath(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 	t.Helper()
 	order, notification := sys.App(t, "order"), sys.App(t, "notification")
-	customer := "c-happy"
+	customer := "c-happy-" + randomHex(t, 4)
 
 	msgs := sys.Subscribe(t, customer)
 

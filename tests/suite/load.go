@@ -23,8 +23,9 @@ const (
 	LoadStockEach = 150
 )
 
-// LoadSKUs are the SKUs the load orders, each restocked with LoadStockEach.
-var LoadSKUs = []string{"LOAD-1", "LOAD-2", "LOAD-3"}
+// loadSKUs is how many SKUs a load orders, each restocked with
+// LoadStockEach.
+const loadSKUs = 3
 
 // RetryFor bounds how long a load client retries one request: longer than
 // any fault a suite injects lasts, so that every order gets its answer.
@@ -46,21 +47,27 @@ type LoadOptions struct {
 	ExactlyOnce bool
 }
 
-// Load restocks LoadSKUs, runs the load on sys, and then checks, as
+// Load restocks SKUs of its own, runs the load on sys, and then checks, as
 // invariants of sc, what must hold whatever the interleaving and whatever
 // the fault: every order answered (retried with its Idempotency-Key),
 // every confirmed order readable, stock conserved and matching the live
 // orders, and one notification per confirmed order, received and recorded.
+// Its SKUs, customers and keys are its own, so that one system can run
+// several loads (a cluster's suite does).
 func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions) {
 	t.Helper()
-	for _, sku := range LoadSKUs {
+	l := load{id: randomHex(t, 4)}
+	for i := range loadSKUs {
+		l.skus = append(l.skus, fmt.Sprintf("LOAD-%s-%d", l.id, i+1))
+	}
+	for _, sku := range l.skus {
 		sys.Restock(t, sku, LoadStockEach)
 	}
 	notes := sys.CollectNotifications(t)
 
 	sc.Phase(fmt.Sprintf("load: %d orders/s for %s", LoadRate, opts.Duration))
 	done := make(chan loadResult)
-	go func() { done <- runLoad(t, sys, opts.Duration) }()
+	go func() { done <- l.run(t, sys, opts.Duration) }()
 	if opts.Fault != nil {
 		time.Sleep(3 * time.Second)
 		endFault := sc.Fault(opts.FaultName)
@@ -95,7 +102,7 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 
 	// Stock: conserved, and reserved is exactly what live orders hold.
 	var drift []string
-	for _, sku := range LoadSKUs {
+	for _, sku := range l.skus {
 		got := sys.StoredItem(t, sku)
 		if got.Available+got.Reserved != LoadStockEach || got.Reserved != held[sku] {
 			drift = append(drift, fmt.Sprintf("%s: available %d reserved %d, live orders hold %d", sku, got.Available, got.Reserved, held[sku]))
@@ -163,6 +170,13 @@ func FirstFew(ids []string) []string {
 	return ids
 }
 
+// load is one run of the load: its id, in its keys and customers, and its
+// SKUs.
+type load struct {
+	id   string
+	skus []string
+}
+
 type loadOrder struct {
 	sku      string
 	quantity int
@@ -196,11 +210,11 @@ func UntilAnswered(attempt func() (int, error)) (status, attempts int, err error
 	}
 }
 
-// runLoad places orders at LoadRate for duration, each from its own
-// goroutine so that a slow answer never delays the next order, and cancels
+// run places orders at LoadRate for duration, each from its own goroutine
+// so that a slow answer never delays the next order, and cancels
 // cancelShare percent of the confirmed ones. Every order carries an
 // Idempotency-Key, and a failed attempt is retried with it.
-func runLoad(t *testing.T, sys *Shop, duration time.Duration) loadResult {
+func (l load) run(t *testing.T, sys *Shop, duration time.Duration) loadResult {
 	res := loadResult{confirmed: map[string]loadOrder{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -215,11 +229,11 @@ func runLoad(t *testing.T, sys *Shop, duration time.Duration) loadResult {
 		case <-tick.C:
 		}
 		wg.Go(func() {
-			o := loadOrder{sku: LoadSKUs[rand.IntN(len(LoadSKUs))], quantity: 1 + rand.IntN(3)}
-			key := fmt.Sprintf("load-%d", i)
+			o := loadOrder{sku: l.skus[rand.IntN(len(l.skus))], quantity: 1 + rand.IntN(3)}
+			key := fmt.Sprintf("load-%s-%d", l.id, i)
 			var id string
 			status, attempts, err := UntilAnswered(func() (int, error) {
-				s, got, err := sys.TryPlaceOrder(key, fmt.Sprintf("c-load-%d", i%10), o.sku, o.quantity)
+				s, got, err := sys.TryPlaceOrder(key, fmt.Sprintf("c-load-%s-%d", l.id, i%10), o.sku, o.quantity)
 				id = got
 				return s, err
 			})

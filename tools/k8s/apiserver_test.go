@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,11 +48,19 @@ func TestAPIServerAcceptsEveryOverlay(t *testing.T) {
 	c := startCluster(t)
 	for _, r := range renderAll(t) {
 		t.Run(r.overlay, func(t *testing.T) {
-			for _, err := range c.apply(t, r.objs) {
+			for _, err := range c.apply(t, withPods(r.objs)) {
 				t.Error(err)
 			}
 		})
 	}
+	// Dapr's control plane as make k8s-e2e installs it on the test cluster:
+	// its chart rendered with deploy/k8s/dapr-values.yaml and the cluster's
+	// values, in its namespace (the CRDs are installed already, above).
+	t.Run("dapr chart", func(t *testing.T) {
+		for _, err := range c.apply(t, chartObjects(t)) {
+			t.Error(err)
+		}
+	})
 
 	// The same API server refuses manifests that are wrong in ways only it
 	// knows: so the check above can fail.
@@ -82,6 +92,15 @@ func TestAPIServerAcceptsEveryOverlay(t *testing.T) {
 			_ = unstructured.SetNestedField(cs[0].(map[string]any), true, "securityContext", "privileged")
 			_ = unstructured.SetNestedSlice(d.Object, cs, "spec", "template", "spec", "containers")
 		}, "privileged"},
+		{"a spread constraint only a pod is checked for", func(objs []*unstructured.Unstructured) {
+			d := find(objs, "Deployment", "order")
+			spread := map[string]any{
+				"topologyKey": "kubernetes.io/hostname", "maxSkew": int64(1), "whenUnsatisfiable": "ScheduleAnyway",
+				"labelSelector":  map[string]any{"matchExpressions": []any{map[string]any{"key": "app.kubernetes.io/name", "operator": "Exists"}}},
+				"matchLabelKeys": []any{"app.kubernetes.io/name"},
+			}
+			_ = unstructured.SetNestedSlice(d.Object, []any{spread}, "spec", "template", "spec", "topologySpreadConstraints")
+		}, "exists in both matchLabelKeys and labelSelector"},
 		{"PodDisruptionBudget with two budgets", func(objs []*unstructured.Unstructured) {
 			p := find(objs, "PodDisruptionBudget", "order")
 			_ = unstructured.SetNestedField(p.Object, int64(1), "spec", "minAvailable")
@@ -91,7 +110,7 @@ func TestAPIServerAcceptsEveryOverlay(t *testing.T) {
 		t.Run("rejects/"+tc.name, func(t *testing.T) {
 			objs := deepCopyAll(r.objs)
 			tc.break_(objs)
-			errs := c.apply(t, objs)
+			errs := c.apply(t, withPods(objs))
 			if len(errs) == 0 {
 				t.Fatalf("got every object accepted, want a refusal about %q", tc.want)
 			}
@@ -104,6 +123,40 @@ func TestAPIServerAcceptsEveryOverlay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withPods returns objs and, for each Deployment and StatefulSet, a Pod of
+// its template, as its controller would create: some of a pod's rules are
+// checked only when a Pod is created, never for a template (a key in both
+// a spread constraint's selector and its matchLabelKeys, say), and a
+// workload whose pods are all refused is accepted.
+func withPods(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	out := slices.Clone(objs)
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" && o.GetKind() != "StatefulSet" {
+			continue
+		}
+		tmpl, _, _ := unstructured.NestedMap(o.Object, "spec", "template")
+		pod := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Pod"}}
+		if meta, ok := tmpl["metadata"].(map[string]any); ok {
+			pod.Object["metadata"] = meta
+		}
+		spec, _ := tmpl["spec"].(map[string]any)
+		// A StatefulSet's controller adds a volume per claim template.
+		claims, _, _ := unstructured.NestedSlice(o.Object, "spec", "volumeClaimTemplates")
+		for _, claim := range claims {
+			name, _, _ := unstructured.NestedString(claim.(map[string]any), "metadata", "name")
+			volumes, _ := spec["volumes"].([]any)
+			spec["volumes"] = append(volumes, map[string]any{
+				"name": name, "persistentVolumeClaim": map[string]any{"claimName": name + "-" + o.GetName() + "-0"},
+			})
+		}
+		pod.Object["spec"] = spec
+		pod.SetName(strings.ToLower(o.GetKind()) + "-" + o.GetName())
+		pod.SetNamespace(o.GetNamespace())
+		out = append(out, pod)
+	}
+	return out
 }
 
 // cluster is a kube-apiserver with its etcd, and clients for it.
@@ -119,7 +172,7 @@ type cluster struct {
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	root := repo.Root(t)
-	apiserver := knobs.KubeAPIServer.Path(root, filepath.Join("out", "bin", "kube-apiserver"))
+	apiserver := knobs.KubeAPIServer.Path(root, filepath.Join("out", "kubernetes", "kube-apiserver"))
 	if _, err := os.Stat(apiserver); err != nil {
 		t.Fatalf("no kube-apiserver: %v (run `make k8s-validate`, or set %s)", err, knobs.KubeAPIServer.Name)
 	}
@@ -279,32 +332,48 @@ func established(crd *unstructured.Unstructured) bool {
 
 // apply sends every object to the API server as `kubectl apply
 // --dry-run=server` does (unknown fields refused), and returns each refusal
-// and warning. Namespaces are created for real first, since nothing can be
-// validated in a namespace that does not exist.
+// and warning. Namespaces and ServiceAccounts are created for real first,
+// with each namespace's "default" ServiceAccount (no controller here makes
+// it), since nothing can be validated in a namespace that does not exist,
+// nor a pod whose ServiceAccount does not.
 func (c *cluster) apply(t *testing.T, objs []*unstructured.Unstructured) []error {
 	t.Helper()
 	var errs []error
-	for _, pass := range []string{"namespaces", "the rest"} {
-		for _, o := range objs {
-			isNamespace := o.GetKind() == "Namespace"
-			if isNamespace != (pass == "namespaces") {
-				continue
-			}
-			opts := metav1.CreateOptions{FieldManager: "k8s-validate", FieldValidation: metav1.FieldValidationStrict}
-			if !isNamespace {
-				opts.DryRun = []string{metav1.DryRunAll}
-			}
-			c.warnings.reset()
-			err := c.create(o, opts)
-			if isNamespace && apierrors.IsAlreadyExists(err) {
-				err = nil // created, and so validated, for an overlay before
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", id(o), err))
-			}
-			for _, w := range c.warnings.take() {
-				errs = append(errs, fmt.Errorf("%s: warning: %s", id(o), w))
-			}
+	real := func(o *unstructured.Unstructured) bool {
+		return o.GetKind() == "Namespace" || o.GetKind() == "ServiceAccount"
+	}
+	first := slices.DeleteFunc(slices.Clone(objs), func(o *unstructured.Unstructured) bool { return !real(o) })
+	for _, o := range objs {
+		if o.GetKind() == "Namespace" {
+			sa := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ServiceAccount"}}
+			sa.SetName("default")
+			sa.SetNamespace(o.GetName())
+			first = append(first, sa)
+		}
+	}
+	slices.SortStableFunc(first, func(a, b *unstructured.Unstructured) int {
+		return cmp.Compare(a.GetKind(), b.GetKind()) // Namespace before ServiceAccount
+	})
+	for _, o := range first {
+		err := c.create(o, metav1.CreateOptions{FieldManager: "k8s-validate", FieldValidation: metav1.FieldValidationStrict})
+		if apierrors.IsAlreadyExists(err) {
+			err = nil // created, and so validated, for an overlay before
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", id(o), err))
+		}
+	}
+	for _, o := range objs {
+		if real(o) {
+			continue
+		}
+		c.warnings.reset()
+		err := c.create(o, metav1.CreateOptions{FieldManager: "k8s-validate", FieldValidation: metav1.FieldValidationStrict, DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", id(o), err))
+		}
+		for _, w := range c.warnings.take() {
+			errs = append(errs, fmt.Errorf("%s: warning: %s", id(o), w))
 		}
 	}
 	return errs

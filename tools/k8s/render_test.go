@@ -1,10 +1,7 @@
 package k8s
 
 import (
-	"bytes"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/daprshop/daprshop/tests/harness/repo"
+	"github.com/daprshop/daprshop/tools/k8s/chart"
 )
 
 // outDir is where `make images` wrote the layouts and pinned overlays.
@@ -95,22 +93,11 @@ func selfHostedApps(t testing.TB) map[string]int {
 // file of its go.mod, downloading it when needed.
 func moduleDir(t testing.TB, path, version string) (dir, gomod string) {
 	t.Helper()
-	cmd := exec.Command("go", "mod", "download", "-json", path+"@"+version)
-	cmd.Dir = repo.Root(t)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	data, err := cmd.Output()
+	dir, gomod, err := chart.Module(path, version)
 	if err != nil {
-		t.Fatalf("go mod download %s@%s: %v\n%s%s", path, version, err, data, stderr.String())
-	}
-	var m struct{ Dir, GoMod, Error string }
-	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Error != "" || m.Dir == "" {
-		t.Fatalf("go mod download %s@%s: %s", path, version, m.Error)
-	}
-	return m.Dir, m.GoMod
+	return dir, gomod
 }
 
 var (

@@ -56,13 +56,13 @@ func (k Knob) Duration() (time.Duration, error) {
 // The knobs. Defaults that make computes (the pinned Dapr version) are
 // written as make would say them.
 var (
-	Daprd = Knob{Name: "DAPRD", DefaultDoc: "the build of DAPR_VERSION", Targets: "test e2e bench run unit",
+	Daprd = Knob{Name: "DAPRD", DefaultDoc: "the build of DAPR_VERSION", Targets: "test e2e bench run unit k8s-e2e",
 		Doc: "a daprd binary to run instead of building one (a release candidate, say); a relative path is relative to the repository"}
 	DaprVersion = Knob{Name: "DAPR_VERSION", DefaultDoc: "the version tools/daprd pins", Targets: "test e2e bench run unit",
 		Doc: "the Dapr release whose daprd is built under out/dapr/ and run"}
 	Sentry = Knob{Name: "SENTRY", DefaultDoc: "`make sentry`'s build, out/bin/sentry", Targets: "test selfhosted-hosts",
 		Doc: "the sentry binary the self-hosted hosts test runs"}
-	KubeAPIServer = Knob{Name: "KUBE_APISERVER", DefaultDoc: "the build under out/bin/kube-apiserver", Targets: "test k8s-validate",
+	KubeAPIServer = Knob{Name: "KUBE_APISERVER", DefaultDoc: "the build under out/kubernetes/kube-apiserver", Targets: "test k8s-validate",
 		Doc: "the kube-apiserver that deploy/k8s is validated against"}
 	ServicesDir = Knob{Name: "SERVICES_DIR", DefaultDoc: "built from this checkout", Targets: "test e2e bench selfhosted-hosts",
 		Doc: "a directory holding order, inventory and notification binaries to run instead of building them from this checkout"}
@@ -73,7 +73,7 @@ var (
 		Doc: "the directory the e2e report goes to (report.json, .md, .html, .png, junit.xml)"}
 	E2ELogs = Knob{Name: "E2E_LOGS", Default: "out/e2e/logs", Targets: "test e2e bench",
 		Doc: "the directory every started process logs to, one folder per test"}
-	E2ELoadDuration = Knob{Name: "E2E_LOAD_DURATION", Default: "10s", Targets: "test e2e",
+	E2ELoadDuration = Knob{Name: "E2E_LOAD_DURATION", Default: "10s", Targets: "test e2e k8s-e2e",
 		Doc: "how long each load phase of the fault scenarios lasts; longer makes a soak"}
 	E2EBreak = Knob{Name: "E2E_BREAK", Targets: "test e2e",
 		Doc: "breaks the setup on purpose to see the suite catch it: `resiliency` runs the sidecars without the resiliency policy"}

@@ -1,0 +1,506 @@
+package k8s
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/daprshop/daprshop/tests/harness/cluster"
+	"github.com/daprshop/daprshop/tests/harness/knobs"
+	"github.com/daprshop/daprshop/tests/harness/otlp"
+	"github.com/daprshop/daprshop/tests/harness/repo"
+	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
+	"github.com/daprshop/daprshop/tests/suite"
+)
+
+// Namespaces, as deploy/k8s and its README have them.
+const (
+	shopNamespace = "daprshop"
+	daprNamespace = "dapr-system"
+)
+
+// shopWorkloads are what the dev overlay runs, in the order they start
+// (the backends first), and shopPods selects their pods.
+var shopWorkloads = append([]string{"statefulset/redis", "statefulset/nats"}, shopApps...)
+
+// shopApps are the services' Deployments.
+var shopApps = []string{"deployment/inventory", "deployment/order", "deployment/notification"}
+
+const shopPods = "app.kubernetes.io/name in (redis,nats,inventory,order,notification)"
+
+// serviceTimeout bounds how long a Service may take to route to its
+// pods once they are rolled out.
+const serviceTimeout = 30 * time.Second
+
+// rolloutTimeout bounds how long a workload may take to be ready after it
+// is applied or restarted: image import is done, so this is the pods'
+// start (a sidecar's included).
+const rolloutTimeout = 3 * time.Minute
+
+// TestKubernetes brings the cluster up once and runs every scenario on it,
+// in order: each builds on what the one before left running, as a
+// platform team's steps do.
+func TestKubernetes(t *testing.T) {
+	root := repo.Root(t)
+	// The cluster's persistent volumes, which outlive their pods (made
+	// first, so removed after the cluster has stopped).
+	volumes := t.TempDir()
+	c := cluster.Start(t, cluster.Options{
+		ImagesDir: filepath.Join(root, "out", "k8s-e2e", "images"),
+		LogDir:    filepath.Join(root, "out", "k8s-e2e", "logs"),
+	})
+
+	if !t.Run("Dapr control plane", func(t *testing.T) { installDapr(t, c, root) }) {
+		t.FailNow()
+	}
+	// The collector deploy/k8s sends traces to: the suite's own receiver,
+	// on the node, behind the Service the Configuration names.
+	backend := otlp.StartOn(t, c.NodeIP())
+	provideCollector(t, c, backend)
+	if !t.Run("daprshop deployed", func(t *testing.T) { deployShop(t, c, root, "dev", volumes) }) {
+		t.FailNow()
+	}
+	t.Run("happy path", func(t *testing.T) {
+		sc := run.Scenario(t, "happy path on Kubernetes")
+		suite.HappyPath(t, sc, shopOn(t, c, sc))
+	})
+	t.Run("traces", func(t *testing.T) {
+		sc := run.Scenario(t, "traces complete on Kubernetes")
+		shop := shopOn(t, c, sc)
+		msgs := shop.Subscribe(t, "c-traced")
+		orders := make([]suite.TracedOrder, 3)
+		for i := range orders {
+			orders[i] = shop.PlaceTracedOrder(t, "c-traced")
+		}
+		for range orders {
+			suite.Receive(t, msgs)
+		}
+		for _, o := range orders {
+			problems := suite.AwaitCompleteTrace(backend, o, suite.TraceCompleteTimeout)
+			sc.Check("trace of order "+o.OrderID+" complete", len(problems) == 0,
+				"spans of every app and sidecar, no orphan", strings.Join(problems, "; "))
+		}
+		if t.Failed() {
+			suite.LogTraces(t, backend)
+		}
+	})
+	t.Run("drain", func(t *testing.T) { drainNode(t, c) })
+	faultsUnderLoad(t, c, faults(c), "")
+	if !t.Run("production overlay", func(t *testing.T) { upgradeToProduction(t, c, root) }) {
+		t.FailNow()
+	}
+	t.Run("happy path, production", func(t *testing.T) {
+		sc := run.Scenario(t, "happy path on Kubernetes, production overlay")
+		suite.HappyPath(t, sc, shopOn(t, c, sc))
+	})
+	// With two replicas of each, the same faults: a pod deleted, a
+	// container killed, a rollout.
+	faultsUnderLoad(t, c, faults(c), ", production overlay")
+}
+
+// faultsUnderLoad runs the suite's load once per fault, its scenario named
+// with suffix.
+func faultsUnderLoad(t *testing.T, c *cluster.Cluster, fs []fault, suffix string) {
+	for _, f := range fs {
+		name := f.name + suffix
+		t.Run(name, func(t *testing.T) {
+			sc := run.Scenario(t, name)
+			duration, err := knobs.E2ELoadDuration.Duration()
+			if err != nil {
+				t.Fatal(err)
+			}
+			suite.Load(t, sc, shopOn(t, c, sc), suite.LoadOptions{
+				Duration:  duration,
+				FaultName: name,
+				Fault:     func() { f.inject(t, sc) },
+			})
+		})
+	}
+}
+
+// installDapr installs Dapr's control plane as deploy/k8s/README.md tells a
+// platform team to: the pinned runtime's chart with
+// deploy/k8s/dapr-values.yaml, rendered by make k8s-e2e (with the test
+// cluster's images, one replica, no volumes), in dapr-system.
+func installDapr(t *testing.T, c *cluster.Cluster, root string) {
+	sc := run.Scenario(t, "Dapr control plane installed from its Helm chart")
+	// As helm install does: the CRDs first, established, then the rest.
+	c.Kubectl(t, "create", "namespace", daprNamespace)
+	crds := filepath.Join(root, "out", "k8s-e2e", "dapr-crds.yaml")
+	c.Kubectl(t, "apply", "--server-side", "-f", crds)
+	c.Kubectl(t, "wait", "--for", "condition=Established", "--timeout", "60s", "-f", crds)
+	c.Kubectl(t, "apply", "--server-side", "-f", filepath.Join(root, "out", "k8s-e2e", "dapr.yaml"))
+	sc.Phase("waiting for the control plane")
+	for _, w := range []string{"deployment/dapr-operator", "deployment/dapr-sentry", "deployment/dapr-sidecar-injector",
+		"statefulset/dapr-placement-server", "statefulset/dapr-scheduler-server"} {
+		out, err := c.KubectlContext(context.Background(), "-n", daprNamespace, "rollout", "status", w, "--timeout", rolloutTimeout.String())
+		sc.Check(w+" ready", err == nil, "rolled out within "+rolloutTimeout.String(), why(c, daprNamespace, w, out, err))
+	}
+	mtls := c.Kubectl(t, "-n", daprNamespace, "get", "configuration", "daprsystem", "-o", "jsonpath={.spec.mtls.enabled}")
+	sc.Check("mTLS on", mtls == "true", "daprsystem Configuration: spec.mtls.enabled true", mtls)
+	ca := c.Kubectl(t, "-n", daprNamespace, "get", "secret", "dapr-trust-bundle", "-o", "jsonpath={.data.ca\\.crt}")
+	sc.Check("sentry issued the trust bundle", ca != "", "dapr-trust-bundle holds ca.crt", fmt.Sprintf("%d bytes (base64)", len(ca)))
+}
+
+// deployShop applies deploy/k8s's overlay with the images make images
+// built (out/k8s/OVERLAY pins them), waits until every workload is rolled
+// out, and checks what the injector made of each pod.
+func deployShop(t *testing.T, c *cluster.Cluster, root, overlay, volumes string) {
+	sc := run.Scenario(t, "daprshop deployed from deploy/k8s ("+overlay+" overlay)")
+	provideVolumes(t, c, volumes)
+	c.Kubectl(t, "apply", "-k", filepath.Join(root, "out", "k8s", overlay))
+	checkRollout(t, c, sc, shopWorkloads)
+}
+
+// upgradeToProduction moves the running shop to the production overlay as
+// deploy/k8s/README.md's steps 5 and 6 say: the Secrets an operator
+// creates (new tokens; Redis and NATS are the ones the dev overlay runs,
+// standing in for external ones), then the pinned production overlay
+// applied over dev's. Every Deployment then runs two replicas, spread,
+// under its PodDisruptionBudget and HorizontalPodAutoscaler.
+func upgradeToProduction(t *testing.T, c *cluster.Cluster, root string) {
+	sc := run.Scenario(t, "daprshop moved to the production overlay")
+	password := secret(t, c, "daprshop-state-redis", "password")
+	const redisHost = "redis.daprshop.svc.cluster.local:6379"
+	for name, literals := range map[string][]string{
+		"daprshop-state-redis":    {"host=" + redisHost, "password=" + password},
+		"daprshop-pubsub-redis":   {"host=" + redisHost, "password=" + password},
+		"daprshop-nats":           {"url=nats://nats.daprshop.svc.cluster.local:4222"},
+		"daprshop-dapr-api-token": {"token=" + rand.Text()},
+		"daprshop-app-api-token":  {"token=" + rand.Text()},
+	} {
+		args := []string{"-n", shopNamespace, "create", "secret", "generic", name, "--dry-run=client", "-o", "yaml"}
+		for _, l := range literals {
+			args = append(args, "--from-literal="+l)
+		}
+		c.ApplyYAML(t, c.Kubectl(t, args...))
+	}
+	c.Kubectl(t, "apply", "-k", filepath.Join(root, "out", "k8s", "production"))
+	checkRollout(t, c, sc, shopApps)
+
+	for _, d := range shopApps {
+		name := strings.TrimPrefix(d, "deployment/")
+		get := func(kind, path string) string {
+			return c.Kubectl(t, "-n", shopNamespace, "get", kind, name, "-o", "jsonpath={"+path+"}")
+		}
+		ready, allowed, min := get("deployment", ".status.readyReplicas"), get("pdb", ".status.disruptionsAllowed"), get("hpa", ".spec.minReplicas")
+		sc.Check(name+": two replicas, one of which may be disrupted, autoscaled from two", ready == "2" && allowed == "1" && min == "2",
+			"2 ready replicas, PodDisruptionBudget allowing 1, HorizontalPodAutoscaler minReplicas 2",
+			fmt.Sprintf("%s ready, %s allowed, minReplicas %s", ready, allowed, min))
+	}
+	rate := c.Kubectl(t, "-n", shopNamespace, "get", "configuration", "daprshop", "-o", "jsonpath={.spec.tracing.samplingRate}")
+	sc.Check("one trace in ten", rate == "0.1", "samplingRate 0.1", rate)
+}
+
+// checkRollout waits for every workload to roll out, then checks what the
+// README's last step checks by hand, each app answering through its Service
+// (kube-proxy routes to a pod once its endpoint is ready, a moment after
+// the rollout), and what the injector made of every daprshop pod.
+func checkRollout(t *testing.T, c *cluster.Cluster, sc *report.ScenarioRecorder, workloads []string) {
+	t.Helper()
+	sc.Phase("waiting for the rollout")
+	for _, w := range workloads {
+		out, err := c.KubectlContext(context.Background(), "-n", shopNamespace, "rollout", "status", w, "--timeout", rolloutTimeout.String())
+		sc.Check(w+" ready", err == nil, "rolled out within "+rolloutTimeout.String(), why(c, shopNamespace, w, out, err))
+	}
+	shop := shopOn(t, c, sc)
+	for _, id := range []string{"order", "inventory", "notification"} {
+		ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
+		start := time.Now()
+		err := system.WaitHTTP(ctx, shop.App(t, id).URL+"/readyz", http.StatusOK)
+		cancel()
+		observed := "after " + time.Since(start).Round(time.Millisecond).String()
+		if err != nil {
+			observed += ": " + err.Error()
+		}
+		sc.Check(id+" answers through its Service", err == nil, "/readyz 200 within "+serviceTimeout.String(), observed)
+	}
+	for _, p := range pods(t, c, shopPods) {
+		if p.Metadata.Annotations["dapr.io/enabled"] != "true" || p.Metadata.DeletionTimestamp != "" {
+			continue
+		}
+		problems := sidecarProblems(p)
+		sc.Check("sidecar of "+p.Metadata.Name+" as its annotations ask", len(problems) == 0,
+			"daprd's flags, resources, security context and token as the pod's dapr.io annotations say", strings.Join(problems, "; "))
+	}
+}
+
+// secret returns key of the daprshop Secret name.
+func secret(t *testing.T, c *cluster.Cluster, name, key string) string {
+	t.Helper()
+	v, err := base64.StdEncoding.DecodeString(c.Kubectl(t, "-n", shopNamespace, "get", "secret", name, "-o", "jsonpath={.data."+key+"}"))
+	if err != nil {
+		t.Fatalf("secret %s: %v", name, err)
+	}
+	return string(v)
+}
+
+// provideCollector stands backend in for the OpenTelemetry collector the
+// README's step 3 asks for: Service otel-collector in namespace
+// observability, its endpoint the receiver's address on the node.
+func provideCollector(t *testing.T, c *cluster.Cluster, backend *otlp.Receiver) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(backend.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ApplyYAML(t, fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: observability
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: otel-collector
+  namespace: observability
+spec:
+  ports:
+    - name: otlp-grpc
+      port: 4317
+      protocol: TCP
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: otel-collector-on-the-node
+  namespace: observability
+  labels:
+    kubernetes.io/service-name: otel-collector
+addressType: IPv4
+ports:
+  - name: otlp-grpc
+    port: %s
+    protocol: TCP
+endpoints:
+  - addresses: [%q]
+`, port, c.NodeIP()))
+}
+
+// provideVolumes gives the overlay's StatefulSet the persistent volume a
+// cluster's storage provisioner would (this one has none): a hostPath
+// volume under volumes bound to Redis's claim, owned by the user Redis runs
+// as, which outlives the pod as a real volume does.
+func provideVolumes(t *testing.T, c *cluster.Cluster, volumes string) {
+	t.Helper()
+	const redisUser = 999 // deploy/k8s/overlays/dev/redis.yaml
+	dir := filepath.Join(volumes, "redis-data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, redisUser, redisUser); err != nil {
+		t.Fatal(err)
+	}
+	c.ApplyYAML(t, fmt.Sprintf(`apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: redis-data
+spec:
+  capacity:
+    storage: 1Gi
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  claimRef:
+    namespace: %s
+    name: data-redis-0
+  hostPath:
+    path: %s
+    type: Directory
+`, shopNamespace, dir))
+}
+
+// shopOn returns daprshop on the cluster as its clients see it: the
+// Services' cluster addresses (kube-proxy routes them on the node), and
+// Redis with the password of the overlay's Secret, to look past the apps.
+func shopOn(t *testing.T, c *cluster.Cluster, sc *report.ScenarioRecorder) *suite.Shop {
+	t.Helper()
+	service := func(name string) string {
+		return c.Kubectl(t, "-n", shopNamespace, "get", "service", name, "-o", "jsonpath={.spec.clusterIP}")
+	}
+	redis := &system.Redis{Addr: service("redis") + ":6379", Password: secret(t, c, "daprshop-state-redis", "password")}
+	sys := &system.System{
+		Redis:       redis,
+		PubSubRedis: redis,
+		NATS:        &system.NATS{URL: "nats://" + service("nats") + ":4222"},
+		Apps:        map[string]*system.App{},
+	}
+	for _, id := range []string{"order", "inventory", "notification"} {
+		sys.Apps[id] = &system.App{ID: id, URL: "http://" + service(id)}
+	}
+	return &suite.Shop{System: sys, Scenario: sc}
+}
+
+// pods returns the daprshop pods the label selector matches.
+func pods(t *testing.T, c *cluster.Cluster, selector string) []pod {
+	t.Helper()
+	var list struct{ Items []pod }
+	if err := json.Unmarshal([]byte(c.Kubectl(t, "-n", shopNamespace, "get", "pods", "-l", selector, "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) == 0 {
+		t.Fatalf("no pod in %s matches %s", shopNamespace, selector)
+	}
+	return list.Items
+}
+
+// why says why workload (when not "") did not roll out: kubectl's answer,
+// what the workload's conditions say (a pod its ReplicaSet may not
+// create, say), and the namespace's latest warning events (a pod the
+// admission refused, an image that is missing, a probe that fails).
+func why(c *cluster.Cluster, namespace, workload, out string, err error) string {
+	if err == nil {
+		return strings.TrimSpace(out)
+	}
+	ctx := context.Background()
+	var conditions string
+	if workload != "" {
+		conditions, _ = c.KubectlContext(ctx, "-n", namespace, "get", workload,
+			"-o", `jsonpath={range .status.conditions[*]}{.type}: {.message}; {end}`)
+	}
+	events, _ := c.KubectlContext(ctx, "-n", namespace, "get", "events", "--field-selector", "type=Warning",
+		"--sort-by", ".lastTimestamp", "-o", "custom-columns=OBJECT:.involvedObject.name,REASON:.reason,MESSAGE:.message", "--no-headers")
+	lines := strings.Split(strings.TrimSpace(events), "\n")
+	lines = lines[max(0, len(lines)-5):]
+	return fmt.Sprintf("%v: %s; conditions: %s; latest warnings: %s", err, strings.TrimSpace(out), strings.TrimSpace(conditions), strings.Join(lines, " | "))
+}
+
+// A fault the Kubernetes way, injected under the suite's load.
+type fault struct {
+	name   string
+	inject func(t *testing.T, sc *report.ScenarioRecorder)
+}
+
+// faults are the ways a cluster takes a pod away under load: the load's
+// clients retry with their Idempotency-Key, and every invariant of the
+// load must hold (suite.Load).
+func faults(c *cluster.Cluster) []fault {
+	recovers := func(t *testing.T, sc *report.ScenarioRecorder, workload string) {
+		start := time.Now()
+		out, err := c.KubectlContext(context.Background(), "-n", shopNamespace, "rollout", "status", workload, "--timeout", rolloutTimeout.String())
+		sc.Check(workload+" available again", err == nil, "rolled out within "+rolloutTimeout.String(),
+			fmt.Sprintf("after %s: %s", time.Since(start).Round(time.Second), why(c, shopNamespace, workload, out, err)))
+	}
+	return []fault{
+		{"fault: an inventory pod deleted (its Deployment brings it back)", func(t *testing.T, sc *report.ScenarioRecorder) {
+			p := pods(t, c, "app.kubernetes.io/name=inventory")[0]
+			c.Kubectl(t, "-n", shopNamespace, "delete", "pod", p.Metadata.Name, "--wait=false")
+			recovers(t, sc, "deployment/inventory")
+		}},
+		{"fault: order's daprd container killed", func(t *testing.T, sc *report.ScenarioRecorder) {
+			p := pods(t, c, "app.kubernetes.io/name=order")[0]
+			restarts := restartCount(p, sidecarContainer)
+			c.KillContainer(t, containerID(t, p, sidecarContainer))
+			waitFor(t, sc, "order's daprd restarted by the kubelet", func() bool {
+				var now pod
+				c.GetJSON(t, &now, "-n", shopNamespace, "pod", p.Metadata.Name)
+				return restartCount(now, sidecarContainer) > restarts && ready(now)
+			})
+		}},
+		{"fault: kubectl rollout restart of every Deployment", func(t *testing.T, sc *report.ScenarioRecorder) {
+			c.Kubectl(t, "-n", shopNamespace, "rollout", "restart", "deployment")
+			for _, w := range []string{"deployment/order", "deployment/inventory", "deployment/notification"} {
+				recovers(t, sc, w)
+			}
+		}},
+	}
+}
+
+// drainNode drains daprshop's pods off the node as a platform team does
+// before maintenance: each evicted through the eviction API, so that its
+// PodDisruptionBudget has its say, and the node cordoned; then uncordoned.
+// (Dapr's control plane stays: its scheduler's budget forbids evicting it
+// from the only node, as it should, and a real cluster would move it to
+// another node first.) What daprshop stored must survive (Redis's data is
+// on its persistent volume), and the shop must take orders again once its
+// pods are back.
+func drainNode(t *testing.T, c *cluster.Cluster) {
+	sc := run.Scenario(t, "daprshop's pods drained off the node, then back")
+	shop := shopOn(t, c, sc)
+	shop.Restock(t, "DRAIN-1", 10)
+	if status, _ := shop.PlaceOrder(t, "", "c-drain", "DRAIN-1", 3); status != http.StatusCreated {
+		t.Fatalf("POST /orders before the drain: got %d, want 201", status)
+	}
+	before := shop.StoredItem(t, "DRAIN-1")
+
+	sc.Phase("draining")
+	out, err := c.KubectlContext(context.Background(), "drain", cluster.NodeName, "--pod-selector", shopPods,
+		"--delete-emptydir-data", "--timeout", rolloutTimeout.String())
+	sc.Check("drain evicts every daprshop pod, as their budgets allow", err == nil,
+		"kubectl drain succeeds within "+rolloutTimeout.String(), why(c, shopNamespace, "", out, err))
+	left := c.Kubectl(t, "-n", shopNamespace, "get", "pods", "-l", shopPods, "--field-selector", "spec.nodeName="+cluster.NodeName, "-o", "name")
+	sc.Check("no daprshop pod left on the drained node", strings.TrimSpace(left) == "", "none", left)
+
+	sc.Phase("uncordoned: the pods come back")
+	c.Kubectl(t, "uncordon", cluster.NodeName)
+	for _, w := range shopWorkloads {
+		out, err := c.KubectlContext(context.Background(), "-n", shopNamespace, "rollout", "status", w, "--timeout", rolloutTimeout.String())
+		sc.Check(w+" back", err == nil, "rolled out within "+rolloutTimeout.String(), why(c, shopNamespace, w, out, err))
+	}
+	after := shop.StoredItem(t, "DRAIN-1")
+	sc.Check("stored state survives its pod's eviction", after == before,
+		fmt.Sprintf("%+v (Redis's append-only file on its persistent volume)", before), fmt.Sprintf("%+v", after))
+	var placed suite.Order
+	status, attempts, err := suite.UntilAnswered(func() (int, error) {
+		return shop.TryCall(http.MethodPost, shop.App(t, "order").URL+"/orders", `{"customerId":"c-drain","items":[{"sku":"DRAIN-1","quantity":1}]}`, &placed)
+	})
+	sc.Check("orders taken again", err == nil && status == http.StatusCreated && placed.Status == "confirmed",
+		"201 with a confirmed order", fmt.Sprintf("%d %q after %d attempts, %v", status, placed.Status, attempts, err))
+}
+
+// containerID is the container runtime's id of p's container name.
+func containerID(t *testing.T, p pod, name string) string {
+	t.Helper()
+	for _, s := range p.Status.ContainerStatuses {
+		if s.Name == name {
+			_, id, _ := strings.Cut(s.ContainerID, "://")
+			return id
+		}
+	}
+	t.Fatalf("pod %s has no running container %s", p.Metadata.Name, name)
+	return ""
+}
+
+func restartCount(p pod, name string) int {
+	for _, s := range p.Status.ContainerStatuses {
+		if s.Name == name {
+			return s.RestartCount
+		}
+	}
+	return 0
+}
+
+// ready reports whether every container of p is ready.
+func ready(p pod) bool {
+	for _, s := range p.Status.ContainerStatuses {
+		if !s.Ready {
+			return false
+		}
+	}
+	return len(p.Status.ContainerStatuses) > 0
+}
+
+// waitFor records as an invariant that cond holds within rolloutTimeout,
+// and how long it took.
+func waitFor(t *testing.T, sc *report.ScenarioRecorder, invariant string, cond func() bool) {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > rolloutTimeout {
+			sc.Check(invariant, false, "within "+rolloutTimeout.String(), "not after "+rolloutTimeout.String())
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	sc.Check(invariant, true, "within "+rolloutTimeout.String(), "after "+time.Since(start).Round(time.Second).String())
+}

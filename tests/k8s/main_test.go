@@ -1,0 +1,20 @@
+// Package k8s runs daprshop the way deploy/k8s tells a platform team to: a
+// one-node Kubernetes cluster built here (tests/harness/cluster), Dapr's
+// control plane installed from its Helm chart with deploy/k8s's values,
+// daprshop applied from its overlays with the images make images built, and
+// the suite's invariants checked against it, with faults the Kubernetes
+// way (make k8s-e2e). It writes out/k8s-e2e/report.json in the one report
+// format.
+package k8s
+
+import (
+	"os"
+	"testing"
+
+	"github.com/daprshop/daprshop/tests/suite"
+)
+
+// run is this run of the suite; every scenario is recorded in it.
+var run = suite.New("k8s-e2e", "out/k8s-e2e")
+
+func TestMain(m *testing.M) { os.Exit(run.MainPrivileged(m, nil)) }
