@@ -113,7 +113,7 @@ images:
 # a part of it cached. CoreDNS (tools/coredns) is a module of its own.
 kubernetes: $(BUILT_KUBE_APISERVER) $(KUBE_BIN)/coredns
 
-$(BUILT_KUBE_APISERVER): tools/kubernetes/go.mod tools/kubernetes/go.sum $(wildcard tools/kubernetes/cmd/*/*.go)
+$(BUILT_KUBE_APISERVER): tools/kubernetes/go.mod tools/kubernetes/go.sum $(wildcard tools/kubernetes/cmd/*/*.go tools/kubernetes/internal/*/*.go)
 	cd tools/kubernetes && $(GO_BUILD) -gcflags=all='-N -l -dwarf=false' -ldflags "$(KUBE_LDFLAGS)" -o $(abspath $(KUBE_BIN))/ ./cmd/...
 	@touch $@
 

@@ -122,9 +122,17 @@ func readTunables() (map[string]string, error) {
 	return vals, nil
 }
 
-// mounts lists the mount points of this mount namespace, from
-// /proc/self/mountinfo.
-func mounts() ([]string, error) {
+// mounts lists the mount points of this mount namespace.
+func mounts() ([]string, error) { return mountPoints(func(string) bool { return true }) }
+
+// cgroupMounts returns the mount points of the cgroup v1 hierarchies.
+func cgroupMounts() ([]string, error) {
+	return mountPoints(func(fstype string) bool { return fstype == "cgroup" })
+}
+
+// mountPoints lists the mount points of this mount namespace whose file
+// system type keep accepts, from /proc/self/mountinfo.
+func mountPoints(keep func(fstype string) bool) ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
@@ -134,8 +142,13 @@ func mounts() ([]string, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 {
+		// ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		fields, postFields := strings.Fields(pre), strings.Fields(post)
+		if len(fields) > 4 && len(postFields) > 0 && keep(postFields[0]) {
 			points = append(points, unescapeMount(fields[4]))
 		}
 	}
@@ -175,30 +188,6 @@ func unmount(points []string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// cgroupMounts returns the mount points of the cgroup v1 hierarchies.
-func cgroupMounts() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var points []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		fields, postFields := strings.Fields(pre), strings.Fields(post)
-		if len(fields) > 4 && len(postFields) > 0 && postFields[0] == "cgroup" {
-			points = append(points, unescapeMount(fields[4]))
-		}
-	}
-	return points, sc.Err()
 }
 
 // cgroupDirs returns every directory of the cgroup root under each

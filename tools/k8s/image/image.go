@@ -4,20 +4,13 @@
 package image
 
 import (
-	"archive/tar"
-	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"path"
-	"runtime"
 
 	"github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // User is the user and group every image runs as: the conventional
@@ -30,59 +23,11 @@ const RefNameAnnotation = "org.opencontainers.image.ref.name"
 
 // Build returns the image that runs the binary at binPath as /NAME, where NAME
 // is the binary's file name. It has one layer holding that file alone, and
-// every timestamp is zero, so the digest depends on the binary's bytes only.
+// every timestamp is zero, so the digest depends on the binary's bytes only
+// (BuildFiles).
 func Build(binPath string) (v1.Image, error) {
-	bin, err := os.ReadFile(binPath)
-	if err != nil {
-		return nil, err
-	}
-	name := path.Base(binPath)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	hdr := &tar.Header{
-		Name:     name,
-		Mode:     0o555,
-		Size:     int64(len(bin)),
-		Typeflag: tar.TypeReg,
-		Format:   tar.FormatPAX,
-	}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return nil, err
-	}
-	if _, err := tw.Write(bin); err != nil {
-		return nil, err
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	layerBytes := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerBytes)), nil
-	}, tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		return nil, fmt.Errorf("layer: %w", err)
-	}
-
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err = mutate.AppendLayers(img, layer)
-	if err != nil {
-		return nil, fmt.Errorf("append layer: %w", err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cfg = cfg.DeepCopy()
-	cfg.OS = "linux"
-	cfg.Architecture = runtime.GOARCH
-	cfg.Config.User = User
-	cfg.Config.Entrypoint = []string{"/" + name}
-	cfg.Config.WorkingDir = "/"
-	// No history entries and no creation time: both would only add
-	// differences between builds of the same binary.
-	cfg.History = nil
-	return mutate.ConfigFile(img, cfg)
+	name := "/" + path.Base(binPath)
+	return BuildFiles([]File{{Path: name, Source: binPath}}, name)
 }
 
 // Write replaces the OCI image layout at dir with one holding img, tagged

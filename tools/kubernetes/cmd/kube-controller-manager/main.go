@@ -4,8 +4,6 @@ package main
 
 import (
 	"os"
-	"os/signal"
-	"syscall"
 
 	_ "time/tzdata" // CronJob time zones
 
@@ -14,17 +12,11 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/clientgo"
 	_ "k8s.io/component-base/metrics/prometheus/version"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
+
+	"github.com/daprshop/daprshop/tools/kubernetes/internal/stop"
 )
 
 func main() {
-	// Upstream's command runs on context.Background(): it has no way to
-	// shut down, and a SIGINT leaves it running. The cluster stops every
-	// process by signal and checks it exits 0, so a signal ends it here.
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-stop
-		os.Exit(0)
-	}()
+	stop.OnSignal()
 	os.Exit(cli.Run(app.NewControllerManagerCommand()))
 }
