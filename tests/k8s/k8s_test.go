@@ -225,6 +225,16 @@ func checkRollout(t *testing.T, c *cluster.Cluster, sc *report.ScenarioRecorder,
 		}
 		sc.Check(id+" answers through its Service", err == nil, "/readyz 200 within "+serviceTimeout.String(), observed)
 	}
+	// And the whole path, as a client sees it: an order confirmed, retried
+	// as a client would while the sidecars find each other's new pods.
+	var placed suite.Order
+	start := time.Now()
+	status, attempts, err := suite.UntilAnswered(func() (int, error) {
+		return shop.TryCall(http.MethodPost, shop.App(t, "order").URL+"/orders", `{"customerId":"c-rollout","items":[{"sku":"SKU-1","quantity":1}]}`, &placed)
+	})
+	sc.Check("an order confirmed end to end", err == nil && status == http.StatusCreated && placed.Status == "confirmed",
+		"201 with a confirmed order within "+suite.RetryFor.String(),
+		fmt.Sprintf("%d %q after %d attempts in %s, %v", status, placed.Status, attempts, time.Since(start).Round(time.Millisecond), err))
 	for _, p := range pods(t, c, shopPods) {
 		if p.Metadata.Annotations["dapr.io/enabled"] != "true" || p.Metadata.DeletionTimestamp != "" {
 			continue
