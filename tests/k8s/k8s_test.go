@@ -30,12 +30,13 @@ const (
 )
 
 // shopWorkloads are what the dev overlay runs, in the order they start
-// (the backends first), and shopPods selects their pods.
+// (the backends first).
 var shopWorkloads = append([]string{"statefulset/redis", "statefulset/nats"}, shopApps...)
 
 // shopApps are the services' Deployments.
 var shopApps = []string{"deployment/inventory", "deployment/order", "deployment/notification"}
 
+// shopPods selects the pods of shopWorkloads.
 const shopPods = "app.kubernetes.io/name in (redis,nats,inventory,order,notification)"
 
 // serviceTimeout bounds how long a Service may take to route to its
@@ -131,7 +132,7 @@ func faultsUnderLoad(t *testing.T, c *cluster.Cluster, fs []fault, suffix string
 // installDapr installs Dapr's control plane as deploy/k8s/README.md tells a
 // platform team to: the pinned runtime's chart with
 // deploy/k8s/dapr-values.yaml, rendered by make k8s-e2e (with the test
-// cluster's images, one replica, no volumes), in dapr-system.
+// cluster's images, no HA, no volumes), in dapr-system.
 func installDapr(t *testing.T, c *cluster.Cluster, root string) {
 	sc := run.Scenario(t, "Dapr control plane installed from its Helm chart")
 	// As helm install does: the CRDs first, established, then the rest.
