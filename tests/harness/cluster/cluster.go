@@ -242,9 +242,11 @@ func ArchiveName(ref string) string {
 	return strings.NewReplacer("/", "_", ":", "_").Replace(ref) + ".tar"
 }
 
-// fullImageName is ref as the CRI names it: "daprshop/order:0.1.0" is
+// FullImageName is ref as the CRI names it: "daprshop/order:0.1.0" is
 // "docker.io/daprshop/order:0.1.0", "pause:1" "docker.io/library/pause:1".
-func fullImageName(ref string) string {
+// An image loaded from an archive (tools/k8s/cmd/cluster-images) must carry
+// this name, or a pod asking for ref does not find it.
+func FullImageName(ref string) string {
 	first, _, found := strings.Cut(ref, "/")
 	if !found || (!strings.ContainsAny(first, ".:") && first != "localhost") {
 		if !found {

@@ -54,7 +54,7 @@ disabled_plugins = [
     bin_dir = %[7]q
     conf_dir = %[8]q
 `, dir+"/root", dir+"/state", socket, socket+".ttrpc", dir+"/opt",
-		fullImageName(PauseImage), cniBinDir, cniConfDir)
+		FullImageName(PauseImage), cniBinDir, cniConfDir)
 }
 
 // cniConfig is the pods' network: a bridge with the node's pod range from

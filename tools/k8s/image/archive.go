@@ -11,42 +11,25 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/daprshop/daprshop/tests/harness/cluster"
 )
 
 // ImageNameAnnotation names an image in an OCI archive for containerd:
 // `ctr images import` creates an image of exactly this name, which the CRI
-// plugin (the kubelet's runtime) finds only when it is fully qualified.
+// plugin (the kubelet's runtime) finds only when it is fully qualified
+// (cluster.FullImageName).
 const ImageNameAnnotation = "io.containerd.image.name"
-
-// FullName returns ref as the CRI normalises an image name a pod asks for:
-// with a registry (docker.io when the first part names none), docker.io's
-// library/ path for a one-part name, and tag latest when there is neither
-// tag nor digest. "daprshop/order:0.1.0" becomes
-// "docker.io/daprshop/order:0.1.0".
-func FullName(ref string) string {
-	first, _, found := strings.Cut(ref, "/")
-	if !found || (!strings.ContainsAny(first, ".:") && first != "localhost") {
-		if !found {
-			ref = "library/" + ref
-		}
-		ref = "docker.io/" + ref
-	}
-	last := ref[strings.LastIndex(ref, "/")+1:]
-	if !strings.ContainsAny(last, ":@") {
-		ref += ":latest"
-	}
-	return ref
-}
 
 // WriteArchive writes img as an OCI archive (an OCI image layout in a tar
 // stream) named ref, which `ctr -n k8s.io images import` loads as the image
-// FullName(ref), and as that name's repository at the image's digest too
+// cluster.FullImageName(ref), and as that name's repository at the image's digest too
 // (docker.io/daprshop/order@sha256:...): a pod that names the image by its
 // digest, as a pinned overlay does, finds it only under that name, since
 // the runtime would otherwise ask a registry for it. Every entry has a zero timestamp and a fixed order, so the
 // same image always gives the same bytes.
 func WriteArchive(w io.Writer, img v1.Image, ref string) error {
-	full := FullName(ref)
+	full := cluster.FullImageName(ref)
 	manifest, err := img.RawManifest()
 	if err != nil {
 		return err

@@ -26,6 +26,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/daprshop/daprshop/tests/harness/cluster"
 	"github.com/daprshop/daprshop/tools/k8s/image"
 )
 
@@ -94,7 +95,7 @@ func write(dir, ref, source string, build func(string) (v1.Image, error), stdout
 	if err != nil {
 		return fmt.Errorf("image %s: %w", ref, err)
 	}
-	path := filepath.Join(dir, ArchiveName(ref))
+	path := filepath.Join(dir, cluster.ArchiveName(ref))
 	if err := image.WriteArchiveFile(path, img, ref); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -102,12 +103,6 @@ func write(dir, ref, source string, build func(string) (v1.Image, error), stdout
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s %s %s\n", image.FullName(ref), digest, path)
+	fmt.Fprintf(stdout, "%s %s %s\n", cluster.FullImageName(ref), digest, path)
 	return nil
-}
-
-// ArchiveName is the file an image's archive is written to in the output
-// directory: its name and tag, "/" and ":" made "_", and ".tar".
-func ArchiveName(ref string) string {
-	return strings.NewReplacer("/", "_", ":", "_").Replace(ref) + ".tar"
 }
