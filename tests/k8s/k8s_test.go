@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -459,7 +460,7 @@ func drainNode(t *testing.T, c *cluster.Cluster) {
 		sc.Check(w+" back", err == nil, "rolled out within "+rolloutTimeout.String(), why(c, shopNamespace, w, out, err))
 	}
 	after := shop.StoredItem(t, "DRAIN-1")
-	sc.Check("stored state survives its pod's eviction", after == before,
+	sc.Check("stored state survives its pod's eviction", reflect.DeepEqual(after, before),
 		fmt.Sprintf("%+v (Redis's append-only file on its persistent volume)", before), fmt.Sprintf("%+v", after))
 	var placed suite.Order
 	status, attempts, err := suite.UntilAnswered(func() (int, error) {

@@ -91,6 +91,7 @@ var annotationFlags = []struct {
 	{"dapr.io/enable-app-health-check", "--enable-app-health-check", true},
 	{"dapr.io/app-health-check-path", "--app-health-check-path", false},
 	{"dapr.io/graceful-shutdown-seconds", "--dapr-graceful-shutdown-seconds", false},
+	{"dapr.io/block-shutdown-duration", "--dapr-block-shutdown-duration", false},
 }
 
 // A dapr.io annotation that sets the sidecar's resources.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,17 +83,22 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 	sc.Check("every order answered, retried with its Idempotency-Key", len(res.unanswered) == 0,
 		fmt.Sprintf("an answer other than 5xx within %s", RetryFor),
 		fmt.Sprintf("%d unanswered: %v (%d orders needed retries)", len(res.unanswered), FirstFew(res.unanswered), res.retried))
+	sc.Check("every answer one the API gives", len(res.unexpected) == 0,
+		"201 placed or 409 out of stock; 200 cancelled", fmt.Sprintf("%d others: %v", len(res.unexpected), FirstFew(res.unexpected)))
 
 	// Every order answered 201 can be read back; what the live ones hold
 	// is what the stored orders say, whatever the client saw of a cancel.
-	held := map[string]int{}
+	held := map[string]map[string]int{} // by SKU, by order id
 	var unreadable []string
 	for id, o := range confirmed {
 		var got Order
 		s := sys.Call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/"+id, "", &got)
 		switch {
 		case s == http.StatusOK && got.Status == "confirmed":
-			held[o.sku] += o.quantity
+			if held[o.sku] == nil {
+				held[o.sku] = map[string]int{}
+			}
+			held[o.sku][id] = o.quantity
 		case s == http.StatusOK && got.Status == "cancelled":
 		default:
 			unreadable = append(unreadable, fmt.Sprintf("%s: %d %s", id, s, got.Status))
@@ -100,12 +106,14 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 	}
 	sc.Check("every confirmed order readable", len(unreadable) == 0, "all read back", fmt.Sprint(unreadable))
 
-	// Stock: conserved, and reserved is exactly what live orders hold.
+	// Stock: conserved, and reserved is exactly what live orders hold; a
+	// SKU that is not names the orders whose holds are amiss.
 	var drift []string
 	for _, sku := range l.skus {
 		got := sys.StoredItem(t, sku)
-		if got.Available+got.Reserved != LoadStockEach || got.Reserved != held[sku] {
-			drift = append(drift, fmt.Sprintf("%s: available %d reserved %d, live orders hold %d", sku, got.Available, got.Reserved, held[sku]))
+		if live := sumValues(held[sku]); got.Available+got.Reserved != LoadStockEach || got.Reserved != live {
+			drift = append(drift, fmt.Sprintf("%s: available %d reserved %d, live orders hold %d (%s)",
+				sku, got.Available, got.Reserved, live, strings.Join(holdsAmiss(t, sys, got.Holds, held[sku]), ", ")))
 		}
 	}
 	sc.Check("stock conserved and matching live orders", len(drift) == 0,
@@ -123,9 +131,10 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 			fmt.Sprintf("%d notifications", len(confirmed)), fmt.Sprintf("%d missing: %v", len(missing), FirstFew(missing)))
 	}
 	// And sent: the service records each one once NATS has accepted it.
+	// Where an unsent one's event got to names the link that broke.
 	unsent := unrecorded(t, sys, confirmed, 10*time.Second)
 	sc.Check("every confirmed order notified (recorded as sent)", len(unsent) == 0,
-		fmt.Sprintf("%d notifications", len(confirmed)), fmt.Sprintf("%d unsent: %v", len(unsent), FirstFew(unsent)))
+		fmt.Sprintf("%d notifications", len(confirmed)), fmt.Sprintf("%d unsent: %s", len(unsent), strings.Join(trails(t, sys, unsent), " | ")))
 
 	// Without a fault none may come twice; with one, a repeat carries the
 	// same Nats-Msg-Id for receivers to drop, and is shown.
@@ -161,11 +170,59 @@ func unrecorded(t *testing.T, sys *Shop, orders map[string]loadOrder, timeout ti
 	}
 }
 
-// FirstFew shortens a list of ids for a report: the first five, and how
+// holdsAmiss names the orders whose hold on a SKU (holds, as inventory
+// stored them) differs from what the live orders hold (live), with the
+// status each is stored with.
+func holdsAmiss(t testing.TB, sys *Shop, holds, live map[string]int) []string {
+	var amiss []string
+	for _, id := range slices.Sorted(maps.Keys(mergeKeys(holds, live))) {
+		if holds[id] == live[id] {
+			continue
+		}
+		var o Order
+		status := sys.Call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/"+id, "", &o)
+		amiss = append(amiss, fmt.Sprintf("order %s holds %d, live %d, stored: %d %s", id, holds[id], live[id], status, o.Status))
+	}
+	return amiss
+}
+
+func mergeKeys(a, b map[string]int) map[string]bool {
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	return keys
+}
+
+func sumValues(m map[string]int) int {
+	sum := 0
+	for _, v := range m {
+		sum += v
+	}
+	return sum
+}
+
+// trails returns the EventTrail of the confirmation of each of the first
+// few orders, and how many more there are.
+func trails(t testing.TB, sys *Shop, orders []string) []string {
+	few := make([]string, 0, firstFew+1)
+	for _, id := range orders[:min(len(orders), firstFew)] {
+		few = append(few, sys.EventTrail(t, id+".confirmed"))
+	}
+	return append(few, FirstFew(orders)[len(few):]...)
+}
+
+// firstFew is how many ids a report lists before it only counts.
+const firstFew = 5
+
+// FirstFew shortens a list of ids for a report: the first few, and how
 // many more.
 func FirstFew(ids []string) []string {
-	if len(ids) > 5 {
-		return append(ids[:5:5], fmt.Sprintf("and %d more", len(ids)-5))
+	if len(ids) > firstFew {
+		return append(ids[:firstFew:firstFew], fmt.Sprintf("and %d more", len(ids)-firstFew))
 	}
 	return ids
 }
@@ -187,9 +244,12 @@ type loadResult struct {
 	cancelled int
 	rejected  int
 	// retried counts the orders whose first attempt failed; unanswered
-	// names (by idempotency key) those that never got an answer.
+	// names (by idempotency key, or the order a cancel was for) the
+	// requests that never got an answer, and unexpected those answered
+	// other than a placed, refused or cancelled order.
 	retried    int
 	unanswered []string
+	unexpected []string
 }
 
 // UntilAnswered calls attempt until it answers with something other than a
@@ -237,13 +297,12 @@ func (l load) run(t *testing.T, sys *Shop, duration time.Duration) loadResult {
 				id = got
 				return s, err
 			})
-			cancelled := false
+			cancelStatus, cancelErr := 0, error(nil)
 			if err == nil && status == http.StatusCreated && rand.IntN(100) < cancelShare {
 				var got Order
-				s, _, err := UntilAnswered(func() (int, error) {
+				cancelStatus, _, cancelErr = UntilAnswered(func() (int, error) {
 					return sys.TryCall(http.MethodPost, sys.App(t, "order").URL+"/orders/"+id+"/cancel", "", &got)
 				})
-				cancelled = err == nil && s == http.StatusOK
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -255,11 +314,19 @@ func (l load) run(t *testing.T, sys *Shop, duration time.Duration) loadResult {
 				res.unanswered = append(res.unanswered, fmt.Sprintf("%s (%d, %v)", key, status, err))
 			case status == http.StatusCreated:
 				res.confirmed[id] = o
-				if cancelled {
-					res.cancelled++
-				}
 			case status == http.StatusConflict:
 				res.rejected++
+			default:
+				res.unexpected = append(res.unexpected, fmt.Sprintf("%s: %d", key, status))
+			}
+			switch {
+			case cancelStatus == 0 && cancelErr == nil:
+			case cancelErr != nil || cancelStatus >= http.StatusInternalServerError:
+				res.unanswered = append(res.unanswered, fmt.Sprintf("cancel of %s (%d, %v)", id, cancelStatus, cancelErr))
+			case cancelStatus == http.StatusOK:
+				res.cancelled++
+			default:
+				res.unexpected = append(res.unexpected, fmt.Sprintf("cancel of %s: %d", id, cancelStatus))
 			}
 		})
 	}

@@ -43,11 +43,13 @@ type Order struct {
 	} `json:"items"`
 }
 
-// Item is a SKU's stock as the inventory service answers it.
+// Item is a SKU's stock as the inventory service answers it. Holds, how
+// much each order holds, is only in what it stores (StoredItem).
 type Item struct {
-	SKU       string `json:"sku"`
-	Available int    `json:"available"`
-	Reserved  int    `json:"reserved"`
+	SKU       string         `json:"sku"`
+	Available int            `json:"available"`
+	Reserved  int            `json:"reserved"`
+	Holds     map[string]int `json:"holds,omitempty"`
 }
 
 // HTTPClient waits longer than the system may take to answer: an order
