@@ -219,15 +219,13 @@ run: build
 
 # Everything CI runs: vet, unit tests, the end-to-end tests on real daprd,
 # Redis and NATS (each test run in a network namespace of its own), the
-# self-hosted multi-host run, and, as root, the machines of vm-e2e and the
-# one-node Kubernetes cluster's own check; and the Kubernetes manifests'
-# checks. The e2e suite, the longest, is listed first so that it starts
-# first. The cluster suite (make k8s-e2e) is not part of it yet: run
-# alongside the other suites on 2 cores, one of its faults failed once
-# (see deploy/k8s/README.md).
-test: packages k8s-packages daprd sentry $(PREVIOUS_DAPRD) k8s-validate cluster-images
+# self-hosted multi-host run, and, as root, the machines of vm-e2e and
+# deploy/k8s on the one-node Kubernetes cluster (k8s-e2e); and the
+# Kubernetes manifests' checks. The two longest suites, e2e and the
+# cluster's, are listed first so that they start first, side by side.
+test: packages k8s-packages daprd sentry $(PREVIOUS_DAPRD) k8s-validate k8s-e2e-images $(DAPR_CHART)
 	go vet ./...
-	go test -race -count=1 -timeout 20m ./tests/e2e $$(go list ./... | grep -v -e /tests/bench$$ -e /tests/e2e$$ -e /tests/k8s$$)
+	go test -race -count=1 -timeout 30m ./tests/e2e ./tests/k8s $$(go list ./... | grep -v -e /tests/bench$$ -e /tests/e2e$$ -e /tests/k8s$$)
 
 # deploy/selfhosted alone, verbose: the units verified, and the system on
 # four network-namespace hosts started from them (make test runs it too).
