@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -138,6 +139,15 @@ func TestIntentChecksCatchMistakes(t *testing.T) {
 			c := find(objs, "Configuration", "daprshop-inventory")
 			_ = unstructured.SetNestedField(c.Object, "allow", "spec", "accessControl", "defaultAction")
 		}, "defaultAction"},
+		{"sidecar stops with its app", func(objs []*unstructured.Unstructured) {
+			d := find(objs, "Deployment", "order")
+			unstructured.RemoveNestedField(d.Object, "spec", "template", "metadata", "annotations", "dapr.io/block-shutdown-duration")
+		}, "block-shutdown-duration"},
+		{"app stops serving at once", func(objs []*unstructured.Unstructured) {
+			c := container(objs, "inventory")
+			delete(c, "lifecycle")
+			setContainer(objs, "inventory", c)
+		}, "preStop"},
 		{"no readiness probe", func(objs []*unstructured.Unstructured) {
 			c := container(objs, "order")
 			delete(c, "readinessProbe")
@@ -279,13 +289,8 @@ func checkDaprApp(o *unstructured.Unstructured, d appsv1.Deployment, want intent
 	if configs[ann["dapr.io/config"]] == nil {
 		fail("dapr.io/config %q names no Configuration of this overlay", ann["dapr.io/config"])
 	}
-	grace, err := strconv.Atoi(ann["dapr.io/graceful-shutdown-seconds"])
-	if err != nil || d.Spec.Template.Spec.TerminationGracePeriodSeconds == nil ||
-		int64(grace) >= *d.Spec.Template.Spec.TerminationGracePeriodSeconds {
-		fail("dapr.io/graceful-shutdown-seconds %q must be set and below terminationGracePeriodSeconds", ann["dapr.io/graceful-shutdown-seconds"])
-	}
-
 	c := d.Spec.Template.Spec.Containers[0]
+	errs = append(errs, checkShutdown(id(o), ann, d.Spec.Template.Spec, c)...)
 	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return int(p.ContainerPort) == port }) {
 		fail("container %s does not expose the app port %d", c.Name, port)
 	}
@@ -300,6 +305,46 @@ func checkDaprApp(o *unstructured.Unstructured, d appsv1.Deployment, want intent
 		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path {
 			fail("container %s: no %s probe on %s", c.Name, p.what, p.path)
 		}
+	}
+	return errs
+}
+
+// checkShutdown checks that a terminating pod loses no request: the app
+// keeps serving (preStop sleep) while the cluster stops routing to it, then
+// drains for SHUTDOWN_TIMEOUT; its sidecar serves it all that time
+// (block-shutdown-duration), then drains its own calls
+// (graceful-shutdown-seconds); and the kubelet waits for all of it
+// (terminationGracePeriodSeconds).
+func checkShutdown(name string, ann map[string]string, spec corev1.PodSpec, app corev1.Container) []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(name+": "+format, args...)) }
+	var preStop time.Duration
+	if h := app.Lifecycle; h != nil && h.PreStop != nil && h.PreStop.Sleep != nil {
+		preStop = time.Duration(h.PreStop.Sleep.Seconds) * time.Second
+	}
+	if preStop <= 0 {
+		fail("container %s: no preStop sleep: it stops serving while the cluster still routes to it", app.Name)
+	}
+	drain := 20 * time.Second // the apps' default SHUTDOWN_TIMEOUT (internal/config)
+	for _, e := range app.Env {
+		if e.Name != "SHUTDOWN_TIMEOUT" {
+			continue
+		}
+		var err error
+		if drain, err = time.ParseDuration(e.Value); err != nil {
+			fail("container %s: SHUTDOWN_TIMEOUT: %v", app.Name, err)
+		}
+	}
+	block, err := time.ParseDuration(ann["dapr.io/block-shutdown-duration"])
+	if err != nil || block < preStop+drain {
+		fail("dapr.io/block-shutdown-duration %q: the sidecar must serve its app through preStop and the drain (%s)",
+			ann["dapr.io/block-shutdown-duration"], preStop+drain)
+	}
+	grace, err := strconv.Atoi(ann["dapr.io/graceful-shutdown-seconds"])
+	if err != nil || spec.TerminationGracePeriodSeconds == nil ||
+		block+time.Duration(grace)*time.Second > time.Duration(*spec.TerminationGracePeriodSeconds)*time.Second {
+		fail("dapr.io/graceful-shutdown-seconds %q: block-shutdown-duration and it must fit in terminationGracePeriodSeconds",
+			ann["dapr.io/graceful-shutdown-seconds"])
 	}
 	return errs
 }
