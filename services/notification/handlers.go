@@ -89,6 +89,16 @@ func (h handlers) listDeadLetters(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"deadLetters": list})
 }
 
+// redrive puts a dead letter's event back on the stream (202: it will be
+// handled again, asynchronously) and forgets the dead letter.
+func (h handlers) redrive(c *gin.Context) {
+	if err := h.svc.Redrive(c, c.Param("id")); err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"redriven": c.Param("id")})
+}
+
 // deadLetter keeps an event from the dead-letter topic for an operator. One
 // that cannot be decoded, or has no id, is logged and dropped; one that
 // cannot be stored yet is retried.
@@ -127,6 +137,8 @@ func writeError(c *gin.Context, err error) {
 	switch {
 	case errors.Is(err, notification.ErrInvalidCustomer):
 		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "customerId "+ids.Rule)
+	case errors.Is(err, notification.ErrNoSuchDeadLetter):
+		web.WriteError(c, http.StatusNotFound, web.CodeNotFound, "no such dead letter")
 	default:
 		web.WriteError(c, http.StatusInternalServerError, web.CodeInternal, "internal error")
 	}

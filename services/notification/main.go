@@ -50,7 +50,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		m := newMetrics()
 		sender := natsbus.NewSender(nc)
 		store := daprstate.Store{Client: rt.Dapr, Name: cfg.StateStore, ETagRetries: m.etagRetries}
-		svc := notification.NewService(sender, dapr.NewStore(store), dapr.NewDeadLetters(store, dapr.DefaultDeadLetterLimit))
+		svc := notification.NewService(sender, dapr.NewStore(store),
+			dapr.NewDeadLetters(store, dapr.DefaultDeadLetterLimit, cfg.DeadLetterRetention), dapr.NewEvents(rt.Dapr))
 		return httpserver.Run(ctx, rt.Logger, cfg.Server(), newServer(rt.Logger, cfg, svc, sender.Ready, m))
 	})
 }

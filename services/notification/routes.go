@@ -22,6 +22,7 @@ func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, natsR
 
 	r.GET("/notifications", h.listNotifications)
 	r.GET("/deadletters", h.listDeadLetters)
+	r.POST("/deadletters/:id/redrive", h.redrive)
 	viaDapr := r.Group("/events", web.RequireAppToken(cfg.AppAPIToken))
 	viaDapr.POST("/orders", h.orderEvent)
 	viaDapr.POST("/deadletters", h.deadLetter)

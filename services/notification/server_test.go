@@ -37,6 +37,7 @@ type server struct {
 	store       *notificationtest.Store
 	deadLetters *notificationtest.DeadLetters
 	sender      *notificationtest.Sender
+	events      *notificationtest.Events
 	// natsErr is what the NATS readiness check answers.
 	natsErr error
 }
@@ -58,12 +59,13 @@ func newTestServer(t testing.TB, sidecarStatus int) *server {
 		store:       notificationtest.NewStore(),
 		deadLetters: notificationtest.NewDeadLetters(0),
 		sender:      &notificationtest.Sender{},
+		events:      &notificationtest.Events{},
 	}
 	cfg := Config{Base: config.Base{
 		AppAPIToken:  appToken,
 		DaprHTTPAddr: strings.TrimPrefix(sidecar.URL, "http://"),
 	}}
-	svc := notification.NewService(s.sender, s.store, s.deadLetters)
+	svc := notification.NewService(s.sender, s.store, s.deadLetters, s.events)
 	natsReady := func(context.Context) error { return s.natsErr }
 	s.Handler = newServer(slog.New(slog.DiscardHandler), cfg, svc, natsReady, newMetrics())
 	return s
@@ -389,6 +391,30 @@ func TestAPI(t *testing.T) {
 			req:        request{method: http.MethodGet, path: "/deadletters"},
 			wantStatus: http.StatusInternalServerError, wantCode: web.CodeInternal,
 		},
+		{
+			name: "redrive a dead letter",
+			setup: func(t *testing.T, s *server) {
+				if err := s.deadLetters.Add(t.Context(), notification.DeadLetter{ID: "ce-9", Data: json.RawMessage(`{"eventId":"e-9"}`)}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			req:        request{method: http.MethodPost, path: "/deadletters/ce-9/redrive"},
+			wantStatus: http.StatusAccepted, wantBody: `{"redriven":"ce-9"}`,
+		},
+		{name: "redrive a dead letter not kept", req: request{method: http.MethodPost, path: "/deadletters/ce-404/redrive"}, wantStatus: http.StatusNotFound, wantCode: web.CodeNotFound},
+		{name: "redrive with Dapr's key separator", req: request{method: http.MethodPost, path: "/deadletters/a%7C%7Cb/redrive"}, wantStatus: http.StatusNotFound, wantCode: web.CodeNotFound},
+		{
+			name: "redrive with the broker down",
+			setup: func(t *testing.T, s *server) {
+				if err := s.deadLetters.Add(t.Context(), notification.DeadLetter{ID: "ce-9", Data: json.RawMessage(`{}`)}); err != nil {
+					t.Fatal(err)
+				}
+				s.events.Err = errDown
+			},
+			req:        request{method: http.MethodPost, path: "/deadletters/ce-9/redrive"},
+			wantStatus: http.StatusInternalServerError, wantCode: web.CodeInternal,
+		},
+		{name: "wrong method on redrive", req: request{method: http.MethodGet, path: "/deadletters/ce-9/redrive"}, wantStatus: http.StatusMethodNotAllowed, wantCode: web.CodeMethodNotAllowed},
 		{name: "event without the app token", req: request{method: http.MethodPost, path: "/events/orders", body: sidecarEvent}, wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
 		{name: "event with a wrong app token", req: request{method: http.MethodPost, path: "/events/orders", token: "guess", body: sidecarEvent}, wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
 		{name: "dead letter without the app token", req: request{method: http.MethodPost, path: "/events/deadletters", body: sidecarEvent}, wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},

@@ -3,6 +3,7 @@ package dapr_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -93,17 +94,36 @@ func TestDeadLetters(t *testing.T) {
 	// A small bound, so that the contract fills it in a moment; the service
 	// runs with dapr.DefaultDeadLetterLimit.
 	const limit = 20
-	notificationtest.TestDeadLetters(t, func(*testing.T) notification.DeadLetters { return dapr.NewDeadLetters(state, limit) }, limit)
+	notificationtest.TestDeadLetters(t, func(*testing.T) notification.DeadLetters { return dapr.NewDeadLetters(state, limit, time.Hour) }, limit)
 
-	t.Run("dead letters do not expire", func(t *testing.T) {
+	t.Run("a dead letter expires after the retention, the index does not", func(t *testing.T) {
 		ctx := testContext(t)
 		dl := notification.DeadLetter{ID: "dl-kept", Topic: "orders", Data: []byte(`{}`)}
-		if err := dapr.NewDeadLetters(state, dapr.DefaultDeadLetterLimit).Add(ctx, dl); err != nil {
+		if err := dapr.NewDeadLetters(state, dapr.DefaultDeadLetterLimit, 72*time.Hour).Add(ctx, dl); err != nil {
 			t.Fatal(err)
 		}
 		rdb := sidecar.Redis.Client(t)
-		for _, key := range []string{"deadletter:" + dl.ID, "deadletters"} {
-			checkNoTTL(t, rdb, appID+"||"+key)
+		ttl, err := rdb.TTL(ctx, appID+"||deadletter:"+dl.ID).Result()
+		if err != nil || ttl <= 71*time.Hour || ttl > 72*time.Hour {
+			t.Errorf("TTL of the dead letter: got %v, %v; want the retention, 72h", ttl, err)
+		}
+		checkNoTTL(t, rdb, appID+"||deadletters")
+	})
+
+	t.Run("a dead letter pushed out of the index is deleted", func(t *testing.T) {
+		ctx := testContext(t)
+		d := dapr.NewDeadLetters(state, limit, time.Hour)
+		first := notification.DeadLetter{ID: "dl-pushed-out", Topic: "orders", Data: []byte(`{}`)}
+		if err := d.Add(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		for i := range limit {
+			if err := d.Add(ctx, notification.DeadLetter{ID: fmt.Sprintf("dl-newer-%d", i), Topic: "orders", Data: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := sidecar.Redis.Client(t).Exists(ctx, appID+"||deadletter:"+first.ID).Result(); err != nil || n != 0 {
+			t.Errorf("the dead letter pushed out: got %d keys, %v; want it deleted", n, err)
 		}
 	})
 }
@@ -115,7 +135,7 @@ func TestDeadLetters(t *testing.T) {
 // stored after a refused write finds nothing.
 func TestStoreRefusingWrites(t *testing.T) {
 	state, sidecar := startStateStore(t)
-	store, deadLetters := dapr.NewStore(state), dapr.NewDeadLetters(state, dapr.DefaultDeadLetterLimit)
+	store, deadLetters := dapr.NewStore(state), dapr.NewDeadLetters(state, dapr.DefaultDeadLetterLimit, time.Hour)
 	// A primary missing the replicas it requires refuses every write with
 	// NOREPLICAS and still serves reads.
 	rdb := sidecar.Redis.Client(t)

@@ -85,7 +85,8 @@ func (s *Store) Record(ctx context.Context, n notification.Notification) error {
 
 // AddToHistory appends id to the customer's index unless it is there.
 func (s *Store) AddToHistory(ctx context.Context, customerID, id string) error {
-	return appendToIndex(ctx, s.store, historyKey(customerID), id, 0)
+	_, err := appendToIndex(ctx, s.store, historyKey(customerID), id, 0)
+	return err
 }
 
 // History returns the customer's notifications in delivery order.
@@ -98,17 +99,30 @@ func (s *Store) History(ctx context.Context, customerID string) ([]notification.
 }
 
 // appendToIndex adds id to the list of ids under key unless it is there,
-// keeping at most limit ids (0: no limit); concurrent writers are handled
-// by daprstate.Modify.
-func appendToIndex(ctx context.Context, store daprstate.Store, key, id string, limit int) error {
-	return daprstate.Modify(ctx, store, key, func(ids []string, _ bool) ([]string, error) {
+// keeping at most limit ids (0: no limit), and returns the ids it pushed
+// out; concurrent writers are handled by daprstate.Modify.
+func appendToIndex(ctx context.Context, store daprstate.Store, key, id string, limit int) (evicted []string, err error) {
+	err = daprstate.Modify(ctx, store, key, func(ids []string, _ bool) ([]string, error) {
+		evicted = nil // decided again on fresh data after a lost race
 		if slices.Contains(ids, id) {
 			return nil, daprstate.ErrUnchanged
 		}
 		ids = append(ids, id)
 		if limit > 0 && len(ids) > limit {
+			evicted = slices.Clone(ids[:len(ids)-limit])
 			ids = ids[len(ids)-limit:]
 		}
 		return ids, nil
+	})
+	return evicted, err
+}
+
+// removeFromIndex removes id from the list of ids under key, if it is there.
+func removeFromIndex(ctx context.Context, store daprstate.Store, key, id string) error {
+	return daprstate.Modify(ctx, store, key, func(ids []string, _ bool) ([]string, error) {
+		if !slices.Contains(ids, id) {
+			return nil, daprstate.ErrUnchanged
+		}
+		return slices.DeleteFunc(ids, func(listed string) bool { return listed == id }), nil
 	})
 }

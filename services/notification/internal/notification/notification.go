@@ -57,11 +57,23 @@ type DeadLetter struct {
 	ReceivedAt time.Time       `json:"receivedAt"`
 }
 
-// DeadLetters keeps dead letters. Add is idempotent per id; List returns the
-// most recent ones, oldest first.
+// DeadLetters keeps dead letters for an operator, each for a retention
+// period and only while it is among the most recent: no dead letter is
+// kept for ever. Add is idempotent per id; List returns the most recent
+// ones, oldest first; Get returns one, found false once it expired, was
+// pushed out by newer ones or was removed; Remove forgets one (removing it
+// again changes nothing).
 type DeadLetters interface {
 	Add(ctx context.Context, d DeadLetter) error
 	List(ctx context.Context) ([]DeadLetter, error)
+	Get(ctx context.Context, id string) (DeadLetter, bool, error)
+	Remove(ctx context.Context, id string) error
+}
+
+// Events puts an order event back on the stream the service consumes, for
+// it to be delivered again.
+type Events interface {
+	Republish(ctx context.Context, data json.RawMessage) error
 }
 
 // ErrMalformedEvent marks an event that can never be processed; retrying it is
@@ -75,16 +87,22 @@ var ErrInProgress = errors.New("the same event is being handled")
 // ErrInvalidCustomer is returned for a customer id that cannot exist.
 var ErrInvalidCustomer = errors.New("invalid customer id")
 
+// ErrNoSuchDeadLetter is returned for a dead letter that is not kept (or
+// never was).
+var ErrNoSuchDeadLetter = errors.New("no such dead letter")
+
 // Service delivers notifications.
 type Service struct {
 	sender      Sender
 	store       Store
 	deadLetters DeadLetters
+	events      Events
 }
 
-// NewService returns a Service.
-func NewService(sender Sender, store Store, deadLetters DeadLetters) *Service {
-	return &Service{sender: sender, store: store, deadLetters: deadLetters}
+// NewService returns a Service; events is where Redrive puts dead letters
+// back.
+func NewService(sender Sender, store Store, deadLetters DeadLetters, events Events) *Service {
+	return &Service{sender: sender, store: store, deadLetters: deadLetters, events: events}
 }
 
 // DeadLetter keeps an event that went to the dead-letter topic.
@@ -110,6 +128,28 @@ func keySafe(id string) bool {
 // DeadLetters lists the kept dead letters.
 func (s *Service) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	return s.deadLetters.List(ctx)
+}
+
+// Redrive puts the event of dead letter id back on the stream, for an
+// operator once what made it fail is fixed (NATS down for longer than the
+// retries, say), and then forgets the dead letter. Handling is idempotent
+// per event id, so redriving an event that was delivered after all sends
+// nothing twice; and a redrive that fails half-way can simply be repeated.
+func (s *Service) Redrive(ctx context.Context, id string) error {
+	if !keySafe(id) {
+		return ErrNoSuchDeadLetter
+	}
+	d, found, err := s.deadLetters.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return ErrNoSuchDeadLetter
+	}
+	if err := s.events.Republish(ctx, d.Data); err != nil {
+		return fmt.Errorf("redrive dead letter %s: %w", id, err)
+	}
+	return s.deadLetters.Remove(ctx, id)
 }
 
 // Outcome says what Handle did with an event.

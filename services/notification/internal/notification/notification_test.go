@@ -20,7 +20,7 @@ func confirmed(eventID string) events.Order {
 
 func TestHandleDeliversOncePerEvent(t *testing.T) {
 	sender, store := &notificationtest.Sender{}, notificationtest.NewStore()
-	svc := notification.NewService(sender, store, nil)
+	svc := notification.NewService(sender, store, nil, nil)
 	ctx := context.Background()
 	for i, want := range []notification.Outcome{notification.Delivered, notification.Duplicate, notification.Duplicate} {
 		got, err := svc.Handle(ctx, confirmed("e-1")) // the event, then two redeliveries
@@ -42,7 +42,7 @@ func TestHandleDeliversOncePerEvent(t *testing.T) {
 
 func TestHandleFailedSendIsRetriedLater(t *testing.T) {
 	sender, store := &notificationtest.Sender{Err: errors.New("nats down")}, notificationtest.NewStore()
-	svc := notification.NewService(sender, store, nil)
+	svc := notification.NewService(sender, store, nil, nil)
 	ctx := context.Background()
 	if _, err := svc.Handle(ctx, confirmed("e-1")); err == nil {
 		t.Fatal("Handle: got nil while NATS is down, want an error so the event is redelivered")
@@ -62,7 +62,7 @@ func TestHandleFailedSendIsRetriedLater(t *testing.T) {
 func TestHandleFailedRecordResendsWithTheSameID(t *testing.T) {
 	sender, store := &notificationtest.Sender{}, notificationtest.NewStore()
 	store.RecordErr = errors.New("state store down")
-	svc := notification.NewService(sender, store, nil)
+	svc := notification.NewService(sender, store, nil, nil)
 	ctx := context.Background()
 	if _, err := svc.Handle(ctx, confirmed("e-1")); err == nil {
 		t.Fatal("Handle: got nil, want the store's error")
@@ -78,7 +78,7 @@ func TestHandleFailedRecordResendsWithTheSameID(t *testing.T) {
 }
 
 func TestHandleRefusesMalformedEvents(t *testing.T) {
-	svc := notification.NewService(&notificationtest.Sender{}, notificationtest.NewStore(), nil)
+	svc := notification.NewService(&notificationtest.Sender{}, notificationtest.NewStore(), nil, nil)
 	for _, e := range []events.Order{
 		{OrderID: "o-1", CustomerID: "c-1"},
 		{EventID: "e-1", CustomerID: "c-1"},
@@ -92,7 +92,7 @@ func TestHandleRefusesMalformedEvents(t *testing.T) {
 }
 
 func TestHistoryRefusesInvalidCustomer(t *testing.T) {
-	svc := notification.NewService(&notificationtest.Sender{}, notificationtest.NewStore(), nil)
+	svc := notification.NewService(&notificationtest.Sender{}, notificationtest.NewStore(), nil, nil)
 	for _, id := range []string{"", "a b", "../x"} {
 		if _, err := svc.History(context.Background(), id); !errors.Is(err, notification.ErrInvalidCustomer) {
 			t.Errorf("History(%q): got %v, want ErrInvalidCustomer", id, err)
@@ -116,7 +116,7 @@ func (b *blockingSender) Send(ctx context.Context, n notification.Notification) 
 func TestHandleConcurrentDeliveriesSendOnce(t *testing.T) {
 	sender := &blockingSender{started: make(chan struct{}, 2), release: make(chan struct{})}
 	store := notificationtest.NewStore()
-	svc := notification.NewService(sender, store, nil)
+	svc := notification.NewService(sender, store, nil, nil)
 	ctx := context.Background()
 
 	done := make(chan error)
@@ -137,5 +137,39 @@ func TestHandleConcurrentDeliveriesSendOnce(t *testing.T) {
 	}
 	if len(sender.Sent()) != 1 {
 		t.Errorf("sent %d notifications, want 1", len(sender.Sent()))
+	}
+}
+
+func TestRedrivePutsTheEventBackThenForgetsIt(t *testing.T) {
+	deadLetters, events := notificationtest.NewDeadLetters(0), &notificationtest.Events{}
+	svc := notification.NewService(&notificationtest.Sender{}, notificationtest.NewStore(), deadLetters, events)
+	ctx := context.Background()
+	dl := notification.DeadLetter{ID: "dl-1", Topic: "orders", Data: []byte(`{"eventId":"o-1.confirmed"}`)}
+	if err := svc.DeadLetter(ctx, dl); err != nil {
+		t.Fatal(err)
+	}
+
+	events.Err = errors.New("broker down")
+	if err := svc.Redrive(ctx, "dl-1"); err == nil {
+		t.Fatal("Redrive with the broker down: got nil, want an error")
+	}
+	if _, kept, _ := deadLetters.Get(ctx, "dl-1"); !kept {
+		t.Fatal("a dead letter whose redrive failed was forgotten")
+	}
+
+	events.Err = nil
+	if err := svc.Redrive(ctx, "dl-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := events.Republished(); len(got) != 1 || string(got[0]) != string(dl.Data) {
+		t.Errorf("republished: got %q, want the dead letter's data once", got)
+	}
+	if _, kept, _ := deadLetters.Get(ctx, "dl-1"); kept {
+		t.Error("the redriven dead letter is still kept")
+	}
+	for _, id := range []string{"dl-1", "never", "a||b", ""} {
+		if err := svc.Redrive(ctx, id); !errors.Is(err, notification.ErrNoSuchDeadLetter) {
+			t.Errorf("Redrive(%q): got %v, want ErrNoSuchDeadLetter", id, err)
+		}
 	}
 }

@@ -185,7 +185,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 // TestDeadLetters checks that the notification.DeadLetters made by
 // newDeadLetters does what the interface promises: Add is idempotent per id,
 // List returns the most recent limit dead letters (0: no bound), oldest
-// first. newDeadLetters is called once per subtest; the dead letters it
+// first, Get finds what is listed and nothing else, Remove forgets. newDeadLetters is called once per subtest; the dead letters it
 // returns may share one list, so the subtests look only at ids of their
 // own, and must not run in parallel (the bound subtest needs the newest
 // entries to be its own).
@@ -209,6 +209,32 @@ func TestDeadLetters(t *testing.T, newDeadLetters func(t *testing.T) notificatio
 			mustDo(t, "Add", d.Add(ctx, dl))
 		}
 		checkDeadLetters(t, d, []notification.DeadLetter{first, other, again}, first, other)
+	})
+
+	t.Run("got as added, until removed", func(t *testing.T) {
+		d, ctx := newDeadLetters(t), testContext(t)
+		kept, other := newDeadLetter(), newDeadLetter()
+		mustDo(t, "Add", d.Add(ctx, kept))
+		mustDo(t, "Add", d.Add(ctx, other))
+		got, found, err := d.Get(ctx, kept.ID)
+		if err != nil || !found || deadLetterSummary([]notification.DeadLetter{got})[0] != deadLetterSummary([]notification.DeadLetter{kept})[0] {
+			t.Fatalf("Get(%s): got %+v, %t, %v; want it as added", kept.ID, got, found, err)
+		}
+		for range 2 { // removing again changes nothing
+			mustDo(t, "Remove", d.Remove(ctx, kept.ID))
+		}
+		if _, found, err := d.Get(ctx, kept.ID); err != nil || found {
+			t.Errorf("Get(%s) after Remove: got found %t, %v; want not found", kept.ID, found, err)
+		}
+		checkDeadLetters(t, d, []notification.DeadLetter{kept, other}, other)
+	})
+
+	t.Run("never added is not found", func(t *testing.T) {
+		d, ctx := newDeadLetters(t), testContext(t)
+		if _, found, err := d.Get(ctx, newDeadLetter().ID); err != nil || found {
+			t.Errorf("Get of an id never added: got found %t, %v; want not found", found, err)
+		}
+		mustDo(t, "Remove of an id never added", d.Remove(ctx, newDeadLetter().ID))
 	})
 
 	t.Run("concurrent adds lose nothing", func(t *testing.T) {
@@ -255,6 +281,10 @@ func TestDeadLetters(t *testing.T, newDeadLetters func(t *testing.T) notificatio
 		if len(own) != limit || own[0].ID != added[1].ID || own[len(own)-1].ID != added[limit].ID {
 			t.Errorf("List after %d Adds: got %d of them, from %s to %s; want %d, from %s (the second) to %s (the last)",
 				limit+1, len(own), firstID(own), lastID(own), limit, added[1].ID, added[limit].ID)
+		}
+		// And the one pushed out is not kept out of sight either.
+		if _, found, err := d.Get(ctx, added[0].ID); err != nil || found {
+			t.Errorf("Get of the dead letter pushed out of the list: got found %t, %v; want not found", found, err)
 		}
 	})
 }

@@ -9,6 +9,7 @@ package notificationtest
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 
@@ -172,6 +173,61 @@ func (d *DeadLetters) List(context.Context) ([]notification.DeadLetter, error) {
 		out = append(out, d.byID[id])
 	}
 	return out, nil
+}
+
+// Get returns the dead letter with id while it is listed. (Nothing
+// expires here: the real store's retention is its own test's.)
+func (d *DeadLetters) Get(_ context.Context, id string) (notification.DeadLetter, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.Err != nil {
+		return notification.DeadLetter{}, false, d.Err
+	}
+	if !slices.Contains(d.ids, id) {
+		return notification.DeadLetter{}, false, nil
+	}
+	return d.byID[id], true, nil
+}
+
+// Remove forgets the dead letter with id.
+func (d *DeadLetters) Remove(_ context.Context, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.Err != nil {
+		return d.Err
+	}
+	d.ids = slices.DeleteFunc(d.ids, func(listed string) bool { return listed == id })
+	delete(d.byID, id)
+	return nil
+}
+
+// Events is an in-memory notification.Events that keeps what it is given.
+// Its zero value is ready to use, and it is safe for concurrent use.
+type Events struct {
+	// Err, when set, is returned by Republish, as by a broker that is
+	// down.
+	Err error
+
+	mu          sync.Mutex
+	republished []json.RawMessage
+}
+
+// Republish keeps data.
+func (e *Events) Republish(_ context.Context, data json.RawMessage) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.Err != nil {
+		return e.Err
+	}
+	e.republished = append(e.republished, data)
+	return nil
+}
+
+// Republished returns what Republish was given, in order.
+func (e *Events) Republished() []json.RawMessage {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.republished)
 }
 
 // Sender is an in-memory notification.Sender that keeps what it sends. Its
