@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/daprshop/daprshop/internal/config"
 )
 
@@ -9,15 +11,23 @@ type Config struct {
 	config.Base
 	// InventoryAppID is the Dapr app id of the inventory service.
 	InventoryAppID string
+	// RejectedOrderRetention is how long a rejected order can be read
+	// back: a client's answer to "why was it refused?".
+	RejectedOrderRetention time.Duration
 }
+
+// DefaultRejectedOrderRetention keeps a rejected order for a month.
+const DefaultRejectedOrderRetention = 30 * 24 * time.Hour
 
 func loadConfig(getenv func(string) string) (Config, error) {
 	base, err := config.LoadBase(getenv, 8080, "orderstore")
 	if err != nil {
 		return Config{}, err
 	}
+	env := config.NewEnv(getenv)
 	return Config{
-		Base:           base,
-		InventoryAppID: config.NewEnv(getenv).String("INVENTORY_APP_ID", "inventory"),
-	}, nil
+		Base:                   base,
+		InventoryAppID:         env.String("INVENTORY_APP_ID", "inventory"),
+		RejectedOrderRetention: env.Duration("REJECTED_ORDER_RETENTION", DefaultRejectedOrderRetention),
+	}, env.Err()
 }

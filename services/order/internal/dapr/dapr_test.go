@@ -61,9 +61,9 @@ func TestOrderStore(t *testing.T) {
 	// finish it within its graceful-shutdown timeout, and exits 1.
 	t.Cleanup(func() { waitOutboxIdle(t, rdb) })
 
-	ordertest.TestRepository(t, func(*testing.T) order.Repository { return dapr.NewOrderStore(store, nil) })
+	ordertest.TestRepository(t, func(*testing.T) order.Repository { return dapr.NewOrderStore(store, nil, time.Hour) })
 
-	repo := dapr.NewOrderStore(store, nil)
+	repo := dapr.NewOrderStore(store, nil, time.Hour)
 
 	t.Run("the outbox publishes every saved event", func(t *testing.T) {
 		ctx := callContext(t)
@@ -126,13 +126,32 @@ func TestOrderStore(t *testing.T) {
 		knownOutboxLimitation(t, publishedOfRefused(t, rdb, winner.EventID, created.ID+".cancelled.attempt-1"))
 	})
 
+	t.Run("a rejected order expires after the retention, a confirmed one does not", func(t *testing.T) {
+		ctx := callContext(t)
+		repo := dapr.NewOrderStore(store, nil, 48*time.Hour)
+		rejected := ordertest.NewOrder(ordertest.NewID(), order.StatusRejected)
+		confirmed := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
+		for _, o := range []order.Order{rejected, confirmed} {
+			if err := repo.Create(ctx, o, ordertest.Event(o)); err != nil {
+				t.Fatalf("Create(%s): %v", o.ID, err)
+			}
+		}
+		if ttl, err := rdb.TTL(ctx, "order||order:"+rejected.ID).Result(); err != nil || ttl <= 47*time.Hour || ttl > 48*time.Hour {
+			t.Errorf("TTL of the rejected order: got %v, %v; want the retention, 48h", ttl, err)
+		}
+		if ttl, err := rdb.TTL(ctx, "order||order:"+confirmed.ID).Result(); err != nil || ttl != -1 {
+			t.Errorf("TTL of the confirmed order: got %v, %v; want none", ttl, err)
+		}
+		waitPublished(t, rdb, ordertest.Event(rejected).EventID, ordertest.Event(confirmed).EventID)
+	})
+
 	t.Run("counts the orders saved with their event", func(t *testing.T) {
 		ctx := callContext(t)
 		confirmed, cancelled := new(counter), new(counter)
 		repo := dapr.NewOrderStore(store, map[order.Status]daprstate.Counter{
 			order.StatusConfirmed: confirmed,
 			order.StatusCancelled: cancelled,
-		})
+		}, time.Hour)
 		o := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
 		if err := repo.Create(ctx, o, ordertest.Event(o)); err != nil {
 			t.Fatalf("Create(%s): %v", o.ID, err)

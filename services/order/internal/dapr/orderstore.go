@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"strconv"
+	"time"
 
 	sdk "github.com/dapr/go-sdk/client"
 	"go.opentelemetry.io/otel"
@@ -20,17 +23,23 @@ import (
 // outboxPublishTopic): an order and its event are written in one state
 // transaction, and the sidecar publishes the event only once the transaction
 // committed. A crash between saving and publishing cannot lose the event.
+//
+// A rejected order is kept for a retention period only (the store's TTL):
+// it holds no stock and nothing more happens to it, and a shop that keeps
+// every refusal for ever grows with every customer's attempt.
 type OrderStore struct {
-	store  daprstate.Store
-	orders map[order.Status]daprstate.Counter
+	store             daprstate.Store
+	orders            map[order.Status]daprstate.Counter
+	rejectedRetention time.Duration
 }
 
 // NewOrderStore returns an OrderStore on store. orders counts the orders
 // saved with their event, by the status they reached: each confirmation,
 // rejection and cancellation once (a status without a counter is not
-// counted).
-func NewOrderStore(store daprstate.Store, orders map[order.Status]daprstate.Counter) *OrderStore {
-	return &OrderStore{store: store, orders: orders}
+// counted). A rejected order expires after rejectedRetention (whole
+// seconds, at least one).
+func NewOrderStore(store daprstate.Store, orders map[order.Status]daprstate.Counter, rejectedRetention time.Duration) *OrderStore {
+	return &OrderStore{store: store, orders: orders, rejectedRetention: rejectedRetention}
 }
 
 func orderKey(id string) string { return "order:" + id }
@@ -111,8 +120,11 @@ func (s *OrderStore) save(ctx context.Context, o order.Order, etag string, event
 	}
 	item.Etag = &sdk.ETag{Value: cmp.Or(etag, absent)}
 	ops := []*sdk.StateOperation{{Type: sdk.StateOperationTypeUpsert, Item: item}}
+	if o.Status == order.StatusRejected {
+		item.Metadata = map[string]string{"ttlInSeconds": strconv.Itoa(max(1, int(s.rejectedRetention/time.Second)))}
+	}
 	if event != nil {
-		item.Metadata = outboxTraceContext(ctx)
+		item.Metadata = outboxTraceContext(ctx, item.Metadata)
 		payload, err := json.Marshal(event)
 		if err != nil {
 			return fmt.Errorf("encode event %s: %w", event.EventID, err)
@@ -135,17 +147,22 @@ func (s *OrderStore) save(ctx context.Context, o order.Order, etag string, event
 	return nil
 }
 
-// outboxTraceContext returns the W3C trace context of ctx as metadata for
-// the stored operation of an outbox transaction, which the sidecar copies
-// into the event's CloudEvent. Without it the event's subscribers start a
-// new trace: daprd 1.16 puts the transaction's trace only in the envelope's
-// traceid field and leaves traceparent, which the subscribing sidecar reads
-// first, empty (found by the e2e trace-completeness check).
-func outboxTraceContext(ctx context.Context) map[string]string {
-	md := propagation.MapCarrier{}
-	otel.GetTextMapPropagator().Inject(ctx, md)
-	if len(md) == 0 {
-		return nil
+// outboxTraceContext adds the W3C trace context of ctx to md, the metadata
+// of the stored operation of an outbox transaction, and returns it (a new
+// map when md is nil): the sidecar copies it into the event's CloudEvent.
+// Without it the event's subscribers start a new trace: daprd 1.16 puts the
+// transaction's trace only in the envelope's traceid field and leaves
+// traceparent, which the subscribing sidecar reads first, empty (found by
+// the e2e trace-completeness check).
+func outboxTraceContext(ctx context.Context, md map[string]string) map[string]string {
+	carrier := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, carrier)
+	if len(carrier) == 0 {
+		return md
 	}
+	if md == nil {
+		md = map[string]string{}
+	}
+	maps.Copy(md, carrier)
 	return md
 }
