@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -21,13 +23,25 @@ type handlers struct {
 	metrics *metrics
 }
 
+// listNotifications answers a page of a customer's history, newest first:
+// ?limit= (at most notification.MaxHistoryPage) of them, older than
+// ?cursor= (what the previous page said in "older").
 func (h handlers) listNotifications(c *gin.Context) {
-	list, err := h.svc.History(c, c.Query("customerId"))
+	limit := 0
+	if v, ok := c.GetQuery("limit"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, fmt.Sprintf("limit must be between 1 and %d", notification.MaxHistoryPage))
+			return
+		}
+		limit = n
+	}
+	page, err := h.svc.History(c, c.Query("customerId"), c.Query("cursor"), limit)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"notifications": list})
+	c.JSON(http.StatusOK, page)
 }
 
 // cloudEvent is the part of the CloudEvents envelope Dapr delivers that the
@@ -137,6 +151,8 @@ func writeError(c *gin.Context, err error) {
 	switch {
 	case errors.Is(err, notification.ErrInvalidCustomer):
 		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "customerId "+ids.Rule)
+	case errors.Is(err, notification.ErrInvalidPage):
+		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, err.Error())
 	case errors.Is(err, notification.ErrNoSuchDeadLetter):
 		web.WriteError(c, http.StatusNotFound, web.CodeNotFound, "no such dead letter")
 	default:

@@ -352,12 +352,28 @@ func TestAPI(t *testing.T) {
 				s.deliver(t, "e-3", "c-2")
 			},
 			req: request{method: http.MethodGet, path: "/notifications?customerId=c-1"},
-			// A public route: no app token needed.
+			// A public route: no app token needed. Newest first.
 			wantStatus: http.StatusOK,
 			wantBody: `{"notifications":[` +
-				`{"id":"e-1","customerId":"c-1","orderId":"o-1","status":"confirmed","message":"Your order o-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"},` +
-				`{"id":"e-2","customerId":"c-1","orderId":"o-1","status":"confirmed","message":"Your order o-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"}]}`,
+				`{"id":"e-2","customerId":"c-1","orderId":"o-1","status":"confirmed","message":"Your order o-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"},` +
+				`{"id":"e-1","customerId":"c-1","orderId":"o-1","status":"confirmed","message":"Your order o-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"}]}`,
 		},
+		{
+			name: "history, a page",
+			setup: func(t *testing.T, s *server) {
+				for _, id := range []string{"e-1", "e-2", "e-3"} {
+					s.deliver(t, id, "c-1")
+				}
+			},
+			req:        request{method: http.MethodGet, path: "/notifications?customerId=c-1&limit=1&cursor=2"},
+			wantStatus: http.StatusOK,
+			wantBody: `{"notifications":[` +
+				`{"id":"e-2","customerId":"c-1","orderId":"o-1","status":"confirmed","message":"Your order o-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"}],"older":"1"}`,
+		},
+		{name: "history, limit 0", req: request{method: http.MethodGet, path: "/notifications?customerId=c-1&limit=0"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
+		{name: "history, limit above the page", req: request{method: http.MethodGet, path: "/notifications?customerId=c-1&limit=101"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
+		{name: "history, limit not a number", req: request{method: http.MethodGet, path: "/notifications?customerId=c-1&limit=ten"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
+		{name: "history, cursor made up", req: request{method: http.MethodGet, path: "/notifications?customerId=c-1&cursor=x9"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
 		{name: "empty history", req: request{method: http.MethodGet, path: "/notifications?customerId=c-new"}, wantStatus: http.StatusOK, wantBody: `{"notifications":[]}`},
 		{name: "no customer id", req: request{method: http.MethodGet, path: "/notifications"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
 		{name: "empty customer id", req: request{method: http.MethodGet, path: "/notifications?customerId="}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},

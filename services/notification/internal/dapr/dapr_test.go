@@ -2,6 +2,7 @@ package dapr_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -83,8 +84,41 @@ func TestStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		// An expired record would let a redelivery send again.
-		for _, key := range []string{"notification:" + n.ID, "history:" + n.CustomerID} {
+		for _, key := range []string{"notification:" + n.ID, "histories:" + n.CustomerID} {
 			checkNoTTL(t, rdb, appID+"||"+key)
+		}
+	})
+
+	t.Run("no key of a history grows with it", func(t *testing.T) {
+		ctx := testContext(t)
+		const customer, notified = "c-long", 2*notification.MaxHistoryPage + 50
+		for i := range notified {
+			if err := store.AddToHistory(ctx, customer, fmt.Sprintf("e-long-%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keys, err := rdb.Keys(ctx, appID+"||histories:"+customer+"*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := 0
+		for _, key := range keys {
+			var head struct{ Newest []string }
+			var ids []string
+			data := []byte(rdb.HGet(ctx, key, "data").Val())
+			if json.Unmarshal(data, &ids) != nil {
+				if err := json.Unmarshal(data, &head); err != nil {
+					t.Fatalf("%s: %v", key, err)
+				}
+				ids = head.Newest
+			}
+			if len(ids) > notification.MaxHistoryPage {
+				t.Errorf("%s lists %d ids, more than a page (%d)", key, len(ids), notification.MaxHistoryPage)
+			}
+			listed += len(ids)
+		}
+		if len(keys) != 3 || listed != notified {
+			t.Errorf("history of %d notifications: got %d keys listing %d, want 3 keys (2 pages and the head) listing all", notified, len(keys), listed)
 		}
 	})
 }

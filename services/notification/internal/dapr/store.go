@@ -13,7 +13,10 @@ import (
 )
 
 // Store is a notification.Store. Each notification is its own key, written
-// once (first-write); each customer has an index of notification ids.
+// once (first-write). A customer's history is kept in pages of
+// historyPageSize ids, so that no key grows with the notifications: a head
+// holding the newest ids, and once it is full, each earlier page under a
+// key of its own, written once and never changed.
 type Store struct {
 	store daprstate.Store
 }
@@ -23,8 +26,28 @@ func NewStore(store daprstate.Store) *Store {
 	return &Store{store: store}
 }
 
-func notificationKey(id string) string    { return "notification:" + id }
-func historyKey(customerID string) string { return "history:" + customerID }
+func notificationKey(id string) string { return "notification:" + id }
+
+// historyPageSize is how many ids a page of history holds. A page is read
+// whole to answer for any part of it, so it matches the largest page a
+// client may ask for.
+const historyPageSize = notification.MaxHistoryPage
+
+// historyHead is the head of a customer's history: how many full pages
+// were archived before it, and the ids since, oldest first (at most
+// historyPageSize). The customer's notification at position p (the first
+// at 0) is on page p / historyPageSize.
+type historyHead struct {
+	Pages  int      `json:"pages"`
+	Newest []string `json:"newest"`
+}
+
+// Histories kept by earlier versions under "history:<customer>", one
+// growing list, are not read: their keys are other than these.
+func historyHeadKey(customerID string) string { return "histories:" + customerID }
+func historyPageKey(customerID string, page int) string {
+	return "histories:" + customerID + ":" + strconv.Itoa(page)
+}
 
 // Delivered reports whether notification id was recorded.
 func (s *Store) Delivered(ctx context.Context, id string) (bool, error) {
@@ -83,19 +106,77 @@ func (s *Store) Record(ctx context.Context, n notification.Notification) error {
 	return fmt.Errorf("record notification %s: %w", n.ID, err)
 }
 
-// AddToHistory appends id to the customer's index unless it is there.
+// AddToHistory appends id to the customer's history unless the head lists
+// it. A head that is full is archived first, as the next page. A
+// redelivery's id that was archived meanwhile (after a hundred newer
+// notifications of the same customer) would be listed twice: the price of
+// not reading every page on every event.
 func (s *Store) AddToHistory(ctx context.Context, customerID, id string) error {
-	_, err := appendToIndex(ctx, s.store, historyKey(customerID), id, 0)
-	return err
+	return daprstate.Modify(ctx, s.store, historyHeadKey(customerID), func(h historyHead, _ bool) (historyHead, error) {
+		if slices.Contains(h.Newest, id) {
+			return h, daprstate.ErrUnchanged
+		}
+		if len(h.Newest) >= historyPageSize {
+			if err := s.archive(ctx, customerID, h); err != nil {
+				return h, err
+			}
+			h = historyHead{Pages: h.Pages + 1}
+		}
+		h.Newest = append(h.Newest, id)
+		return h, nil
+	})
 }
 
-// History returns the customer's notifications in delivery order.
-func (s *Store) History(ctx context.Context, customerID string) ([]notification.Notification, error) {
-	var ids []string
-	if _, _, err := s.store.Get(ctx, historyKey(customerID), &ids); err != nil {
-		return nil, err
+// archive writes the full head h as page h.Pages, once. Writers that raced
+// for the same head write the same ids there, so a page found written is
+// as good as one written now.
+func (s *Store) archive(ctx context.Context, customerID string, h historyHead) error {
+	key := historyPageKey(customerID, h.Pages)
+	err := s.store.Put(ctx, key, h.Newest, "", nil)
+	if err == nil {
+		return nil
 	}
-	return daprstate.GetAll[notification.Notification](ctx, s.store, ids, notificationKey)
+	var page []string
+	if _, found, gerr := s.store.Get(ctx, key, &page); gerr == nil && found {
+		return nil
+	}
+	// %v, not %w: the head's update must end here, not read a refused
+	// write to the page as a race lost on the head and try again.
+	return fmt.Errorf("archive history page %s: %v", key, err)
+}
+
+// History returns a page of the customer's history, newest first, as
+// notification.Store says: it reads the head, and at most two archived
+// pages for a limit up to historyPageSize.
+func (s *Store) History(ctx context.Context, customerID string, before, limit int) ([]notification.Notification, int, error) {
+	var h historyHead
+	if _, _, err := s.store.Get(ctx, historyHeadKey(customerID), &h); err != nil {
+		return nil, 0, err
+	}
+	total := h.Pages*historyPageSize + len(h.Newest)
+	if before < 0 || before > total {
+		before = total
+	}
+	older := max(0, before-limit)
+	var ids []string
+	for page := older / historyPageSize; page*historyPageSize < before; page++ {
+		listed := h.Newest
+		if page < h.Pages {
+			var archived []string
+			if _, _, err := s.store.Get(ctx, historyPageKey(customerID, page), &archived); err != nil {
+				return nil, 0, err
+			}
+			listed = archived
+		}
+		first := page * historyPageSize
+		from, to := min(max(0, older-first), len(listed)), min(len(listed), before-first)
+		if from < to {
+			ids = append(ids, listed[from:to]...)
+		}
+	}
+	slices.Reverse(ids)
+	list, err := daprstate.GetAll[notification.Notification](ctx, s.store, ids, notificationKey)
+	return list, older, err
 }
 
 // appendToIndex adds id to the list of ids under key unless it is there,

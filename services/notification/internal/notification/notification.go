@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,15 +37,20 @@ type Sender interface {
 // it, and reports false when someone else holds one; Unclaim gives the lease
 // up early; Record stores n
 // (recording it again changes nothing); AddToHistory lists n.ID in its
-// customer's history, also idempotently; History returns a customer's
-// notifications, oldest first.
+// customer's history, also idempotently.
+//
+// History returns a page of a customer's history, newest first: of the
+// notifications listed before position before (the customer's first is at
+// 0; before < 0: all of them), the newest limit, and the position to ask
+// for the older ones after them (0: there are none). No entry it keeps may
+// grow with the customer's notifications.
 type Store interface {
 	Delivered(ctx context.Context, id string) (bool, error)
 	Claim(ctx context.Context, id string) (bool, error)
 	Unclaim(ctx context.Context, id string) error
 	Record(ctx context.Context, n Notification) error
 	AddToHistory(ctx context.Context, customerID, id string) error
-	History(ctx context.Context, customerID string) ([]Notification, error)
+	History(ctx context.Context, customerID string, before, limit int) (page []Notification, older int, err error)
 }
 
 // DeadLetter is an event that could not be processed: answered DROP, or
@@ -86,6 +92,10 @@ var ErrInProgress = errors.New("the same event is being handled")
 
 // ErrInvalidCustomer is returned for a customer id that cannot exist.
 var ErrInvalidCustomer = errors.New("invalid customer id")
+
+// ErrInvalidPage is returned for a history page asked for with a limit or
+// a cursor that cannot be.
+var ErrInvalidPage = errors.New("invalid page")
 
 // ErrNoSuchDeadLetter is returned for a dead letter that is not kept (or
 // never was).
@@ -216,12 +226,51 @@ func (s *Service) send(ctx context.Context, n Notification) error {
 	return nil
 }
 
-// History returns the notifications delivered to customerID.
-func (s *Service) History(ctx context.Context, customerID string) ([]Notification, error) {
+// The size of a page of history: what one answer returns unless asked for
+// fewer, and the most it returns.
+const (
+	DefaultHistoryPage = 50
+	MaxHistoryPage     = 100
+)
+
+// HistoryPage is a page of a customer's history, newest first. Older, when
+// not empty, is the cursor that asks for the page of older ones.
+type HistoryPage struct {
+	Notifications []Notification `json:"notifications"`
+	Older         string         `json:"older,omitempty"`
+}
+
+// History returns a page of the notifications delivered to customerID,
+// newest first: at most limit (0: DefaultHistoryPage), starting after
+// cursor ("": from the newest), a cursor being what an earlier page said
+// in Older.
+func (s *Service) History(ctx context.Context, customerID, cursor string, limit int) (HistoryPage, error) {
 	if !ids.Valid(customerID) {
-		return nil, ErrInvalidCustomer
+		return HistoryPage{}, ErrInvalidCustomer
 	}
-	return s.store.History(ctx, customerID)
+	if limit == 0 {
+		limit = DefaultHistoryPage
+	}
+	if limit < 1 || limit > MaxHistoryPage {
+		return HistoryPage{}, fmt.Errorf("%w: limit must be between 1 and %d", ErrInvalidPage, MaxHistoryPage)
+	}
+	before := -1
+	if cursor != "" {
+		n, err := strconv.Atoi(cursor)
+		if err != nil || n < 1 {
+			return HistoryPage{}, fmt.Errorf("%w: cursor %.32q is not one a page gave", ErrInvalidPage, cursor)
+		}
+		before = n
+	}
+	list, older, err := s.store.History(ctx, customerID, before, limit)
+	if err != nil {
+		return HistoryPage{}, err
+	}
+	page := HistoryPage{Notifications: list}
+	if older > 0 {
+		page.Older = strconv.Itoa(older)
+	}
+	return page, nil
 }
 
 // messages are what a customer is told, by event type, of the order whose

@@ -3,6 +3,8 @@ package notification_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -34,9 +36,9 @@ func TestHandleDeliversOncePerEvent(t *testing.T) {
 	if sent := sender.Sent(); len(sent) != 2 || sent[0].ID != "e-1" || sent[1].ID != "e-2" {
 		t.Errorf("sent: got %+v, want e-1 then e-2 once each", sent)
 	}
-	got, _ := svc.History(ctx, "c-1")
-	if len(got) != 2 {
-		t.Errorf("history: got %d notifications, want 2", len(got))
+	got, _ := svc.History(ctx, "c-1", "", 0)
+	if len(got.Notifications) != 2 {
+		t.Errorf("history: got %d notifications, want 2", len(got.Notifications))
 	}
 }
 
@@ -94,7 +96,7 @@ func TestHandleRefusesMalformedEvents(t *testing.T) {
 func TestHistoryRefusesInvalidCustomer(t *testing.T) {
 	svc := notification.NewService(&notificationtest.Sender{}, notificationtest.NewStore(), nil, nil)
 	for _, id := range []string{"", "a b", "../x"} {
-		if _, err := svc.History(context.Background(), id); !errors.Is(err, notification.ErrInvalidCustomer) {
+		if _, err := svc.History(context.Background(), id, "", 0); !errors.Is(err, notification.ErrInvalidCustomer) {
 			t.Errorf("History(%q): got %v, want ErrInvalidCustomer", id, err)
 		}
 	}
@@ -170,6 +172,41 @@ func TestRedrivePutsTheEventBackThenForgetsIt(t *testing.T) {
 	for _, id := range []string{"dl-1", "never", "a||b", ""} {
 		if err := svc.Redrive(ctx, id); !errors.Is(err, notification.ErrNoSuchDeadLetter) {
 			t.Errorf("Redrive(%q): got %v, want ErrNoSuchDeadLetter", id, err)
+		}
+	}
+}
+
+func TestHistoryPages(t *testing.T) {
+	sender, store := &notificationtest.Sender{}, notificationtest.NewStore()
+	svc := notification.NewService(sender, store, nil, nil)
+	ctx := context.Background()
+	for i := range 5 {
+		if _, err := svc.Handle(ctx, confirmed(fmt.Sprintf("e-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for cursor, pages := "", 0; ; pages++ {
+		page, err := svc.History(ctx, "c-1", cursor, 2)
+		if err != nil || pages > 5 {
+			t.Fatalf("History(cursor %q): %v after %d pages", cursor, err, pages)
+		}
+		for _, n := range page.Notifications {
+			got = append(got, n.ID)
+		}
+		if cursor = page.Older; cursor == "" {
+			break
+		}
+	}
+	if want := []string{"e-4", "e-3", "e-2", "e-1", "e-0"}; !slices.Equal(got, want) {
+		t.Errorf("history by pages of 2: got %v, want %v", got, want)
+	}
+	for _, bad := range []struct {
+		cursor string
+		limit  int
+	}{{"", -1}, {"", notification.MaxHistoryPage + 1}, {"abc", 10}, {"0", 10}, {"-3", 10}} {
+		if _, err := svc.History(ctx, "c-1", bad.cursor, bad.limit); !errors.Is(err, notification.ErrInvalidPage) {
+			t.Errorf("History(cursor %q, limit %d): got %v, want ErrInvalidPage", bad.cursor, bad.limit, err)
 		}
 	}
 }

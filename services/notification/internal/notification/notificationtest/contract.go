@@ -102,9 +102,9 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 
 	t.Run("history of an unknown customer is empty", func(t *testing.T) {
 		s, ctx := newStore(t), testContext(t)
-		got, err := s.History(ctx, newID("c"))
-		if err != nil || len(got) != 0 {
-			t.Fatalf("History of an unknown customer: got %v, %v; want none, nil", got, err)
+		got, older, err := s.History(ctx, newID("c"), -1, 10)
+		if err != nil || len(got) != 0 || older != 0 {
+			t.Fatalf("History of an unknown customer: got %v, older %d, %v; want none, 0, nil", got, older, err)
 		}
 		// Empty, not nil: GET /notifications answers it as the JSON
 		// list [], not null.
@@ -153,6 +153,32 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 		checkHistory(t, s, customer, first, second)
 	})
 
+	t.Run("a long history pages newest first", func(t *testing.T) {
+		s, ctx := newStore(t), testContext(t)
+		customer := newID("c")
+		// More than two of the largest pages a client may ask for, so that
+		// a store keeping its history in pages of that size crosses two
+		// of their boundaries.
+		want := make([]notification.Notification, 2*notification.MaxHistoryPage+5)
+		for i := range want {
+			want[i] = newNotification(customer)
+			mustDo(t, "Record", s.Record(ctx, want[i]))
+			mustDo(t, "AddToHistory", s.AddToHistory(ctx, customer, want[i].ID))
+		}
+		// A redelivery of a recent one is not listed again.
+		mustDo(t, "AddToHistory", s.AddToHistory(ctx, customer, want[len(want)-3].ID))
+		checkHistory(t, s, customer, want...)
+		if got := historyOf(t, s, customer, notification.MaxHistoryPage); !slices.EqualFunc(got, want, sameNotification) {
+			t.Errorf("History by pages of %d: got %v, want %v", notification.MaxHistoryPage, notificationIDs(got), notificationIDs(want))
+		}
+		// A position past the end is the end.
+		page, older, err := s.History(ctx, customer, len(want)+50, 3)
+		if err != nil || len(page) != 3 || page[0].ID != want[len(want)-1].ID || older != len(want)-3 {
+			t.Errorf("History before %d, 3: got %v, older %d, %v; want the newest 3, older %d",
+				len(want)+50, notificationIDs(page), older, err, len(want)-3)
+		}
+	})
+
 	t.Run("concurrent additions to one history lose nothing", func(t *testing.T) {
 		s, ctx := newStore(t), testContext(t)
 		customer := newID("c")
@@ -168,10 +194,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 			}
 			return s.AddToHistory(ctx, customer, n.ID)
 		})
-		got, err := s.History(ctx, customer)
-		if err != nil {
-			t.Fatalf("History: %v", err)
-		}
+		got := historyOf(t, s, customer, 7)
 		for _, n := range got {
 			delete(want, n.ID)
 		}
@@ -403,25 +426,40 @@ func sameNotification(a, b notification.Notification) bool {
 		a.Status == b.Status && a.Message == b.Message && a.CreatedAt.Equal(b.CreatedAt)
 }
 
-// checkHistory fails t unless the customer's history is want, in order.
+// checkHistory fails t unless the customer's history is want, in order,
+// read a few at a time.
 func checkHistory(t *testing.T, s notification.Store, customerID string, want ...notification.Notification) {
 	t.Helper()
-	got, err := s.History(testContext(t), customerID)
-	if err != nil {
-		t.Fatalf("History: %v", err)
+	if got := historyOf(t, s, customerID, 2); !slices.EqualFunc(got, want, sameNotification) {
+		t.Errorf("History of %s: got %v, want %v", customerID, notificationIDs(got), notificationIDs(want))
 	}
-	ok := len(got) == len(want)
-	for i := 0; ok && i < len(got); i++ {
-		ok = sameNotification(got[i], want[i])
-	}
-	if !ok {
-		t.Errorf("History of %s: got %s, want %s", customerID, notificationIDs(got), notificationIDs(want))
-		for i := range min(len(got), len(want)) {
-			if !sameNotification(got[i], want[i]) {
-				t.Errorf("History of %s, entry %d: got %+v, want %+v", customerID, i, got[i], want[i])
-			}
+}
+
+// historyOf reads the customer's whole history a page of limit at a time,
+// newest first, and returns it oldest first. It fails t when a page is
+// larger than limit or the pages never end.
+func historyOf(t *testing.T, s notification.Store, customerID string, limit int) []notification.Notification {
+	t.Helper()
+	var newestFirst []notification.Notification
+	for before := -1; ; {
+		page, older, err := s.History(testContext(t), customerID, before, limit)
+		if err != nil {
+			t.Fatalf("History before %d: %v", before, err)
 		}
+		if len(page) > limit {
+			t.Fatalf("History before %d: a page of %d, more than the limit %d", before, len(page), limit)
+		}
+		newestFirst = append(newestFirst, page...)
+		if older == 0 {
+			break
+		}
+		if before >= 0 && older >= before {
+			t.Fatalf("History before %d: older is %d, which does not go back", before, older)
+		}
+		before = older
 	}
+	slices.Reverse(newestFirst)
+	return newestFirst
 }
 
 // ownDeadLetters returns the dead letters listed whose ids are among those

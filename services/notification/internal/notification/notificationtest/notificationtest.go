@@ -103,23 +103,29 @@ func (s *Store) AddToHistory(_ context.Context, customerID, id string) error {
 	return nil
 }
 
-// History returns the recorded notifications in the customer's history, in
-// the order they were added; never nil, as the real store's.
-func (s *Store) History(_ context.Context, customerID string) ([]notification.Notification, error) {
+// History returns a page of the recorded notifications in the customer's
+// history, newest first, as notification.Store says; never nil, as the
+// real store's.
+func (s *Store) History(_ context.Context, customerID string, before, limit int) ([]notification.Notification, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Err != nil {
-		return nil, s.Err
+		return nil, 0, s.Err
 	}
-	out := make([]notification.Notification, 0, len(s.history[customerID]))
-	for _, id := range s.history[customerID] {
+	listed := s.history[customerID]
+	if before < 0 || before > len(listed) {
+		before = len(listed)
+	}
+	older := max(0, before-limit)
+	out := make([]notification.Notification, 0, before-older)
+	for i := before - 1; i >= older; i-- {
 		// Like the real store, an id whose notification is missing is
 		// left out rather than shown empty.
-		if n, ok := s.recorded[id]; ok {
+		if n, ok := s.recorded[listed[i]]; ok {
 			out = append(out, n)
 		}
 	}
-	return out, nil
+	return out, older, nil
 }
 
 // DeadLetters is an in-memory notification.DeadLetters, safe for concurrent
