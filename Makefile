@@ -273,6 +273,7 @@ bench: packages daprd
 # what clients and brokers send. make test runs their seeds only (they are
 # ordinary test cases); random inputs would make it undeterministic.
 FUZZ_TARGETS := ./internal/web:FuzzDecodeJSON ./internal/ids:FuzzValid ./services/order:FuzzPlaceOrder \
+	./services/inventory:FuzzRestock ./services/inventory:FuzzReservation \
 	./services/notification:FuzzOrderEvent ./services/notification:FuzzDeadLetter
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
