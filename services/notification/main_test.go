@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/internal/config/configtest"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 )
@@ -69,19 +70,8 @@ func (b *syncBuffer) String() string {
 }
 
 func TestDeadLetterRetention(t *testing.T) {
-	env := map[string]string{"INSECURE_NO_TOKENS": "true"}
-	cfg, err := loadConfig(func(key string) string { return env[key] })
-	if err != nil || cfg.DeadLetterRetention != DefaultDeadLetterRetention {
-		t.Errorf("unset: got %v, %v; want the default, %v", cfg.DeadLetterRetention, err, DefaultDeadLetterRetention)
-	}
-	env["DEAD_LETTER_RETENTION"] = "36h"
-	if cfg, err := loadConfig(func(key string) string { return env[key] }); err != nil || cfg.DeadLetterRetention != 36*time.Hour {
-		t.Errorf("36h: got %v, %v", cfg.DeadLetterRetention, err)
-	}
-	for _, bad := range []string{"forever", "-1h", "0s"} {
-		env["DEAD_LETTER_RETENTION"] = bad
-		if _, err := loadConfig(func(key string) string { return env[key] }); err == nil || !strings.Contains(err.Error(), "DEAD_LETTER_RETENTION") {
-			t.Errorf("%q: got %v, want an error naming DEAD_LETTER_RETENTION", bad, err)
-		}
-	}
+	configtest.CheckDuration(t, "DEAD_LETTER_RETENTION", DefaultDeadLetterRetention, func(getenv func(string) string) (time.Duration, error) {
+		cfg, err := loadConfig(getenv)
+		return cfg.DeadLetterRetention, err
+	})
 }
