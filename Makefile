@@ -27,8 +27,10 @@ VERSIONS ?= releases
 FUZZ_TIME ?= 10s
 IMAGE_REGISTRY ?=
 REPORT_SAMPLE_OUT ?=
+SOAK_ORDERS ?= 100000
+SOAK_RATE ?= 100
 export DAPRD DAPR_VERSION SENTRY KUBE_APISERVER SERVICES_DIR E2E_RUN E2E_OUT E2E_LOGS E2E_LOAD_DURATION E2E_BREAK \
-	CANDIDATE BASE RC_ROUNDS RC_SUITE VERSIONS FUZZ_TIME IMAGE_REGISTRY REPORT_SAMPLE_OUT
+	CANDIDATE BASE RC_ROUNDS RC_SUITE VERSIONS FUZZ_TIME IMAGE_REGISTRY REPORT_SAMPLE_OUT SOAK_ORDERS SOAK_RATE
 
 OUT := out
 # A runtime directory in the layout the dapr CLI expects (DAPR_RUNTIME_PATH).
@@ -49,13 +51,13 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(KUBE_VERSION_PARTS)) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(KUBE_VERSION_PARTS))
 
-.PHONY: FORCE kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
+.PHONY: FORCE soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
 
 build: services daprd cli
 
 # Every knob, with its default and what it does.
 help:
-	@echo 'make run | test | unit | e2e | bench | rc-check | matrix | selfhosted-hosts | vm-e2e | k8s-e2e | fuzz | k8s-check | k8s-validate | images | build | kubernetes | cluster-images | controlplane | clean'
+	@echo 'make run | test | unit | e2e | bench | soak | rc-check | matrix | selfhosted-hosts | vm-e2e | k8s-e2e | fuzz | k8s-check | k8s-validate | images | build | kubernetes | cluster-images | controlplane | clean'
 	@go run ./tests/cmd/knobs
 
 services:
@@ -225,7 +227,7 @@ run: build
 # cluster's, are listed first so that they start first, side by side.
 test: packages k8s-packages daprd sentry $(PREVIOUS_DAPRD) k8s-validate k8s-e2e-images $(DAPR_CHART)
 	go vet ./...
-	go test -race -count=1 -timeout 30m ./tests/e2e ./tests/k8s $$(go list ./... | grep -v -e /tests/bench$$ -e /tests/e2e$$ -e /tests/k8s$$)
+	go test -race -count=1 -timeout 30m ./tests/e2e ./tests/k8s $$(go list ./... | grep -v -e /tests/bench$$ -e /tests/e2e$$ -e /tests/k8s$$ -e /tests/soak$$)
 
 # deploy/selfhosted alone, verbose: the units verified, and the system on
 # four network-namespace hosts started from them (make test runs it too).
@@ -268,6 +270,12 @@ matrix: packages
 # reads as a BASE or CANDIDATE.
 bench: packages daprd
 	go test -count=1 -timeout 20m -v ./tests/bench/
+
+# A long run at a steady rate (SOAK_ORDERS orders at SOAK_RATE a second)
+# against the real system, measured in tenths, its invariants "flat" and
+# "bounded"; writes out/soak/report.json, .md, .html.
+soak: packages daprd
+	go test -count=1 -timeout 0 -v ./tests/soak/
 
 # Every fuzz target for FUZZ_TIME each: the decoders and validators that take
 # what clients and brokers send. make test runs their seeds only (they are

@@ -108,3 +108,38 @@ func compareStreamIDs(a, b string) int {
 	fmt.Sscanf(b, "%d-%d", &bMS, &bSeq)
 	return cmp.Or(cmp.Compare(aMS, bMS), cmp.Compare(aSeq, bSeq))
 }
+
+// AwaitDrained waits up to timeout for every consumer group of every
+// stream to have read everything and acknowledged it (no lag, nothing
+// pending), and returns what is left when it gives up.
+func (s *Shop) AwaitDrained(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	ctx := context.Background()
+	rdb := s.Redis.Client(t)
+	deadline := time.Now().Add(timeout)
+	for {
+		var left []string
+		streams, err := keysOfType(ctx, rdb, "stream")
+		if err != nil {
+			return err
+		}
+		for _, stream := range streams {
+			groups, err := rdb.XInfoGroups(ctx, stream).Result()
+			if err != nil {
+				return err
+			}
+			for _, g := range groups {
+				if g.Lag != 0 || g.Pending != 0 {
+					left = append(left, fmt.Sprintf("%s/%s: %d unread, %d pending", stream, g.Name, g.Lag, g.Pending))
+				}
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s: %s", timeout, strings.Join(left, "; "))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

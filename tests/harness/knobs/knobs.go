@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -96,6 +97,11 @@ var (
 		Doc: "the registry the rendered overlays pull the services' images from"}
 	ReportSampleOut = Knob{Name: "REPORT_SAMPLE_OUT", Targets: "test unit",
 		Doc: "a directory where the report's unit tests keep the sample report.html, report.png and compare.png they render"}
+
+	SoakOrders = Knob{Name: "SOAK_ORDERS", Default: "100000", Targets: "soak",
+		Doc: "how many orders the soak places (at least 100)"}
+	SoakRate = Knob{Name: "SOAK_RATE", Default: "100", Targets: "soak",
+		Doc: "how many orders a second the soak places"}
 )
 
 // All is every knob, in the order `make help` lists them.
@@ -103,7 +109,16 @@ var All = []Knob{
 	Daprd, DaprVersion, Sentry, KubeAPIServer, ServicesDir,
 	E2ERun, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak,
 	RCCandidate, RCBase, RCRounds, RCSuite, MatrixVersions,
-	FuzzTime, ImageRegistry, ReportSampleOut,
+	FuzzTime, ImageRegistry, ReportSampleOut, SoakOrders, SoakRate,
+}
+
+// Int returns the knob's value as a positive whole number.
+func (k Knob) Int() (int, error) {
+	n, err := strconv.Atoi(k.Value())
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive whole number", k.Name, k.Value())
+	}
+	return n, nil
 }
 
 // Markdown is the table of every knob, which `make help` prints and the
