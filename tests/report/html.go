@@ -21,9 +21,10 @@ func HTML(r Report) (string, error) {
 		Held, Total int
 		Latency     template.HTML
 		Timelines   []timelineView
+		Progress    []template.HTML
 		Resources   []template.HTML
 	}{Report: r, Held: passed, Total: total, Latency: latencyChart(r.Scenarios),
-		Timelines: timelineViews(r.Scenarios), Resources: resourceCharts(r.Scenarios)}
+		Timelines: timelineViews(r.Scenarios), Progress: progressCharts(r.Scenarios), Resources: resourceCharts(r.Scenarios)}
 	var b bytes.Buffer
 	if err := reportPage.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("render report.html: %w", err)
@@ -77,6 +78,63 @@ func timelineViews(scenarios []Scenario) []timelineView {
 		})
 	}
 	return out
+}
+
+// progressCharts draws, for each scenario that measured figures as it went
+// (named "<figure> at <N>%", as the soak does), each figure against how far
+// into the run it was taken. A figure measured per process ("<figure> of
+// <process>") is one line per process on its figure's chart.
+func progressCharts(scenarios []Scenario) []template.HTML {
+	var charts []template.HTML
+	for _, s := range scenarios {
+		type chart struct {
+			unit   string
+			series map[string]map[int]float64 // line, then percent
+		}
+		byFigure := map[string]*chart{}
+		var figures []string
+		percents := map[int]bool{}
+		for _, m := range s.Measurements {
+			i := strings.LastIndex(m.Name, " at ")
+			var percent int
+			if i < 0 || !strings.HasSuffix(m.Name, "%") {
+				continue
+			}
+			if _, err := fmt.Sscanf(m.Name[i+len(" at "):], "%d%%", &percent); err != nil {
+				continue
+			}
+			figure, line, found := strings.Cut(m.Name[:i], " of ")
+			if !found {
+				line = figure
+			}
+			c := byFigure[figure]
+			if c == nil {
+				c = &chart{unit: m.Unit, series: map[string]map[int]float64{}}
+				byFigure[figure] = c
+				figures = append(figures, figure)
+			}
+			if c.series[line] == nil {
+				c.series[line] = map[int]float64{}
+			}
+			c.series[line][percent] = m.Value
+			percents[percent] = true
+		}
+		steps := slices.Sorted(maps.Keys(percents))
+		label := func(x int) string { return fmt.Sprintf("%d%%", steps[x]) }
+		for _, figure := range figures {
+			c := byFigure[figure]
+			var series []LineSeries
+			for _, line := range slices.Sorted(maps.Keys(c.series)) {
+				points := make([]float64, len(steps))
+				for x, p := range steps {
+					points[x] = c.series[line][p]
+				}
+				series = append(series, LineSeries{Label: line, Points: points})
+			}
+			charts = append(charts, LineChart(s.Name+": "+figure+", by share of the run", c.unit, 0, label, series, nil))
+		}
+	}
+	return charts
 }
 
 // resourceCharts draws the sidecars' memory and CPU per scenario.
@@ -200,6 +258,7 @@ var reportPage = template.Must(template.New("report").Funcs(funcs).Parse(`<!DOCT
 <p class="muted">Shaded: a fault injected, until the system recovered.</p>
 {{range .Timelines}}{{.Throughput}}{{.Latency}}{{end}}{{end}}
 
+{{if .Progress}}<h2>As the run went on</h2>{{range .Progress}}{{.}}{{end}}{{end}}
 {{if .Resources}}<h2>Sidecars</h2>{{range .Resources}}{{.}}{{end}}{{end}}
 
 <h2>Invariants</h2>

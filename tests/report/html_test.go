@@ -131,3 +131,30 @@ func bodyTag(dom string) string {
 	j := strings.Index(dom[i:], ">")
 	return dom[i : i+j+1]
 }
+
+func TestHTMLChartsFiguresMeasuredAsTheRunWent(t *testing.T) {
+	r := sampleReport()
+	r.Scenarios = append(r.Scenarios, Scenario{Name: "soak", Measurements: []Measurement{
+		{Name: "answer p50 at 10%", Value: 6, Unit: "ms"}, {Name: "answer p50 at 20%", Value: 7, Unit: "ms"},
+		{Name: "resident memory of daprd-order at 10%", Value: 110, Unit: "MB"},
+		{Name: "resident memory of daprd-order at 20%", Value: 111, Unit: "MB"},
+		{Name: "resident memory of order at 10%", Value: 29, Unit: "MB"},
+		{Name: "resident memory of order at 20%", Value: 30, Unit: "MB"},
+		{Name: "hot / spread throughput", Value: 0.2, Unit: "ratio"},
+	}})
+	page, err := HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"soak: answer p50, by share of the run", "soak: resident memory, by share of the run",
+		">daprd-order</text>", ">order</text>", ">10%</text>", ">20%</text>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report.html has no %q", want)
+		}
+	}
+	if strings.Contains(page, "hot / spread throughput, by share") {
+		t.Error("a figure measured once is charted as if measured as the run went")
+	}
+}

@@ -95,6 +95,12 @@ type LineSeries struct {
 // TimeChart draws series over seconds x0, x0+1, ... with windows shaded
 // behind them.
 func TimeChart(title, unit string, x0 int, series []LineSeries, windows []Window) template.HTML {
+	return LineChart(title, unit, x0, func(x int) string { return fmt.Sprintf("%ds", x) }, series, windows)
+}
+
+// LineChart draws series over the steps x0, x0+1, ..., each step named on
+// the axis by xLabel, with windows (in steps) shaded behind them.
+func LineChart(title, unit string, x0 int, xLabel func(x int) string, series []LineSeries, windows []Window) template.HTML {
 	const width, height, left, right, top, bottom = 760.0, 200.0, 50.0, 12.0, 40.0, 28.0
 	n, maxV := 0, 0.0
 	for _, s := range series {
@@ -133,7 +139,7 @@ func TimeChart(title, unit string, x0 int, series []LineSeries, windows []Window
 	}
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" class="small">%s</text>`, left, top-6, esc(unit))
 	for i := 0; i < n; i += max(1, n/10) {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle" class="small">%ds</text>`, xAt(float64(x0+i)), height-10, x0+i)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle" class="small">%s</text>`, xAt(float64(x0+i)), height-10, esc(xLabel(x0+i)))
 	}
 	lx := left + 60
 	for i, s := range series {
@@ -147,8 +153,8 @@ func TimeChart(title, unit string, x0 int, series []LineSeries, windows []Window
 			bw := math.Max(1, plotW/float64(max(n, 1))*0.6)
 			for j, p := range s.Points {
 				if p > 0 {
-					fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%ds: %s</title></rect>`,
-						xAt(float64(x0+j))-bw/2, yAt(p), bw, top+plotH-yAt(p), color, x0+j, num(p))
+					fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %s</title></rect>`,
+						xAt(float64(x0+j))-bw/2, yAt(p), bw, top+plotH-yAt(p), color, esc(xLabel(x0+j)), num(p))
 				}
 			}
 			continue

@@ -257,8 +257,8 @@ func largestEntry(t *testing.T, rdb *redis.Client) (string, int) {
 // into the run it was measured.
 func (p tenth) record(sc *report.ScenarioRecorder, percent int) {
 	at := fmt.Sprintf(" at %d%%", percent)
-	sc.Measure("p50 of an answer"+at, p.p50, "ms")
-	sc.Measure("p99 of an answer"+at, p.p99, "ms")
+	sc.Measure("answer p50"+at, p.p50, "ms")
+	sc.Measure("answer p99"+at, p.p99, "ms")
 	sc.Measure("CPU per order, every process"+at, p.cpuPerOrder(), "ms")
 	sc.Measure("largest state entry"+at, float64(p.largestEntry), "bytes")
 	sc.Measure("Redis memory"+at, p.redisMB, "MB")

@@ -14,7 +14,7 @@ import (
 
 // EventTrail says where an event got to, for a finding to name the link
 // that broke rather than only the notification that never came: every
-// Redis stream holding an entry that mentions needle (the outbox's internal
+// Redis stream holding an entry that mentions eventID (the outbox's internal
 // topic, "orders", the dead-letter topic), and for each entry what every
 // consumer group did with it (not read yet, pending since when and how
 // often delivered, or acknowledged), then whether the notification service

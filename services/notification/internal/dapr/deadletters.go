@@ -3,6 +3,7 @@ package dapr
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -88,4 +89,33 @@ func (d *DeadLetters) delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete dead letter %s: %w", id, err)
 	}
 	return nil
+}
+
+// appendToIndex adds id to the list of ids under key unless it is there,
+// keeping at most limit ids, and returns the ids it pushed out; concurrent
+// writers are handled by daprstate.Modify.
+func appendToIndex(ctx context.Context, store daprstate.Store, key, id string, limit int) (evicted []string, err error) {
+	err = daprstate.Modify(ctx, store, key, func(ids []string, _ bool) ([]string, error) {
+		evicted = nil // decided again on fresh data after a lost race
+		if slices.Contains(ids, id) {
+			return nil, daprstate.ErrUnchanged
+		}
+		ids = append(ids, id)
+		if len(ids) > limit {
+			evicted = slices.Clone(ids[:len(ids)-limit])
+			ids = ids[len(ids)-limit:]
+		}
+		return ids, nil
+	})
+	return evicted, err
+}
+
+// removeFromIndex removes id from the list of ids under key, if it is there.
+func removeFromIndex(ctx context.Context, store daprstate.Store, key, id string) error {
+	return daprstate.Modify(ctx, store, key, func(ids []string, _ bool) ([]string, error) {
+		if !slices.Contains(ids, id) {
+			return nil, daprstate.ErrUnchanged
+		}
+		return slices.DeleteFunc(ids, func(listed string) bool { return listed == id }), nil
+	})
 }

@@ -178,32 +178,3 @@ func (s *Store) History(ctx context.Context, customerID string, before, limit in
 	list, err := daprstate.GetAll[notification.Notification](ctx, s.store, ids, notificationKey)
 	return list, older, err
 }
-
-// appendToIndex adds id to the list of ids under key unless it is there,
-// keeping at most limit ids (0: no limit), and returns the ids it pushed
-// out; concurrent writers are handled by daprstate.Modify.
-func appendToIndex(ctx context.Context, store daprstate.Store, key, id string, limit int) (evicted []string, err error) {
-	err = daprstate.Modify(ctx, store, key, func(ids []string, _ bool) ([]string, error) {
-		evicted = nil // decided again on fresh data after a lost race
-		if slices.Contains(ids, id) {
-			return nil, daprstate.ErrUnchanged
-		}
-		ids = append(ids, id)
-		if limit > 0 && len(ids) > limit {
-			evicted = slices.Clone(ids[:len(ids)-limit])
-			ids = ids[len(ids)-limit:]
-		}
-		return ids, nil
-	})
-	return evicted, err
-}
-
-// removeFromIndex removes id from the list of ids under key, if it is there.
-func removeFromIndex(ctx context.Context, store daprstate.Store, key, id string) error {
-	return daprstate.Modify(ctx, store, key, func(ids []string, _ bool) ([]string, error) {
-		if !slices.Contains(ids, id) {
-			return nil, daprstate.ErrUnchanged
-		}
-		return slices.DeleteFunc(ids, func(listed string) bool { return listed == id }), nil
-	})
-}
