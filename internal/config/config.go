@@ -47,6 +47,17 @@ type Base struct {
 // without DAPR_API_TOKEN and APP_API_TOKEN.
 const EnvInsecureNoTokens = "INSECURE_NO_TOKENS"
 
+// EnvCancellationWindow is how long after it is placed a confirmed order
+// may be cancelled. Order and inventory read it both: order refuses a
+// later cancel, inventory fulfils an order's holds a tenth of the window
+// after it, when no cancel can come any more.
+const EnvCancellationWindow = "CANCELLATION_WINDOW"
+
+// DefaultCancellationWindow is two days: longer than an idempotency key
+// lives (a day), so that a client retrying a placement with its key finds
+// its order's hold.
+const DefaultCancellationWindow = 48 * time.Hour
+
 // LoadBase reads the common settings. defaultPort is the service's port in
 // the public contract; defaultStore names its state store component. The
 // variable names are the ones the Dapr CLI and sidecar injector set for the

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/services/inventory/internal/inventory"
@@ -14,6 +15,9 @@ type Config struct {
 	config.Base
 	// Seed is the catalog stored at start for SKUs that do not exist yet.
 	Seed []inventory.Item
+	// CancellationWindow is how long an order may be cancelled; its holds
+	// are fulfilled a tenth of it later.
+	CancellationWindow time.Duration
 }
 
 // defaultSeed is the small catalog a fresh system starts with.
@@ -24,11 +28,20 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	seed, err := parseSeed(config.NewEnv(getenv).String("INVENTORY_SEED", defaultSeed))
+	env := config.NewEnv(getenv)
+	seed, err := parseSeed(env.String("INVENTORY_SEED", defaultSeed))
 	if err != nil {
 		return Config{}, fmt.Errorf("INVENTORY_SEED: %w", err)
 	}
-	return Config{Base: base, Seed: seed}, nil
+	window := env.Duration(config.EnvCancellationWindow, config.DefaultCancellationWindow)
+	return Config{Base: base, Seed: seed, CancellationWindow: window}, env.Err()
+}
+
+// Fulfilment is when the holds of an order are fulfilled: a tenth of the
+// cancellation window after it closes, so that a cancel the order service
+// accepted just before, by its own clock, still finds its hold.
+func (c Config) Fulfilment() inventory.Fulfilment {
+	return inventory.Fulfilment{After: c.CancellationWindow + c.CancellationWindow/10, Now: time.Now}
 }
 
 // parseSeed reads "SKU=quantity,..."; "none" seeds nothing.

@@ -29,7 +29,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	return app.Run(ctx, "inventory", cfg.Base, getenv, stdout, func(ctx context.Context, rt app.Runtime) error {
 		m, etagRetries := newMetrics()
-		svc := inventory.NewService(dapr.NewItemStore(daprstate.Store{Client: rt.Dapr, Name: cfg.StateStore, ETagRetries: etagRetries}))
+		svc := inventory.NewService(dapr.NewItemStore(daprstate.Store{Client: rt.Dapr, Name: cfg.StateStore, ETagRetries: etagRetries}), cfg.Fulfilment())
 		var seed seeder
 		go seed.run(ctx, rt.Logger, svc, cfg.Seed)
 		return httpserver.Run(ctx, rt.Logger, cfg.Server(), newServer(rt.Logger, cfg, svc, seed.Ready, m))

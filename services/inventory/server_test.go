@@ -53,7 +53,7 @@ func ready(context.Context) error { return nil }
 func newTestServer(t *testing.T, store inventory.Store, cfg Config, seeded health.Check) http.Handler {
 	t.Helper()
 	m, _ := newMetrics()
-	return newServer(slog.New(slog.DiscardHandler), cfg, inventory.NewService(store), seeded, m)
+	return newServer(slog.New(slog.DiscardHandler), cfg, inventory.NewService(store, inventory.Fulfilment{}), seeded, m)
 }
 
 // serve answers one request in-process.

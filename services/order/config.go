@@ -14,6 +14,8 @@ type Config struct {
 	// RejectedOrderRetention is how long a rejected order can be read
 	// back: a client's answer to "why was it refused?".
 	RejectedOrderRetention time.Duration
+	// CancellationWindow is how long a confirmed order may be cancelled.
+	CancellationWindow time.Duration
 }
 
 // DefaultRejectedOrderRetention keeps a rejected order for a month.
@@ -29,5 +31,6 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		Base:                   base,
 		InventoryAppID:         env.String("INVENTORY_APP_ID", "inventory"),
 		RejectedOrderRetention: env.Duration("REJECTED_ORDER_RETENTION", DefaultRejectedOrderRetention),
+		CancellationWindow:     env.Duration(config.EnvCancellationWindow, config.DefaultCancellationWindow),
 	}, env.Err()
 }

@@ -40,6 +40,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			dapr.NewIdempotencyKeys(store),
 			uuid.NewString,
 			time.Now,
+			cfg.CancellationWindow,
 		)
 		return httpserver.Run(ctx, rt.Logger, cfg.Server(), newServer(rt.Logger, cfg, svc, m))
 	})

@@ -59,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 	var n atomic.Int64
 	newID := func() string { return fmt.Sprintf("id-%d", n.Add(1)) }
 	now := func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
-	f.svc = order.NewService(f.inv, f.repo, ordertest.NewIdempotencyKeys(), newID, now)
+	f.svc = order.NewService(f.inv, f.repo, ordertest.NewIdempotencyKeys(), newID, now, 0)
 	m, _ := newMetrics()
 	f.handler = newServer(slog.New(slog.DiscardHandler), cfg, f.svc, m)
 	return f

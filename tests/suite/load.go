@@ -111,13 +111,13 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 	var drift []string
 	for _, sku := range l.skus {
 		got := sys.StoredItem(t, sku)
-		if live := sumValues(held[sku]); got.Available+got.Reserved != LoadStockEach || got.Reserved != live {
-			drift = append(drift, fmt.Sprintf("%s: available %d reserved %d, live orders hold %d (%s)",
-				sku, got.Available, got.Reserved, live, strings.Join(holdsAmiss(t, sys, got.Holds, held[sku]), ", ")))
+		if live := sumValues(held[sku]); got.Available+got.Reserved+got.Fulfilled != LoadStockEach || got.Reserved+got.Fulfilled != live {
+			drift = append(drift, fmt.Sprintf("%s: available %d reserved %d fulfilled %d, live orders hold %d (%s)",
+				sku, got.Available, got.Reserved, got.Fulfilled, live, strings.Join(holdsAmiss(t, sys, got.Holds, held[sku]), ", ")))
 		}
 	}
 	sc.Check("stock conserved and matching live orders", len(drift) == 0,
-		fmt.Sprintf("available+reserved = %d and reserved = held by live orders, per SKU", LoadStockEach), fmt.Sprint(drift))
+		fmt.Sprintf("available+reserved+fulfilled = %d and reserved+fulfilled = held by live orders, per SKU", LoadStockEach), fmt.Sprint(drift))
 
 	// One notification per confirmed order, received by a subscriber. Core
 	// NATS delivers at most once, and only to a connected subscriber: when

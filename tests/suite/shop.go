@@ -43,13 +43,17 @@ type Order struct {
 	} `json:"items"`
 }
 
-// Item is a SKU's stock as the inventory service answers it. Holds, how
-// much each order holds, is only in what it stores (StoredItem).
+// Item is a SKU's stock as the inventory service answers it: what is
+// available, reserved by orders that may still be cancelled, and fulfilled
+// (their cancellation window closed). Holds, how much each order holds, is
+// only in what it stores (StoredItem).
 type Item struct {
-	SKU       string         `json:"sku"`
-	Available int            `json:"available"`
-	Reserved  int            `json:"reserved"`
-	Holds     map[string]int `json:"holds,omitempty"`
+	SKU       string           `json:"sku"`
+	Available int              `json:"available"`
+	Reserved  int              `json:"reserved"`
+	Fulfilled int              `json:"fulfilled"`
+	Holds     map[string]int   `json:"holds,omitempty"`
+	HeldSince map[string]int64 `json:"heldSince,omitempty"`
 }
 
 // HTTPClient waits longer than the system may take to answer: an order

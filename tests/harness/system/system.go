@@ -44,6 +44,8 @@ type Options struct {
 	// SidecarTracingOff removes tracing from the sidecars' Configuration
 	// even with a TraceEndpoint: the apps still send their spans.
 	SidecarTracingOff bool
+	// AppEnv is set in every app's environment, over the run file's.
+	AppEnv map[string]string
 
 	// withoutApp starts a sidecar with no app channel (StartSidecarAlone).
 	withoutApp bool
@@ -259,10 +261,7 @@ func StartSidecar(t testing.TB, env Env, a repo.RunApp, opts Options, logDir str
 	apiToken, appToken := rand.Text(), rand.Text()
 	vars["DAPR_API_TOKEN"] = apiToken
 	vars["APP_API_TOKEN"] = appToken
-	envList := make([]string, 0, len(vars))
-	for k, v := range vars {
-		envList = append(envList, k+"="+v)
-	}
+	envList := envFrom(vars)
 
 	resources := a.ResourcesPaths
 	if opts.ResourcesPath != "" {
@@ -306,8 +305,17 @@ func StartSidecar(t testing.TB, env Env, a repo.RunApp, opts Options, logDir str
 		MetricsURL:   "http://" + proc.Addr(metricsPort) + "/metrics",
 		ProfilerURL:  "http://" + proc.Addr(profilerPort) + "/debug/pprof",
 		Daprd:        proc.Start(t, proc.Spec{Name: "daprd-" + a.AppID, Path: env.Daprd, Args: args, Env: envList, LogDir: logDir}),
-		env:          append(envList, append(appTraceEnv(opts), "PPROF_ADDR="+proc.Addr(profilerPort))...),
+		env:          append(envList, append(appTraceEnv(opts), append(envFrom(opts.AppEnv), "PPROF_ADDR="+proc.Addr(profilerPort))...)...),
 	}
+}
+
+// envFrom returns vars as an environment ("NAME=value" each, by name).
+func envFrom(vars map[string]string) []string {
+	env := make([]string, 0, len(vars))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		env = append(env, k+"="+vars[k])
+	}
+	return env
 }
 
 // waitReady waits until every app answers /readyz and every sidecar

@@ -7,21 +7,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/daprshop/daprshop/internal/ids"
 )
 
-// Item is the stock of one SKU. Available + Reserved changes only by restock.
-// Holds records how much each order reserved, which makes reserving and
-// releasing idempotent per order: a retried call finds its hold and changes
-// nothing.
+// Item is the stock of one SKU. Available + Reserved + Fulfilled changes
+// only by restock. Holds records how much each order reserved, which makes
+// reserving and releasing idempotent per order: a retried call finds its
+// hold and changes nothing. HeldSince says when each hold was taken (Unix
+// seconds): once its order can no longer be cancelled, the hold is
+// fulfilled (Fulfilment), so the entry keeps only the holds that may still
+// change, however many orders the SKU has had.
 type Item struct {
-	SKU       string         `json:"sku"`
-	Available int            `json:"available"`
-	Reserved  int            `json:"reserved"`
-	Holds     map[string]int `json:"holds,omitempty"`
+	SKU       string           `json:"sku"`
+	Available int              `json:"available"`
+	Reserved  int              `json:"reserved"`
+	Fulfilled int              `json:"fulfilled"`
+	Holds     map[string]int   `json:"holds,omitempty"`
+	HeldSince map[string]int64 `json:"heldSince,omitempty"`
 }
 
 // Line asks for a quantity of one SKU.
@@ -88,11 +95,69 @@ func ValidSKU(s string) bool { return ids.Valid(s) }
 
 // Service applies the stock rules to a Store.
 type Service struct {
-	store Store
+	store      Store
+	fulfilment Fulfilment
 }
 
-// NewService returns a Service over store.
-func NewService(store Store) *Service { return &Service{store: store} }
+// NewService returns a Service over store that fulfils holds as fulfilment
+// says.
+func NewService(store Store, fulfilment Fulfilment) *Service {
+	return &Service{store: store, fulfilment: fulfilment}
+}
+
+// Fulfilment says when an order's hold is fulfilled: After the hold was
+// taken (0: never), when the order can no longer be cancelled (order
+// refuses a cancel a little earlier, at its cancellation window). The hold
+// then leaves the SKU's entry and its quantity moves from Reserved to
+// Fulfilled: nothing can release it any more. Now tells the time.
+type Fulfilment struct {
+	After time.Duration
+	Now   func() time.Time
+}
+
+// apply returns item with the holds older than f.After fulfilled. A hold
+// without a time (kept by an earlier version) starts its clock now. It
+// never changes item's own maps: a decision that ends up writing nothing
+// must leave the read item as it was.
+func (f Fulfilment) apply(item Item) Item {
+	if f.After <= 0 || len(item.Holds) == 0 {
+		return item
+	}
+	now := f.Now().Unix()
+	item.Holds, item.HeldSince = maps.Clone(item.Holds), maps.Clone(item.HeldSince)
+	if item.HeldSince == nil {
+		item.HeldSince = map[string]int64{}
+	}
+	for orderID, quantity := range item.Holds {
+		since, ok := item.HeldSince[orderID]
+		switch {
+		case !ok:
+			item.HeldSince[orderID] = now
+		case now-since >= int64(f.After/time.Second):
+			item.Reserved -= quantity
+			item.Fulfilled += quantity
+			delete(item.Holds, orderID)
+			delete(item.HeldSince, orderID)
+		}
+	}
+	return item
+}
+
+// hold records that orderID holds quantity of item, from now.
+func (f Fulfilment) hold(item Item, orderID string, quantity int) Item {
+	item.Holds, item.HeldSince = maps.Clone(item.Holds), maps.Clone(item.HeldSince)
+	if item.Holds == nil {
+		item.Holds = map[string]int{}
+	}
+	item.Holds[orderID] = quantity
+	if f.After > 0 {
+		if item.HeldSince == nil {
+			item.HeldSince = map[string]int64{}
+		}
+		item.HeldSince[orderID] = f.Now().Unix()
+	}
+	return item
+}
 
 // Get returns the item for sku, or ErrUnknownSKU.
 func (s *Service) Get(ctx context.Context, sku string) (Item, error) {
@@ -119,6 +184,7 @@ func (s *Service) Restock(ctx context.Context, sku string, quantity int) (Item, 
 		if !exists {
 			item = Item{SKU: sku}
 		}
+		item = s.fulfilment.apply(item)
 		if item.Available > MaxQuantity*1000-quantity {
 			return Item{}, fmt.Errorf("%w: restock would overflow the stock of %s", ErrInvalid, sku)
 		}
@@ -183,16 +249,13 @@ func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) err
 			if _, ok := item.Holds[orderID]; ok {
 				return item, errAlreadyHeld
 			}
+			item = s.fulfilment.apply(item)
 			if item.Available < line.Quantity {
 				return Item{}, &InsufficientStockError{Shortages: []Shortage{{SKU: line.SKU, Requested: line.Quantity, Available: item.Available}}}
 			}
 			item.Available -= line.Quantity
 			item.Reserved += line.Quantity
-			if item.Holds == nil {
-				item.Holds = map[string]int{}
-			}
-			item.Holds[orderID] = line.Quantity
-			return item, nil
+			return s.fulfilment.hold(item, orderID, line.Quantity), nil
 		})
 		var short *InsufficientStockError
 		switch {
@@ -233,13 +296,16 @@ func (s *Service) Release(ctx context.Context, orderID string, skus []string) er
 func (s *Service) release(ctx context.Context, orderID string, skus []string) error {
 	for _, sku := range skus {
 		err := s.store.Update(ctx, sku, func(item Item, exists bool) (Item, error) {
+			item = s.fulfilment.apply(item)
 			quantity, ok := item.Holds[orderID]
 			if !exists || !ok {
 				return Item{}, errNotHeld
 			}
 			item.Available += quantity
 			item.Reserved -= quantity
+			item.Holds, item.HeldSince = maps.Clone(item.Holds), maps.Clone(item.HeldSince)
 			delete(item.Holds, orderID)
+			delete(item.HeldSince, orderID)
 			return item, nil
 		})
 		if err != nil && !errors.Is(err, errNotHeld) {

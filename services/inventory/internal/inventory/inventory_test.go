@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/daprshop/daprshop/services/inventory/internal/inventory"
 	"github.com/daprshop/daprshop/services/inventory/internal/inventory/inventorytest"
@@ -71,7 +73,7 @@ func TestReserve(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			store := inventorytest.NewStore(stock("A", 10), stock("B", 2))
-			svc := inventory.NewService(store)
+			svc := inventory.NewService(store, inventory.Fulfilment{})
 
 			err := svc.Reserve(context.Background(), "o-1", tc.lines)
 			switch want := tc.wantErr.(type) {
@@ -102,7 +104,7 @@ func TestReserve(t *testing.T) {
 }
 
 func TestReserveReportsEveryShortage(t *testing.T) {
-	svc := inventory.NewService(inventorytest.NewStore(stock("A", 1), stock("B", 2)))
+	svc := inventory.NewService(inventorytest.NewStore(stock("A", 1), stock("B", 2)), inventory.Fulfilment{})
 	err := svc.Reserve(context.Background(), "o-1", []inventory.Line{{SKU: "A", Quantity: 5}, {SKU: "B", Quantity: 6}})
 	var short *inventory.InsufficientStockError
 	if !errors.As(err, &short) {
@@ -116,7 +118,7 @@ func TestReserveReportsEveryShortage(t *testing.T) {
 
 func TestReserveIsIdempotentPerOrder(t *testing.T) {
 	store := inventorytest.NewStore(stock("A", 10))
-	svc := inventory.NewService(store)
+	svc := inventory.NewService(store, inventory.Fulfilment{})
 	lines := []inventory.Line{{SKU: "A", Quantity: 4}}
 	for i := range 3 {
 		if err := svc.Reserve(context.Background(), "o-1", lines); err != nil {
@@ -130,7 +132,7 @@ func TestReserveIsIdempotentPerOrder(t *testing.T) {
 
 func TestReleaseIsIdempotent(t *testing.T) {
 	store := inventorytest.NewStore(stock("A", 10))
-	svc := inventory.NewService(store)
+	svc := inventory.NewService(store, inventory.Fulfilment{})
 	ctx := context.Background()
 	if err := svc.Reserve(ctx, "o-1", []inventory.Line{{SKU: "A", Quantity: 4}}); err != nil {
 		t.Fatal(err)
@@ -158,7 +160,7 @@ func TestReleaseIsIdempotent(t *testing.T) {
 func TestReserveUndoesWhenTheStoreFails(t *testing.T) {
 	store := inventorytest.NewStore(stock("A", 10), stock("B", 10))
 	store.Fail = map[string]error{"B": inventorytest.ErrUnavailable}
-	svc := inventory.NewService(store)
+	svc := inventory.NewService(store, inventory.Fulfilment{})
 	err := svc.Reserve(context.Background(), "o-1", []inventory.Line{{SKU: "A", Quantity: 1}, {SKU: "B", Quantity: 1}})
 	if err == nil {
 		t.Fatal("Reserve: got nil, want the store's error")
@@ -171,7 +173,7 @@ func TestReserveUndoesWhenTheStoreFails(t *testing.T) {
 func TestConcurrentReservesNeverOversell(t *testing.T) {
 	const stockUnits, orders = 7, 40
 	store := inventorytest.NewStore(stock("A", stockUnits))
-	svc := inventory.NewService(store)
+	svc := inventory.NewService(store, inventory.Fulfilment{})
 	var wg sync.WaitGroup
 	errs := make(chan error, orders)
 	for i := range orders {
@@ -199,7 +201,7 @@ func TestConcurrentReservesNeverOversell(t *testing.T) {
 
 func TestSeedKeepsExistingStock(t *testing.T) {
 	store := inventorytest.NewStore(stock("A", 3))
-	svc := inventory.NewService(store)
+	svc := inventory.NewService(store, inventory.Fulfilment{})
 	if err := svc.Seed(context.Background(), []inventory.Item{stock("A", 100), stock("B", 5)}); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +215,7 @@ func TestSeedKeepsExistingStock(t *testing.T) {
 
 func TestRestock(t *testing.T) {
 	store := inventorytest.NewStore(stock("A", 3))
-	svc := inventory.NewService(store)
+	svc := inventory.NewService(store, inventory.Fulfilment{})
 	ctx := context.Background()
 	if it, err := svc.Restock(ctx, "A", 4); err != nil || it.Available != 7 {
 		t.Errorf("Restock A: got %+v, %v; want available 7", it, err)
@@ -231,5 +233,57 @@ func TestRestock(t *testing.T) {
 	}
 	if got := inventorytest.MustGet(t, store, "A").Available; got != 7 {
 		t.Errorf("A after refused restocks: got %d, want 7", got)
+	}
+}
+
+func TestHoldsAreFulfilledOnceTheirOrdersCannotBeCancelled(t *testing.T) {
+	store := inventorytest.NewStore(stock("A", 10))
+	clock := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	svc := inventory.NewService(store, inventory.Fulfilment{After: time.Hour, Now: func() time.Time { return clock }})
+	ctx := context.Background()
+	if err := svc.Reserve(ctx, "o-old", []inventory.Line{{SKU: "A", Quantity: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(30 * time.Minute)
+	if err := svc.Reserve(ctx, "o-new", []inventory.Line{{SKU: "A", Quantity: 1}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Just before the hour, the old hold may still be released; from it on,
+	// the next write fulfils it and nothing releases it any more.
+	clock = clock.Add(30*time.Minute - time.Second)
+	if _, err := svc.Restock(ctx, "A", 1); err != nil {
+		t.Fatal(err)
+	}
+	if it := inventorytest.MustGet(t, store, "A"); it.Holds["o-old"] != 4 || it.Fulfilled != 0 {
+		t.Fatalf("a second before the hour: got %+v, want o-old still held", it)
+	}
+	clock = clock.Add(time.Second)
+	if _, err := svc.Restock(ctx, "A", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Release(ctx, "o-old", []string{"A"}); err != nil {
+		t.Fatal(err)
+	}
+	it := inventorytest.MustGet(t, store, "A")
+	want := inventory.Item{SKU: "A", Available: 7, Reserved: 1, Fulfilled: 4,
+		Holds: map[string]int{"o-new": 1}, HeldSince: map[string]int64{"o-new": clock.Add(-30 * time.Minute).Unix()}}
+	if !reflect.DeepEqual(it, want) {
+		t.Errorf("an hour after o-old's hold:\n got %+v\nwant %+v", it, want)
+	}
+	if it.Available+it.Reserved+it.Fulfilled != 12 {
+		t.Errorf("stock not conserved: %+v for 10 restocked, then 2", it)
+	}
+}
+
+func TestHoldsOfEarlierVersionsStartTheirClockAtTheNextWrite(t *testing.T) {
+	store := inventorytest.NewStore(inventory.Item{SKU: "A", Available: 6, Reserved: 4, Holds: map[string]int{"o-legacy": 4}})
+	clock := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	svc := inventory.NewService(store, inventory.Fulfilment{After: time.Hour, Now: func() time.Time { return clock }})
+	if _, err := svc.Restock(context.Background(), "A", 1); err != nil {
+		t.Fatal(err)
+	}
+	if it := inventorytest.MustGet(t, store, "A"); it.Holds["o-legacy"] != 4 || it.HeldSince["o-legacy"] != clock.Unix() {
+		t.Errorf("a hold without a time: got %+v, want it kept, from now", it)
 	}
 }

@@ -129,16 +129,19 @@ type IdempotencyKeys interface {
 
 // Service applies the order rules.
 type Service struct {
-	inventory Inventory
-	repo      Repository
-	keys      IdempotencyKeys
-	newID     func() string
-	now       func() time.Time
+	inventory    Inventory
+	repo         Repository
+	keys         IdempotencyKeys
+	newID        func() string
+	now          func() time.Time
+	cancelWindow time.Duration
 }
 
-// NewService returns a Service. newID makes order ids; now tells the time.
-func NewService(inventory Inventory, repo Repository, keys IdempotencyKeys, newID func() string, now func() time.Time) *Service {
-	return &Service{inventory: inventory, repo: repo, keys: keys, newID: newID, now: now}
+// NewService returns a Service. newID makes order ids; now tells the time;
+// a confirmed order may be cancelled for cancelWindow after it was placed
+// (0: for ever), after which inventory counts its stock as fulfilled.
+func NewService(inventory Inventory, repo Repository, keys IdempotencyKeys, newID func() string, now func() time.Time, cancelWindow time.Duration) *Service {
+	return &Service{inventory: inventory, repo: repo, keys: keys, newID: newID, now: now, cancelWindow: cancelWindow}
 }
 
 // Validate checks a new order's customer and lines.
@@ -319,8 +322,9 @@ func (s *Service) Get(ctx context.Context, id string) (Order, error) {
 	return s.repo.Get(ctx, id)
 }
 
-// Cancel cancels a confirmed order and gives its stock back. Cancelling an
-// order that is already cancelled succeeds and changes nothing.
+// Cancel cancels a confirmed order and gives its stock back, within the
+// cancellation window. Cancelling an order that is already cancelled
+// succeeds and changes nothing.
 func (s *Service) Cancel(ctx context.Context, id string) (Order, error) {
 	if !ValidID(id) {
 		return Order{}, ErrNotFound
@@ -330,6 +334,9 @@ func (s *Service) Cancel(ctx context.Context, id string) (Order, error) {
 		case StatusCancelled:
 			return o, nil, nil
 		case StatusConfirmed:
+			if s.cancelWindow > 0 && s.now().Sub(o.CreatedAt) >= s.cancelWindow {
+				return Order{}, nil, fmt.Errorf("%w: its cancellation window (%s) has closed", ErrNotCancellable, s.cancelWindow)
+			}
 			o.Status = StatusCancelled
 			o.UpdatedAt = s.now().UTC()
 			e := s.event(o)

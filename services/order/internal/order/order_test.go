@@ -20,7 +20,7 @@ func newService() (*order.Service, *ordertest.Inventory, *ordertest.Repository) 
 	var n atomic.Int64
 	newID := func() string { return fmt.Sprintf("id-%d", n.Add(1)) }
 	now := func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
-	return order.NewService(inv, repo, ordertest.NewIdempotencyKeys(), newID, now), inv, repo
+	return order.NewService(inv, repo, ordertest.NewIdempotencyKeys(), newID, now, 0), inv, repo
 }
 
 // countEvents returns how many events repo saved of eventType.
@@ -293,5 +293,37 @@ func TestReplayOfARejectedOrderReportsTheShortage(t *testing.T) {
 	}
 	if inv.Held() != 0 {
 		t.Errorf("replay of a rejected order holds stock for %d orders, want 0", inv.Held())
+	}
+}
+
+func TestCancelWithinTheWindowOnly(t *testing.T) {
+	inv, repo := ordertest.NewInventory(), ordertest.NewRepository()
+	var n atomic.Int64
+	newID := func() string { return fmt.Sprintf("id-%d", n.Add(1)) }
+	clock := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	svc := order.NewService(inv, repo, ordertest.NewIdempotencyKeys(), newID, func() time.Time { return clock }, time.Hour)
+	ctx := context.Background()
+	early, err := place(svc, "", "c-1", oneLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := place(svc, "", "c-1", oneLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(time.Hour - time.Second)
+	if _, err := svc.Cancel(ctx, early.ID); err != nil {
+		t.Fatalf("cancel a second before the window closes: %v", err)
+	}
+	clock = clock.Add(time.Second)
+	if _, err := svc.Cancel(ctx, late.ID); !errors.Is(err, order.ErrNotCancellable) {
+		t.Errorf("cancel once the window closed: got %v, want ErrNotCancellable", err)
+	}
+	if !inv.Holds(late.ID) {
+		t.Error("the order refused a cancel but gave its stock back")
+	}
+	// Cancelling again what was cancelled in time still succeeds.
+	if got, err := svc.Cancel(ctx, early.ID); err != nil || got.Status != order.StatusCancelled {
+		t.Errorf("cancel again after the window: got %+v, %v; want the cancelled order", got, err)
 	}
 }
