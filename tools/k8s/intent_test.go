@@ -148,6 +148,10 @@ func TestIntentChecksCatchMistakes(t *testing.T) {
 			delete(c, "lifecycle")
 			setContainer(objs, "inventory", c)
 		}, "preStop"},
+		{"a metric series per path", func(objs []*unstructured.Unstructured) {
+			c := find(objs, "Configuration", "daprshop-inventory")
+			unstructured.RemoveNestedField(c.Object, "spec", "metric", "http")
+		}, "increasedCardinality"},
 		{"no readiness probe", func(objs []*unstructured.Unstructured) {
 			c := container(objs, "order")
 			delete(c, "readinessProbe")
@@ -470,6 +474,11 @@ func checkConfigurations(objs []*unstructured.Unstructured, configs map[string]*
 		}
 		if ep, _, _ := unstructured.NestedString(c.Object, "spec", "tracing", "otel", "endpointAddress"); ep == "" {
 			fail("no tracing endpoint")
+		}
+		// A metric series per request path is one per order id: a sidecar
+		// whose memory grows with the orders (make soak).
+		if more, found, _ := unstructured.NestedBool(c.Object, "spec", "metric", "http", "increasedCardinality"); !found || more {
+			fail("metric.http.increasedCardinality not false: a metric series per request path")
 		}
 		if action, _, _ := unstructured.NestedString(c.Object, "spec", "accessControl", "defaultAction"); action != "deny" {
 			fail("accessControl.defaultAction %q, want deny", action)
