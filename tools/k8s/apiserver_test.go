@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -423,19 +424,25 @@ func (w *warnings) take() []string {
 // decodeFile returns the objects of a YAML file of one or more documents.
 func decodeFile(t testing.TB, path string) []*unstructured.Unstructured {
 	t.Helper()
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+	return decodeStream(t, path, data)
+}
+
+// decodeStream returns the objects of a YAML stream of one or more
+// documents; name says what it is in an error.
+func decodeStream(t testing.TB, name string, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var objs []*unstructured.Unstructured
 	for {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
 			return objs
 		} else if err != nil {
-			t.Fatalf("%s: %v", path, err)
+			t.Fatalf("%s: %v", name, err)
 		}
 		if len(raw) == 0 || string(raw) == "null" {
 			continue // an empty document
@@ -443,7 +450,7 @@ func decodeFile(t testing.TB, path string) []*unstructured.Unstructured {
 		// As the API server reads it: numbers become int64 or float64.
 		var o unstructured.Unstructured
 		if err := o.UnmarshalJSON(raw); err != nil {
-			t.Fatalf("%s: %v", path, err)
+			t.Fatalf("%s: %v", name, err)
 		}
 		objs = append(objs, &o)
 	}

@@ -1,11 +1,7 @@
 package k8s
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -88,7 +84,7 @@ func renderChart(t testing.TB, extra map[string]any) []*unstructured.Unstructure
 	if err != nil {
 		t.Fatal(err)
 	}
-	return decodeStream(t, chart.Stream(ms))
+	return decodeStream(t, "the rendered chart", chart.Stream(ms))
 }
 
 func valuesOf(t testing.TB, yaml string) map[string]any {
@@ -210,25 +206,3 @@ func chartObjects(t testing.TB) []*unstructured.Unstructured {
 	return objs
 }
 
-// decodeStream returns the objects of a YAML stream.
-func decodeStream(t testing.TB, data []byte) []*unstructured.Unstructured {
-	t.Helper()
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
-			return objs
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if len(raw) == 0 || string(raw) == "null" {
-			continue
-		}
-		var o unstructured.Unstructured
-		if err := o.UnmarshalJSON(raw); err != nil {
-			t.Fatal(err)
-		}
-		objs = append(objs, &o)
-	}
-}

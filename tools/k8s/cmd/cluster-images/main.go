@@ -37,12 +37,6 @@ func main() {
 	}
 }
 
-// specs collects the repeated NAME:TAG=SOURCE flags of one kind.
-type specs []string
-
-func (i *specs) String() string     { return strings.Join(*i, ",") }
-func (i *specs) Set(v string) error { *i = append(*i, v); return nil }
-
 // sources are the ways to make an image, by flag.
 var sources = []struct {
 	flag, doc string
@@ -60,9 +54,10 @@ var sources = []struct {
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	out := fs.String("out", "", "the directory the archives go to")
-	given := make([]specs, len(sources))
+	// The repeated NAME:TAG=SOURCE flags, by kind.
+	given := make([][]string, len(sources))
 	for i, src := range sources {
-		fs.Var(&given[i], src.flag, src.doc)
+		fs.Func(src.flag, src.doc, func(v string) error { given[i] = append(given[i], v); return nil })
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err

@@ -37,12 +37,6 @@ func main() {
 	}
 }
 
-// files collects the repeated -values flags.
-type files []string
-
-func (f *files) String() string     { return strings.Join(*f, ",") }
-func (f *files) Set(v string) error { *f = append(*f, v); return nil }
-
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	version := fs.String("version", "", "the dapr release whose chart to render (default: the one tools/daprd pins)")
@@ -51,8 +45,8 @@ func run(args []string, stdout io.Writer) error {
 	daprdTag := fs.String("daprd-tag", "", "the tag of the sidecar's image, REGISTRY/daprd (default: -tag)")
 	out := fs.String("out", "", "the file to write")
 	crdsOut := fs.String("crds-out", "", "where the CRDs go (default: -out, first)")
-	var values files
-	fs.Var(&values, "values", "a values file, as helm -f (repeatable; later ones win)")
+	var values []string
+	fs.Func("values", "a values file, as helm -f (repeatable; later ones win)", func(v string) error { values = append(values, v); return nil })
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
