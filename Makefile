@@ -225,9 +225,13 @@ run: build
 # deploy/k8s on the one-node Kubernetes cluster (k8s-e2e); and the
 # Kubernetes manifests' checks. The two longest suites, e2e and the
 # cluster's, are listed first so that they start first, side by side.
+# Then a short soak of 3,000 orders (30 s), alone, since its invariants
+# compare figures measured at the start and at the end of its run: with
+# other suites beside it the machine's load would change between the two.
 test: packages k8s-packages daprd sentry $(PREVIOUS_DAPRD) k8s-validate k8s-e2e-images $(DAPR_CHART)
 	go vet ./...
 	go test -race -count=1 -timeout 30m ./tests/e2e ./tests/k8s $$(go list ./... | grep -v -e /tests/bench$$ -e /tests/e2e$$ -e /tests/k8s$$ -e /tests/soak$$)
+	SOAK_ORDERS=3000 go test -count=1 -timeout 5m ./tests/soak/
 
 # deploy/selfhosted alone, verbose: the units verified, and the system on
 # four network-namespace hosts started from them (make test runs it too).

@@ -20,7 +20,7 @@ import (
 func HappyPath(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 	t.Helper()
 	order, notification := sys.App(t, "order"), sys.App(t, "notification")
-	customer := "c-happy-" + randomHex(t, 4)
+	customer := "c-happy-" + randomHex(4)
 
 	msgs := sys.Subscribe(t, customer)
 

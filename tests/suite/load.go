@@ -57,7 +57,7 @@ type LoadOptions struct {
 // several loads (a cluster's suite does).
 func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions) {
 	t.Helper()
-	l := load{id: randomHex(t, 4)}
+	l := load{id: randomHex(4)}
 	for i := range loadSKUs {
 		l.skus = append(l.skus, fmt.Sprintf("LOAD-%s-%d", l.id, i+1))
 	}

@@ -134,6 +134,12 @@ func (s *Shop) PlaceOrder(t testing.TB, key, customer, sku string, quantity int)
 // TryPlaceOrder is PlaceOrder for a client that handles failures itself: it
 // returns the error instead of failing the test.
 func (s *Shop) TryPlaceOrder(key, customer, sku string, quantity int) (int, string, error) {
+	return s.TryPlaceOrderIn(TraceContext{}, key, customer, sku, quantity)
+}
+
+// TryPlaceOrderIn is TryPlaceOrder in trace tc: the request carries tc's
+// traceparent (none for the zero TraceContext).
+func (s *Shop) TryPlaceOrderIn(tc TraceContext, key, customer, sku string, quantity int) (int, string, error) {
 	req, err := http.NewRequest(http.MethodPost, s.Apps["order"].URL+"/orders",
 		strings.NewReader(fmt.Sprintf(`{"customerId":%q,"items":[{"sku":%q,"quantity":%d}]}`, customer, sku, quantity)))
 	if err != nil {
@@ -142,6 +148,9 @@ func (s *Shop) TryPlaceOrder(key, customer, sku string, quantity int) (int, stri
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
+	}
+	if tc.TraceID != "" {
+		req.Header.Set("traceparent", tc.Traceparent())
 	}
 	resp, err := s.Do(req)
 	if err != nil {

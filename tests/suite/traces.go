@@ -3,7 +3,6 @@ package suite
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -25,35 +24,45 @@ var TracedApps = []string{"order", "inventory", "notification"}
 // the backend: daprd exports in batches every 5 s, the apps every second.
 const TraceCompleteTimeout = 30 * time.Second
 
-// TracedOrder is an order placed under a client span of its own.
-type TracedOrder struct {
-	OrderID  string
-	TraceID  string
-	ParentID string // the client's span, which is not in the backend
+// TraceContext is a trace a client starts: a fresh trace id, the client's
+// own span id, and whether the trace is sampled. The apps and the sidecars
+// follow the client's choice (their samplers are parent-based), so a
+// client that samples one order in a hundred has one traced in a hundred.
+type TraceContext struct {
+	TraceID, SpanID string // hex
+	Sampled         bool
 }
 
-// PlaceTracedOrder places an order whose request carries a fresh sampled
-// traceparent.
+// NewTraceContext starts a fresh trace.
+func NewTraceContext(sampled bool) TraceContext {
+	return TraceContext{TraceID: randomHex(16), SpanID: randomHex(8), Sampled: sampled}
+}
+
+// Traceparent is the W3C traceparent header that carries tc.
+func (tc TraceContext) Traceparent() string {
+	flags := "00"
+	if tc.Sampled {
+		flags = "01"
+	}
+	return "00-" + tc.TraceID + "-" + tc.SpanID + "-" + flags
+}
+
+// TracedOrder is an order placed under a client span of its own (SpanID,
+// which is not in the backend).
+type TracedOrder struct {
+	OrderID string
+	TraceContext
+}
+
+// PlaceTracedOrder places an order in a fresh sampled trace.
 func (s *Shop) PlaceTracedOrder(t *testing.T, customer string) TracedOrder {
 	t.Helper()
-	o := TracedOrder{TraceID: randomHex(t, 16), ParentID: randomHex(t, 8)}
-	req, err := http.NewRequest(http.MethodPost, s.App(t, "order").URL+"/orders",
-		strings.NewReader(fmt.Sprintf(`{"customerId":%q,"items":[{"sku":"SKU-1","quantity":1}]}`, customer)))
-	if err != nil {
-		t.Fatal(err)
+	o := TracedOrder{TraceContext: NewTraceContext(true)}
+	status, id, err := s.TryPlaceOrderIn(o.TraceContext, "", customer, "SKU-1", 1)
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("POST /orders: got %d (%v), want 201", status, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("traceparent", "00-"+o.TraceID+"-"+o.ParentID+"-01")
-	resp, err := s.Do(req)
-	if err != nil {
-		t.Fatalf("POST /orders: %v", err)
-	}
-	defer resp.Body.Close()
-	var body Order
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /orders: got %d (%v), want 201", resp.StatusCode, err)
-	}
-	o.OrderID = body.ID
+	o.OrderID = id
 	return o
 }
 
@@ -62,7 +71,7 @@ func (s *Shop) PlaceTracedOrder(t *testing.T, customer string) TracedOrder {
 func AwaitCompleteTrace(backend *otlp.Receiver, o TracedOrder, timeout time.Duration) []string {
 	deadline := time.Now().Add(timeout)
 	for {
-		problems := traceProblems(backend.Trace(o.TraceID), o.ParentID)
+		problems := traceProblems(backend.Trace(o.TraceID), o.SpanID)
 		if len(problems) == 0 || time.Now().After(deadline) {
 			return problems
 		}
@@ -107,12 +116,9 @@ func traceProblems(spans []otlp.Span, clientSpanID string) []string {
 	return problems
 }
 
-func randomHex(t *testing.T, n int) string {
-	t.Helper()
+func randomHex(n int) string {
 	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
+	rand.Read(b) // never fails: crypto/rand panics rather than return short
 	return hex.EncodeToString(b)
 }
 
