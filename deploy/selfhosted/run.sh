@@ -130,7 +130,7 @@ export REDIS_HOST=${REDIS_HOST:-127.0.0.1:6379}
 export PUBSUB_REDIS_HOST=${PUBSUB_REDIS_HOST:-$REDIS_HOST}
 export DAPR_HOST_IP=${DAPR_HOST_IP:-127.0.0.1}
 
-echo "run: INSECURE, for development only: no Dapr API or app tokens (INSECURE_NO_TOKENS in deploy/selfhosted/dapr.yaml)" >&2
+echo "run: INSECURE, for development only: no Dapr API or app tokens (INSECURE_NO_TOKENS in deploy/selfhosted/dapr.yaml), and no AUTH_ISSUER: every client is taken for an operator" >&2
 
 # tee ignores Ctrl-C so that the shutdown's own log lines still get through.
 "$out/bin/dapr" run -f "$root/deploy/selfhosted/dapr.yaml" > >(trap '' INT && exec tee "$state/dapr.log") 2>&1 &

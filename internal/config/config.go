@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -31,6 +32,12 @@ type Base struct {
 	// the sidecar's API may then use it as this app, and anything that
 	// reaches the app may call its sidecar-only routes.
 	InsecureNoTokens bool
+	// AuthIssuer is the OpenID Connect issuer whose tokens clients must
+	// present (AUTH_ISSUER: the URL its discovery document lives under);
+	// AuthAudience what the tokens must be issued for (AUTH_AUDIENCE,
+	// default daprshop). Without an issuer no request is authenticated,
+	// and any client may act as any customer and as an operator.
+	AuthIssuer, AuthAudience string
 	// StateStore is the name of the Dapr state store component.
 	StateStore string
 	// ShutdownTimeout bounds the graceful drain on SIGTERM; keep it below the
@@ -74,6 +81,8 @@ func LoadBase(getenv func(string) string, defaultPort int, defaultStore string) 
 		DaprHTTPAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(env.Port("DAPR_HTTP_PORT", 3500))),
 		DaprAPIToken:    env.String("DAPR_API_TOKEN", ""),
 		AppAPIToken:     env.String("APP_API_TOKEN", ""),
+		AuthIssuer:      env.URL("AUTH_ISSUER"),
+		AuthAudience:    env.String("AUTH_AUDIENCE", "daprshop"),
 		StateStore:      env.String("STATE_STORE", defaultStore),
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		LogLevel:        env.Level("LOG_LEVEL", slog.LevelInfo),
@@ -96,6 +105,9 @@ func (b Base) MissingTokens() []string {
 	}
 	if b.AppAPIToken == "" {
 		missing = append(missing, "APP_API_TOKEN")
+	}
+	if b.AuthIssuer == "" {
+		missing = append(missing, "AUTH_ISSUER")
 	}
 	return missing
 }
@@ -175,6 +187,21 @@ func (e *Env) LoopbackAddr(key, def string) string {
 	if err != nil || perr != nil || p < 1 || p > 65535 || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
 		e.errs = append(e.errs, fmt.Errorf("%s=%q: want a loopback host:port such as 127.0.0.1:6060", key, v))
 		return def
+	}
+	return v
+}
+
+// URL returns the variable as an absolute http or https URL, or "" when
+// it is unset.
+func (e *Env) URL(key string) string {
+	v := e.getenv(key)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want an http or https URL, with a host and nothing after its path", key, v))
+		return ""
 	}
 	return v
 }

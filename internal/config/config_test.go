@@ -27,6 +27,7 @@ func TestLoadBaseDefaults(t *testing.T) {
 		DaprHTTPAddr:    "127.0.0.1:3500",
 		DaprAPIToken:    "t1",
 		AppAPIToken:     "t2",
+		AuthAudience:    "daprshop",
 		StateStore:      "statestore",
 		ShutdownTimeout: 20 * time.Second,
 		LogLevel:        slog.LevelInfo,
@@ -41,13 +42,15 @@ func TestLoadBaseFromEnvironment(t *testing.T) {
 		"APP_HOST": "127.0.0.2", "APP_PORT": "9000", "DAPR_GRPC_PORT": "50010", "DAPR_HTTP_PORT": "3600",
 		"DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2", "STATE_STORE": "other",
 		"SHUTDOWN_TIMEOUT": "5s", "LOG_LEVEL": "debug", "PPROF_ADDR": "127.0.0.1:6060",
+		"AUTH_ISSUER": "https://id.example.com/realms/shop", "AUTH_AUDIENCE": "shop",
 	}), 8081, "statestore")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b.HTTPAddr != "127.0.0.2:9000" || b.DaprGRPCAddr != "127.0.0.1:50010" || b.DaprHTTPAddr != "127.0.0.1:3600" ||
 		b.DaprAPIToken != "t1" || b.AppAPIToken != "t2" || b.StateStore != "other" ||
-		b.ShutdownTimeout != 5*time.Second || b.LogLevel != slog.LevelDebug || b.ProfilerAddr != "127.0.0.1:6060" {
+		b.ShutdownTimeout != 5*time.Second || b.LogLevel != slog.LevelDebug || b.ProfilerAddr != "127.0.0.1:6060" ||
+		b.AuthIssuer != "https://id.example.com/realms/shop" || b.AuthAudience != "shop" {
 		t.Errorf("got %+v", b)
 	}
 }
@@ -65,15 +68,23 @@ func TestProfilerListensOnLoopbackOnly(t *testing.T) {
 	}
 }
 
+func TestIssuerIsAnHTTPURL(t *testing.T) {
+	for _, issuer := range []string{"id.example.com", "ftp://id.example.com", "https://", "https://user:pw@id.example.com", "https://id.example.com/?realm=shop", "https://id.example.com/#x"} {
+		if _, err := config.LoadBase(env(map[string]string{"AUTH_ISSUER": issuer, "DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2"}), 8081, "statestore"); err == nil || !strings.Contains(err.Error(), "AUTH_ISSUER") {
+			t.Errorf("AUTH_ISSUER=%s: got %v, want it refused", issuer, err)
+		}
+	}
+}
+
 func TestLoadBaseReportsEveryBadValue(t *testing.T) {
 	_, err := config.LoadBase(env(map[string]string{
 		"APP_PORT": "http", "DAPR_GRPC_PORT": "70000", "SHUTDOWN_TIMEOUT": "-1s", "LOG_LEVEL": "loud",
-		"PPROF_ADDR": "6060",
+		"PPROF_ADDR": "6060", "AUTH_ISSUER": "id.example.com",
 	}), 8081, "statestore")
 	if err == nil {
 		t.Fatal("got nil, want an error")
 	}
-	for _, key := range []string{"APP_PORT", "DAPR_GRPC_PORT", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "PPROF_ADDR"} {
+	for _, key := range []string{"APP_PORT", "DAPR_GRPC_PORT", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "PPROF_ADDR", "AUTH_ISSUER"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error %q does not name %s", err, key)
 		}
@@ -107,7 +118,7 @@ func TestLoadBaseRefusesToStartWithoutTokens(t *testing.T) {
 	}
 
 	b, err := config.LoadBase(env(map[string]string{"INSECURE_NO_TOKENS": "true"}), 8081, "statestore")
-	if err != nil || !b.InsecureNoTokens || len(b.MissingTokens()) != 2 {
-		t.Errorf("INSECURE_NO_TOKENS=true: got %+v, %v; want it to start, and say both tokens are missing", b, err)
+	if err != nil || !b.InsecureNoTokens || len(b.MissingTokens()) != 3 {
+		t.Errorf("INSECURE_NO_TOKENS=true: got %+v, %v; want it to start, and say both tokens and the issuer are missing", b, err)
 	}
 }

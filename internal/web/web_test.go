@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/daprshop/daprshop/internal/auth"
 	"github.com/daprshop/daprshop/internal/web"
 )
 
@@ -133,6 +135,84 @@ func TestAppToken(t *testing.T) {
 	}
 	if rec := serve(newEngine(""), http.MethodPost, "/sidecar/decode", "application/json", `{}`); rec.Code != http.StatusOK {
 		t.Errorf("no token configured: got %d, want 200", rec.Code)
+	}
+}
+
+// fakeVerifier accepts the tokens it lists; any other is unauthenticated.
+type fakeVerifier struct {
+	tokens map[string]auth.Principal
+	down   bool // the issuer cannot be reached
+}
+
+func (v fakeVerifier) Verify(_ context.Context, raw string) (auth.Principal, error) {
+	if v.down {
+		return auth.Principal{}, auth.ErrIssuerUnavailable
+	}
+	p, ok := v.tokens[raw]
+	if !ok {
+		return auth.Principal{}, auth.ErrUnauthenticated
+	}
+	return p, nil
+}
+
+func TestAuthenticate(t *testing.T) {
+	customer, operator := auth.Principal{Subject: "c-1"}, auth.Principal{Subject: "ops-1", Operator: true}
+	newAuthEngine := func(v web.TokenVerifier) *gin.Engine {
+		e := web.NewEngine(slog.New(slog.DiscardHandler))
+		whoAmI := func(c *gin.Context) {
+			p, _ := auth.FromContext(c)
+			c.JSON(http.StatusOK, p)
+		}
+		api := e.Group("/", web.Authenticate(v))
+		api.GET("/me", whoAmI)
+		api.GET("/ops", web.RequireOperator(), whoAmI)
+		return e
+	}
+	e := newAuthEngine(fakeVerifier{tokens: map[string]auth.Principal{"tc": customer, "to": operator}})
+	for _, tc := range []struct {
+		name, path, authorization string
+		wantStatus                int
+		wantCode                  string
+		want                      auth.Principal
+	}{
+		{name: "a customer", path: "/me", authorization: "Bearer tc", wantStatus: http.StatusOK, want: customer},
+		{name: "the scheme in any case", path: "/me", authorization: "bearer tc", wantStatus: http.StatusOK, want: customer},
+		{name: "no token", path: "/me", wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
+		{name: "an empty token", path: "/me", authorization: "Bearer ", wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
+		{name: "another scheme", path: "/me", authorization: "Basic tc", wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
+		{name: "a token the verifier refuses", path: "/me", authorization: "Bearer forged", wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
+		{name: "an operator's route, as a customer", path: "/ops", authorization: "Bearer tc", wantStatus: http.StatusForbidden, wantCode: web.CodeForbidden},
+		{name: "an operator's route, as an operator", path: "/ops", authorization: "Bearer to", wantStatus: http.StatusOK, want: operator},
+		{name: "an operator's route, without a token", path: "/ops", wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var header []string
+			if tc.authorization != "" {
+				header = []string{"Authorization", tc.authorization}
+			}
+			rec := serve(e, http.MethodGet, tc.path, "", "", header...)
+			if rec.Code != tc.wantStatus {
+				t.Fatalf("got %d %s, want %d", rec.Code, rec.Body, tc.wantStatus)
+			}
+			if tc.wantCode != "" {
+				if got := errorCode(t, rec); got != tc.wantCode {
+					t.Errorf("got code %s, want %s", got, tc.wantCode)
+				}
+				if rec.Code == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("401 without a Bearer challenge: %q", rec.Header().Get("WWW-Authenticate"))
+				}
+				return
+			}
+			var got auth.Principal
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got != tc.want {
+				t.Errorf("the handler saw %+v (%v), want %+v", got, err, tc.want)
+			}
+		})
+	}
+
+	down := newAuthEngine(fakeVerifier{down: true})
+	if rec := serve(down, http.MethodGet, "/me", "", "", "Authorization", "Bearer tc"); rec.Code != http.StatusServiceUnavailable || errorCode(t, rec) != web.CodeUnavailable {
+		t.Errorf("issuer unreachable: got %d %s, want 503 unavailable: the token may be good", rec.Code, rec.Body)
 	}
 }
 

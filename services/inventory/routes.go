@@ -18,10 +18,11 @@ func newServer(logger *slog.Logger, cfg Config, svc *inventory.Service, seeded h
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), seeded)
 	m.Instrument(r)
 
-	// Operator API.
-	r.GET("/items", h.listItems)
-	r.GET("/items/:sku", h.getItem)
-	r.POST("/items/:sku/restock", h.restock)
+	// Anyone with a token may read the stock; an operator restocks.
+	api := r.Group("/", web.Authentication(cfg.AuthIssuer, cfg.AuthAudience))
+	api.GET("/items", h.listItems)
+	api.GET("/items/:sku", h.getItem)
+	api.POST("/items/:sku/restock", web.RequireOperator(), h.restock)
 
 	// Methods the order service invokes through Dapr, keyed by order id.
 	viaDapr := r.Group("/reservations", web.RequireAppToken(cfg.AppAPIToken))

@@ -36,7 +36,14 @@ func (h handlers) listNotifications(c *gin.Context) {
 		}
 		limit = n
 	}
-	page, err := h.svc.History(c, c.Query("customerId"), c.Query("cursor"), limit)
+	// The history is the token's customer's; naming another customer
+	// finds nothing, as if it had none.
+	customer, ok := web.Caller(c).Customer(c.Query("customerId"))
+	if !ok {
+		web.WriteError(c, http.StatusNotFound, web.CodeNotFound, "no notifications for that customer")
+		return
+	}
+	page, err := h.svc.History(c, customer, c.Query("cursor"), limit)
 	if err != nil {
 		writeError(c, err)
 		return

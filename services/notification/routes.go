@@ -20,9 +20,13 @@ func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, natsR
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), natsReady)
 	m.Instrument(r)
 
-	r.GET("/notifications", h.listNotifications)
-	r.GET("/deadletters", h.listDeadLetters)
-	r.POST("/deadletters/:id/redrive", h.redrive)
+	// A customer reads their own notifications; an operator handles the
+	// dead letters.
+	api := r.Group("/", web.Authentication(cfg.AuthIssuer, cfg.AuthAudience))
+	api.GET("/notifications", h.listNotifications)
+	operator := api.Group("/deadletters", web.RequireOperator())
+	operator.GET("", h.listDeadLetters)
+	operator.POST("/:id/redrive", h.redrive)
 	viaDapr := r.Group("/events", web.RequireAppToken(cfg.AppAPIToken))
 	viaDapr.POST("/orders", h.orderEvent)
 	viaDapr.POST("/deadletters", h.deadLetter)

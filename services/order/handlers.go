@@ -14,7 +14,9 @@ type handlers struct {
 	svc *order.Service
 }
 
-// placeOrderRequest is the body of POST /orders.
+// placeOrderRequest is the body of POST /orders. The order is the token's
+// customer's: customerId may be left out, and if given must name that
+// customer.
 type placeOrderRequest struct {
 	CustomerID string       `json:"customerId"`
 	Items      []order.Line `json:"items"`
@@ -25,9 +27,14 @@ func (h handlers) placeOrder(c *gin.Context) {
 	if !web.DecodeJSON(c, &req) {
 		return
 	}
+	customer, ok := web.Caller(c).Customer(req.CustomerID)
+	if !ok {
+		web.WriteError(c, http.StatusForbidden, web.CodeForbidden, "customerId is not the customer the token was issued to")
+		return
+	}
 	o, err := h.svc.Place(c, order.PlaceRequest{
 		IdempotencyKey: c.GetHeader("Idempotency-Key"),
-		CustomerID:     req.CustomerID,
+		CustomerID:     customer,
 		Items:          req.Items,
 	})
 	if err != nil {
@@ -39,7 +46,8 @@ func (h handlers) placeOrder(c *gin.Context) {
 }
 
 func (h handlers) getOrder(c *gin.Context) {
-	o, err := h.svc.Get(c, c.Param("id"))
+	customer, _ := web.Caller(c).Customer(order.AnyCustomer)
+	o, err := h.svc.Get(c, c.Param("id"), customer)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -48,7 +56,8 @@ func (h handlers) getOrder(c *gin.Context) {
 }
 
 func (h handlers) cancelOrder(c *gin.Context) {
-	o, err := h.svc.Cancel(c, c.Param("id"))
+	customer, _ := web.Caller(c).Customer(order.AnyCustomer)
+	o, err := h.svc.Cancel(c, c.Param("id"), customer)
 	if err != nil {
 		writeError(c, err)
 		return

@@ -18,8 +18,10 @@ func newServer(logger *slog.Logger, cfg Config, svc *order.Service, m *telemetry
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr))
 	m.Instrument(r)
 
-	r.POST("/orders", h.placeOrder)
-	r.GET("/orders/:id", h.getOrder)
-	r.POST("/orders/:id/cancel", h.cancelOrder)
+	// Every route of the API is a customer's, who presents a token.
+	api := r.Group("/", web.Authentication(cfg.AuthIssuer, cfg.AuthAudience))
+	api.POST("/orders", h.placeOrder)
+	api.GET("/orders/:id", h.getOrder)
+	api.POST("/orders/:id/cancel", h.cancelOrder)
 	return r
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/internal/web"
 	"github.com/daprshop/daprshop/services/order/internal/order"
 	"github.com/daprshop/daprshop/services/order/internal/order/ordertest"
@@ -37,6 +38,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with more settings in the service's
+// environment.
+func newFixtureWith(t *testing.T, settings map[string]string) *fixture {
+	t.Helper()
 	f := &fixture{inv: ordertest.NewInventory(), repo: ordertest.NewRepository()}
 	f.sidecarStatus.Store(http.StatusNoContent)
 	sidecar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +60,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	env := map[string]string{"DAPR_HTTP_PORT": u.Port(), "DAPR_API_TOKEN": "api-token", "APP_API_TOKEN": "app-token"}
+	maps.Copy(env, settings)
 	cfg, err := loadConfig(func(key string) string { return env[key] })
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +119,55 @@ const placeBody = `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":2}]}`
 // placeWith returns a POST /orders body for c-1 with items, a JSON array.
 func placeWith(items string) string { return `{"customerId":"c-1","items":` + items + `}` }
 
+// TestCustomersActOnlyForThemselves runs the API with a real issuer's
+// tokens: the customer is the token's subject, another customer's order is
+// not found and not cancelled, an operator acts for any customer.
+func TestCustomersActOnlyForThemselves(t *testing.T) {
+	issuer := authtest.Start(t, "127.0.0.1:0")
+	f := newFixtureWith(t, map[string]string{"AUTH_ISSUER": issuer.URL, "AUTH_AUDIENCE": authtest.Audience})
+	as := func(token, method, path, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", ctJSON)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		f.handler.ServeHTTP(rec, req)
+		return rec
+	}
+	c1, c2, ops := issuer.Token("c-1"), issuer.Token("c-2"), issuer.Operator("ops-1")
+
+	if rec := as("", "POST", "/orders", placeBody); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("no token: got %d %s, want 401", rec.Code, rec.Body)
+	}
+	rec := as(c1, "POST", "/orders", `{"items":[{"sku":"SKU-1","quantity":2}]}`)
+	var placed order.Order
+	if err := json.Unmarshal(rec.Body.Bytes(), &placed); err != nil || rec.Code != http.StatusCreated || placed.CustomerID != "c-1" {
+		t.Fatalf("c-1 orders without naming itself: got %d %s, want 201 for c-1", rec.Code, rec.Body)
+	}
+	before := f.footprint()
+	for _, tc := range []struct {
+		name, token, method, path, body string
+		wantStatus                      int
+	}{
+		{"c-2 orders in c-1's name", c2, "POST", "/orders", placeBody, http.StatusForbidden},
+		{"c-2 reads c-1's order", c2, "GET", "/orders/" + placed.ID, "", http.StatusNotFound},
+		{"c-2 cancels c-1's order", c2, "POST", "/orders/" + placed.ID + "/cancel", "", http.StatusNotFound},
+		{"c-1 reads its order", c1, "GET", "/orders/" + placed.ID, "", http.StatusOK},
+		{"an operator reads c-1's order", ops, "GET", "/orders/" + placed.ID, "", http.StatusOK},
+	} {
+		if rec := as(tc.token, tc.method, tc.path, tc.body); rec.Code != tc.wantStatus {
+			t.Errorf("%s: got %d %s, want %d", tc.name, rec.Code, rec.Body, tc.wantStatus)
+		}
+	}
+	if after := f.footprint(); after != before {
+		t.Errorf("the refused requests reached the service: %+v, then %+v", before, after)
+	}
+	if rec := as(c1, "POST", "/orders/"+placed.ID+"/cancel", ""); rec.Code != http.StatusOK {
+		t.Errorf("c-1 cancels its order: got %d %s, want 200", rec.Code, rec.Body)
+	}
+}
+
 func TestAPI(t *testing.T) {
 	tooMany := make([]string, order.MaxLines+1)
 	for i := range tooMany {
@@ -165,7 +223,7 @@ func TestAPI(t *testing.T) {
 			}},
 		{name: "cancel a cancelled order", setup: func(t *testing.T, f *fixture) {
 			placed(t, f)
-			if _, err := f.svc.Cancel(t.Context(), "id-1"); err != nil {
+			if _, err := f.svc.Cancel(t.Context(), "id-1", order.AnyCustomer); err != nil {
 				t.Fatal(err)
 			}
 		}, method: "POST", path: "/orders/id-1/cancel", wantStatus: 200},

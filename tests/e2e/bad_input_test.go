@@ -46,7 +46,9 @@ const ctJSON = "application/json"
 // refusal is a request the system must refuse, and how.
 type refusal struct {
 	name, method, path, contentType, body string
-	// header is sent besides the content type.
+	// header is sent besides the content type. Without an Authorization
+	// header the request carries an operator's token (suite.Shop.Do); with
+	// an empty one, none (suite.Anonymous).
 	header     http.Header
 	wantStatus int
 	wantCode   string

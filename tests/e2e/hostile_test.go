@@ -6,7 +6,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/suite"
 )
@@ -14,11 +18,12 @@ import (
 // TestHostileClient sends what a hostile client would to the running
 // system, one invariant per attack: each gets the 4xx it is due, the made-up
 // methods add no metric series, and the state store is byte for byte what
-// it was. Authentication is not here yet (#18): these are the attacks
-// without a token.
+// it was. The attacks on authentication and on other customers' data go
+// after an order of a customer of its own, placed and notified first.
 func TestHostileClient(t *testing.T) {
-	sc := run.Scenario(t, "hostile client: attacks without a token")
+	sc := run.Scenario(t, "hostile client")
 	sys := suite.Start(t, sc, system.Options{})
+	victim := victimOrder(t, sys)
 	before := snapshot(t, sys.Redis)
 
 	order := func(body string) string {
@@ -69,6 +74,7 @@ func TestHostileClient(t *testing.T) {
 		refusals = append(refusals, refusal{name: fmt.Sprintf("made-up method BREW%d", i), method: fmt.Sprintf("BREW%d", i),
 			path: fmt.Sprintf("/nowhere/%d", i), wantStatus: 404, wantCode: "not_found"})
 	}
+	refusals = append(refusals, tokenAttacks(t, sys, victim)...)
 	refuseAll(t, sc, sys, refusals)
 
 	var madeUp []string
@@ -80,6 +86,93 @@ func TestHostileClient(t *testing.T) {
 	sc.Check("made-up methods add no metric series", len(madeUp) == 0,
 		"the method label of every series one of HTTP's or OTHER", fmt.Sprintf("series with methods %q", madeUp))
 	checkUnchanged(t, sc, sys, before)
+}
+
+// victimCustomer is the customer whose data the attacks go after, and
+// attackerCustomer the customer whose token they use.
+const (
+	victimCustomer   = "c-victim"
+	attackerCustomer = "c-attacker"
+)
+
+// victimOrder places an order as victimCustomer, waits until its
+// notification has been sent and recorded, and returns its id.
+func victimOrder(t *testing.T, sys *suite.Shop) string {
+	t.Helper()
+	msgs := sys.Subscribe(t, victimCustomer)
+	status, id := sys.PlaceOrder(t, "", victimCustomer, "SKU-1", 1)
+	if status != http.StatusCreated {
+		t.Fatalf("the victim's order: got %d, want 201", status)
+	}
+	suite.Receive(t, msgs)
+	if err := sys.AwaitDrained(t, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// tokenAttacks are the attacks on authentication (no token, tokens forged,
+// expired, for another audience or issuer, with a subject no customer can
+// have) and on what the victim's order, notifications and the operators'
+// routes let another customer do.
+func tokenAttacks(t *testing.T, sys *suite.Shop, victimOrderID string) []refusal {
+	stranger := authtest.Start(t, "127.0.0.1:0") // an issuer of the attacker's own
+	claims := func(edit func(*authtest.Claims)) authtest.Claims {
+		c := sys.Issuer.Claims(victimCustomer)
+		edit(&c)
+		return c
+	}
+	bearer := func(token string) http.Header { return http.Header{"Authorization": {"Bearer " + token}} }
+	attacker := bearer(sys.Token(attackerCustomer))
+	orderPath, cancelPath := "/orders/"+victimOrderID, "/orders/"+victimOrderID+"/cancel"
+	history := "/notifications?customerId=" + victimCustomer
+	anOrder := `{"items":[{"sku":"SKU-1","quantity":1}]}`
+
+	var refusals []refusal
+	// Without a token, no route but the probes answers.
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/orders", anOrder}, {"GET", orderPath, ""}, {"POST", cancelPath, ""},
+		{"GET", history, ""}, {"GET", "/items", ""}, {"GET", "/items/SKU-1", ""},
+		{"POST", "/items/SKU-1/restock", `{"quantity":1}`}, {"GET", "/deadletters", ""}, {"POST", "/deadletters/x/redrive", ""},
+	} {
+		refusals = append(refusals, refusal{name: "no token: " + r.method + " " + r.path, method: r.method, path: r.path,
+			contentType: ctJSON, body: r.body, header: http.Header{"Authorization": nil}, wantStatus: 401, wantCode: "unauthorized"})
+	}
+	// Tokens the issuer did not sign as they are, or not for daprshop now.
+	for _, f := range []struct{ name, token string }{
+		{"expired", sys.Issuer.Sign(claims(func(c *authtest.Claims) { c.Expiry = jwt.NewNumericDate(time.Now().Add(-time.Minute)) }))},
+		{"not valid yet", sys.Issuer.Sign(claims(func(c *authtest.Claims) { c.NotBefore = jwt.NewNumericDate(time.Now().Add(time.Hour)) }))},
+		{"for another audience", sys.Issuer.Sign(claims(func(c *authtest.Claims) { c.Audience = jwt.Audience{"another-app"} }))},
+		{"naming another issuer", sys.Issuer.Sign(claims(func(c *authtest.Claims) { c.Issuer = stranger.URL }))},
+		{"signed by another issuer", stranger.Sign(claims(func(*authtest.Claims) {}))},
+		{"unsigned (alg none)", authtest.Unsigned(claims(func(*authtest.Claims) {}))},
+		{"signed with a shared secret (HS256)", authtest.SignedWithSecret(claims(func(*authtest.Claims) {}))},
+		{"the attacker's, its subject changed to the victim's", authtest.Tampered(sys.Token(attackerCustomer), claims(func(*authtest.Claims) {}))},
+		{"a subject that splits a NATS subject (c.victim)", sys.Issuer.Token("c.victim")},
+		{"a subject with Dapr's key separator", sys.Issuer.Token("c||victim")},
+		{"not a JWT", "c-victim"},
+	} {
+		refusals = append(refusals, refusal{name: "token " + f.name, method: "GET", path: orderPath,
+			header: bearer(f.token), wantStatus: 401, wantCode: "unauthorized"})
+	}
+	refusals = append(refusals,
+		refusal{name: "token in Basic authentication", method: "GET", path: orderPath,
+			header: http.Header{"Authorization": {"Basic " + sys.Token(victimCustomer)}}, wantStatus: 401, wantCode: "unauthorized"},
+		// Another customer's token: the victim's data is not found, as if
+		// it did not exist; ordering in the victim's name is forbidden.
+		refusal{name: "another customer reads the order", method: "GET", path: orderPath, header: attacker, wantStatus: 404, wantCode: "not_found"},
+		refusal{name: "another customer cancels the order", method: "POST", path: cancelPath, header: attacker, wantStatus: 404, wantCode: "not_found"},
+		refusal{name: "another customer reads the notifications", method: "GET", path: history, header: attacker, wantStatus: 404, wantCode: "not_found"},
+		refusal{name: "another customer orders in the victim's name", method: "POST", path: "/orders", contentType: ctJSON,
+			body: `{"customerId":"` + victimCustomer + `","items":[{"sku":"SKU-1","quantity":1}]}`, header: attacker, wantStatus: 403, wantCode: "forbidden"},
+		// A customer's token on the operators' routes.
+		refusal{name: "a customer restocks", method: "POST", path: "/items/SKU-1/restock", contentType: ctJSON, body: `{"quantity":1}`, header: attacker, wantStatus: 403, wantCode: "forbidden"},
+		refusal{name: "a customer lists dead letters", method: "GET", path: "/deadletters", header: attacker, wantStatus: 403, wantCode: "forbidden"},
+		refusal{name: "a customer redrives a dead letter", method: "POST", path: "/deadletters/x/redrive", header: attacker, wantStatus: 403, wantCode: "forbidden"},
+		refusal{name: "a customer whose role is Operator, capitalised", method: "POST", path: "/items/SKU-1/restock", contentType: ctJSON, body: `{"quantity":1}`,
+			header: bearer(sys.Issuer.Token(attackerCustomer, "Operator")), wantStatus: 403, wantCode: "forbidden"},
+	)
+	return refusals
 }
 
 // standardMethods are the method labels a request series may have.

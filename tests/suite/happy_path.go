@@ -21,6 +21,7 @@ func HappyPath(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 	t.Helper()
 	order, notification := sys.App(t, "order"), sys.App(t, "notification")
 	customer := "c-happy-" + randomHex(4)
+	sys = sys.As(sys.Token(customer)) // the customer's own requests, with the customer's token
 
 	msgs := sys.Subscribe(t, customer)
 

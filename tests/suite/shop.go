@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,12 +25,23 @@ type Shop struct {
 	// Scenario receives every request's latency and outcome; nil records
 	// nothing.
 	Scenario *report.ScenarioRecorder
+	// bearer is the token the shop's requests to the apps present when
+	// they have none of their own; "" for an operator's.
+	bearer string
+}
+
+// As returns the same shop, its requests presenting token (Token's, say,
+// to act as a customer).
+func (s *Shop) As(token string) *Shop {
+	as := *s
+	as.bearer = token
+	return &as
 }
 
 // For returns the same shop, its requests timed into sc: subtests that
 // share one system and record scenarios of their own.
 func (s *Shop) For(sc *report.ScenarioRecorder) *Shop {
-	return &Shop{System: s.System, Scenario: sc}
+	return &Shop{System: s.System, Scenario: sc, bearer: s.bearer}
 }
 
 // Order is an order as the order service answers it.
@@ -64,11 +76,21 @@ var HTTPClient = &http.Client{Timeout: 30 * time.Second}
 // Do sends req and records its latency in the shop's scenario. A transport
 // error or a 5xx counts as an error; 4xx answers are what many scenarios
 // ask for. A request to a sidecar's API carries that sidecar's API token,
-// as its app's calls do.
+// as its app's calls do; a request to an app, directly or through a
+// sidecar's service invocation, carries a bearer token: the one it has, or
+// else the shop's (As), or else an operator's (Operator), as an operator's
+// tools would send.
 func (s *Shop) Do(req *http.Request) (*http.Response, error) {
+	url := req.URL.String()
 	for _, a := range s.Apps {
-		if a.DaprURL != "" && strings.HasPrefix(req.URL.String(), a.DaprURL+"/") {
+		toSidecar := a.DaprURL != "" && strings.HasPrefix(url, a.DaprURL+"/")
+		if toSidecar {
 			req.Header.Set("dapr-api-token", a.APIToken)
+		}
+		// Service invocation hands the request, headers and all, to an app.
+		toApp := strings.HasPrefix(url, a.URL+"/") || toSidecar && strings.HasPrefix(url, a.DaprURL+"/v1.0/invoke/")
+		if _, set := req.Header["Authorization"]; !set && toApp {
+			Authorize(req, cmp.Or(s.bearer, s.Operator()))
 		}
 	}
 	start := time.Now()
@@ -77,6 +99,39 @@ func (s *Shop) Do(req *http.Request) (*http.Response, error) {
 		s.Scenario.Request(time.Since(start), err != nil || resp.StatusCode >= 500)
 	}
 	return resp, err
+}
+
+// OperatorSubject is who the shop's operator is.
+const OperatorSubject = "ops-suite"
+
+// Token is a token of customer's, signed by the system's issuer; "" when
+// the system has none (the apps then authenticate nobody).
+func (s *Shop) Token(customer string) string {
+	if s.Issuer == nil {
+		return ""
+	}
+	return s.Issuer.Token(customer)
+}
+
+// Operator is an operator's token, as Token.
+func (s *Shop) Operator() string {
+	if s.Issuer == nil {
+		return ""
+	}
+	return s.Issuer.Operator(OperatorSubject)
+}
+
+// Authorize makes req present token; "" leaves it as it is.
+func Authorize(req *http.Request, token string) {
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+}
+
+// Anonymous makes req present no token at all, where Do would send an
+// operator's.
+func Anonymous(req *http.Request) {
+	req.Header["Authorization"] = nil // set, so Do adds none; no value, so none is sent
 }
 
 // Call sends a JSON request and decodes a JSON answer into out (if not
@@ -152,6 +207,7 @@ func (s *Shop) TryPlaceOrderIn(tc TraceContext, key, customer, sku string, quant
 	if tc.TraceID != "" {
 		req.Header.Set("traceparent", tc.Traceparent())
 	}
+	Authorize(req, s.Token(customer))
 	resp, err := s.Do(req)
 	if err != nil {
 		return 0, "", fmt.Errorf("POST /orders: %w", err)

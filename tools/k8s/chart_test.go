@@ -205,4 +205,3 @@ func chartObjects(t testing.TB) []*unstructured.Unstructured {
 	}
 	return objs
 }
-

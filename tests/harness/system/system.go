@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
@@ -58,7 +59,9 @@ type System struct {
 	Redis       *Redis
 	PubSubRedis *Redis
 	NATS        *NATS
-	Apps        map[string]*App
+	// Issuer signs the tokens the apps accept: every client's.
+	Issuer *authtest.Issuer
+	Apps   map[string]*App
 	// started holds every process in the order it started.
 	started []*proc.Process
 }
@@ -103,6 +106,7 @@ func Start(t testing.TB, opts Options) *System {
 		s.PubSubRedis = StartRedis(t, logDir, "redis-pubsub")
 	}
 	s.NATS = StartNATS(t, logDir)
+	s.Issuer = authtest.Start(t, "127.0.0.1:0")
 
 	for _, a := range apps {
 		s.Apps[a.AppID] = startApp(t, env, a, opts, logDir, s)
@@ -220,7 +224,7 @@ func (s *System) App(t testing.TB, id string) *App {
 
 func startApp(t testing.TB, env Env, a repo.RunApp, opts Options, logDir string, s *System) *App {
 	t.Helper()
-	app := StartSidecar(t, env, a, opts, logDir, Backends{Redis: s.Redis.Addr, PubSubRedis: s.PubSubRedis.Addr, NATS: s.NATS.URL})
+	app := StartSidecar(t, env, a, opts, logDir, Backends{Redis: s.Redis.Addr, PubSubRedis: s.PubSubRedis.Addr, NATS: s.NATS.URL, Issuer: s.Issuer.URL})
 	app.Proc = proc.Start(t, proc.Spec{
 		Name:   a.AppID,
 		Path:   env.Service(t, filepath.Base(a.Command[0])),
@@ -231,9 +235,11 @@ func startApp(t testing.TB, env Env, a repo.RunApp, opts Options, logDir string,
 	return app
 }
 
-// Backends are the addresses of the servers a sidecar and its app use.
+// Backends are the addresses of the servers a sidecar and its app use:
+// Issuer is the URL of the issuer whose tokens the apps accept ("": the
+// apps authenticate nobody).
 type Backends struct {
-	Redis, PubSubRedis, NATS string
+	Redis, PubSubRedis, NATS, Issuer string
 }
 
 // StartSidecar starts the daprd of app a on free ports, with the run file's
@@ -249,6 +255,8 @@ func StartSidecar(t testing.TB, env Env, a repo.RunApp, opts Options, logDir str
 	vars["REDIS_HOST"] = backends.Redis
 	vars["PUBSUB_REDIS_HOST"] = backends.PubSubRedis
 	vars["NATS_URL"] = backends.NATS
+	vars["AUTH_ISSUER"] = backends.Issuer
+	vars["AUTH_AUDIENCE"] = authtest.Audience
 	// What the Dapr CLI hands every app and sidecar.
 	vars["APP_ID"] = a.AppID
 	vars["APP_PORT"] = strconv.Itoa(appPort)

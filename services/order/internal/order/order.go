@@ -207,7 +207,9 @@ func (s *Service) Place(ctx context.Context, req PlaceRequest) (Order, error) {
 		if !ValidIdempotencyKey(req.IdempotencyKey) {
 			return Order{}, &ValidationError{Field: "Idempotency-Key", Reason: "must be 1-128 printable ASCII characters, without '||'"}
 		}
-		bound, err := s.keys.Claim(ctx, req.IdempotencyKey, fingerprint(req), id)
+		// A key is the customer's own: two customers who chose the same
+		// key place an order each, and neither learns of the other's.
+		bound, err := s.keys.Claim(ctx, req.CustomerID+"/"+req.IdempotencyKey, fingerprint(req), id)
 		if err != nil {
 			return Order{}, err
 		}
@@ -314,22 +316,44 @@ func ValidIdempotencyKey(key string) bool {
 	return idempotencyKeyPattern.MatchString(key) && !strings.Contains(key, "||")
 }
 
-// Get returns the order with id, or ErrNotFound.
-func (s *Service) Get(ctx context.Context, id string) (Order, error) {
+// AnyCustomer is what Get and Cancel take for customer when the caller
+// acts for every customer (an operator).
+const AnyCustomer = ""
+
+// Get returns the order with id that customer placed, or ErrNotFound; an
+// order another customer placed is not found either, so that an order id
+// tells nothing to whoever did not place the order.
+func (s *Service) Get(ctx context.Context, id, customer string) (Order, error) {
 	if !ValidID(id) {
 		return Order{}, ErrNotFound
 	}
-	return s.repo.Get(ctx, id)
+	o, err := s.repo.Get(ctx, id)
+	if err != nil {
+		return Order{}, err
+	}
+	if !placedBy(o, customer) {
+		return Order{}, ErrNotFound
+	}
+	return o, nil
 }
 
-// Cancel cancels a confirmed order and gives its stock back, within the
-// cancellation window. Cancelling an order that is already cancelled
-// succeeds and changes nothing.
-func (s *Service) Cancel(ctx context.Context, id string) (Order, error) {
+// placedBy is whether customer placed o.
+func placedBy(o Order, customer string) bool {
+	return customer == AnyCustomer || o.CustomerID == customer
+}
+
+// Cancel cancels a confirmed order that customer placed and gives its
+// stock back, within the cancellation window. Cancelling an order that is
+// already cancelled succeeds and changes nothing; another customer's order
+// is not found.
+func (s *Service) Cancel(ctx context.Context, id, customer string) (Order, error) {
 	if !ValidID(id) {
 		return Order{}, ErrNotFound
 	}
 	o, err := s.repo.Update(ctx, id, func(o Order) (Order, *events.Order, error) {
+		if !placedBy(o, customer) {
+			return Order{}, nil, ErrNotFound
+		}
 		switch o.Status {
 		case StatusCancelled:
 			return o, nil, nil

@@ -171,7 +171,7 @@ func TestCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		got, err := svc.Cancel(ctx, o.ID)
+		got, err := svc.Cancel(ctx, o.ID, "c-1")
 		if err != nil || got.Status != order.StatusCancelled {
 			t.Fatalf("Cancel #%d: got %+v, %v; want a cancelled order", i+1, got, err)
 		}
@@ -184,18 +184,59 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+// A customer reads and cancels only their own orders: another customer's
+// is not found, as an id that names no order, and its stock stays held.
+func TestCustomersSeeOnlyTheirOwnOrders(t *testing.T) {
+	svc, inv, _ := newService()
+	ctx := context.Background()
+	o, err := place(svc, "", "c-1", oneLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := svc.Get(ctx, o.ID, "c-1"); err != nil || got.ID != o.ID {
+		t.Errorf("owner's Get: got %+v, %v", got, err)
+	}
+	if got, err := svc.Get(ctx, o.ID, "c-2"); !errors.Is(err, order.ErrNotFound) || got.ID != "" {
+		t.Errorf("another customer's Get: got %+v, %v; want ErrNotFound", got, err)
+	}
+	if got, err := svc.Cancel(ctx, o.ID, "c-2"); !errors.Is(err, order.ErrNotFound) || got.ID != "" {
+		t.Errorf("another customer's Cancel: got %+v, %v; want ErrNotFound", got, err)
+	}
+	if got, err := svc.Get(ctx, o.ID, "c-1"); err != nil || got.Status != order.StatusConfirmed || !inv.Holds(o.ID) || inv.Releases() != 0 {
+		t.Errorf("after another customer's cancel: got %+v, %v, held %v, %d releases; want it confirmed and its stock held",
+			got, err, inv.Holds(o.ID), inv.Releases())
+	}
+	if got, err := svc.Get(ctx, o.ID, order.AnyCustomer); err != nil || got.ID != o.ID {
+		t.Errorf("Get for any customer (an operator): got %+v, %v", got, err)
+	}
+}
+
+// Idempotency keys are each customer's own: the same key from two
+// customers places two orders.
+func TestIdempotencyKeysAreEachCustomersOwn(t *testing.T) {
+	svc, _, repo := newService()
+	a, errA := place(svc, "key-1", "c-1", oneLine)
+	b, errB := place(svc, "key-1", "c-2", oneLine)
+	if errA != nil || errB != nil || a.ID == b.ID || b.CustomerID != "c-2" || repo.Len() != 2 {
+		t.Errorf("got %+v (%v) and %+v (%v), %d stored; want two orders, one each", a, errA, b, errB, repo.Len())
+	}
+	if again, err := place(svc, "key-1", "c-2", oneLine); err != nil || again.ID != b.ID {
+		t.Errorf("c-2 repeating its key: got %+v, %v; want its order %s", again, err, b.ID)
+	}
+}
+
 func TestCancelRefusals(t *testing.T) {
 	svc, inv, _ := newService()
 	ctx := context.Background()
-	if _, err := svc.Cancel(ctx, "no-such-order"); !errors.Is(err, order.ErrNotFound) {
+	if _, err := svc.Cancel(ctx, "no-such-order", "c-1"); !errors.Is(err, order.ErrNotFound) {
 		t.Errorf("cancel unknown: got %v, want ErrNotFound", err)
 	}
-	if _, err := svc.Cancel(ctx, "../etc"); !errors.Is(err, order.ErrNotFound) {
+	if _, err := svc.Cancel(ctx, "../etc", "c-1"); !errors.Is(err, order.ErrNotFound) {
 		t.Errorf("cancel odd id: got %v, want ErrNotFound", err)
 	}
 	inv.ReserveErr = &order.InsufficientStockError{}
 	rejected, _ := place(svc, "", "c-1", oneLine)
-	if _, err := svc.Cancel(ctx, rejected.ID); !errors.Is(err, order.ErrNotCancellable) {
+	if _, err := svc.Cancel(ctx, rejected.ID, "c-1"); !errors.Is(err, order.ErrNotCancellable) {
 		t.Errorf("cancel rejected: got %v, want ErrNotCancellable", err)
 	}
 }
@@ -312,18 +353,18 @@ func TestCancelWithinTheWindowOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock = clock.Add(time.Hour - time.Second)
-	if _, err := svc.Cancel(ctx, early.ID); err != nil {
+	if _, err := svc.Cancel(ctx, early.ID, order.AnyCustomer); err != nil {
 		t.Fatalf("cancel a second before the window closes: %v", err)
 	}
 	clock = clock.Add(time.Second)
-	if _, err := svc.Cancel(ctx, late.ID); !errors.Is(err, order.ErrNotCancellable) {
+	if _, err := svc.Cancel(ctx, late.ID, order.AnyCustomer); !errors.Is(err, order.ErrNotCancellable) {
 		t.Errorf("cancel once the window closed: got %v, want ErrNotCancellable", err)
 	}
 	if !inv.Holds(late.ID) {
 		t.Error("the order refused a cancel but gave its stock back")
 	}
 	// Cancelling again what was cancelled in time still succeeds.
-	if got, err := svc.Cancel(ctx, early.ID); err != nil || got.Status != order.StatusCancelled {
+	if got, err := svc.Cancel(ctx, early.ID, order.AnyCustomer); err != nil || got.Status != order.StatusCancelled {
 		t.Errorf("cancel again after the window: got %+v, %v; want the cancelled order", got, err)
 	}
 }

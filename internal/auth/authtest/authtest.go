@@ -1,0 +1,203 @@
+// Package authtest is an OpenID Connect issuer small enough to run inside a
+// test: it publishes its discovery document and its signing key over HTTP,
+// as an identity provider does, and signs tokens for whatever subject and
+// roles a test asks. The services verify its tokens exactly as they would a
+// real provider's (auth.Verifier, go-oidc), so what the tests prove of
+// authentication holds for a real provider too.
+package authtest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/daprshop/daprshop/internal/auth"
+)
+
+// Audience is the audience the issuer's tokens are for, the services'
+// AUTH_AUDIENCE.
+const Audience = "daprshop"
+
+// TokenLifetime is how long a token Token signs stays valid.
+const TokenLifetime = time.Hour
+
+// Issuer is a running issuer.
+type Issuer struct {
+	// URL is the issuer's identifier and where its discovery document
+	// lives (URL/.well-known/openid-configuration): AUTH_ISSUER.
+	URL string
+
+	addr   string
+	key    jose.JSONWebKey // private; its public half is published
+	signer jose.Signer
+	srv    *http.Server
+	done   chan struct{}
+}
+
+// Serve serves an issuer on ln until Close, known as url: the URL the
+// services reach it at, which its tokens name as their issuer ("" for
+// http://, ln's address).
+func Serve(ln net.Listener, url string) (*Issuer, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	key := jose.JSONWebKey{Key: priv, KeyID: rand.Text(), Algorithm: string(jose.ES256), Use: "sig"}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return nil, err
+	}
+	if url == "" {
+		url = "http://" + ln.Addr().String()
+	}
+	i := &Issuer{URL: url, addr: ln.Addr().String(), key: key, signer: signer, done: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, map[string]any{
+			"issuer":                                i.URL,
+			"jwks_uri":                              i.URL + "/keys",
+			"authorization_endpoint":                i.URL + "/authorize",
+			"response_types_supported":              []string{"id_token"},
+			"subject_types_supported":               []string{"public"},
+			"id_token_signing_alg_values_supported": []string{string(jose.ES256)},
+		})
+	})
+	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{key.Public()}})
+	})
+	i.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		defer close(i.done)
+		if err := i.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			panic(err) // Serve fails only on a listener that failed
+		}
+	}()
+	return i, nil
+}
+
+// Start serves an issuer on addr (host:port; port 0 for a free one) until
+// the test ends: on loopback, or on an address of the test's own network
+// namespace that the services can reach.
+func Start(t testing.TB, addr string) *Issuer {
+	t.Helper()
+	return StartAs(t, addr, "")
+}
+
+// StartAs is Start for an issuer the services reach at url, not at its
+// own address: behind a Kubernetes Service, say.
+func StartAs(t testing.TB, addr, url string) *Issuer {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("issuer: %v", err)
+	}
+	i, err := Serve(ln, url)
+	if err != nil {
+		t.Fatalf("issuer: %v", err)
+	}
+	t.Cleanup(i.Close)
+	return i
+}
+
+// Addr is where the issuer listens, host:port.
+func (i *Issuer) Addr() string { return i.addr }
+
+// Close stops serving.
+func (i *Issuer) Close() {
+	_ = i.srv.Close()
+	<-i.done
+}
+
+// Token signs a token for subject, with roles (auth.OperatorRole for an
+// operator), for Audience, valid for TokenLifetime from now.
+func (i *Issuer) Token(subject string, roles ...string) string {
+	return i.Sign(i.Claims(subject, roles...))
+}
+
+// Claims are what a token says: the registered claims and the roles.
+type Claims struct {
+	jwt.Claims
+	Roles []string `json:"roles,omitempty"`
+}
+
+// Sign signs whatever claims a test makes up (an expired token, one for
+// another audience) with the issuer's key.
+func (i *Issuer) Sign(c Claims) string {
+	token, err := jwt.Signed(i.signer).Claims(c).Serialize()
+	if err != nil {
+		panic(err) // signing claims that marshal cannot fail
+	}
+	return token
+}
+
+// Claims returns the claims Token would sign for subject, for a test to
+// change one of before it signs them (Sign) or forges a token of them.
+func (i *Issuer) Claims(subject string, roles ...string) Claims {
+	now := time.Now()
+	return Claims{
+		Claims: jwt.Claims{
+			Issuer:   i.URL,
+			Subject:  subject,
+			Audience: jwt.Audience{Audience},
+			IssuedAt: jwt.NewNumericDate(now),
+			Expiry:   jwt.NewNumericDate(now.Add(TokenLifetime)),
+		},
+		Roles: roles,
+	}
+}
+
+// Unsigned is c as a token with alg "none": what an attacker sends to a
+// verifier that trusts a token's own header.
+func Unsigned(c Claims) string {
+	payload, err := json.Marshal(c)
+	if err != nil {
+		panic(err)
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(payload) + "."
+}
+
+// SignedWithSecret is c signed HS256 with a secret of the attacker's
+// choosing: what an attacker sends to a verifier that takes the
+// algorithm from the token.
+func SignedWithSecret(c Claims) string {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")}, nil)
+	if err != nil {
+		panic(err)
+	}
+	token, err := jwt.Signed(signer).Claims(c).Serialize()
+	if err != nil {
+		panic(err)
+	}
+	return token
+}
+
+// Tampered is token with its claims changed to c, and its signature kept.
+func Tampered(token string, c Claims) string {
+	payload, err := json.Marshal(c)
+	if err != nil {
+		panic(err)
+	}
+	header, _, _ := strings.Cut(token, ".")
+	_, signature, _ := strings.Cut(token[len(header)+1:], ".")
+	return header + "." + base64.RawURLEncoding.EncodeToString(payload) + "." + signature
+}
+
+// Operator signs an operator's token for subject.
+func (i *Issuer) Operator(subject string) string { return i.Token(subject, auth.OperatorRole) }
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
