@@ -27,16 +27,19 @@ type Base struct {
 	// AppAPIToken must accompany every call from the sidecar to the
 	// routes only the sidecar may call.
 	AppAPIToken string
-	// InsecureNoTokens lets the service start without the tokens, for
-	// development only (INSECURE_NO_TOKENS=true): anything that reaches
-	// the sidecar's API may then use it as this app, and anything that
-	// reaches the app may call its sidecar-only routes.
+	// InsecureNoTokens lets the service start without the tokens and
+	// without an issuer of clients' tokens, for development only
+	// (INSECURE_NO_TOKENS=true): anything that reaches the sidecar's API
+	// may then use it as this app, anything that reaches the app may call
+	// its sidecar-only routes, and any client acts as an operator.
 	InsecureNoTokens bool
 	// AuthIssuer is the OpenID Connect issuer whose tokens clients must
 	// present (AUTH_ISSUER: the URL its discovery document lives under);
 	// AuthAudience what the tokens must be issued for (AUTH_AUDIENCE,
-	// default daprshop). Without an issuer no request is authenticated,
-	// and any client may act as any customer and as an operator.
+	// default daprshop). Without an issuer (development only: the
+	// service refuses to start without one unless InsecureNoTokens) no
+	// request is authenticated, and any client may act as any customer
+	// and as an operator.
 	AuthIssuer, AuthAudience string
 	// StateStore is the name of the Dapr state store component.
 	StateStore string
@@ -51,7 +54,7 @@ type Base struct {
 }
 
 // EnvInsecureNoTokens is the development setting that lets a service start
-// without DAPR_API_TOKEN and APP_API_TOKEN.
+// without DAPR_API_TOKEN, APP_API_TOKEN and AUTH_ISSUER.
 const EnvInsecureNoTokens = "INSECURE_NO_TOKENS"
 
 // EnvCancellationWindow is how long after it is placed a confirmed order
@@ -69,8 +72,9 @@ const DefaultCancellationWindow = 48 * time.Hour
 // the public contract; defaultStore names its state store component. The
 // variable names are the ones the Dapr CLI and sidecar injector set for the
 // app: APP_PORT, DAPR_HTTP_PORT, DAPR_GRPC_PORT, DAPR_API_TOKEN,
-// APP_API_TOKEN. Without both tokens a service refuses to start (it fails
-// closed), unless INSECURE_NO_TOKENS=true says this is development.
+// APP_API_TOKEN. Without both tokens and an issuer of clients' tokens
+// (AUTH_ISSUER) a service refuses to start (it fails closed), unless
+// INSECURE_NO_TOKENS=true says this is development.
 func LoadBase(getenv func(string) string, defaultPort int, defaultStore string) (Base, error) {
 	env := NewEnv(getenv)
 	host := env.String("APP_HOST", "127.0.0.1")
@@ -92,6 +96,7 @@ func LoadBase(getenv func(string) string, defaultPort int, defaultStore string) 
 	if !b.InsecureNoTokens {
 		env.Require("DAPR_API_TOKEN", b.DaprAPIToken, "the sidecar's token: without it, whatever reaches the sidecar's API may act as this app")
 		env.Require("APP_API_TOKEN", b.AppAPIToken, "the token the sidecar presents: without it, whatever reaches the app may call the routes only the sidecar may")
+		env.Require("AUTH_ISSUER", b.AuthIssuer, "the issuer of the clients' bearer tokens: without it, any client may act as any customer and as an operator")
 	}
 	return b, env.Err()
 }

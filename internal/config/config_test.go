@@ -14,7 +14,7 @@ func env(vars map[string]string) func(string) string {
 }
 
 // tokens are what every service needs to start outside development.
-var tokens = map[string]string{"DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2"}
+var tokens = map[string]string{"DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2", "AUTH_ISSUER": "https://id.example.com"}
 
 func TestLoadBaseDefaults(t *testing.T) {
 	b, err := config.LoadBase(env(tokens), 8081, "statestore")
@@ -27,6 +27,7 @@ func TestLoadBaseDefaults(t *testing.T) {
 		DaprHTTPAddr:    "127.0.0.1:3500",
 		DaprAPIToken:    "t1",
 		AppAPIToken:     "t2",
+		AuthIssuer:      "https://id.example.com",
 		AuthAudience:    "daprshop",
 		StateStore:      "statestore",
 		ShutdownTimeout: 20 * time.Second,
@@ -62,7 +63,7 @@ func TestProfilerListensOnLoopbackOnly(t *testing.T) {
 		}
 	}
 	for _, addr := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:6060"} {
-		if _, err := config.LoadBase(env(map[string]string{"PPROF_ADDR": addr, "DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2"}), 8081, "statestore"); err != nil {
+		if _, err := config.LoadBase(env(map[string]string{"PPROF_ADDR": addr, "DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2", "AUTH_ISSUER": "https://id.example.com"}), 8081, "statestore"); err != nil {
 			t.Errorf("PPROF_ADDR=%s: got %v, want it taken", addr, err)
 		}
 	}
@@ -91,17 +92,19 @@ func TestLoadBaseReportsEveryBadValue(t *testing.T) {
 	}
 }
 
-// A service fails closed: without its tokens it does not start, and says
-// which are missing and how to run without them in development.
+// A service fails closed: without its tokens or its issuer of clients'
+// tokens it does not start, and says which are missing and how to run
+// without them in development.
 func TestLoadBaseRefusesToStartWithoutTokens(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		vars    map[string]string
 		missing []string
 	}{
-		{"neither", nil, []string{"DAPR_API_TOKEN", "APP_API_TOKEN"}},
-		{"no app token", map[string]string{"DAPR_API_TOKEN": "t1"}, []string{"APP_API_TOKEN"}},
-		{"no API token", map[string]string{"APP_API_TOKEN": "t2"}, []string{"DAPR_API_TOKEN"}},
+		{"none", nil, []string{"DAPR_API_TOKEN", "APP_API_TOKEN", "AUTH_ISSUER"}},
+		{"no app token", map[string]string{"DAPR_API_TOKEN": "t1", "AUTH_ISSUER": "https://id.example.com"}, []string{"APP_API_TOKEN"}},
+		{"no API token", map[string]string{"APP_API_TOKEN": "t2", "AUTH_ISSUER": "https://id.example.com"}, []string{"DAPR_API_TOKEN"}},
+		{"no issuer of clients' tokens", map[string]string{"DAPR_API_TOKEN": "t1", "APP_API_TOKEN": "t2"}, []string{"AUTH_ISSUER"}},
 		{"development setting misspelled", map[string]string{"INSECURE_NO_TOKENS": "yes"}, []string{"INSECURE_NO_TOKENS"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

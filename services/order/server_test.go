@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/daprshop/daprshop/internal/auth/authtest"
+	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/web"
 	"github.com/daprshop/daprshop/services/order/internal/order"
 	"github.com/daprshop/daprshop/services/order/internal/order/ordertest"
@@ -59,7 +60,12 @@ func newFixtureWith(t *testing.T, settings map[string]string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"DAPR_HTTP_PORT": u.Port(), "DAPR_API_TOKEN": "api-token", "APP_API_TOKEN": "app-token"}
+	// The routes' translation is what the fixture tests, not who may call
+	// them: without an issuer (development) every caller is an operator,
+	// unless the test gives one (TestCustomersActOnlyForThemselves). The
+	// tokens, once set, are checked all the same.
+	env := map[string]string{"DAPR_HTTP_PORT": u.Port(), "DAPR_API_TOKEN": "api-token", "APP_API_TOKEN": "app-token",
+		config.EnvInsecureNoTokens: "true"}
 	maps.Copy(env, settings)
 	cfg, err := loadConfig(func(key string) string { return env[key] })
 	if err != nil {

@@ -63,19 +63,28 @@ func TestAcrossHosts(t *testing.T) {
 	})
 
 	t.Run("a call to daprd without the Dapr API token is refused", func(t *testing.T) {
-		if err := expectStatus(order.host.client(), order.daprURL()+"/v1.0/metadata", "", http.StatusUnauthorized); err != nil {
+		if err := expectStatus(order.host.client(), order.daprURL()+"/v1.0/metadata", "", "", http.StatusUnauthorized); err != nil {
 			t.Error(err)
 		}
-		if err := expectStatus(order.host.client(), order.daprURL()+"/v1.0/metadata", order.daprToken, http.StatusOK); err != nil {
+		if err := expectStatus(order.host.client(), order.daprURL()+"/v1.0/metadata", order.daprToken, "", http.StatusOK); err != nil {
 			t.Error(err)
 		}
 	})
 
+	t.Run("a call to an app without a bearer token is refused", func(t *testing.T) {
+		for _, a := range []*vmApp{order, inventory, notification} {
+			path := map[string]string{"order": "/orders/o-1", "inventory": "/items", "notification": "/notifications"}[a.id]
+			if err := expectStatus(a.host.client(), a.appURL()+path, "", "", http.StatusUnauthorized); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+
 	t.Run("only order may invoke inventory", func(t *testing.T) {
-		if err := expectStatus(notification.host.client(), notification.daprURL()+"/v1.0/invoke/inventory/method/items", notification.daprToken, http.StatusForbidden); err != nil {
+		if err := expectStatus(notification.host.client(), notification.daprURL()+"/v1.0/invoke/inventory/method/items", notification.daprToken, v.issuer.Operator(operatorSubject), http.StatusForbidden); err != nil {
 			t.Errorf("notification invokes inventory: %v", err)
 		}
-		if err := expectStatus(order.host.client(), order.daprURL()+"/v1.0/invoke/inventory/method/items", order.daprToken, http.StatusOK); err != nil {
+		if err := expectStatus(order.host.client(), order.daprURL()+"/v1.0/invoke/inventory/method/items", order.daprToken, v.issuer.Operator(operatorSubject), http.StatusOK); err != nil {
 			t.Errorf("order invokes inventory: %v", err)
 		}
 	})
@@ -107,7 +116,7 @@ func item(t *testing.T, inventory *vmApp, sku string) stock {
 }
 
 // call sends a request to an app's own API from inside its host, with the
-// app token its sidecar would send, and decodes a 2xx answer into out. A
+// app token its sidecar would send and the operator's bearer token, and decodes a 2xx answer into out. A
 // request that gets no answer counts as status 0.
 func call(t *testing.T, a *vmApp, method, path, body string, out any) int {
 	t.Helper()
@@ -117,6 +126,7 @@ func call(t *testing.T, a *vmApp, method, path, body string, out any) int {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("dapr-api-token", a.appToken)
+	req.Header.Set("Authorization", "Bearer "+a.bearer)
 	client := a.host.client()
 	client.Timeout = 30 * time.Second
 	resp, err := client.Do(req)

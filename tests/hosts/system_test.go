@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/repo"
@@ -30,6 +32,9 @@ type vms struct {
 	root     string // what install.sh laid out (its --root)
 	backends *host
 	apps     map[string]*vmApp
+	// issuer is the OpenID Connect issuer env/daprshop.env names, whose
+	// tokens the services accept.
+	issuer *authtest.Issuer
 }
 
 // vmApp is one service's VM: the app and its sidecar.
@@ -40,6 +45,9 @@ type vmApp struct {
 	app, daprd *proc.Process
 	// daprToken and appToken are the VM's secrets, as install.sh made them.
 	daprToken, appToken string
+	// bearer is the token the test's requests to the app present: an
+	// operator's, who acts for the customers the requests name.
+	bearer string
 }
 
 func (a *vmApp) appURL() string  { return "http://127.0.0.1:" + a.env["APP_PORT"] }
@@ -72,6 +80,7 @@ func startVMs(t *testing.T) *vms {
 	units := filepath.Join(v.root, "etc", "systemd", "system")
 
 	startBridge(t)
+	v.issuer = startIssuer(t, v.path("/etc/daprshop/daprshop.env"))
 	v.backends = startHost(t, logDir, "backends", backendsIP, 0)
 	// The operator's step: a Redis password, in the file the units read.
 	// (Without one Redis 7 refuses other hosts: protected mode.)
@@ -101,6 +110,7 @@ func startVMs(t *testing.T) *vms {
 		a := &vmApp{id: id, env: env, host: startHost(t, logDir, id, env["DAPR_HOST_IP"], i+1)}
 		a.daprToken = readSecret(t, filepath.Join(v.root, "etc", "daprshop", "secrets", id, "dapr-api-token"))
 		a.appToken = readSecret(t, filepath.Join(v.root, "etc", "daprshop", "secrets", id, "app-api-token"))
+		a.bearer = v.issuer.Operator(operatorSubject)
 		a.app = v.startUnit(t, a.host, logDir, id, filepath.Join(units, "daprshop@.service"), id)
 		a.daprd = v.startUnit(t, a.host, logDir, "daprd-"+id, filepath.Join(units, "daprshop-daprd@.service"), id)
 		v.apps[id] = a
@@ -109,7 +119,7 @@ func startVMs(t *testing.T) *vms {
 		a := v.apps[id]
 		client := a.host.client()
 		waitFor(t, id+" ready (its /readyz, which needs its sidecar)", func() error {
-			return expectStatus(client, a.appURL()+"/readyz", "", http.StatusOK)
+			return expectStatus(client, a.appURL()+"/readyz", "", "", http.StatusOK)
 		}, a.app, a.daprd)
 	}
 	return v
@@ -198,13 +208,18 @@ func waitFor(t *testing.T, what string, check func() error, procs ...*proc.Proce
 
 // expectStatus GETs url with the dapr-api-token header (when token is set)
 // and wants status.
-func expectStatus(client *http.Client, url, token string, status int) error {
+// expectStatus GETs url with the Dapr API token daprToken and the bearer
+// token bearer (each "" for none), and says if it did not answer status.
+func expectStatus(client *http.Client, url, daprToken, bearer string, status int) error {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	if token != "" {
-		req.Header.Set("dapr-api-token", token)
+	if daprToken != "" {
+		req.Header.Set("dapr-api-token", daprToken)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -216,6 +231,23 @@ func expectStatus(client *http.Client, url, token string, status int) error {
 		return fmt.Errorf("GET %s: %s %s, want %d", url, resp.Status, body, status)
 	}
 	return nil
+}
+
+// operatorSubject is who the test's operator is.
+const operatorSubject = "ops-hosts"
+
+// startIssuer serves the OpenID Connect issuer the env file at path names
+// (AUTH_ISSUER), at that address: the test is the operator's machine on
+// the hosts' network.
+func startIssuer(t *testing.T, path string) *authtest.Issuer {
+	t.Helper()
+	env := map[string]string{}
+	readEnvFile(t, path, env)
+	u, err := url.Parse(env["AUTH_ISSUER"])
+	if err != nil || u.Host == "" {
+		t.Fatalf("%s: AUTH_ISSUER %q: want the issuer's URL (%v)", path, env["AUTH_ISSUER"], err)
+	}
+	return authtest.StartAs(t, u.Host, env["AUTH_ISSUER"])
 }
 
 func readSecret(t *testing.T, path string) string {

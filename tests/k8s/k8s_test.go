@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/tests/harness/cluster"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/otlp"
@@ -58,10 +59,10 @@ func TestKubernetes(t *testing.T) {
 	// The cluster's persistent volumes, which outlive their pods (made
 	// first, so removed after the cluster has stopped).
 	volumes := t.TempDir()
-	c := cluster.Start(t, cluster.Options{
+	c := &shopCluster{Cluster: cluster.Start(t, cluster.Options{
 		ImagesDir: filepath.Join(root, "out", "k8s-e2e", "images"),
 		LogDir:    filepath.Join(root, "out", "k8s-e2e", "logs"),
-	})
+	})}
 
 	if !t.Run("Dapr control plane", func(t *testing.T) { installDapr(t, c, root) }) {
 		t.FailNow()
@@ -70,6 +71,11 @@ func TestKubernetes(t *testing.T) {
 	// on the node, behind the Service the Configuration names.
 	backend := otlp.StartOn(t, c.NodeIP())
 	provideCollector(t, c, backend)
+	// The issuer the dev overlay's ConfigMap names: the suite's own, on
+	// the node, behind that Service; it signs every token the suite's
+	// clients present.
+	c.issuer = authtest.StartAs(t, net.JoinHostPort(c.NodeIP(), "0"), devIssuerURL)
+	provideIssuer(t, c)
 	if !t.Run("daprshop deployed", func(t *testing.T) { deployShop(t, c, root, "dev", volumes) }) {
 		t.FailNow()
 	}
@@ -113,7 +119,7 @@ func TestKubernetes(t *testing.T) {
 
 // faultsUnderLoad runs the suite's load once per fault, its scenario named
 // with suffix.
-func faultsUnderLoad(t *testing.T, c *cluster.Cluster, fs []fault, suffix string) {
+func faultsUnderLoad(t *testing.T, c *shopCluster, fs []fault, suffix string) {
 	for _, f := range fs {
 		name := f.name + suffix
 		t.Run(name, func(t *testing.T) {
@@ -135,7 +141,7 @@ func faultsUnderLoad(t *testing.T, c *cluster.Cluster, fs []fault, suffix string
 // platform team to: the pinned runtime's chart with
 // deploy/k8s/dapr-values.yaml, rendered by make k8s-e2e (with the test
 // cluster's images, no HA, no volumes), in dapr-system.
-func installDapr(t *testing.T, c *cluster.Cluster, root string) {
+func installDapr(t *testing.T, c *shopCluster, root string) {
 	sc := run.Scenario(t, "Dapr control plane installed from its Helm chart")
 	// As helm install does: the CRDs first, established, then the rest.
 	c.Kubectl(t, "create", "namespace", daprNamespace)
@@ -158,7 +164,7 @@ func installDapr(t *testing.T, c *cluster.Cluster, root string) {
 // deployShop applies deploy/k8s's overlay with the images make images
 // built (out/k8s/OVERLAY pins them), waits until every workload is rolled
 // out, and checks what the injector made of each pod.
-func deployShop(t *testing.T, c *cluster.Cluster, root, overlay, volumes string) {
+func deployShop(t *testing.T, c *shopCluster, root, overlay, volumes string) {
 	sc := run.Scenario(t, "daprshop deployed from deploy/k8s ("+overlay+" overlay)")
 	provideVolumes(t, c, volumes)
 	c.Kubectl(t, "apply", "-k", filepath.Join(root, "out", "k8s", overlay))
@@ -171,7 +177,7 @@ func deployShop(t *testing.T, c *cluster.Cluster, root, overlay, volumes string)
 // standing in for external ones), then the pinned production overlay
 // applied over dev's. Every Deployment then runs two replicas, spread,
 // under its PodDisruptionBudget and HorizontalPodAutoscaler.
-func upgradeToProduction(t *testing.T, c *cluster.Cluster, root string) {
+func upgradeToProduction(t *testing.T, c *shopCluster, root string) {
 	sc := run.Scenario(t, "daprshop moved to the production overlay")
 	password := secret(t, c, "daprshop-state-redis", "password")
 	const redisHost = "redis.daprshop.svc.cluster.local:6379"
@@ -188,6 +194,8 @@ func upgradeToProduction(t *testing.T, c *cluster.Cluster, root string) {
 		}
 		c.ApplyYAML(t, c.Kubectl(t, args...))
 	}
+	c.ApplyYAML(t, c.Kubectl(t, "-n", shopNamespace, "create", "configmap", "daprshop-auth", "--dry-run=client", "-o", "yaml",
+		"--from-literal=issuer="+c.issuer.URL, "--from-literal=audience="+authtest.Audience))
 	c.Kubectl(t, "apply", "-k", filepath.Join(root, "out", "k8s", "production"))
 	checkRollout(t, c, sc, shopApps)
 
@@ -209,7 +217,7 @@ func upgradeToProduction(t *testing.T, c *cluster.Cluster, root string) {
 // README's last step checks by hand, each app answering through its Service
 // (kube-proxy routes to a pod once its endpoint is ready, a moment after
 // the rollout), and what the injector made of every daprshop pod.
-func checkRollout(t *testing.T, c *cluster.Cluster, sc *report.ScenarioRecorder, workloads []string) {
+func checkRollout(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, workloads []string) {
 	t.Helper()
 	sc.Phase("waiting for the rollout")
 	for _, w := range workloads {
@@ -249,7 +257,7 @@ func checkRollout(t *testing.T, c *cluster.Cluster, sc *report.ScenarioRecorder,
 }
 
 // secret returns key of the daprshop Secret name.
-func secret(t *testing.T, c *cluster.Cluster, name, key string) string {
+func secret(t *testing.T, c *shopCluster, name, key string) string {
 	t.Helper()
 	v, err := base64.StdEncoding.DecodeString(c.Kubectl(t, "-n", shopNamespace, "get", "secret", name, "-o", "jsonpath={.data."+key+"}"))
 	if err != nil {
@@ -261,7 +269,7 @@ func secret(t *testing.T, c *cluster.Cluster, name, key string) string {
 // provideCollector stands backend in for the OpenTelemetry collector the
 // README's step 3 asks for: Service otel-collector in namespace
 // observability, its endpoint the receiver's address on the node.
-func provideCollector(t *testing.T, c *cluster.Cluster, backend *otlp.Receiver) {
+func provideCollector(t *testing.T, c *shopCluster, backend *otlp.Receiver) {
 	t.Helper()
 	_, port, err := net.SplitHostPort(backend.Addr)
 	if err != nil {
@@ -300,11 +308,63 @@ endpoints:
 `, port, c.NodeIP()))
 }
 
+// shopCluster is the cluster daprshop runs on, with the issuer whose
+// tokens its apps accept.
+type shopCluster struct {
+	*cluster.Cluster
+	issuer *authtest.Issuer
+}
+
+// devIssuerURL is the issuer deploy/k8s/overlays/dev names (ConfigMap
+// daprshop-auth).
+const devIssuerURL = "http://issuer.identity.svc.cluster.local"
+
+// provideIssuer puts c's issuer behind Service issuer in namespace
+// identity, as the dev overlay expects a development identity provider.
+func provideIssuer(t *testing.T, c *shopCluster) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(c.issuer.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ApplyYAML(t, fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: identity
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: issuer
+  namespace: identity
+spec:
+  ports:
+    - name: http
+      port: 80
+      protocol: TCP
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: issuer-on-the-node
+  namespace: identity
+  labels:
+    kubernetes.io/service-name: issuer
+addressType: IPv4
+ports:
+  - name: http
+    port: %s
+    protocol: TCP
+endpoints:
+  - addresses: [%q]
+`, port, c.NodeIP()))
+}
+
 // provideVolumes gives the overlay's StatefulSet the persistent volume a
 // cluster's storage provisioner would (this one has none): a hostPath
 // volume under volumes bound to Redis's claim, owned by the user Redis runs
 // as, which outlives the pod as a real volume does.
-func provideVolumes(t *testing.T, c *cluster.Cluster, volumes string) {
+func provideVolumes(t *testing.T, c *shopCluster, volumes string) {
 	t.Helper()
 	const redisUser = 999 // deploy/k8s/overlays/dev/redis.yaml
 	dir := filepath.Join(volumes, "redis-data")
@@ -336,7 +396,7 @@ spec:
 // shopOn returns daprshop on the cluster as its clients see it: the
 // Services' cluster addresses (kube-proxy routes them on the node), and
 // Redis with the password of the overlay's Secret, to look past the apps.
-func shopOn(t *testing.T, c *cluster.Cluster, sc *report.ScenarioRecorder) *suite.Shop {
+func shopOn(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder) *suite.Shop {
 	t.Helper()
 	service := func(name string) string {
 		return c.Kubectl(t, "-n", shopNamespace, "get", "service", name, "-o", "jsonpath={.spec.clusterIP}")
@@ -346,6 +406,7 @@ func shopOn(t *testing.T, c *cluster.Cluster, sc *report.ScenarioRecorder) *suit
 		Redis:       redis,
 		PubSubRedis: redis,
 		NATS:        &system.NATS{URL: "nats://" + service("nats") + ":4222"},
+		Issuer:      c.issuer,
 		Apps:        map[string]*system.App{},
 	}
 	for _, id := range []string{"order", "inventory", "notification"} {
@@ -357,7 +418,7 @@ func shopOn(t *testing.T, c *cluster.Cluster, sc *report.ScenarioRecorder) *suit
 // pods returns daprshop's pods that match selector and are not
 // terminating: a pod that is (kept serving by its preStop sleep after a
 // rollout, say) is on its way out, and no fault or check is about it.
-func pods(t *testing.T, c *cluster.Cluster, selector string) []pod {
+func pods(t *testing.T, c *shopCluster, selector string) []pod {
 	t.Helper()
 	var list struct{ Items []pod }
 	if err := json.Unmarshal([]byte(c.Kubectl(t, "-n", shopNamespace, "get", "pods", "-l", selector, "-o", "json")), &list); err != nil {
@@ -374,7 +435,7 @@ func pods(t *testing.T, c *cluster.Cluster, selector string) []pod {
 // what the workload's conditions say (a pod its ReplicaSet may not
 // create, say), and the namespace's latest warning events (a pod the
 // admission refused, an image that is missing, a probe that fails).
-func why(c *cluster.Cluster, namespace, workload, out string, err error) string {
+func why(c *shopCluster, namespace, workload, out string, err error) string {
 	if err == nil {
 		return strings.TrimSpace(out)
 	}
@@ -400,7 +461,7 @@ type fault struct {
 // faults are the ways a cluster takes a pod away under load: the load's
 // clients retry with their Idempotency-Key, and every invariant of the
 // load must hold (suite.Load).
-func faults(c *cluster.Cluster) []fault {
+func faults(c *shopCluster) []fault {
 	recovers := func(t *testing.T, sc *report.ScenarioRecorder, workload string) {
 		start := time.Now()
 		out, err := c.KubectlContext(context.Background(), "-n", shopNamespace, "rollout", "status", workload, "--timeout", rolloutTimeout.String())
@@ -440,7 +501,7 @@ func faults(c *cluster.Cluster) []fault {
 // another node first.) What daprshop stored must survive (Redis's data is
 // on its persistent volume), and the shop must take orders again once its
 // pods are back.
-func drainNode(t *testing.T, c *cluster.Cluster) {
+func drainNode(t *testing.T, c *shopCluster) {
 	sc := run.Scenario(t, "daprshop's pods drained off the node, then back")
 	shop := shopOn(t, c, sc)
 	shop.Restock(t, "DRAIN-1", 10)

@@ -40,6 +40,20 @@ func HappyPath(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 	sc.Check("confirmed order readable", status == http.StatusOK && read.ID == placed.ID && read.Status == "confirmed" && read.CustomerID == customer,
 		"200 with the confirmed order", fmt.Sprintf("%d %+v", status, read))
 
+	req, err := http.NewRequest(http.MethodGet, order.URL+"/orders/"+placed.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Anonymous(req)
+	observed := ""
+	if resp, err := sys.Do(req); err != nil {
+		observed = err.Error()
+	} else {
+		resp.Body.Close()
+		observed = resp.Status
+	}
+	sc.Check("the order not readable without a token", observed == "401 Unauthorized", "401 Unauthorized", observed)
+
 	after := sys.Item(t, "SKU-1")
 	sc.Check("stock reserved", after.Available == before.Available-2 && after.Reserved == before.Reserved+2,
 		fmt.Sprintf("available %d reserved %d", before.Available-2, before.Reserved+2),

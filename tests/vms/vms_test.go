@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"golang.org/x/mod/semver"
 
+	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/machine"
 	"github.com/daprshop/daprshop/tests/harness/proc"
@@ -64,6 +66,10 @@ type shop struct {
 	bridge    *machine.Bridge
 	backends  *machine.Machine
 	vms       map[string]*machine.Machine
+	// issuer is the OpenID Connect issuer env/daprshop.env names, whose
+	// tokens the services accept: the test's own, on the operator's side
+	// of the bridge.
+	issuer *authtest.Issuer
 }
 
 // install boots the machines and installs daprshop on them with daprd the
@@ -96,7 +102,7 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	bridge := machine.NewBridge(t, "br-shop", prefix)
 
 	sc.Phase("booting the machines")
-	s := &shop{installer: installer, bridge: bridge, vms: map[string]*machine.Machine{}}
+	s := &shop{installer: installer, bridge: bridge, vms: map[string]*machine.Machine{}, issuer: startIssuer(t)}
 	s.backends = machine.Boot(t, image, bridge, logDir, machine.Spec{Name: "backends", Host: backendsHost, BindRO: binds})
 	for _, svc := range services {
 		s.vms[svc.id] = machine.Boot(t, image, bridge, logDir, machine.Spec{Name: svc.id, Host: svc.host, BindRO: binds})
@@ -177,12 +183,14 @@ func appPort(id string) int {
 }
 
 // get sends a GET from inside vm and returns the status and body.
-func get(vm *machine.Machine, url string) (int, []byte, error) {
-	return call(vm, http.MethodGet, url, "")
+func (s *shop) get(vm *machine.Machine, url string) (int, []byte, error) {
+	return s.call(vm, http.MethodGet, url, "")
 }
 
-// call sends a request from inside vm, with a JSON body when body is set.
-func call(vm *machine.Machine, method, url, body string) (int, []byte, error) {
+// call sends a request from inside vm, with a JSON body when body is set,
+// and an operator's bearer token (who acts for the customers a request
+// names).
+func (s *shop) call(vm *machine.Machine, method, url, body string) (int, []byte, error) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, err
@@ -190,6 +198,7 @@ func call(vm *machine.Machine, method, url, body string) (int, []byte, error) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+s.issuer.Operator(operatorSubject))
 	resp, err := vm.HTTPClient().Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -410,7 +419,7 @@ func withDaprd(installer []string, path string) []string {
 func (s *shop) item(t *testing.T) struct{ Available, Reserved int } {
 	t.Helper()
 	var item struct{ Available, Reserved int }
-	status, body, err := get(s.vms["inventory"], "http://127.0.0.1:8081/items/"+sku)
+	status, body, err := s.get(s.vms["inventory"], "http://127.0.0.1:8081/items/"+sku)
 	if err == nil && status == http.StatusOK {
 		err = json.Unmarshal(body, &item)
 	}
@@ -429,6 +438,7 @@ func (s *shop) place(sc *report.ScenarioRecorder, key, body string) (int, []byte
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Authorization", "Bearer "+s.issuer.Operator(operatorSubject))
 	start := time.Now()
 	resp, err := s.vms["order"].HTTPClient().Do(req)
 	if err != nil {
@@ -447,7 +457,7 @@ func (s *shop) order(t *testing.T, sc *report.ScenarioRecorder, l *ledger, custo
 	t.Helper()
 	order := s.vms["order"]
 	start := time.Now()
-	status, body, err := call(order, http.MethodPost, "http://127.0.0.1:8080/orders", fmt.Sprintf(`{"customerId":%q,"items":[{"sku":%q,"quantity":2}]}`, customer, sku))
+	status, body, err := s.call(order, http.MethodPost, "http://127.0.0.1:8080/orders", fmt.Sprintf(`{"customerId":%q,"items":[{"sku":%q,"quantity":2}]}`, customer, sku))
 	sc.Request(time.Since(start), err != nil || status >= 500)
 	var placed struct{ ID, Status string }
 	_ = json.Unmarshal(body, &placed)
@@ -460,7 +470,7 @@ func (s *shop) order(t *testing.T, sc *report.ScenarioRecorder, l *ledger, custo
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	notified := proc.WaitUntil(ctx, func(context.Context) error {
-		_, body, err := get(s.vms["notification"], "http://127.0.0.1:8082/notifications?customerId="+customer)
+		_, body, err := s.get(s.vms["notification"], "http://127.0.0.1:8082/notifications?customerId="+customer)
 		if err == nil && !strings.Contains(string(body), placed.ID) {
 			err = fmt.Errorf("not yet: %s", body)
 		}
@@ -475,7 +485,7 @@ func (s *shop) order(t *testing.T, sc *report.ScenarioRecorder, l *ledger, custo
 // (403), even with its own token.
 func (s *shop) checkAccess(t *testing.T, sc *report.ScenarioRecorder) {
 	t.Helper()
-	status, body, err := get(s.vms["order"], "http://127.0.0.1:3500/v1.0/metadata")
+	status, body, err := s.get(s.vms["order"], "http://127.0.0.1:3500/v1.0/metadata")
 	sc.Check("the order sidecar refuses a call without the Dapr API token", err == nil && status == http.StatusUnauthorized,
 		"401", fmt.Sprintf("%d %s %v", status, body, err))
 
@@ -495,6 +505,16 @@ func (s *shop) checkAccess(t *testing.T, sc *report.ScenarioRecorder) {
 	}
 	sc.Check("notification may not invoke inventory (access control)", err == nil && status == http.StatusForbidden,
 		"403", fmt.Sprintf("%d %s %v", status, body, err))
+
+	// The public API wants a bearer token from the issuer daprshop.env
+	// names: nothing answers a client without one.
+	status, body = 0, nil
+	if resp, err := s.vms["order"].HTTPClient().Get("http://127.0.0.1:8080/orders/o-1"); err == nil {
+		status = resp.StatusCode
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	sc.Check("order refuses a client without a bearer token", status == http.StatusUnauthorized, "401", fmt.Sprintf("%d %s", status, body))
 }
 
 // checkInvariants checks what must hold whatever happened: every order
@@ -504,7 +524,7 @@ func (s *shop) checkInvariants(t *testing.T, sc *report.ScenarioRecorder, l *led
 	t.Helper()
 	var unreadable []string
 	for _, id := range l.confirmed {
-		status, body, err := get(s.vms["order"], "http://127.0.0.1:8080/orders/"+id)
+		status, body, err := s.get(s.vms["order"], "http://127.0.0.1:8080/orders/"+id)
 		if err != nil || status != http.StatusOK || !strings.Contains(string(body), `"confirmed"`) {
 			unreadable = append(unreadable, fmt.Sprintf("%s: %d %s %v", id, status, body, err))
 		}
@@ -537,11 +557,15 @@ func waitOK(vm *machine.Machine, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return proc.WaitUntil(ctx, func(context.Context) error {
-		status, _, err := get(vm, url)
-		if err == nil && status != http.StatusOK {
-			err = fmt.Errorf("%s answered %d", url, status)
+		resp, err := vm.HTTPClient().Get(url)
+		if err != nil {
+			return err
 		}
-		return err
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s answered %d", url, resp.StatusCode)
+		}
+		return nil
 	})
 }
 
@@ -615,6 +639,31 @@ func exposure(vm *machine.Machine, unit string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no overall exposure level in: %s", out)
+}
+
+// operatorSubject is who the test's operator is.
+const operatorSubject = "ops-vms"
+
+// startIssuer serves the OpenID Connect issuer deploy/selfhosted's env
+// file names (AUTH_ISSUER), at that address: the test is the operator's
+// machine on the VMs' network, on the bridge.
+func startIssuer(t *testing.T) *authtest.Issuer {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repo.Root(t), "deploy", "selfhosted", "env", "daprshop.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if issuer, ok := strings.CutPrefix(strings.TrimSpace(line), "AUTH_ISSUER="); ok {
+			u, err := url.Parse(issuer)
+			if err != nil || u.Host == "" {
+				t.Fatalf("daprshop.env: AUTH_ISSUER %q: want the issuer's URL (%v)", issuer, err)
+			}
+			return authtest.StartAs(t, u.Host, issuer)
+		}
+	}
+	t.Fatal("daprshop.env names no AUTH_ISSUER")
+	return nil
 }
 
 func (s *shop) all() []*machine.Machine {
