@@ -16,6 +16,16 @@ type Config struct {
 	// DeadLetterRetention is how long a dead letter is kept for an
 	// operator to look at and redrive.
 	DeadLetterRetention time.Duration
+	// NATSCredentials is the credentials file (its user JWT and seed)
+	// notification connects to NATS with, when NATS authenticates its
+	// clients (NATS_CREDENTIALS).
+	NATSCredentials string
+	// NATSAccount is the public key of the account customers' NATS users
+	// live in, and NATSAccountSigningKey the file holding the seed of one
+	// of its signing keys (NATS_ACCOUNT, NATS_ACCOUNT_SIGNING_KEY): with
+	// both, notification issues customers credentials for their own
+	// subject (POST /notifications/credentials).
+	NATSAccount, NATSAccountSigningKey string
 }
 
 // DefaultDeadLetterRetention keeps a dead letter over a long weekend and
@@ -34,6 +44,16 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		// hold a password.
 		return Config{}, errors.New("NATS_URL: want a URL such as nats://user:password@host:4222")
 	}
-	retention := env.Duration("DEAD_LETTER_RETENTION", DefaultDeadLetterRetention)
-	return Config{Base: base, NATSURL: natsURL, DeadLetterRetention: retention}, env.Err()
+	cfg := Config{
+		Base:                  base,
+		NATSURL:               natsURL,
+		DeadLetterRetention:   env.Duration("DEAD_LETTER_RETENTION", DefaultDeadLetterRetention),
+		NATSCredentials:       env.String("NATS_CREDENTIALS", ""),
+		NATSAccount:           env.String("NATS_ACCOUNT", ""),
+		NATSAccountSigningKey: env.String("NATS_ACCOUNT_SIGNING_KEY", ""),
+	}
+	if (cfg.NATSAccount == "") != (cfg.NATSAccountSigningKey == "") {
+		return Config{}, errors.New("NATS_ACCOUNT and NATS_ACCOUNT_SIGNING_KEY: set both, to issue customers NATS credentials, or neither")
+	}
+	return cfg, env.Err()
 }

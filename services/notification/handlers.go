@@ -14,13 +14,70 @@ import (
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/ids"
 	"github.com/daprshop/daprshop/internal/web"
+	"github.com/daprshop/daprshop/services/notification/internal/natsbus"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 )
 
 type handlers struct {
 	svc     *notification.Service
+	passes  passIssuer // nil: NATS takes no credentials
 	logger  *slog.Logger
 	metrics *metrics
+}
+
+// passIssuer issues a customer's NATS credentials: a user JWT for the
+// holder of a user key, allowed to subscribe to that customer's subject
+// only (*natsbus.Passes).
+type passIssuer interface {
+	Issue(customer, userKey string) (jwt string, expires time.Time, err error)
+}
+
+// credentialsRequest is the body of POST /notifications/credentials: the
+// public half of a NATS user key the client made ("U..."); the private
+// half never leaves the client. An operator names the customer.
+type credentialsRequest struct {
+	PublicKey  string `json:"publicKey"`
+	CustomerID string `json:"customerId"`
+}
+
+// credentialsResponse is the answer: the user JWT to connect to NATS with
+// (signing the server's nonce with the private key), and when it expires.
+type credentialsResponse struct {
+	JWT       string    `json:"jwt"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// issueCredentials answers NATS credentials for the token's customer: they
+// may subscribe to notifications.<customerId> and to nothing else.
+func (h handlers) issueCredentials(c *gin.Context) {
+	if h.passes == nil {
+		web.WriteError(c, http.StatusNotFound, web.CodeNotFound, "this deployment's NATS takes no credentials")
+		return
+	}
+	var req credentialsRequest
+	if !web.DecodeJSON(c, &req) {
+		return
+	}
+	customer, ok := web.Caller(c).Customer(req.CustomerID)
+	if !ok {
+		web.WriteError(c, http.StatusForbidden, web.CodeForbidden, "customerId is not the customer the token was issued to")
+		return
+	}
+	if !ids.Valid(customer) {
+		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "customerId: "+ids.Rule)
+		return
+	}
+	token, expires, err := h.passes.Issue(customer, req.PublicKey)
+	if errors.Is(err, natsbus.ErrInvalidUserKey) {
+		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "publicKey: "+err.Error())
+		return
+	}
+	if err != nil {
+		_ = c.Error(err)
+		web.WriteError(c, http.StatusInternalServerError, web.CodeInternal, "internal error")
+		return
+	}
+	c.JSON(http.StatusCreated, credentialsResponse{JWT: token, ExpiresAt: expires})
 }
 
 // listNotifications answers a page of a customer's history, newest first:

@@ -3,12 +3,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -33,7 +35,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return fmt.Errorf("config: %w", err)
 	}
 	return app.Run(ctx, "notification", cfg.Base, getenv, stdout, func(ctx context.Context, rt app.Runtime) error {
-		nc, closed, err := connectNATS(cfg.NATSURL, rt.Logger)
+		passes, err := newPasses(cfg)
+		if err != nil {
+			return err
+		}
+		nc, closed, err := connectNATS(cfg.NATSURL, cfg.NATSCredentials, rt.Logger)
 		if err != nil {
 			return err
 		}
@@ -52,7 +58,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		store := daprstate.Store{Client: rt.Dapr, Name: cfg.StateStore, ETagRetries: m.etagRetries}
 		svc := notification.NewService(sender, dapr.NewStore(store),
 			dapr.NewDeadLetters(store, dapr.DefaultDeadLetterLimit, cfg.DeadLetterRetention), dapr.NewEvents(rt.Dapr))
-		return httpserver.Run(ctx, rt.Logger, cfg.Server(), newServer(rt.Logger, cfg, svc, sender.Ready, m))
+		return httpserver.Run(ctx, rt.Logger, cfg.Server(), newServer(rt.Logger, cfg, svc, passes, sender.Ready, m))
 	})
 }
 
@@ -61,9 +67,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // reconnecting: /readyz reports the connection, and events are retried
 // until it is back. The URL may carry credentials: what it logs or returns
 // shows them redacted.
-func connectNATS(natsURL string, logger *slog.Logger) (*nats.Conn, <-chan struct{}, error) {
+func connectNATS(natsURL, credentials string, logger *slog.Logger) (*nats.Conn, <-chan struct{}, error) {
 	closed := make(chan struct{})
-	nc, err := nats.Connect(natsURL,
+	opts := []nats.Option{
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		nats.Name("daprshop-notification"),
 		nats.RetryOnFailedConnect(true),
@@ -72,11 +78,37 @@ func connectNATS(natsURL string, logger *slog.Logger) (*nats.Conn, <-chan struct
 			logger.Warn("nats disconnected", slog.Any("error", err))
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", slog.String("url", c.ConnectedUrlRedacted())) }),
-	)
+	}
+	if credentials != "" {
+		opts = append(opts, nats.UserCredentials(credentials))
+	}
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("nats %s: %w", redacted(natsURL), err)
 	}
 	return nc, closed, nil
+}
+
+// customerPassLifetime is how long a customer's NATS credentials last: a
+// client asks for new ones (with a fresh bearer token) before they expire,
+// and the server closes a connection whose credentials did.
+const customerPassLifetime = time.Hour
+
+// newPasses returns what issues customers their NATS credentials, or nil
+// when cfg names no account to issue them in (NATS takes no credentials).
+func newPasses(cfg Config) (passIssuer, error) {
+	if cfg.NATSAccountSigningKey == "" {
+		return nil, nil
+	}
+	seed, err := os.ReadFile(cfg.NATSAccountSigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("NATS_ACCOUNT_SIGNING_KEY: %w", err)
+	}
+	passes, err := natsbus.NewPasses(bytes.TrimSpace(seed), cfg.NATSAccount, customerPassLifetime, time.Now)
+	if err != nil {
+		return nil, fmt.Errorf("NATS_ACCOUNT_SIGNING_KEY, NATS_ACCOUNT: %w", err)
+	}
+	return passes, nil
 }
 
 // redacted is rawURL with its password, if any, replaced by "xxxxx"; an

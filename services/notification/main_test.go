@@ -18,9 +18,9 @@ import (
 // TestNATSCredentialsAreNotLogged connects with a password in the URL, has
 // the connection drop and come back, and wants the password in no log line.
 func TestNATSCredentialsAreNotLogged(t *testing.T) {
-	server := system.StartNATS(t, system.LoadEnv(t).LogDir(t))
+	server := system.StartNATS(t, system.LoadEnv(t).LogDir(t), nil)
 	var logs syncBuffer
-	nc, _, err := connectNATS("nats://daprshop:s3cret-password@"+server.Addr, slog.New(slog.NewJSONHandler(&logs, nil)))
+	nc, _, err := connectNATS("nats://daprshop:s3cret-password@"+server.Addr, "", slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,12 @@ import (
 
 // newServer returns the notification service's HTTP API: the history and
 // dead-letter queries, and the routes Dapr delivers events to (declared by
-// the Subscriptions in components/). natsReady tells /readyz whether
+// the Subscriptions in components/). passes issues customers their NATS
+// credentials (nil where NATS takes none); natsReady tells /readyz whether
 // notifications can go out.
-func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, natsReady health.Check, m *metrics) http.Handler {
+func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, passes passIssuer, natsReady health.Check, m *metrics) http.Handler {
 	r := web.NewEngine(logger)
-	h := handlers{svc: svc, logger: logger, metrics: m}
+	h := handlers{svc: svc, passes: passes, logger: logger, metrics: m}
 
 	health.Register(r, health.Sidecar(&http.Client{}, cfg.DaprHTTPAddr), natsReady)
 	m.Instrument(r)
@@ -24,6 +25,7 @@ func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, natsR
 	// dead letters.
 	api := r.Group("/", web.Authentication(cfg.AuthIssuer, cfg.AuthAudience))
 	api.GET("/notifications", h.listNotifications)
+	api.POST("/notifications/credentials", h.issueCredentials)
 	operator := api.Group("/deadletters", web.RequireOperator())
 	operator.GET("", h.listDeadLetters)
 	operator.POST("/:id/redrive", h.redrive)

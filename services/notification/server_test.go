@@ -67,7 +67,7 @@ func newTestServer(t testing.TB, sidecarStatus int) *server {
 	}}
 	svc := notification.NewService(s.sender, s.store, s.deadLetters, s.events)
 	natsReady := func(context.Context) error { return s.natsErr }
-	s.Handler = newServer(slog.New(slog.DiscardHandler), cfg, svc, natsReady, newMetrics())
+	s.Handler = newServer(slog.New(slog.DiscardHandler), cfg, svc, nil, natsReady, newMetrics())
 	return s
 }
 
@@ -389,6 +389,7 @@ func TestAPI(t *testing.T) {
 			wantStatus: http.StatusInternalServerError, wantCode: web.CodeInternal,
 		},
 		{name: "no dead letters", req: request{method: http.MethodGet, path: "/deadletters"}, wantStatus: http.StatusOK, wantBody: `{"deadLetters":[]}`},
+		{name: "NATS credentials where NATS takes none", req: request{method: http.MethodPost, path: "/notifications/credentials"}, wantStatus: http.StatusNotFound, wantCode: web.CodeNotFound},
 		{
 			name: "dead letters",
 			setup: func(t *testing.T, s *server) {

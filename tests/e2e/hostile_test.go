@@ -5,10 +5,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
+	natsjwt "github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/tests/harness/system"
@@ -88,6 +92,136 @@ func TestHostileClient(t *testing.T) {
 	checkUnchanged(t, sc, sys, before)
 }
 
+// TestHostileClientOnNATS attacks the push channel, one invariant per
+// attack: getting on NATS without credentials notification issued,
+// listening to another customer's notifications, forging one. Each must be
+// refused by nats-server; and a notification sent afterwards reaches its
+// customer and nobody else.
+func TestHostileClientOnNATS(t *testing.T) {
+	sc := run.Scenario(t, "hostile client: NATS")
+	sys := suite.Start(t, sc, system.Options{})
+
+	connect := func(opts ...nats.Option) error {
+		nc, err := nats.Connect(sys.NATS.URL, append(opts, nats.NoReconnect())...)
+		if err == nil {
+			nc.Close()
+		}
+		return err
+	}
+	user := func() nkeys.KeyPair {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kp
+	}
+	withKey := func(jwt string, key nkeys.KeyPair) nats.Option {
+		return nats.UserJWT(func() (string, error) { return jwt, nil }, key.Sign)
+	}
+	leaked := sys.NATSCredentials(t, victimCustomer, user()) // the victim's JWT, without its key
+	forged := forgedUserJWT(t, user())
+	for _, a := range []struct {
+		name string
+		err  error
+	}{
+		{"connect without credentials", connect()},
+		{"connect with a user JWT signed by an account of the attacker's own", connect(withKey(forged.jwt, forged.key))},
+		{"connect with the victim's JWT, signing with another key", connect(withKey(leaked, user()))},
+	} {
+		sc.Check("refused: NATS "+a.name, a.err != nil && strings.Contains(strings.ToLower(a.err.Error()), "authorization violation"),
+			"nats-server's Authorization Violation", fmt.Sprint(a.err))
+	}
+
+	// The attacker's own credentials, used beyond its own subject.
+	violations := make(chan error, 16)
+	key := user()
+	attacker := connectWith(t, sys.NATS.URL, withKey(sys.NATSCredentials(t, attackerCustomer, key), key),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
+	var overheard atomic.Int32
+	for _, a := range []struct {
+		name string
+		act  func() error
+	}{
+		{"subscribe to another customer's subject", func() error { return subscribeCounting(attacker, "notifications."+victimCustomer, &overheard) }},
+		{"subscribe to every customer's (notifications.>)", func() error { return subscribeCounting(attacker, "notifications.>", &overheard) }},
+		{"subscribe to every customer's (notifications.*)", func() error { return subscribeCounting(attacker, "notifications.*", &overheard) }},
+		{"subscribe to everything (>)", func() error { return subscribeCounting(attacker, ">", &overheard) }},
+		{"publish a notification to another customer", func() error {
+			return attacker.Publish("notifications."+victimCustomer, []byte(`{"status":"confirmed","message":"refund on evil.example"}`))
+		}},
+		{"publish to its own subject", func() error { return attacker.Publish("notifications."+attackerCustomer, []byte(`{}`)) }},
+	} {
+		if err := a.act(); err != nil {
+			t.Fatal(err)
+		}
+		observed := "accepted: no error within 2s"
+		select {
+		case err := <-violations:
+			observed = err.Error()
+		case <-time.After(2 * time.Second):
+		}
+		sc.Check("refused: NATS "+a.name, strings.Contains(strings.ToLower(observed), "permissions violation"),
+			"nats-server's Permissions Violation", observed)
+	}
+
+	msgs := sys.Subscribe(t, victimCustomer)
+	if status, _ := sys.PlaceOrder(t, "", victimCustomer, "SKU-1", 1); status != http.StatusCreated {
+		t.Fatalf("the victim's order: got %d, want 201", status)
+	}
+	msg := suite.Receive(t, msgs)
+	select {
+	case forged := <-msgs:
+		sc.Check("no forged notification reached the victim", false, "only the shop's", string(forged.Data))
+	case <-time.After(time.Second):
+		sc.Check("no forged notification reached the victim", !strings.Contains(string(msg.Data), "evil"), "only the shop's", string(msg.Data))
+	}
+	sc.Check("the attacker overheard nothing", overheard.Load() == 0, "0 messages on its refused subscriptions", fmt.Sprint(overheard.Load()))
+}
+
+// connectWith connects to url with opts, closed when the test ends.
+func connectWith(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatalf("connect to nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// subscribeCounting subscribes nc to subject, counting what arrives, and
+// has the server see the subscription.
+func subscribeCounting(nc *nats.Conn, subject string, n *atomic.Int32) error {
+	if _, err := nc.Subscribe(subject, func(*nats.Msg) { n.Add(1) }); err != nil {
+		return err
+	}
+	return nc.Flush()
+}
+
+// forgedUser is a user JWT signed by an account key of the attacker's
+// own, allowed everything, and the user's key.
+type forgedUser struct {
+	jwt string
+	key nkeys.KeyPair
+}
+
+func forgedUserJWT(t *testing.T, key nkeys.KeyPair) forgedUser {
+	t.Helper()
+	account, err := nkeys.CreateAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := key.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := natsjwt.NewUserClaims(pub).Encode(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return forgedUser{jwt: token, key: key}
+}
+
 // victimCustomer is the customer whose data the attacks go after, and
 // attackerCustomer the customer whose token they use.
 const (
@@ -134,6 +268,7 @@ func tokenAttacks(t *testing.T, sys *suite.Shop, victimOrderID string) []refusal
 		{"POST", "/orders", anOrder}, {"GET", orderPath, ""}, {"POST", cancelPath, ""},
 		{"GET", history, ""}, {"GET", "/items", ""}, {"GET", "/items/SKU-1", ""},
 		{"POST", "/items/SKU-1/restock", `{"quantity":1}`}, {"GET", "/deadletters", ""}, {"POST", "/deadletters/x/redrive", ""},
+		{"POST", "/notifications/credentials", `{"publicKey":"` + userPublicKey(t) + `"}`},
 	} {
 		refusals = append(refusals, refusal{name: "no token: " + r.method + " " + r.path, method: r.method, path: r.path,
 			contentType: ctJSON, body: r.body, header: http.Header{"Authorization": nil}, wantStatus: 401, wantCode: "unauthorized"})
@@ -165,6 +300,10 @@ func tokenAttacks(t *testing.T, sys *suite.Shop, victimOrderID string) []refusal
 		refusal{name: "another customer reads the notifications", method: "GET", path: history, header: attacker, wantStatus: 404, wantCode: "not_found"},
 		refusal{name: "another customer orders in the victim's name", method: "POST", path: "/orders", contentType: ctJSON,
 			body: `{"customerId":"` + victimCustomer + `","items":[{"sku":"SKU-1","quantity":1}]}`, header: attacker, wantStatus: 403, wantCode: "forbidden"},
+		refusal{name: "another customer asks for NATS credentials in the victim's name", method: "POST", path: "/notifications/credentials", contentType: ctJSON,
+			body: `{"publicKey":"` + userPublicKey(t) + `","customerId":"` + victimCustomer + `"}`, header: attacker, wantStatus: 403, wantCode: "forbidden"},
+		refusal{name: "NATS credentials for a key that is not a user's", method: "POST", path: "/notifications/credentials", contentType: ctJSON,
+			body: `{"publicKey":"` + sys.NATS.Auth.Account + `"}`, header: attacker, wantStatus: 400, wantCode: "invalid_request"},
 		// A customer's token on the operators' routes.
 		refusal{name: "a customer restocks", method: "POST", path: "/items/SKU-1/restock", contentType: ctJSON, body: `{"quantity":1}`, header: attacker, wantStatus: 403, wantCode: "forbidden"},
 		refusal{name: "a customer lists dead letters", method: "GET", path: "/deadletters", header: attacker, wantStatus: 403, wantCode: "forbidden"},
@@ -173,6 +312,20 @@ func tokenAttacks(t *testing.T, sys *suite.Shop, victimOrderID string) []refusal
 			header: bearer(sys.Issuer.Token(attackerCustomer, "Operator")), wantStatus: 403, wantCode: "forbidden"},
 	)
 	return refusals
+}
+
+// userPublicKey is the public key of a fresh NATS user key.
+func userPublicKey(t *testing.T) string {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }
 
 // standardMethods are the method labels a request series may have.

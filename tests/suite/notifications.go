@@ -24,7 +24,7 @@ type Notifications struct {
 func (s *Shop) CollectNotifications(t testing.TB) *Notifications {
 	t.Helper()
 	n := &Notifications{seen: map[string]int{}, first: map[string]time.Time{}}
-	nc := s.connectNATS(t)
+	nc := s.connectObserver(t)
 	_, err := nc.Subscribe("notifications.>", func(msg *nats.Msg) {
 		at := time.Now()
 		var body struct{ OrderID, Status string }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
@@ -261,7 +262,7 @@ func (s *Shop) StoredItem(t testing.TB, sku string) Item {
 // customer's client would.
 func (s *Shop) Subscribe(t testing.TB, customer string) chan *nats.Msg {
 	t.Helper()
-	nc := s.connectNATS(t)
+	nc := s.ConnectAs(t, customer)
 	msgs := make(chan *nats.Msg, 16)
 	if _, err := nc.ChanSubscribe("notifications."+customer, msgs); err != nil {
 		t.Fatalf("subscribe: %v", err)
@@ -269,7 +270,46 @@ func (s *Shop) Subscribe(t testing.TB, customer string) chan *nats.Msg {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	if err := nc.LastError(); err != nil {
+		t.Fatalf("subscribe to notifications.%s: %v", customer, err)
+	}
 	return msgs
+}
+
+// ConnectAs connects to the shop's NATS as customer's client does: with
+// the credentials notification issues the customer (a user key of the
+// client's own, the JWT for it), or with none where NATS takes none. The
+// connection closes when the test ends.
+func (s *Shop) ConnectAs(t testing.TB, customer string) *nats.Conn {
+	t.Helper()
+	if s.NATS.Auth == nil {
+		return s.connectNATS(t)
+	}
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwt := s.NATSCredentials(t, customer, user)
+	return s.connectNATS(t, nats.UserJWT(
+		func() (string, error) { return jwt, nil },
+		func(nonce []byte) ([]byte, error) { return user.Sign(nonce) }))
+}
+
+// NATSCredentials asks notification, with customer's token, for NATS
+// credentials for user's public key, and returns the user JWT.
+func (s *Shop) NATSCredentials(t testing.TB, customer string, user nkeys.KeyPair) string {
+	t.Helper()
+	pub, err := user.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var creds struct{ JWT string }
+	status := s.As(s.Token(customer)).Call(t, http.MethodPost, s.Apps["notification"].URL+"/notifications/credentials",
+		fmt.Sprintf(`{"publicKey":%q}`, pub), &creds)
+	if status != http.StatusCreated || creds.JWT == "" {
+		t.Fatalf("NATS credentials for %s: got %d, want 201 with a JWT", customer, status)
+	}
+	return creds.JWT
 }
 
 // Receive returns the next message of msgs, failing the test when none
@@ -285,13 +325,24 @@ func Receive(t testing.TB, msgs chan *nats.Msg) *nats.Msg {
 	}
 }
 
-// connectNATS connects to the shop's NATS, closed when the test ends.
-func (s *Shop) connectNATS(t testing.TB) *nats.Conn {
+// connectNATS connects to the shop's NATS with opts, closed when the test
+// ends.
+func (s *Shop) connectNATS(t testing.TB, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(s.NATS.URL)
+	nc, err := nats.Connect(s.NATS.URL, opts...)
 	if err != nil {
 		t.Fatalf("connect to nats: %v", err)
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// connectObserver connects to the shop's NATS as the tests' observer, who
+// may subscribe to every customer's subject (no customer may).
+func (s *Shop) connectObserver(t testing.TB) *nats.Conn {
+	t.Helper()
+	if s.NATS.Auth == nil {
+		return s.connectNATS(t)
+	}
+	return s.connectNATS(t, nats.UserCredentials(s.NATS.Auth.ObserverCreds))
 }

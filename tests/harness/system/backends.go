@@ -2,8 +2,11 @@ package system
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -25,6 +28,9 @@ type Redis struct {
 type NATS struct {
 	URL  string
 	Addr string
+	// Auth is what the server trusts and its clients hold, when it
+	// authenticates them (nil: anyone may connect, publish and subscribe).
+	Auth *NATSAuth
 	Proc *proc.Process
 }
 
@@ -47,16 +53,22 @@ func StartRedis(t testing.TB, logDir, name string) *Redis {
 }
 
 // StartNATS starts a nats-server on a free loopback port and waits until it
-// accepts connections.
-func StartNATS(t testing.TB, logDir string) *NATS {
+// accepts connections. With auth, it authenticates every client against
+// auth's operator and account (JWT mode); without, it takes anyone.
+func StartNATS(t testing.TB, logDir string, auth *NATSAuth) *NATS {
 	t.Helper()
 	path := lookPath(t, "nats-server", "nats-server")
 	port := proc.FreePort(t)
-	n := &NATS{Addr: proc.Addr(port), URL: "nats://" + proc.Addr(port)}
-	n.Proc = proc.Start(t, proc.Spec{
-		Name: "nats", Path: path, LogDir: logDir,
-		Args: []string{"--addr", "127.0.0.1", "--port", strconv.Itoa(port)},
-	})
+	n := &NATS{Addr: proc.Addr(port), URL: "nats://" + proc.Addr(port), Auth: auth}
+	config := fmt.Sprintf("host: 127.0.0.1\nport: %d\n", port)
+	if auth != nil {
+		config += auth.ServerConfig
+	}
+	file := filepath.Join(t.TempDir(), "nats-server.conf")
+	if err := os.WriteFile(file, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.Proc = proc.Start(t, proc.Spec{Name: "nats", Path: path, LogDir: logDir, Args: []string{"-c", file}})
 	waitTCP(t, n.Addr, n.Proc)
 	return n
 }

@@ -105,7 +105,7 @@ func Start(t testing.TB, opts Options) *System {
 	if opts.SeparatePubSubRedis {
 		s.PubSubRedis = StartRedis(t, logDir, "redis-pubsub")
 	}
-	s.NATS = StartNATS(t, logDir)
+	s.NATS = StartNATS(t, logDir, NewNATSAuth(t))
 	s.Issuer = authtest.Start(t, "127.0.0.1:0")
 
 	for _, a := range apps {
@@ -224,7 +224,7 @@ func (s *System) App(t testing.TB, id string) *App {
 
 func startApp(t testing.TB, env Env, a repo.RunApp, opts Options, logDir string, s *System) *App {
 	t.Helper()
-	app := StartSidecar(t, env, a, opts, logDir, Backends{Redis: s.Redis.Addr, PubSubRedis: s.PubSubRedis.Addr, NATS: s.NATS.URL, Issuer: s.Issuer.URL})
+	app := StartSidecar(t, env, a, opts, logDir, Backends{Redis: s.Redis.Addr, PubSubRedis: s.PubSubRedis.Addr, NATS: s.NATS.URL, Issuer: s.Issuer.URL, NATSAuth: s.NATS.Auth})
 	app.Proc = proc.Start(t, proc.Spec{
 		Name:   a.AppID,
 		Path:   env.Service(t, filepath.Base(a.Command[0])),
@@ -237,9 +237,11 @@ func startApp(t testing.TB, env Env, a repo.RunApp, opts Options, logDir string,
 
 // Backends are the addresses of the servers a sidecar and its app use:
 // Issuer is the URL of the issuer whose tokens the apps accept ("": the
-// apps authenticate nobody).
+// apps authenticate nobody), NATSAuth what NATS authenticates its clients
+// against (nil: nothing).
 type Backends struct {
 	Redis, PubSubRedis, NATS, Issuer string
+	NATSAuth                         *NATSAuth
 }
 
 // StartSidecar starts the daprd of app a on free ports, with the run file's
@@ -255,6 +257,11 @@ func StartSidecar(t testing.TB, env Env, a repo.RunApp, opts Options, logDir str
 	vars["REDIS_HOST"] = backends.Redis
 	vars["PUBSUB_REDIS_HOST"] = backends.PubSubRedis
 	vars["NATS_URL"] = backends.NATS
+	if a.AppID == "notification" && backends.NATSAuth != nil {
+		vars["NATS_CREDENTIALS"] = backends.NATSAuth.NotificationCreds
+		vars["NATS_ACCOUNT"] = backends.NATSAuth.Account
+		vars["NATS_ACCOUNT_SIGNING_KEY"] = backends.NATSAuth.SigningKey
+	}
 	vars["AUTH_ISSUER"] = backends.Issuer
 	vars["AUTH_AUDIENCE"] = authtest.Audience
 	// What the Dapr CLI hands every app and sidecar.

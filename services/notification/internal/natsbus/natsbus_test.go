@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/daprshop/daprshop/services/notification/internal/natsbus"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
@@ -26,7 +28,7 @@ func TestMain(m *testing.M) { os.Exit(system.Main(m, system.MainOptions{Name: "n
 const waitTimeout = 5 * time.Second
 
 func TestSender(t *testing.T) {
-	server := system.StartNATS(t, system.LoadEnv(t).LogDir(t))
+	server := system.StartNATS(t, system.LoadEnv(t).LogDir(t), nil)
 	notificationtest.TestSender(t, func(t *testing.T) (notification.Sender, notificationtest.Inbox) {
 		inbox := subscribe(t, server.URL)
 		return natsbus.NewSender(connect(t, server.URL)), inbox.notifications
@@ -161,4 +163,62 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestPasses connects with credentials Passes issued to a nats-server that
+// authenticates its clients (JWT mode, the account's signing key): the
+// customer may subscribe to their own subject, and not to another's.
+func TestPasses(t *testing.T) {
+	auth := system.NewNATSAuth(t)
+	server := system.StartNATS(t, system.LoadEnv(t).LogDir(t), auth)
+	seed, err := os.ReadFile(auth.SigningKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	passes, err := natsbus.NewPasses(seed, auth.Account, time.Hour, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := passes.Issue("c-1", auth.Account); !errors.Is(err, natsbus.ErrInvalidUserKey) {
+		t.Errorf("an account's key as the user's: got %v, want ErrInvalidUserKey", err)
+	}
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := user.PublicKey()
+	token, expires, err := passes.Issue("c-1", pub)
+	if err != nil || !expires.Equal(now.Add(time.Hour).Truncate(time.Second)) {
+		t.Fatalf("Issue: got %v, %v; want credentials expiring in an hour", expires, err)
+	}
+	violations := make(chan error, 4)
+	nc, err := nats.Connect(server.URL, nats.UserJWT(func() (string, error) { return token, nil }, user.Sign),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
+	if err != nil {
+		t.Fatalf("connect with the credentials: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	for _, tc := range []struct {
+		subject string
+		allowed bool
+	}{{"notifications.c-1", true}, {"notifications.c-2", false}, {"notifications.>", false}} {
+		if _, err := nc.SubscribeSync(tc.subject); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		var refused error
+		select {
+		case refused = <-violations:
+		case <-time.After(time.Second):
+		}
+		if (refused == nil) != tc.allowed {
+			t.Errorf("subscribe to %s: got refusal %v, want allowed %v", tc.subject, refused, tc.allowed)
+		}
+	}
+	if _, err := nats.Connect(server.URL, nats.NoReconnect()); err == nil {
+		t.Error("connect without credentials: accepted")
+	}
 }
