@@ -39,12 +39,13 @@ type Principal struct {
 // Customer is the customer a request acts for: the token's subject. A
 // request that names a customer (named, "" for none) must name that one;
 // ok is false when it names another. An operator acts for the customer it
-// names, or for every customer when it names none ("").
+// names, or for every customer when it names none (""). The zero
+// Principal, a request nobody authenticated, acts for no one.
 func (p Principal) Customer(named string) (customer string, ok bool) {
-	if p.Operator {
+	switch {
+	case p.Operator:
 		return named, true
-	}
-	if named != "" && named != p.Subject {
+	case p.Subject == "", named != "" && named != p.Subject:
 		return "", false
 	}
 	return p.Subject, true

@@ -108,6 +108,8 @@ func TestACustomerActsForItselfAndAnOperatorForAnyone(t *testing.T) {
 		{"a customer naming another", customer, "c-2", "", false},
 		{"an operator naming a customer", operator, "c-2", "c-2", true},
 		{"an operator naming nobody: every customer", operator, "", "", true},
+		{"nobody (a request not authenticated)", auth.Principal{}, "", "", false},
+		{"nobody naming a customer", auth.Principal{}, "c-1", "", false},
 	} {
 		if got, ok := tc.p.Customer(tc.named); got != tc.want || ok != tc.wantOK {
 			t.Errorf("%s: got %q, %v; want %q, %v", tc.name, got, ok, tc.want, tc.wantOK)

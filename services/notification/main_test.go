@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/config/configtest"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
@@ -43,9 +44,9 @@ func TestNATSCredentialsAreNotLogged(t *testing.T) {
 	}
 
 	_, err = loadConfig(func(key string) string {
-		return map[string]string{"NATS_URL": "nats://daprshop:s3cret-password@[::1"}[key]
+		return map[string]string{"NATS_URL": "nats://daprshop:s3cret-password@[::1", config.EnvInsecureNoTokens: "true"}[key]
 	})
-	if err == nil || strings.Contains(err.Error(), "s3cret-password") {
+	if err == nil || !strings.Contains(err.Error(), "NATS_URL") || strings.Contains(err.Error(), "s3cret-password") {
 		t.Errorf("NATS_URL malformed: got %v, want an error without the password", err)
 	}
 }
@@ -74,4 +75,18 @@ func TestDeadLetterRetention(t *testing.T) {
 		cfg, err := loadConfig(getenv)
 		return cfg.DeadLetterRetention, err
 	})
+}
+
+// Notification issues customers NATS credentials with an account and one
+// of its signing keys: one without the other is a mistake, refused.
+func TestNATSAccountSettingsComeInPairs(t *testing.T) {
+	for _, vars := range []map[string]string{
+		{"NATS_ACCOUNT": "ADAPRSHOP"},
+		{"NATS_ACCOUNT_SIGNING_KEY": "/etc/daprshop/secrets/notification/nats-account-signing-key"},
+	} {
+		vars[config.EnvInsecureNoTokens] = "true"
+		if _, err := loadConfig(func(key string) string { return vars[key] }); err == nil || !strings.Contains(err.Error(), "NATS_ACCOUNT") {
+			t.Errorf("%v: got %v, want both settings asked for", vars, err)
+		}
+	}
 }

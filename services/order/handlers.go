@@ -46,7 +46,11 @@ func (h handlers) placeOrder(c *gin.Context) {
 }
 
 func (h handlers) getOrder(c *gin.Context) {
-	customer, _ := web.Caller(c).Customer(order.AnyCustomer)
+	customer, ok := web.Caller(c).Customer(order.AnyCustomer)
+	if !ok {
+		writeError(c, order.ErrNotFound)
+		return
+	}
 	o, err := h.svc.Get(c, c.Param("id"), customer)
 	if err != nil {
 		writeError(c, err)
@@ -56,7 +60,11 @@ func (h handlers) getOrder(c *gin.Context) {
 }
 
 func (h handlers) cancelOrder(c *gin.Context) {
-	customer, _ := web.Caller(c).Customer(order.AnyCustomer)
+	customer, ok := web.Caller(c).Customer(order.AnyCustomer)
+	if !ok {
+		writeError(c, order.ErrNotFound)
+		return
+	}
 	o, err := h.svc.Cancel(c, c.Param("id"), customer)
 	if err != nil {
 		writeError(c, err)

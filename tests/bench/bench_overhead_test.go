@@ -182,6 +182,7 @@ func (b *benchApp) pairs(t *testing.T, sys *suite.Shop) []pair {
 	rdb := sys.Redis.Client(t)
 	inventory := sys.App(t, "inventory")
 	direct := directStream(t, sys.PubSubRedis)
+	reader := sys.Token("c-bench")
 	get := func(ctx context.Context, url string) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -189,6 +190,7 @@ func (b *benchApp) pairs(t *testing.T, sys *suite.Shop) []pair {
 		}
 		// The probe sidecar's token; the app called directly ignores it.
 		req.Header.Set("dapr-api-token", b.app.APIToken)
+		suite.Authorize(req, reader) // inventory wants a client's token, also through service invocation
 		resp, err := suite.HTTPClient.Do(req)
 		if err != nil {
 			return err

@@ -271,11 +271,17 @@ func attackOrders(t *testing.T, sys *suite.Shop, pacer vegeta.Pacer, workers uin
 	t.Helper()
 	var n atomic.Int64
 	url := sys.App(t, "order").URL + "/orders"
+	// Ten customers, each ordering with a token of its own.
+	tokens := make([]string, 10)
+	for c := range tokens {
+		tokens[c] = "Bearer " + sys.Token(fmt.Sprintf("c-bench-%d", c))
+	}
 	targeter := func(tgt *vegeta.Target) error {
 		i := n.Add(1)
 		tgt.Method, tgt.URL = http.MethodPost, url
-		tgt.Header = http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i)}}
-		tgt.Body = fmt.Appendf(nil, `{"customerId":"c-bench-%d","items":[{"sku":%q,"quantity":1}]}`, i%10, benchSKUs[rand.IntN(len(benchSKUs))])
+		tgt.Header = http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i)},
+			"Authorization": {tokens[i%10]}}
+		tgt.Body = fmt.Appendf(nil, `{"items":[{"sku":%q,"quantity":1}]}`, benchSKUs[rand.IntN(len(benchSKUs))])
 		return nil
 	}
 	opts := []func(*vegeta.Attacker){vegeta.Timeout(10 * time.Second), vegeta.KeepAlive(true)}

@@ -135,7 +135,7 @@ func TestHostileClientOnNATS(t *testing.T) {
 	// The attacker's own credentials, used beyond its own subject.
 	violations := make(chan error, 16)
 	key := user()
-	attacker := connectWith(t, sys.NATS.URL, withKey(sys.NATSCredentials(t, attackerCustomer, key), key),
+	attacker := sys.ConnectNATS(t, withKey(sys.NATSCredentials(t, attackerCustomer, key), key),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
 	var overheard atomic.Int32
 	for _, a := range []struct {
@@ -176,17 +176,6 @@ func TestHostileClientOnNATS(t *testing.T) {
 		sc.Check("no forged notification reached the victim", !strings.Contains(string(msg.Data), "evil"), "only the shop's", string(msg.Data))
 	}
 	sc.Check("the attacker overheard nothing", overheard.Load() == 0, "0 messages on its refused subscriptions", fmt.Sprint(overheard.Load()))
-}
-
-// connectWith connects to url with opts, closed when the test ends.
-func connectWith(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		t.Fatalf("connect to nats: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
 }
 
 // subscribeCounting subscribes nc to subject, counting what arrives, and

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -243,11 +242,7 @@ func startIssuer(t *testing.T, path string) *authtest.Issuer {
 	t.Helper()
 	env := map[string]string{}
 	readEnvFile(t, path, env)
-	u, err := url.Parse(env["AUTH_ISSUER"])
-	if err != nil || u.Host == "" {
-		t.Fatalf("%s: AUTH_ISSUER %q: want the issuer's URL (%v)", path, env["AUTH_ISSUER"], err)
-	}
-	return authtest.StartAs(t, u.Host, env["AUTH_ISSUER"])
+	return authtest.StartAt(t, env["AUTH_ISSUER"])
 }
 
 func readSecret(t *testing.T, path string) string {

@@ -283,16 +283,14 @@ func (s *Shop) Subscribe(t testing.TB, customer string) chan *nats.Msg {
 func (s *Shop) ConnectAs(t testing.TB, customer string) *nats.Conn {
 	t.Helper()
 	if s.NATS.Auth == nil {
-		return s.connectNATS(t)
+		return s.ConnectNATS(t)
 	}
 	user, err := nkeys.CreateUser()
 	if err != nil {
 		t.Fatal(err)
 	}
 	jwt := s.NATSCredentials(t, customer, user)
-	return s.connectNATS(t, nats.UserJWT(
-		func() (string, error) { return jwt, nil },
-		func(nonce []byte) ([]byte, error) { return user.Sign(nonce) }))
+	return s.ConnectNATS(t, nats.UserJWT(func() (string, error) { return jwt, nil }, user.Sign))
 }
 
 // NATSCredentials asks notification, with customer's token, for NATS
@@ -325,9 +323,9 @@ func Receive(t testing.TB, msgs chan *nats.Msg) *nats.Msg {
 	}
 }
 
-// connectNATS connects to the shop's NATS with opts, closed when the test
-// ends.
-func (s *Shop) connectNATS(t testing.TB, opts ...nats.Option) *nats.Conn {
+// ConnectNATS connects to the shop's NATS with opts (credentials, say),
+// closed when the test ends.
+func (s *Shop) ConnectNATS(t testing.TB, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(s.NATS.URL, opts...)
 	if err != nil {
@@ -342,7 +340,7 @@ func (s *Shop) connectNATS(t testing.TB, opts ...nats.Option) *nats.Conn {
 func (s *Shop) connectObserver(t testing.TB) *nats.Conn {
 	t.Helper()
 	if s.NATS.Auth == nil {
-		return s.connectNATS(t)
+		return s.ConnectNATS(t)
 	}
-	return s.connectNATS(t, nats.UserCredentials(s.NATS.Auth.ObserverCreds))
+	return s.ConnectNATS(t, nats.UserCredentials(s.NATS.Auth.ObserverCreds))
 }

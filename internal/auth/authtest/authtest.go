@@ -15,6 +15,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,17 @@ func StartAs(t testing.TB, addr, url string) *Issuer {
 	}
 	t.Cleanup(i.Close)
 	return i
+}
+
+// StartAt is Start for an issuer at url (http://host:port), listening on
+// that address: the one an env file names, say.
+func StartAt(t testing.TB, url string) *Issuer {
+	t.Helper()
+	u, err := neturl.Parse(url)
+	if err != nil || u.Scheme != "http" || u.Port() == "" {
+		t.Fatalf("issuer %q: want http://host:port (%v)", url, err)
+	}
+	return StartAs(t, u.Host, url)
 }
 
 // Addr is where the issuer listens, host:port.
