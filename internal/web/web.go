@@ -153,6 +153,18 @@ func Caller(c *gin.Context) auth.Principal {
 	return p
 }
 
+// ActingCustomer is the customer a request acts for, given the one its
+// body names ("" for none): auth.Principal.Customer of its caller. A
+// request that names another customer than its token's is answered 403
+// forbidden and ok is false: the handler just returns.
+func ActingCustomer(c *gin.Context, named string) (customer string, ok bool) {
+	customer, ok = Caller(c).Customer(named)
+	if !ok {
+		WriteError(c, http.StatusForbidden, CodeForbidden, "customerId is not the customer the token was issued to")
+	}
+	return customer, ok
+}
+
 // TokenVerifier verifies a bearer token and says who it speaks for;
 // *auth.Verifier is one.
 type TokenVerifier interface {

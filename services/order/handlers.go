@@ -27,9 +27,8 @@ func (h handlers) placeOrder(c *gin.Context) {
 	if !web.DecodeJSON(c, &req) {
 		return
 	}
-	customer, ok := web.Caller(c).Customer(req.CustomerID)
+	customer, ok := web.ActingCustomer(c, req.CustomerID)
 	if !ok {
-		web.WriteError(c, http.StatusForbidden, web.CodeForbidden, "customerId is not the customer the token was issued to")
 		return
 	}
 	o, err := h.svc.Place(c, order.PlaceRequest{

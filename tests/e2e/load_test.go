@@ -120,30 +120,14 @@ func crash(p *proc.Process) {
 
 // checkRecovers records as an invariant that url answers want within 60 s,
 // and how long that took: the time to recover from a fault. It asks as
-// the shop's clients do (with an operator's token), each try bounded by
-// 2 s, and gives up early if app or its sidecar exits.
+// the shop's clients do (with an operator's token), and gives up early if
+// app or its sidecar exits.
 func checkRecovers(sys *suite.Shop, sc *report.ScenarioRecorder, invariant, url string, want int, app *system.App) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	unrecorded := sys.For(nil) // the tries are no part of the load's answers
-	err := proc.WaitUntil(ctx, func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := unrecorded.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			return fmt.Errorf("%s answered %s, want %d", url, resp.Status, want)
-		}
-		return nil
-	}, app.Proc, app.Daprd)
+	// The tries are no part of the load's answers: a shop that records none.
+	err := system.WaitHTTPThrough(ctx, sys.For(nil).Do, url, want, app.Proc, app.Daprd)
 	observed := fmt.Sprintf("recovered after %s", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		observed = err.Error()

@@ -271,41 +271,49 @@ func secret(t *testing.T, c *shopCluster, name, key string) string {
 // observability, its endpoint the receiver's address on the node.
 func provideCollector(t *testing.T, c *shopCluster, backend *otlp.Receiver) {
 	t.Helper()
-	_, port, err := net.SplitHostPort(backend.Addr)
+	provideOnNode(t, c, "observability", "otel-collector", "otlp-grpc", 4317, backend.Addr)
+}
+
+// provideOnNode puts what listens at addr (host:port on the node) behind
+// Service name's port (named portName) in namespace, created here: a
+// Service of the cluster's whose endpoint is a server of the suite's own.
+func provideOnNode(t *testing.T, c *shopCluster, namespace, name, portName string, port int, addr string) {
+	t.Helper()
+	host, target, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.ApplyYAML(t, fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata:
-  name: observability
+  name: %[1]s
 ---
 apiVersion: v1
 kind: Service
 metadata:
-  name: otel-collector
-  namespace: observability
+  name: %[2]s
+  namespace: %[1]s
 spec:
   ports:
-    - name: otlp-grpc
-      port: 4317
+    - name: %[3]s
+      port: %[4]d
       protocol: TCP
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
-  name: otel-collector-on-the-node
-  namespace: observability
+  name: %[2]s-on-the-node
+  namespace: %[1]s
   labels:
-    kubernetes.io/service-name: otel-collector
+    kubernetes.io/service-name: %[2]s
 addressType: IPv4
 ports:
-  - name: otlp-grpc
-    port: %s
+  - name: %[3]s
+    port: %[5]s
     protocol: TCP
 endpoints:
-  - addresses: [%q]
-`, port, c.NodeIP()))
+  - addresses: [%[6]q]
+`, namespace, name, portName, port, target, host))
 }
 
 // shopCluster is the cluster daprshop runs on, with the issuer whose
@@ -323,41 +331,7 @@ const devIssuerURL = "http://issuer.identity.svc.cluster.local"
 // identity, as the dev overlay expects a development identity provider.
 func provideIssuer(t *testing.T, c *shopCluster) {
 	t.Helper()
-	_, port, err := net.SplitHostPort(c.issuer.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.ApplyYAML(t, fmt.Sprintf(`apiVersion: v1
-kind: Namespace
-metadata:
-  name: identity
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: issuer
-  namespace: identity
-spec:
-  ports:
-    - name: http
-      port: 80
-      protocol: TCP
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: issuer-on-the-node
-  namespace: identity
-  labels:
-    kubernetes.io/service-name: issuer
-addressType: IPv4
-ports:
-  - name: http
-    port: %s
-    protocol: TCP
-endpoints:
-  - addresses: [%q]
-`, port, c.NodeIP()))
+	provideOnNode(t, c, "identity", "issuer", "http", 80, c.issuer.Addr())
 }
 
 // provideVolumes gives the overlay's StatefulSet the persistent volume a

@@ -352,9 +352,20 @@ func (s *System) waitReady(t testing.TB) {
 // WaitHTTP polls url until it answers want, ctx ends, or one of procs exits
 // (proc.WaitUntil).
 func WaitHTTP(ctx context.Context, url string, want int, procs ...*proc.Process) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+	return WaitHTTPThrough(ctx, http.DefaultClient.Do, url, want, procs...)
+}
+
+// WaitHTTPThrough is WaitHTTP asking through do: a client that presents
+// credentials, say. Each try is bounded by 2 s.
+func WaitHTTPThrough(ctx context.Context, do func(*http.Request) (*http.Response, error), url string, want int, procs ...*proc.Process) error {
 	return proc.WaitUntil(ctx, func(ctx context.Context) error {
-		resp, err := client.Get(url)
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := do(req)
 		if err != nil {
 			return err
 		}

@@ -74,6 +74,31 @@ func TestStore(t *testing.T) {
 		}
 	})
 
+	// Dapr's Redis state store sets a key's TTL in a second command: a
+	// Redis killed between the two keeps the claim with no TTL. It must
+	// not hold its event for ever.
+	t.Run("a claim that lost its TTL lapses all the same", func(t *testing.T) {
+		ctx := testContext(t)
+		id := "e-no-ttl"
+		if won, err := store.Claim(ctx, id); err != nil || !won {
+			t.Fatalf("Claim: got %v, %v; want true, nil", won, err)
+		}
+		key := appID + "||claim:" + id
+		if err := rdb.Persist(ctx, key).Err(); err != nil {
+			t.Fatalf("redis PERSIST %s: %v", key, err)
+		}
+		if won, err := store.Claim(ctx, id); err != nil || won {
+			t.Fatalf("Claim while the first is live: got %v, %v; want false, nil", won, err)
+		}
+		later := dapr.NewStoreAt(state, func() time.Time { return time.Now().Add(dapr.ClaimTTL + time.Second) })
+		if won, err := later.Claim(ctx, id); err != nil || !won {
+			t.Errorf("Claim after the first one's time, its key still there: got %v, %v; want true, nil", won, err)
+		}
+		if won, err := later.Claim(ctx, id); err != nil || won {
+			t.Errorf("Claim again at once: got %v, %v; want false, nil: the new claim is live", won, err)
+		}
+	})
+
 	t.Run("deliveries and histories do not expire", func(t *testing.T) {
 		ctx := testContext(t)
 		n := notification.Notification{ID: "e-kept", CustomerID: "c-kept", OrderID: "o-kept", Status: "confirmed"}

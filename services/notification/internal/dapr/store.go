@@ -3,6 +3,8 @@ package dapr
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -19,11 +21,12 @@ import (
 // key of its own, written once and never changed.
 type Store struct {
 	store daprstate.Store
+	now   func() time.Time
 }
 
 // NewStore returns a Store on store.
 func NewStore(store daprstate.Store) *Store {
-	return &Store{store: store}
+	return &Store{store: store, now: time.Now}
 }
 
 func notificationKey(id string) string { return "notification:" + id }
@@ -68,20 +71,43 @@ const claimTTL = 5 * time.Second
 
 func claimKey(id string) string { return "claim:" + id }
 
-// Claim creates a claim for id that expires after claimTTL; first-write
-// refuses to create it while another one lives.
+// claim is what a claim holds: when it lapses. The store expires the key
+// then too (its TTL), but Dapr's Redis state store writes a key and its
+// TTL as two commands: a Redis killed between the two keeps the claim for
+// ever, and every redelivery of its event would be told another one is in
+// progress until the event ends up a dead letter. A claim past its time is
+// taken over, whether or not its key expired.
+type claim struct {
+	Until time.Time `json:"until"`
+}
+
+// Claim creates a claim for id that lapses after claimTTL; first-write
+// refuses to create it while another one lives, and one past its time is
+// replaced (ETag: by one delivery only).
 func (s *Store) Claim(ctx context.Context, id string) (bool, error) {
 	meta := map[string]string{"ttlInSeconds": strconv.Itoa(int(claimTTL / time.Second))}
-	err := s.store.Put(ctx, claimKey(id), "claimed", "", meta)
+	mine := claim{Until: s.now().Add(claimTTL)}
+	err := s.store.Put(ctx, claimKey(id), mine, "", meta)
 	if err == nil {
 		return true, nil
 	}
 	// Refused, or failed: a claim that exists now tells which.
-	var claim string
-	if _, found, gerr := s.store.Get(ctx, claimKey(id), &claim); gerr == nil && found {
+	var raw json.RawMessage
+	etag, found, gerr := s.store.Get(ctx, claimKey(id), &raw)
+	if gerr != nil || !found {
+		return false, errors.Join(fmt.Errorf("claim notification %s: %w", id, err), gerr)
+	}
+	var held claim
+	if json.Unmarshal(raw, &held) == nil && s.now().Before(held.Until) {
 		return false, nil
 	}
-	return false, fmt.Errorf("claim notification %s: %w", id, err)
+	// Past its time (or written by an earlier version, without one). A
+	// delivery that takes it over at the same moment makes this write
+	// fail: this one is then retried, and finds that one's claim.
+	if err := s.store.Put(ctx, claimKey(id), mine, etag, meta); err != nil {
+		return false, fmt.Errorf("take over the lapsed claim of notification %s: %w", id, err)
+	}
+	return true, nil
 }
 
 // Unclaim deletes the claim for id.
