@@ -51,13 +51,13 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(KUBE_VERSION_PARTS)) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(KUBE_VERSION_PARTS))
 
-.PHONY: FORCE soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
+.PHONY: FORCE nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
 
 build: services daprd cli
 
 # Every knob, with its default and what it does.
 help:
-	@echo 'make run | test | unit | e2e | bench | soak | rc-check | matrix | selfhosted-hosts | vm-e2e | k8s-e2e | fuzz | k8s-check | k8s-validate | images | build | kubernetes | cluster-images | controlplane | clean'
+	@echo 'make run | test | unit | e2e | bench | soak | nats-trust | rc-check | matrix | selfhosted-hosts | vm-e2e | k8s-e2e | fuzz | k8s-check | k8s-validate | images | build | kubernetes | cluster-images | controlplane | clean'
 	@go run ./tests/cmd/knobs
 
 services:
@@ -281,10 +281,17 @@ bench: packages daprd
 soak: packages daprd
 	go test -count=1 -timeout 0 -v ./tests/soak/
 
+# A deployment's NATS keys, made once (notification nats-trust): under
+# out/nats-trust, nats-server/ for the NATS server's configuration to
+# include and notification/ for notification (deploy/selfhosted/README.md,
+# deploy/k8s/README.md). It refuses to replace keys it made before.
+nats-trust:
+	go run ./services/notification nats-trust $(OUT)/nats-trust
+
 # Every fuzz target for FUZZ_TIME each: the decoders and validators that take
 # what clients and brokers send. make test runs their seeds only (they are
 # ordinary test cases); random inputs would make it undeterministic.
-FUZZ_TARGETS := ./internal/web:FuzzDecodeJSON ./internal/ids:FuzzValid ./services/order:FuzzPlaceOrder \
+FUZZ_TARGETS := ./internal/auth:FuzzVerify ./internal/web:FuzzDecodeJSON ./internal/ids:FuzzValid ./services/order:FuzzPlaceOrder \
 	./services/inventory:FuzzRestock ./services/inventory:FuzzReservation \
 	./services/notification:FuzzOrderEvent ./services/notification:FuzzDeadLetter
 fuzz:

@@ -1,19 +1,23 @@
 #!/bin/sh
-# install.sh [--dry-run] [--root DIR] [--ca-cert FILE] ROLE...: lays daprshop
-# out on this VM. ROLE is order, inventory, notification (an app and its
-# sidecar) or sentry (the certificate authority of the backends VM; Redis and
-# NATS are yours, referenced by address in /etc/daprshop/daprshop.env).
+# install.sh [--dry-run] [--root DIR] [--ca-cert FILE] [--nats-trust DIR]
+# ROLE...: lays daprshop out on this VM. ROLE is order, inventory,
+# notification (an app and its sidecar) or sentry (the certificate authority
+# of the backends VM; Redis and NATS are yours, referenced by address in
+# /etc/daprshop/daprshop.env).
 #
 #   /opt/daprshop/bin/        binaries and with-credentials
 #   /etc/daprshop/            daprshop.env, ROLE.env, config.yaml, components/
 #   /etc/daprshop/secrets/    per app: dapr-api-token, app-api-token (0600);
-#                             redis-password (empty until you fill it in)
+#                             redis-password (empty until you fill it in);
+#                             notification's NATS credentials (--nats-trust)
 #   /etc/daprshop/tls/ca.crt  sentry's trust anchor (--ca-cert)
 #   /etc/systemd/system/      the units
 #
 # Safe to run again: binaries, components and units are replaced when they
 # changed; env files and tokens are created once and then left alone, since
-# they hold the operator's addresses and the VM's secrets. --dry-run prints
+# they hold the operator's addresses and the VM's secrets. --nats-trust DIR
+# installs notification's NATS credentials from DIR, which `notification
+# nats-trust DIR` made once for the deployment. --dry-run prints
 # what it would do and changes nothing. --root DIR installs under DIR (a
 # staging tree) and skips the user and systemctl.
 #
@@ -27,17 +31,19 @@ repo=$(cd "$here/../.." && pwd)
 dry=
 root=
 ca=
+nats_trust=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--dry-run) dry=1 ;;
 	--root) root=${2:?--root needs a directory}; shift ;;
 	--ca-cert) ca=${2:?--ca-cert needs a file}; shift ;;
+	--nats-trust) nats_trust=${2:?--nats-trust needs the directory notification nats-trust made}; shift ;;
 	-*) echo "install.sh: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
 	shift
 done
-[ $# -gt 0 ] || { echo "usage: install.sh [--dry-run] [--root DIR] [--ca-cert FILE] order|inventory|notification|sentry..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: install.sh [--dry-run] [--root DIR] [--ca-cert FILE] [--nats-trust DIR] order|inventory|notification|sentry..." >&2; exit 2; }
 
 version=$(sed -n 's/^require github.com\/dapr\/dapr \(v.*\)$/\1/p' "$repo/tools/daprd/go.mod")
 bin_dir=${BIN_DIR:-$repo/out/bin}
@@ -91,6 +97,14 @@ for role in "$@"; do
 	*) echo "install.sh: unknown role $role" >&2; exit 2 ;;
 	esac
 done
+# notification's NATS files, as notification nats-trust lays them out:
+# checked before anything changes.
+nats_files="nats.creds nats-account-signing-key nats-account"
+if [ -n "$nats_trust" ]; then
+	for f in $nats_files; do
+		[ -f "$nats_trust/notification/$f" ] || { echo "install.sh: --nats-trust $nats_trust has no notification/$f: give it the directory notification nats-trust made" >&2; exit 2; }
+	done
+fi
 
 if [ -z "$root" ] && ! id daprshop >/dev/null 2>&1; then
 	run useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin daprshop
@@ -117,6 +131,19 @@ for role in "$@"; do
 	secret_file "$etc/secrets/redis-password"
 	put 0644 "$here/systemd/daprshop@.service" "$units/daprshop@.service"
 	put 0644 "$here/systemd/daprshop-daprd@.service" "$units/daprshop-daprd@.service"
+	if [ "$role" = notification ]; then
+		# NATS authenticates notification with these, and notification
+		# issues customers their credentials with the account's signing
+		# key; the drop-in hands them to the app.
+		put 0644 "$here/systemd/daprshop@notification.service.d/nats.conf" "$units/daprshop@notification.service.d/nats.conf"
+		for f in $nats_files; do
+			if [ -n "$nats_trust" ]; then
+				put 0600 "$nats_trust/notification/$f" "$etc/secrets/notification/$f"
+			elif [ ! -e "$etc/secrets/notification/$f" ]; then
+				say "no $etc/secrets/notification/$f yet: pass --nats-trust DIR (made by notification nats-trust DIR) before starting daprshop@notification"
+			fi
+		done
+	fi
 	if [ -n "$ca" ]; then
 		put 0644 "$ca" "$etc/tls/ca.crt"
 	elif [ ! -e "$etc/tls/ca.crt" ]; then

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/daprshop/daprshop/internal/config"
@@ -24,7 +25,10 @@ type Config struct {
 	// live in, and NATSAccountSigningKey the file holding the seed of one
 	// of its signing keys (NATS_ACCOUNT, NATS_ACCOUNT_SIGNING_KEY): with
 	// both, notification issues customers credentials for their own
-	// subject (POST /notifications/credentials).
+	// subject (POST /notifications/credentials). All three come from
+	// `notification nats-trust` (natsbus.Trust), and are required unless
+	// INSECURE_NO_TOKENS=true: without them NATS would have to take
+	// anyone, who could then listen to every customer's notifications.
 	NATSAccount, NATSAccountSigningKey string
 }
 
@@ -45,12 +49,20 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, errors.New("NATS_URL: want a URL such as nats://user:password@host:4222")
 	}
 	cfg := Config{
-		Base:                  base,
-		NATSURL:               natsURL,
-		DeadLetterRetention:   env.Duration("DEAD_LETTER_RETENTION", DefaultDeadLetterRetention),
-		NATSCredentials:       env.String("NATS_CREDENTIALS", ""),
-		NATSAccount:           env.String("NATS_ACCOUNT", ""),
+		Base:                base,
+		NATSURL:             natsURL,
+		DeadLetterRetention: env.Duration("DEAD_LETTER_RETENTION", DefaultDeadLetterRetention),
+		NATSCredentials:     env.String("NATS_CREDENTIALS", ""),
+		// A key has no spaces: what a Secret or a file adds around it is
+		// not part of it.
+		NATSAccount:           strings.TrimSpace(env.String("NATS_ACCOUNT", "")),
 		NATSAccountSigningKey: env.String("NATS_ACCOUNT_SIGNING_KEY", ""),
+	}
+	if !base.InsecureNoTokens {
+		const why = "notification's NATS credentials (notification nats-trust makes them): without them NATS must take anyone, who may then listen to every customer's notifications"
+		env.Require("NATS_CREDENTIALS", cfg.NATSCredentials, why)
+		env.Require("NATS_ACCOUNT", cfg.NATSAccount, why)
+		env.Require("NATS_ACCOUNT_SIGNING_KEY", cfg.NATSAccountSigningKey, why)
 	}
 	if (cfg.NATSAccount == "") != (cfg.NATSAccountSigningKey == "") {
 		return Config{}, errors.New("NATS_ACCOUNT and NATS_ACCOUNT_SIGNING_KEY: set both, to issue customers NATS credentials, or neither")

@@ -1,5 +1,7 @@
 // Command notification consumes order events from Dapr pub/sub and delivers
 // one notification per event on NATS subject notifications.<customerId>.
+// `notification nats-trust DIR` makes the NATS keys a deployment needs
+// once (natstrust.go).
 package main
 
 import (
@@ -23,7 +25,13 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
+	var err error
+	if len(os.Args) > 1 {
+		err = command(os.Args[1:], os.Stdout)
+	} else {
+		err = run(context.Background(), os.Getenv, os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "notification:", err)
 		os.Exit(1)
 	}

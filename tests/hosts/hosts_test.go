@@ -3,6 +3,7 @@ package hosts_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -10,7 +11,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
+
+// natsURL is the backends host's NATS, as env/daprshop.env names it.
+const natsURL = "nats://" + backendsIP + ":4222"
 
 // TestAcrossHosts runs daprshop with each service on a host of its own, as
 // the units run it on VMs: mTLS from sentry, tokens, access control.
@@ -22,9 +27,20 @@ func TestAcrossHosts(t *testing.T) {
 	order, inventory, notification := v.apps["order"], v.apps["inventory"], v.apps["notification"]
 
 	t.Run("order is confirmed and notified across hosts", func(t *testing.T) {
-		nc, err := nats.Connect("nats://" + backendsIP + ":4222")
+		// The customer's client listens with NATS credentials of its own,
+		// which notification signs with the deployment's keys.
+		user, err := nkeys.CreateUser()
 		if err != nil {
 			t.Fatal(err)
+		}
+		pub, _ := user.PublicKey()
+		var creds struct{ JWT string }
+		if status := call(t, notification, http.MethodPost, "/notifications/credentials", `{"customerId":"c-hosts","publicKey":"`+pub+`"}`, &creds); status != http.StatusCreated {
+			t.Fatalf("POST /notifications/credentials: %d, want 201", status)
+		}
+		nc, err := nats.Connect(natsURL, nats.UserJWT(func() (string, error) { return creds.JWT, nil }, user.Sign))
+		if err != nil {
+			t.Fatalf("connect to NATS with the customer's credentials: %v", err)
 		}
 		defer nc.Close()
 		sub, err := nc.SubscribeSync("notifications.c-hosts")
@@ -59,6 +75,16 @@ func TestAcrossHosts(t *testing.T) {
 		after := item(t, inventory, "SKU-1")
 		if after.Available != before.Available-2 || after.Reserved != before.Reserved+2 {
 			t.Errorf("SKU-1 before %+v, after %+v: want 2 moved from available to reserved", before, after)
+		}
+	})
+
+	t.Run("NATS refuses a client without credentials", func(t *testing.T) {
+		nc, err := nats.Connect(natsURL, nats.NoReconnect())
+		if err == nil {
+			nc.Close()
+		}
+		if !errors.Is(err, nats.ErrAuthorization) {
+			t.Errorf("connect without credentials: got %v, want %v", err, nats.ErrAuthorization)
 		}
 	})
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/daprshop/daprshop/internal/auth/authtest"
+	"github.com/daprshop/daprshop/internal/natstrust"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/repo"
@@ -68,7 +69,9 @@ func startVMs(t *testing.T) *vms {
 		t.Fatal(err)
 	}
 	bins := []string{"BIN_DIR=" + system.ServicesDir(root), "DAPRD=" + daprd, "SENTRY=" + knobs.Sentry.Path(root, filepath.Join("out", "bin", "sentry"))}
-	v := &vms{root: install(t, bins, append(slices.Clone(services), "sentry")...), apps: map[string]*vmApp{}}
+	// The operator's step: the deployment's NATS keys, made once.
+	natsAuth := system.NewNATSAuth(t, system.ServicesDir(root))
+	v := &vms{root: install(t, bins, append([]string{"--nats-trust", natsAuth.Dir, "sentry"}, services...)...), apps: map[string]*vmApp{}}
 	logDir := filepath.Join(root, "out", "hosts", "logs", strings.ReplaceAll(t.Name(), "/", "_"))
 	if err := os.RemoveAll(logDir); err != nil {
 		t.Fatal(err)
@@ -88,7 +91,7 @@ func startVMs(t *testing.T) *vms {
 		t.Fatal(err)
 	}
 	proc.Start(t, v.backends.spec("redis", logDir, nil, "redis-server", "--bind", backendsIP, "--port", "6379", "--save", "", "--appendonly", "no", "--requirepass", redisPassword))
-	proc.Start(t, v.backends.spec("nats", logDir, nil, "nats-server", "--addr", backendsIP, "--port", "4222"))
+	proc.Start(t, v.backends.spec("nats", logDir, nil, "nats-server", "-c", natsServerConfig(t, natsAuth)))
 	sentry := v.startUnit(t, v.backends, logDir, "sentry", filepath.Join(units, "daprshop-sentry.service"), "")
 	// The operator's step: sentry made its root; every VM gets ca.crt.
 	ca := filepath.Join(v.root, "var", "lib", "daprshop-sentry", "ca.crt")
@@ -150,6 +153,9 @@ func (v *vms) startUnit(t *testing.T, h *host, logDir, name, unitFile, instance 
 			copyFile(t, v.path(c[1]), filepath.Join(dir, c[0]))
 		}
 		env["CREDENTIALS_DIRECTORY"] = dir
+	}
+	for _, e := range u.environment {
+		env[e[0]] = strings.ReplaceAll(e[1], "%d", env["CREDENTIALS_DIRECTORY"])
 	}
 	if dirs, ok := u.keys["StateDirectory"]; ok {
 		for _, d := range dirs {
@@ -273,4 +279,17 @@ func copyFile(t *testing.T, from, to string) {
 	if err := os.WriteFile(to, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// natsServerConfig is the backends host's nats-server configuration, as the
+// README has the operator write it: the address, and an include of the
+// trust notification nats-trust made, in the directory beside it.
+func natsServerConfig(t *testing.T, auth *system.NATSAuth) string {
+	t.Helper()
+	path := filepath.Join(auth.Dir, "nats-server.conf")
+	config := "host: " + backendsIP + "\nport: 4222\ninclude \"" + natstrust.ServerConfigFile + "\"\n"
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

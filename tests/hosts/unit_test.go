@@ -2,6 +2,7 @@ package hosts_test
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daprshop/daprshop/internal/natstrust"
 	"github.com/daprshop/daprshop/tests/harness/repo"
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // services are the apps deploy/selfhosted puts on a VM each.
@@ -22,17 +25,33 @@ type unit struct {
 	envFiles []string
 	// creds are LoadCredential= pairs: variable name, file.
 	creds [][2]string
+	// environment is Environment= KEY=VALUE pairs, %d (the credentials
+	// directory) not yet expanded.
+	environment [][2]string
 	// exec is ExecStart split into words, ${VAR} not yet expanded.
 	exec []string
 	keys map[string][]string
 }
 
-// readUnit reads a unit file, as instance for a template (%i).
+// readUnit reads a unit file, as instance for a template (%i), with the
+// drop-ins systemd adds to it (UNIT.d/*.conf beside it).
 func readUnit(t *testing.T, path, instance string) unit {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	name := strings.Replace(filepath.Base(path), "@.", "@"+instance+".", 1)
+	dropIns, err := filepath.Glob(filepath.Join(filepath.Dir(path), name+".d", "*.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range dropIns {
+		more, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(append(data, '\n'), more...)
 	}
 	text := strings.ReplaceAll(string(data), "\\\n", " ")
 	text = strings.ReplaceAll(text, "%i", instance)
@@ -53,6 +72,9 @@ func readUnit(t *testing.T, path, instance string) unit {
 		case "LoadCredential":
 			name, file, _ := strings.Cut(v, ":")
 			u.creds = append(u.creds, [2]string{name, file})
+		case "Environment":
+			name, value, _ := strings.Cut(v, "=")
+			u.environment = append(u.environment, [2]string{name, value})
 		case "ExecStart":
 			u.exec = strings.Fields(v)
 		}
@@ -110,11 +132,12 @@ func expand(t *testing.T, words []string, env map[string]string) []string {
 }
 
 // install runs deploy/selfhosted/install.sh --root into a new directory
-// with the binaries in bins (BIN_DIR, DAPRD, SENTRY) and returns it.
-func install(t *testing.T, bins []string, roles ...string) string {
+// with the binaries in bins (BIN_DIR, DAPRD, SENTRY) and returns it; args
+// are its options and roles.
+func install(t *testing.T, bins []string, args ...string) string {
 	t.Helper()
 	root := t.TempDir()
-	cmd := exec.Command("sh", append([]string{filepath.Join(repo.Root(t), "deploy", "selfhosted", "install.sh"), "--root", root}, roles...)...)
+	cmd := exec.Command("sh", append([]string{filepath.Join(repo.Root(t), "deploy", "selfhosted", "install.sh"), "--root", root}, args...)...)
 	cmd.Env = append(os.Environ(), bins...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("install.sh: %v\n%s", err, out)
@@ -186,7 +209,7 @@ func TestUnitsAgreeWithRunFile(t *testing.T) {
 		t.Run(a.AppID, func(t *testing.T) {
 			daprd := readUnit(t, filepath.Join(sh, "systemd", "daprshop-daprd@.service"), a.AppID)
 			app := readUnit(t, filepath.Join(sh, "systemd", "daprshop@.service"), a.AppID)
-			if !slices.Equal(daprd.envFiles, app.envFiles) || !slices.Equal(daprd.creds[:2], app.creds) {
+			if !slices.Equal(daprd.envFiles, app.envFiles) || !slices.Equal(daprd.creds[:2], app.creds[:2]) {
 				t.Errorf("app and sidecar units read different env files or tokens: %v %v, %v %v", app.envFiles, app.creds, daprd.envFiles, daprd.creds)
 			}
 			env := map[string]string{}
@@ -293,4 +316,58 @@ func TestInstallIsIdempotent(t *testing.T) {
 	if env, _ := os.ReadFile(edited); string(env) != "DAPR_HOST_IP=10.1.2.3\n" {
 		t.Errorf("second run replaced the operator's order.env: %q", env)
 	}
+}
+
+// TestInstallTakesNATSTrust gives install.sh the keys notification
+// nats-trust made: notification's three files land root-only where its
+// unit's drop-in loads them from; a directory without them is refused
+// before anything changes.
+func TestInstallTakesNATSTrust(t *testing.T) {
+	script := filepath.Join(repo.Root(t), "deploy", "selfhosted", "install.sh")
+	bins := stubBinaries(t)
+	root := t.TempDir()
+	installer := func(args ...string) ([]byte, error) {
+		cmd := exec.Command("sh", append([]string{script, "--root", root}, args...)...)
+		cmd.Env = append(os.Environ(), bins...)
+		return cmd.CombinedOutput()
+	}
+
+	out, err := installer("--nats-trust", t.TempDir(), "notification")
+	if code := exitCode(err); code != 2 || !strings.Contains(string(out), "notification/nats.creds") {
+		t.Errorf("--nats-trust with an empty directory: exit %d, %s; want 2, naming the missing file", code, out)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) > 0 {
+		t.Fatalf("a refused install wrote %v", entries)
+	}
+
+	auth := system.NewNATSAuth(t, system.ServicesDir(repo.Root(t)))
+	if out, err := installer("--nats-trust", auth.Dir, "notification"); err != nil {
+		t.Fatalf("install.sh --nats-trust: %v\n%s", err, out)
+	}
+	app := readUnit(t, filepath.Join(root, "etc", "systemd", "system", "daprshop@.service"), "notification")
+	for _, f := range []string{natstrust.CredentialsFile, natstrust.SigningKeyFile, natstrust.AccountFile} {
+		installed := filepath.Join(root, "etc", "daprshop", "secrets", f)
+		made, _ := os.ReadFile(filepath.Join(auth.Dir, f))
+		if got, err := os.ReadFile(installed); err != nil || string(got) != string(made) {
+			t.Errorf("%s: %v; want what nats-trust made", installed, err)
+		}
+		if fi, err := os.Stat(installed); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", installed, fi.Mode().Perm())
+		}
+		if !slices.ContainsFunc(app.creds, func(c [2]string) bool { return c[1] == "/etc/daprshop/secrets/"+f }) {
+			t.Errorf("daprshop@notification loads no credential from /etc/daprshop/secrets/%s: %v", f, app.creds)
+		}
+	}
+}
+
+// exitCode is the exit status err reports (0 for none, -1 for no exit).
+func exitCode(err error) int {
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return exit.ExitCode()
+	}
+	return -1
 }

@@ -194,6 +194,10 @@ func upgradeToProduction(t *testing.T, c *shopCluster, root string) {
 		}
 		c.ApplyYAML(t, c.Kubectl(t, args...))
 	}
+	// notification's NATS credentials, from what notification nats-trust
+	// made: the dev overlay's, which its NATS trusts.
+	c.ApplyYAML(t, c.Kubectl(t, "-n", shopNamespace, "create", "secret", "generic", "daprshop-nats-trust", "--dry-run=client", "-o", "yaml",
+		"--from-file="+filepath.Join(devNATSTrust(t), "notification")))
 	c.ApplyYAML(t, c.Kubectl(t, "-n", shopNamespace, "create", "configmap", "daprshop-auth", "--dry-run=client", "-o", "yaml",
 		"--from-literal=issuer="+c.issuer.URL, "--from-literal=audience="+authtest.Audience))
 	c.Kubectl(t, "apply", "-k", filepath.Join(root, "out", "k8s", "production"))
@@ -379,7 +383,7 @@ func shopOn(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder) *suite.Sh
 	sys := &system.System{
 		Redis:       redis,
 		PubSubRedis: redis,
-		NATS:        &system.NATS{URL: "nats://" + service("nats") + ":4222"},
+		NATS:        &system.NATS{URL: "nats://" + service("nats") + ":4222", Auth: system.LoadNATSAuth(t, devNATSTrust(t))},
 		Issuer:      c.issuer,
 		Apps:        map[string]*system.App{},
 	}
@@ -387,6 +391,12 @@ func shopOn(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder) *suite.Sh
 		sys.Apps[id] = &system.App{ID: id, URL: "http://" + service(id)}
 	}
 	return &suite.Shop{System: sys, Scenario: sc}
+}
+
+// devNATSTrust is the dev overlay's NATS keys, as notification nats-trust
+// made them.
+func devNATSTrust(t *testing.T) string {
+	return filepath.Join(repo.Root(t), "deploy", "k8s", "overlays", "dev", "nats-trust")
 }
 
 // pods returns daprshop's pods that match selector and are not

@@ -3,6 +3,7 @@ package vms
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"golang.org/x/mod/semver"
 
 	"github.com/daprshop/daprshop/internal/auth/authtest"
+	"github.com/daprshop/daprshop/internal/natstrust"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/machine"
 	"github.com/daprshop/daprshop/tests/harness/proc"
@@ -46,9 +49,12 @@ var services = []struct {
 // components/, tools/daprd/go.mod), the services, daprd and sentry.
 const (
 	checkoutDir = "/srv/daprshop"
-	servicesDir = "/srv/daprshop-bin"
-	daprdDir    = "/srv/daprd"
-	sentryDir   = "/srv/sentry"
+	// natsTrustDir is what notification nats-trust made on the build
+	// machine, for the backends and notification VMs.
+	natsTrustDir = "/srv/nats-trust"
+	servicesDir  = "/srv/daprshop-bin"
+	daprdDir     = "/srv/daprd"
+	sentryDir    = "/srv/sentry"
 	// nextDaprdDir holds the daprd an upgrade installs.
 	nextDaprdDir = "/srv/daprd-next"
 )
@@ -79,8 +85,10 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	t.Helper()
 	root := repo.Root(t)
 	sentry := knobs.Sentry.Path(root, filepath.Join("out", "bin", "sentry"))
+	natsAuth := system.NewNATSAuth(t, system.ServicesDir(root))
 	binds := []string{
 		root + ":" + checkoutDir,
+		natsAuth.Dir + ":" + natsTrustDir,
 		system.ServicesDir(root) + ":" + servicesDir,
 		filepath.Dir(daprd) + ":" + daprdDir,
 		filepath.Dir(sentry) + ":" + sentryDir,
@@ -116,7 +124,10 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	redisConf = strings.Replace(redisConf, "bind 127.0.0.1 -::1", "bind "+b.IP, 1)
 	redisConf += "\nrequirepass " + password + "\n"
 	b.WriteFile(t, "etc/redis/redis.conf", redisConf, 0o640)
-	b.WriteFile(t, "etc/nats-server.conf", "host: "+b.IP+"\nport: 4222\n", 0o644)
+	// NATS authenticates its clients: the configuration includes the
+	// trust nats-trust made, copied beside it.
+	b.WriteFile(t, filepath.Join("etc", natstrust.ServerConfigFile), natsAuth.ServerConfig, 0o644)
+	b.WriteFile(t, "etc/nats-server.conf", "host: "+b.IP+"\nport: 4222\ninclude \""+natstrust.ServerConfigFile+"\"\n", 0o644)
 	b.MustExec(t, "systemctl", "enable", "--now", "redis-server", "nats-server")
 	b.MustExec(t, append(installer, "sentry")...)
 	b.MustExec(t, "systemctl", "start", "daprshop-sentry")
@@ -132,7 +143,7 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	for _, svc := range services {
 		vm := s.vms[svc.id]
 		vm.WriteFile(t, "root/ca.crt", string(ca), 0o644)
-		vm.MustExec(t, append(installer, "--ca-cert", "/root/ca.crt", svc.id)...)
+		vm.MustExec(t, append(installer, "--ca-cert", "/root/ca.crt", "--nats-trust", natsTrustDir, svc.id)...)
 		vm.WriteFile(t, "etc/daprshop/secrets/redis-password", password, 0o600)
 	}
 	for _, svc := range services {
@@ -514,6 +525,14 @@ func (s *shop) checkAccess(t *testing.T, sc *report.ScenarioRecorder) {
 		resp.Body.Close()
 	}
 	sc.Check("order refuses a client without a bearer token", status == http.StatusUnauthorized, "401", fmt.Sprintf("%d %s", status, body))
+
+	// NATS takes only clients with credentials of daprshop's account: the
+	// notifications it carries are each customer's own.
+	nc, err := nats.Connect("nats://"+s.backends.IP+":4222", nats.NoReconnect(), nats.Timeout(5*time.Second))
+	if err == nil {
+		nc.Close()
+	}
+	sc.Check("NATS refuses a client without credentials", errors.Is(err, nats.ErrAuthorization), nats.ErrAuthorization.Error(), fmt.Sprint(err))
 }
 
 // checkInvariants checks what must hold whatever happened: every order

@@ -1,22 +1,32 @@
 package system
 
 import (
-	"fmt"
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/daprshop/daprshop/internal/natstrust"
 )
 
 // NATSAuth is what a nats-server in JWT mode (NATS's decentralized
-// authentication) and its clients hold: the server trusts an operator,
-// which signed daprshop's account, which lists a signing key. Notification
-// signs its customers' credentials with that key; its own user may publish
-// to every customer's subject, and the tests' observer may subscribe to
-// them all.
+// authentication) and its clients hold, made the way an operator makes it,
+// by `notification nats-trust DIR` (natstrust): the server trusts an
+// operator, which signed daprshop's account, which lists a signing key.
+// Notification signs its customers' credentials with that key; its own
+// user may publish to every customer's subject, and the tests' observer
+// may subscribe to them all.
 type NATSAuth struct {
+	// Dir is where nats-trust wrote its files, laid out as an operator
+	// gets them (deploy/selfhosted/install.sh --nats-trust takes it).
+	Dir string
 	// Account is the account's public key ("A..."), and SigningKey the
 	// file holding its signing key's seed: what notification signs
 	// customers' credentials with (NATS_ACCOUNT, NATS_ACCOUNT_SIGNING_KEY).
@@ -30,74 +40,89 @@ type NATSAuth struct {
 	ServerConfig string
 }
 
-// NewNATSAuth makes fresh keys for a NATS server of the test, its files in
-// a directory the test removes.
-func NewNATSAuth(t testing.TB) *NATSAuth {
+// NewNATSAuth makes fresh keys with binDir's notification, in a directory
+// the test removes, and credentials for the tests' observer signed with
+// them.
+func NewNATSAuth(t testing.TB, binDir string) *NATSAuth {
 	t.Helper()
-	dir := t.TempDir()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("nats keys: %v", err)
-		}
+	dir := filepath.Join(t.TempDir(), "nats-trust")
+	out, err := exec.Command(filepath.Join(binDir, "notification"), "nats-trust", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("notification nats-trust: %v\n%s", err, out)
 	}
-	operator, err := nkeys.CreateOperator()
-	must(err)
-	account, err := nkeys.CreateAccount()
-	must(err)
-	signing, err := nkeys.CreateAccount()
-	must(err)
-	operatorPub, err := operator.PublicKey()
-	must(err)
-	accountPub, err := account.PublicKey()
-	must(err)
-	signingPub, err := signing.PublicKey()
-	must(err)
+	return LoadNATSAuth(t, dir)
+}
 
-	oc := jwt.NewOperatorClaims(operatorPub)
-	oc.Name = "daprshop-tests"
-	operatorJWT, err := oc.Encode(operator)
-	must(err)
-	ac := jwt.NewAccountClaims(accountPub)
-	ac.Name = "DAPRSHOP"
-	ac.SigningKeys.Add(signingPub)
-	accountJWT, err := ac.Encode(operator)
-	must(err)
-
-	user := func(name string, edit func(*jwt.UserClaims)) string {
-		kp, err := nkeys.CreateUser()
-		must(err)
-		pub, err := kp.PublicKey()
-		must(err)
-		seed, err := kp.Seed()
-		must(err)
-		uc := jwt.NewUserClaims(pub)
-		uc.Name = name
-		uc.IssuerAccount = accountPub
-		edit(uc)
-		token, err := uc.Encode(signing)
-		must(err)
-		creds, err := jwt.FormatUserConfig(token, seed)
-		must(err)
-		path := filepath.Join(dir, name+".creds")
-		must(os.WriteFile(path, creds, 0o600))
-		return path
+// LoadNATSAuth reads the keys notification nats-trust made in dir, and
+// signs credentials for the tests' observer with them.
+func LoadNATSAuth(t testing.TB, dir string) *NATSAuth {
+	t.Helper()
+	read := func(name string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatalf("NATS keys: %v (notification nats-trust makes them)", err)
+		}
+		return b
 	}
 	a := &NATSAuth{
-		Account: accountPub,
-		NotificationCreds: user("notification", func(uc *jwt.UserClaims) {
-			uc.Pub.Allow.Add("notifications.>")
-			uc.Sub.Deny.Add(">")
-		}),
-		ObserverCreds: user("observer", func(uc *jwt.UserClaims) {
-			uc.Sub.Allow.Add("notifications.>")
-			uc.Pub.Deny.Add(">")
-		}),
-		ServerConfig: fmt.Sprintf("operator: %q\nresolver: MEMORY\nresolver_preload: {\n  %s: %q\n}\n", operatorJWT, accountPub, accountJWT),
+		Dir:               dir,
+		Account:           strings.TrimSpace(string(read(natstrust.AccountFile))),
+		SigningKey:        filepath.Join(dir, natstrust.SigningKeyFile),
+		NotificationCreds: filepath.Join(dir, natstrust.CredentialsFile),
+		ServerConfig:      string(read(natstrust.ServerConfigFile)),
+		ObserverCreds:     filepath.Join(t.TempDir(), "observer.creds"),
 	}
-	seed, err := signing.Seed()
-	must(err)
-	a.SigningKey = filepath.Join(dir, "account-signing-key.nk")
-	must(os.WriteFile(a.SigningKey, seed, 0o600))
+	signer, err := nkeys.FromSeed(bytes.TrimSpace(read(natstrust.SigningKeyFile)))
+	if err != nil {
+		t.Fatalf("%s: %v", natstrust.SigningKeyFile, err)
+	}
+	creds, err := natstrust.Credentials(signer, a.Account, "observer", func(p *jwt.Permissions) {
+		p.Sub.Allow.Add("notifications.>")
+		p.Pub.Deny.Add(">")
+	})
+	if err != nil {
+		t.Fatalf("the observer's NATS credentials: %v", err)
+	}
+	if err := os.WriteFile(a.ObserverCreds, creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return a
+}
+
+// NATSRefusals collects what nats-server refuses a connection after it
+// connected (a permissions violation arrives on its own, not as the
+// result of the call that caused it): connect with Option, then ask
+// Refusal of each action.
+type NATSRefusals struct{ errs chan error }
+
+// NewNATSRefusals returns an empty NATSRefusals.
+func NewNATSRefusals() *NATSRefusals { return &NATSRefusals{errs: make(chan error, 16)} }
+
+// Option has the connection report its refusals to r.
+func (r *NATSRefusals) Option() nats.Option {
+	return nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case r.errs <- err:
+		default: // nobody asks for more than the buffer holds
+		}
+	})
+}
+
+// Refusal does act on nc, has the server see it (a flush), and returns the
+// server's refusal of it, or nil when none came within wait.
+func (r *NATSRefusals) Refusal(t testing.TB, nc *nats.Conn, wait time.Duration, act func() error) error {
+	t.Helper()
+	if err := act(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-r.errs:
+		return err
+	case <-time.After(wait):
+		return nil
+	}
 }

@@ -105,7 +105,7 @@ func Start(t testing.TB, opts Options) *System {
 	if opts.SeparatePubSubRedis {
 		s.PubSubRedis = StartRedis(t, logDir, "redis-pubsub")
 	}
-	s.NATS = StartNATS(t, logDir, NewNATSAuth(t))
+	s.NATS = StartNATS(t, logDir, NewNATSAuth(t, env.BinDir))
 	s.Issuer = authtest.Start(t, "127.0.0.1:0")
 
 	for _, a := range apps {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/daprshop/daprshop/internal/natstrust"
 	"github.com/daprshop/daprshop/services/notification/internal/natsbus"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 	"github.com/daprshop/daprshop/services/notification/internal/notification/notificationtest"
@@ -169,7 +170,15 @@ func testContext(t *testing.T) context.Context {
 // authenticates its clients (JWT mode, the account's signing key): the
 // customer may subscribe to their own subject, and not to another's.
 func TestPasses(t *testing.T) {
-	auth := system.NewNATSAuth(t)
+	trust, err := natstrust.New("natsbus-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := trust.Write(dir, "notification", natsbus.NotifierPermissions); err != nil {
+		t.Fatal(err)
+	}
+	auth := system.LoadNATSAuth(t, dir)
 	server := system.StartNATS(t, system.LoadEnv(t).LogDir(t), auth)
 	seed, err := os.ReadFile(auth.SigningKey)
 	if err != nil {
@@ -192,9 +201,8 @@ func TestPasses(t *testing.T) {
 	if err != nil || !expires.Equal(now.Add(time.Hour).Truncate(time.Second)) {
 		t.Fatalf("Issue: got %v, %v; want credentials expiring in an hour", expires, err)
 	}
-	violations := make(chan error, 4)
-	nc, err := nats.Connect(server.URL, nats.UserJWT(func() (string, error) { return token, nil }, user.Sign),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
+	refusals := system.NewNATSRefusals()
+	nc, err := nats.Connect(server.URL, nats.UserJWT(func() (string, error) { return token, nil }, user.Sign), refusals.Option())
 	if err != nil {
 		t.Fatalf("connect with the credentials: %v", err)
 	}
@@ -203,17 +211,7 @@ func TestPasses(t *testing.T) {
 		subject string
 		allowed bool
 	}{{"notifications.c-1", true}, {"notifications.c-2", false}, {"notifications.>", false}} {
-		if _, err := nc.SubscribeSync(tc.subject); err != nil {
-			t.Fatal(err)
-		}
-		if err := nc.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		var refused error
-		select {
-		case refused = <-violations:
-		case <-time.After(time.Second):
-		}
+		refused := refusals.Refusal(t, nc, time.Second, func() error { _, err := nc.SubscribeSync(tc.subject); return err })
 		if (refused == nil) != tc.allowed {
 			t.Errorf("subscribe to %s: got refusal %v, want allowed %v", tc.subject, refused, tc.allowed)
 		}

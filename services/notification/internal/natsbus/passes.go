@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
+
+	"github.com/daprshop/daprshop/internal/natstrust"
 )
 
 // ErrInvalidUserKey is a user public key that is not one ("U..." in
@@ -54,15 +56,19 @@ func (p *Passes) Issue(customer, userKey string) (string, time.Time, error) {
 		return "", time.Time{}, ErrInvalidUserKey
 	}
 	expires := p.now().Add(p.lifetime).Truncate(time.Second)
-	uc := jwt.NewUserClaims(userKey)
-	uc.Name = customer
-	uc.IssuerAccount = p.account
-	uc.Expires = expires.Unix()
-	uc.Sub.Allow.Add(SubjectPrefix + customer)
-	uc.Pub.Deny.Add(">")
-	token, err := uc.Encode(p.signer)
+	token, err := natstrust.Sign(p.signer, p.account, userKey, customer, expires, func(perm *jwt.Permissions) {
+		perm.Sub.Allow.Add(SubjectPrefix + customer)
+		perm.Pub.Deny.Add(">")
+	})
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("sign NATS credentials: %w", err)
+		return "", time.Time{}, err
 	}
 	return token, expires, nil
+}
+
+// NotifierPermissions are notification's own on NATS: it publishes to
+// every customer's subject and subscribes to nothing.
+func NotifierPermissions(perm *jwt.Permissions) {
+	perm.Pub.Allow.Add(SubjectPrefix + ">")
+	perm.Sub.Deny.Add(">")
 }
