@@ -83,6 +83,16 @@ func TestKubernetes(t *testing.T) {
 		sc := run.Scenario(t, "happy path on Kubernetes")
 		suite.HappyPath(t, sc, shopOn(t, c, sc))
 	})
+	// Who may do what holds on the cluster as on one machine: the same
+	// attacks, through the Services, on the dev overlay's NATS.
+	t.Run("hostile client", func(t *testing.T) {
+		sc := run.Scenario(t, "hostile client on Kubernetes")
+		suite.HostileClient(t, sc, shopOn(t, c, sc))
+	})
+	t.Run("hostile client: NATS", func(t *testing.T) {
+		sc := run.Scenario(t, "hostile client: NATS, on Kubernetes")
+		suite.HostileClientOnNATS(t, sc, shopOn(t, c, sc))
+	})
 	t.Run("traces", func(t *testing.T) {
 		sc := run.Scenario(t, "traces complete on Kubernetes")
 		shop := shopOn(t, c, sc)

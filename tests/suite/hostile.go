@@ -1,0 +1,445 @@
+package suite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+	natsjwt "github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/daprshop/daprshop/internal/auth/authtest"
+	"github.com/daprshop/daprshop/tests/harness/system"
+	"github.com/daprshop/daprshop/tests/report"
+)
+
+// HostileClient sends what a hostile client would to the running shop,
+// one invariant per attack: each gets the 4xx it is due, the made-up
+// methods add no metric series, and the state store is byte for byte what
+// it was. The attacks on authentication and on other customers' data go
+// after an order of a customer of its own, placed and notified first. The
+// shop must be quiet: nothing else may write to its store meanwhile.
+func HostileClient(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
+	victim := victimOrder(t, sys)
+	before := Snapshot(t, sys.Redis)
+
+	order := func(body string) string {
+		return `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}]` + body + `}`
+	}
+	nested := strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000)
+	refusals := []Refusal{
+		// Ids that would reach a NATS subject or a state key.
+		{Name: "customer id that splits its NATS subject (a.b)", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"a.b","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "customer id with an empty subject token (a.)", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"a.","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "customer id with NATS wildcards (a.>)", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"a.>","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "customer id with Dapr's key separator", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"a||b","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "customer id with a NUL", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c\u0000","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "sku with a unicode lookalike hyphen", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU‐1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "sku with Dapr's key separator", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU||1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "Idempotency-Key with Dapr's key separator", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: order(""), Header: http.Header{"Idempotency-Key": {"a||b"}}, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "Idempotency-Key too long", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: order(""), Header: http.Header{"Idempotency-Key": {strings.Repeat("k", 129)}}, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "history of a subject wildcard", Method: "GET", Path: "/notifications?customerId=c.%3E", WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "history of a split subject", Method: "GET", Path: "/notifications?customerId=c.1", WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "history with Dapr's key separator", Method: "GET", Path: "/notifications?customerId=c%7C%7C1", WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "order id with Dapr's key separator", Method: "GET", Path: "/orders/a%7C%7Cb", WantStatus: 404, WantCode: "not_found"},
+		{Name: "path traversal", Method: "GET", Path: "/orders/..%2f..%2fetc%2fpasswd", WantStatus: 404, WantCode: "not_found"},
+		{Name: "an order id of 10,000 characters", Method: "GET", Path: "/orders/" + strings.Repeat("o", 10_000), WantStatus: 404, WantCode: "not_found"},
+		{Name: "sku path traversal on restock", Method: "POST", Path: "/items/..%2fSKU-1/restock", ContentType: ContentTypeJSON, Body: `{"quantity":1}`, WantStatus: 404, WantCode: "not_found"},
+		// Bodies.
+		{Name: "body over the limit", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: order(`,"pad":"` + strings.Repeat("x", 100<<10) + `"`), WantStatus: 413, WantCode: "body_too_large"},
+		{Name: "deeply nested JSON", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":` + nested + `}`, WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "two JSON values", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: order("") + order(""), WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "an array, not an order", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `[]`, WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "unknown field", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: order(`,"status":"confirmed"`), WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "quantity beyond int64", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1e300}]}`, WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "negative quantity", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":-1}]}`, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "fractional quantity", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":0.5}]}`, WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "quantity as a string", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":"1"}]}`, WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "51 lines", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[` + lines(51) + `]}`, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "restock of a trillion", Method: "POST", Path: "/items/SKU-1/restock", ContentType: ContentTypeJSON, Body: `{"quantity":1000000000000}`, WantStatus: 400, WantCode: "invalid_request"},
+		{Name: "customer id twice (which one is acted on?)", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}],"customerId":"c-2"}`, WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "customer id in another case", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"CustomerID":"c-1","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "customer id and its case variant", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","CUSTOMERID":"c-2","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "quantity twice on restock", Method: "POST", Path: "/items/SKU-1/restock", ContentType: ContentTypeJSON, Body: `{"quantity":1,"quantity":900000}`, WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "customer id in invalid UTF-8", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: "{\"customerId\":\"c-\xff\",\"items\":[{\"sku\":\"SKU-1\",\"quantity\":1}]}", WantStatus: 400, WantCode: "malformed_json"},
+		{Name: "JSON sent as a form", Method: "POST", Path: "/orders", ContentType: "application/x-www-form-urlencoded", Body: order(""), WantStatus: 415, WantCode: "unsupported_media_type"},
+		// Methods.
+		{Name: "TRACE", Method: "TRACE", Path: "/orders", WantStatus: 405, WantCode: "method_not_allowed"},
+		{Name: "a made-up method", Method: "FOO", Path: "/orders", WantStatus: 405, WantCode: "method_not_allowed"},
+	}
+	for i := range 50 {
+		refusals = append(refusals, Refusal{Name: fmt.Sprintf("made-up method BREW%d", i), Method: fmt.Sprintf("BREW%d", i),
+			Path: fmt.Sprintf("/nowhere/%d", i), WantStatus: 404, WantCode: "not_found"})
+	}
+	refusals = append(refusals, tokenAttacks(t, sys, victim)...)
+	RefuseAll(t, sc, sys, refusals)
+
+	var madeUp []string
+	for _, method := range requestMethods(t, sys) {
+		if !slices.Contains(standardMethods, method) {
+			madeUp = append(madeUp, method)
+		}
+	}
+	sc.Check("made-up methods add no metric series", len(madeUp) == 0,
+		"the method label of every series one of HTTP's or OTHER", fmt.Sprintf("series with methods %q", madeUp))
+	CheckUnchanged(t, sc, sys, before)
+}
+
+// HostileClientOnNATS attacks the push channel, one invariant per attack:
+// getting on NATS without credentials notification issued, listening to
+// another customer's notifications, forging one. Each must be refused by
+// nats-server; and a notification sent afterwards reaches its customer and
+// nobody else.
+func HostileClientOnNATS(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
+
+	connect := func(opts ...nats.Option) error {
+		nc, err := nats.Connect(sys.NATS.URL, append(opts, nats.NoReconnect())...)
+		if err == nil {
+			nc.Close()
+		}
+		return err
+	}
+	user := func() nkeys.KeyPair {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kp
+	}
+	withKey := func(jwt string, key nkeys.KeyPair) nats.Option {
+		return nats.UserJWT(func() (string, error) { return jwt, nil }, key.Sign)
+	}
+	leaked := sys.NATSCredentials(t, victimCustomer, user()) // the victim's JWT, without its key
+	forged := forgedUserJWT(t, user())
+	for _, a := range []struct {
+		name string
+		err  error
+	}{
+		{"connect without credentials", connect()},
+		{"connect with a user JWT signed by an account of the attacker's own", connect(withKey(forged.jwt, forged.key))},
+		{"connect with the victim's JWT, signing with another key", connect(withKey(leaked, user()))},
+	} {
+		sc.Check("refused: NATS "+a.name, a.err != nil && strings.Contains(strings.ToLower(a.err.Error()), "authorization violation"),
+			"nats-server's Authorization Violation", fmt.Sprint(a.err))
+	}
+
+	// The attacker's own credentials, used beyond its own subject.
+	refusals := system.NewNATSRefusals()
+	key := user()
+	attacker := sys.ConnectNATS(t, withKey(sys.NATSCredentials(t, attackerCustomer, key), key), refusals.Option())
+	var overheard atomic.Int32
+	for _, a := range []struct {
+		name string
+		act  func() error
+	}{
+		{"subscribe to another customer's subject", func() error { return subscribeCounting(attacker, "notifications."+victimCustomer, &overheard) }},
+		{"subscribe to every customer's (notifications.>)", func() error { return subscribeCounting(attacker, "notifications.>", &overheard) }},
+		{"subscribe to every customer's (notifications.*)", func() error { return subscribeCounting(attacker, "notifications.*", &overheard) }},
+		{"subscribe to everything (>)", func() error { return subscribeCounting(attacker, ">", &overheard) }},
+		{"publish a notification to another customer", func() error {
+			return attacker.Publish("notifications."+victimCustomer, []byte(`{"status":"confirmed","message":"refund on evil.example"}`))
+		}},
+		{"publish to its own subject", func() error { return attacker.Publish("notifications."+attackerCustomer, []byte(`{}`)) }},
+	} {
+		observed := "accepted: no error within 2s"
+		if err := refusals.Refusal(t, attacker, 2*time.Second, a.act); err != nil {
+			observed = err.Error()
+		}
+		sc.Check("refused: NATS "+a.name, strings.Contains(strings.ToLower(observed), "permissions violation"),
+			"nats-server's Permissions Violation", observed)
+	}
+
+	msgs := sys.Subscribe(t, victimCustomer)
+	if status, _ := sys.PlaceOrder(t, "", victimCustomer, "SKU-1", 1); status != http.StatusCreated {
+		t.Fatalf("the victim's order: got %d, want 201", status)
+	}
+	msg := Receive(t, msgs)
+	select {
+	case forged := <-msgs:
+		sc.Check("no forged notification reached the victim", false, "only the shop's", string(forged.Data))
+	case <-time.After(time.Second):
+		sc.Check("no forged notification reached the victim", !strings.Contains(string(msg.Data), "evil"), "only the shop's", string(msg.Data))
+	}
+	sc.Check("the attacker overheard nothing", overheard.Load() == 0, "0 messages on its refused subscriptions", fmt.Sprint(overheard.Load()))
+}
+
+// subscribeCounting subscribes nc to subject, counting what arrives.
+func subscribeCounting(nc *nats.Conn, subject string, n *atomic.Int32) error {
+	_, err := nc.Subscribe(subject, func(*nats.Msg) { n.Add(1) })
+	return err
+}
+
+// forgedUser is a user JWT signed by an account key of the attacker's
+// own, allowed everything, and the user's key.
+type forgedUser struct {
+	jwt string
+	key nkeys.KeyPair
+}
+
+func forgedUserJWT(t *testing.T, key nkeys.KeyPair) forgedUser {
+	t.Helper()
+	account, err := nkeys.CreateAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := key.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := natsjwt.NewUserClaims(pub).Encode(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return forgedUser{jwt: token, key: key}
+}
+
+// victimCustomer is the customer whose data the attacks go after, and
+// attackerCustomer the customer whose token they use.
+const (
+	victimCustomer   = "c-victim"
+	attackerCustomer = "c-attacker"
+)
+
+// victimOrder places an order as victimCustomer, waits until its
+// notification has been sent and recorded, and returns its id.
+func victimOrder(t *testing.T, sys *Shop) string {
+	t.Helper()
+	msgs := sys.Subscribe(t, victimCustomer)
+	status, id := sys.PlaceOrder(t, "", victimCustomer, "SKU-1", 1)
+	if status != http.StatusCreated {
+		t.Fatalf("the victim's order: got %d, want 201", status)
+	}
+	Receive(t, msgs)
+	if err := sys.AwaitDrained(t, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// tokenAttacks are the attacks on authentication (no token, tokens forged,
+// expired, for another audience or issuer, with a subject no customer can
+// have) and on what the victim's order, notifications and the operators'
+// routes let another customer do.
+func tokenAttacks(t *testing.T, sys *Shop, victimOrderID string) []Refusal {
+	stranger := authtest.Start(t, "127.0.0.1:0") // an issuer of the attacker's own
+	claims := func(edit func(*authtest.Claims)) authtest.Claims {
+		c := sys.Issuer.Claims(victimCustomer)
+		edit(&c)
+		return c
+	}
+	bearer := func(token string) http.Header { return http.Header{"Authorization": {"Bearer " + token}} }
+	attacker := bearer(sys.Token(attackerCustomer))
+	orderPath, cancelPath := "/orders/"+victimOrderID, "/orders/"+victimOrderID+"/cancel"
+	history := "/notifications?customerId=" + victimCustomer
+	anOrder := `{"items":[{"sku":"SKU-1","quantity":1}]}`
+
+	var refusals []Refusal
+	// Without a token, no route but the probes answers.
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/orders", anOrder}, {"GET", orderPath, ""}, {"POST", cancelPath, ""},
+		{"GET", history, ""}, {"GET", "/items", ""}, {"GET", "/items/SKU-1", ""},
+		{"POST", "/items/SKU-1/restock", `{"quantity":1}`}, {"GET", "/deadletters", ""}, {"POST", "/deadletters/x/redrive", ""},
+		{"POST", "/notifications/credentials", `{"publicKey":"` + userPublicKey(t) + `"}`},
+	} {
+		refusals = append(refusals, Refusal{Name: "no token: " + r.method + " " + r.path, Method: r.method, Path: r.path,
+			ContentType: ContentTypeJSON, Body: r.body, Header: http.Header{"Authorization": nil}, WantStatus: 401, WantCode: "unauthorized"})
+	}
+	// Tokens the issuer did not sign as they are, or not for daprshop now.
+	for _, f := range []struct{ name, token string }{
+		{"expired", sys.Issuer.Sign(claims(func(c *authtest.Claims) { c.Expiry = jwt.NewNumericDate(time.Now().Add(-time.Minute)) }))},
+		{"not valid yet", sys.Issuer.Sign(claims(func(c *authtest.Claims) { c.NotBefore = jwt.NewNumericDate(time.Now().Add(time.Hour)) }))},
+		{"for another audience", sys.Issuer.Sign(claims(func(c *authtest.Claims) { c.Audience = jwt.Audience{"another-app"} }))},
+		{"naming another issuer", sys.Issuer.Sign(claims(func(c *authtest.Claims) { c.Issuer = stranger.URL }))},
+		{"signed by another issuer", stranger.Sign(claims(func(*authtest.Claims) {}))},
+		{"unsigned (alg none)", authtest.Unsigned(claims(func(*authtest.Claims) {}))},
+		{"signed with a shared secret (HS256)", authtest.SignedWithSecret(claims(func(*authtest.Claims) {}))},
+		{"the attacker's, its subject changed to the victim's", authtest.Tampered(sys.Token(attackerCustomer), claims(func(*authtest.Claims) {}))},
+		{"a subject that splits a NATS subject (c.victim)", sys.Issuer.Token("c.victim")},
+		{"a subject with Dapr's key separator", sys.Issuer.Token("c||victim")},
+		{"not a JWT", "c-victim"},
+	} {
+		refusals = append(refusals, Refusal{Name: "token " + f.name, Method: "GET", Path: orderPath,
+			Header: bearer(f.token), WantStatus: 401, WantCode: "unauthorized"})
+	}
+	refusals = append(refusals,
+		Refusal{Name: "token in Basic authentication", Method: "GET", Path: orderPath,
+			Header: http.Header{"Authorization": {"Basic " + sys.Token(victimCustomer)}}, WantStatus: 401, WantCode: "unauthorized"},
+		// Another customer's token: the victim's data is not found, as if
+		// it did not exist; ordering in the victim's name is forbidden.
+		Refusal{Name: "another customer reads the order", Method: "GET", Path: orderPath, Header: attacker, WantStatus: 404, WantCode: "not_found"},
+		Refusal{Name: "another customer cancels the order", Method: "POST", Path: cancelPath, Header: attacker, WantStatus: 404, WantCode: "not_found"},
+		Refusal{Name: "another customer reads the notifications", Method: "GET", Path: history, Header: attacker, WantStatus: 404, WantCode: "not_found"},
+		Refusal{Name: "another customer orders in the victim's name", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON,
+			Body: `{"customerId":"` + victimCustomer + `","items":[{"sku":"SKU-1","quantity":1}]}`, Header: attacker, WantStatus: 403, WantCode: "forbidden"},
+		Refusal{Name: "another customer asks for NATS credentials in the victim's name", Method: "POST", Path: "/notifications/credentials", ContentType: ContentTypeJSON,
+			Body: `{"publicKey":"` + userPublicKey(t) + `","customerId":"` + victimCustomer + `"}`, Header: attacker, WantStatus: 403, WantCode: "forbidden"},
+		Refusal{Name: "NATS credentials for a key that is not a user's", Method: "POST", Path: "/notifications/credentials", ContentType: ContentTypeJSON,
+			Body: `{"publicKey":"` + sys.NATS.Auth.Account + `"}`, Header: attacker, WantStatus: 400, WantCode: "invalid_request"},
+		// A customer's token on the operators' routes.
+		Refusal{Name: "a customer restocks", Method: "POST", Path: "/items/SKU-1/restock", ContentType: ContentTypeJSON, Body: `{"quantity":1}`, Header: attacker, WantStatus: 403, WantCode: "forbidden"},
+		Refusal{Name: "a customer lists dead letters", Method: "GET", Path: "/deadletters", Header: attacker, WantStatus: 403, WantCode: "forbidden"},
+		Refusal{Name: "a customer redrives a dead letter", Method: "POST", Path: "/deadletters/x/redrive", Header: attacker, WantStatus: 403, WantCode: "forbidden"},
+		Refusal{Name: "a customer whose role is Operator, capitalised", Method: "POST", Path: "/items/SKU-1/restock", ContentType: ContentTypeJSON, Body: `{"quantity":1}`,
+			Header: bearer(sys.Issuer.Token(attackerCustomer, "Operator")), WantStatus: 403, WantCode: "forbidden"},
+	)
+	return refusals
+}
+
+// userPublicKey is the public key of a fresh NATS user key.
+func userPublicKey(t *testing.T) string {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+// standardMethods are the method labels a request series may have.
+var standardMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "OTHER"}
+
+// requestMethods returns the method label of every request series on
+// order's /metrics.
+func requestMethods(t *testing.T, sys *Shop) []string {
+	t.Helper()
+	samples, err := system.Samples(HTTPClient, sys.App(t, "order").URL+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	for name := range samples {
+		if !strings.HasPrefix(name, "daprshop_http_requests_total{") {
+			continue
+		}
+		_, rest, _ := strings.Cut(name, `method="`)
+		method, _, _ := strings.Cut(rest, `"`)
+		methods = append(methods, method)
+	}
+	return methods
+}
+
+// lines returns n order lines of distinct SKUs, as JSON.
+func lines(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"sku":"SKU-L%d","quantity":1}`, i)
+	}
+	return b.String()
+}
+
+// ContentTypeJSON is the content type of every JSON body the apps take.
+const ContentTypeJSON = "application/json"
+
+// Refusal is a request the shop must refuse, and how.
+type Refusal struct {
+	Name, Method, Path, ContentType, Body string
+	// header is sent besides the content type. Without an Authorization
+	// header the request carries an operator's token (Shop.Do); with an
+	// empty one, none (Anonymous).
+	Header     http.Header
+	WantStatus int
+	WantCode   string
+}
+
+// RefuseAll sends each request to the app its path belongs to (/items to
+// inventory, /notifications and /deadletters to notification, the rest to
+// order), and checks, as an invariant each, that it was refused as due:
+// the status and the error code of the one error shape.
+func RefuseAll(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, refusals []Refusal) {
+	t.Helper()
+	for _, r := range refusals {
+		app := sys.App(t, "order")
+		switch {
+		case strings.HasPrefix(r.Path, "/items"):
+			app = sys.App(t, "inventory")
+		case strings.HasPrefix(r.Path, "/notifications"), strings.HasPrefix(r.Path, "/deadletters"):
+			app = sys.App(t, "notification")
+		}
+		req, err := http.NewRequest(r.Method, app.URL+r.Path, strings.NewReader(r.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(req.Header, r.Header)
+		if r.ContentType != "" {
+			req.Header.Set("Content-Type", r.ContentType)
+		}
+		observed := ""
+		resp, err := sys.Do(req)
+		if err != nil {
+			observed = err.Error()
+		} else {
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var body struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal(data, &body); err != nil {
+				observed = fmt.Sprintf("%d, not the JSON error shape: %.200s", resp.StatusCode, data)
+			} else {
+				observed = fmt.Sprintf("%d %s (%s)", resp.StatusCode, body.Error.Code, body.Error.Message)
+			}
+		}
+		want := fmt.Sprintf("%d %s", r.WantStatus, r.WantCode)
+		sc.Check("refused: "+r.Name, strings.HasPrefix(observed, want+" ("), want, observed)
+	}
+}
+
+// CheckUnchanged checks that Redis holds what it held in before, byte for
+// byte.
+func CheckUnchanged(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, before map[string]string) {
+	t.Helper()
+	after := Snapshot(t, sys.Redis)
+	var changed []string
+	for k, v := range after {
+		if before[k] != v {
+			changed = append(changed, k)
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			changed = append(changed, k+" (deleted)")
+		}
+	}
+	sc.Check("state store unchanged byte for byte", len(changed) == 0,
+		fmt.Sprintf("the same %d keys and values", len(before)), fmt.Sprintf("changed: %v", changed))
+}
+
+// Snapshot returns every key of r with its serialized value (DUMP).
+func Snapshot(t *testing.T, r *system.Redis) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	rdb := r.Client(t)
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 {
+		t.Fatal("Redis holds no keys: nothing to compare")
+	}
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		v, err := rdb.Dump(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("DUMP %s: %v", k, err)
+		}
+		out[k] = v
+	}
+	return out
+}
