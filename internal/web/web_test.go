@@ -109,6 +109,8 @@ func TestEngineAnswersErrorsAsJSON(t *testing.T) {
 		wantCode     string
 	}{
 		{http.MethodGet, "/nope", http.StatusNotFound, web.CodeNotFound},
+		{http.MethodGet, "/panic/", http.StatusNotFound, web.CodeNotFound},
+		{http.MethodPost, "/decode/", http.StatusNotFound, web.CodeNotFound},
 		{http.MethodDelete, "/decode", http.StatusMethodNotAllowed, web.CodeMethodNotAllowed},
 		{http.MethodGet, "/panic", http.StatusInternalServerError, web.CodeInternal},
 	} {

@@ -52,6 +52,7 @@ func HostileClient(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 		{Name: "history of a split subject", Method: "GET", Path: "/notifications?customerId=c.1", WantStatus: 400, WantCode: "invalid_request"},
 		{Name: "history with Dapr's key separator", Method: "GET", Path: "/notifications?customerId=c%7C%7C1", WantStatus: 400, WantCode: "invalid_request"},
 		{Name: "order id with Dapr's key separator", Method: "GET", Path: "/orders/a%7C%7Cb", WantStatus: 404, WantCode: "not_found"},
+		{Name: "an order POSTed to /orders/", Method: "POST", Path: "/orders/", ContentType: ContentTypeJSON, Body: order(""), WantStatus: 404, WantCode: "not_found"},
 		{Name: "path traversal", Method: "GET", Path: "/orders/..%2f..%2fetc%2fpasswd", WantStatus: 404, WantCode: "not_found"},
 		{Name: "an order id of 10,000 characters", Method: "GET", Path: "/orders/" + strings.Repeat("o", 10_000), WantStatus: 404, WantCode: "not_found"},
 		{Name: "sku path traversal on restock", Method: "POST", Path: "/items/..%2fSKU-1/restock", ContentType: ContentTypeJSON, Body: `{"quantity":1}`, WantStatus: 404, WantCode: "not_found"},
