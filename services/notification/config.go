@@ -26,7 +26,7 @@ type Config struct {
 	// of its signing keys (NATS_ACCOUNT, NATS_ACCOUNT_SIGNING_KEY): with
 	// both, notification issues customers credentials for their own
 	// subject (POST /notifications/credentials). All three come from
-	// `notification nats-trust` (natsbus.Trust), and are required unless
+	// `notification nats-trust` (internal/natstrust), and are required unless
 	// INSECURE_NO_TOKENS=true: without them NATS would have to take
 	// anyone, who could then listen to every customer's notifications.
 	NATSAccount, NATSAccountSigningKey string

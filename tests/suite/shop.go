@@ -70,8 +70,13 @@ type Item struct {
 
 // HTTPClient waits longer than the system may take to answer: an order
 // placed while the broker refuses writes is refused after the sidecar's
-// publish retries (17 s, components/resiliency.yaml).
-var HTTPClient = &http.Client{Timeout: 30 * time.Second}
+// publish retries (17 s, components/resiliency.yaml). It follows no
+// redirect: the APIs answer none, and one followed would hide what was
+// answered (a 307 for an order POSTed to /orders/ once placed it there).
+var HTTPClient = &http.Client{
+	Timeout:       30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
 
 // Do sends req and records its latency in the shop's scenario. A transport
 // error or a 5xx counts as an error; 4xx answers are what many scenarios
