@@ -143,7 +143,11 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	for _, svc := range services {
 		vm := s.vms[svc.id]
 		vm.WriteFile(t, "root/ca.crt", string(ca), 0o644)
-		vm.MustExec(t, append(installer, "--ca-cert", "/root/ca.crt", "--nats-trust", natsTrustDir, svc.id)...)
+		args := []string{"--ca-cert", "/root/ca.crt"}
+		if svc.id == "notification" {
+			args = append(args, "--nats-trust", natsTrustDir)
+		}
+		vm.MustExec(t, slices.Concat(installer, args, []string{svc.id})...)
 		vm.WriteFile(t, "etc/daprshop/secrets/redis-password", password, 0o600)
 	}
 	for _, svc := range services {
