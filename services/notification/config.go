@@ -63,8 +63,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		env.Require("NATS_CREDENTIALS", cfg.NATSCredentials, why)
 		env.Require("NATS_ACCOUNT", cfg.NATSAccount, why)
 		env.Require("NATS_ACCOUNT_SIGNING_KEY", cfg.NATSAccountSigningKey, why)
-	}
-	if (cfg.NATSAccount == "") != (cfg.NATSAccountSigningKey == "") {
+	} else if (cfg.NATSAccount == "") != (cfg.NATSAccountSigningKey == "") {
+		// In development either may be left out, but not one alone.
 		return Config{}, errors.New("NATS_ACCOUNT and NATS_ACCOUNT_SIGNING_KEY: set both, to issue customers NATS credentials, or neither")
 	}
 	return cfg, env.Err()

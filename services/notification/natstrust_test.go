@@ -93,8 +93,15 @@ func TestNotificationNeedsItsNATSCredentials(t *testing.T) {
 			t.Errorf("without NATS credentials: got %v, want %s asked for", err, name)
 		}
 	}
-	secure["NATS_CREDENTIALS"] = "/run/nats.creds"
+	// One of them set: each missing one is still named.
 	secure["NATS_ACCOUNT"] = "ADAPRSHOP\n"
+	_, err = loadConfig(func(key string) string { return secure[key] })
+	for _, name := range []string{"NATS_CREDENTIALS", "NATS_ACCOUNT_SIGNING_KEY"} {
+		if err == nil || !strings.Contains(err.Error(), name+" is not set") {
+			t.Errorf("with NATS_ACCOUNT alone: got %v, want %s asked for", err, name)
+		}
+	}
+	secure["NATS_CREDENTIALS"] = "/run/nats.creds"
 	secure["NATS_ACCOUNT_SIGNING_KEY"] = "/run/nats-account-signing-key"
 	if cfg, err := loadConfig(func(key string) string { return secure[key] }); err != nil || cfg.NATSAccount != "ADAPRSHOP" {
 		t.Errorf("with them: got %q, %v; want the account without its newline", cfg.NATSAccount, err)

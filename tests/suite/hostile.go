@@ -110,13 +110,7 @@ func HostileClientOnNATS(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 		}
 		return err
 	}
-	user := func() nkeys.KeyPair {
-		kp, err := nkeys.CreateUser()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kp
-	}
+	user := func() nkeys.KeyPair { return newNATSUser(t) }
 	withKey := func(jwt string, key nkeys.KeyPair) nats.Option {
 		return nats.UserJWT(func() (string, error) { return jwt, nil }, key.Sign)
 	}
@@ -299,11 +293,7 @@ func tokenAttacks(t *testing.T, sys *Shop, victimOrderID string) []Refusal {
 // userPublicKey is the public key of a fresh NATS user key.
 func userPublicKey(t *testing.T) string {
 	t.Helper()
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := kp.PublicKey()
+	pub, err := newNATSUser(t).PublicKey()
 	if err != nil {
 		t.Fatal(err)
 	}

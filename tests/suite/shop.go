@@ -284,6 +284,17 @@ func (s *Shop) Subscribe(t testing.TB, customer string) chan *nats.Msg {
 	return msgs
 }
 
+// newNATSUser makes a NATS user key, as a customer's client does before it
+// asks for credentials: the private half never leaves it.
+func newNATSUser(t testing.TB) nkeys.KeyPair {
+	t.Helper()
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return user
+}
+
 // ConnectAs connects to the shop's NATS as customer's client does: with
 // the credentials notification issues the customer (a user key of the
 // client's own, the JWT for it), or with none where NATS takes none. The
@@ -293,10 +304,7 @@ func (s *Shop) ConnectAs(t testing.TB, customer string) *nats.Conn {
 	if s.NATS.Auth == nil {
 		return s.ConnectNATS(t)
 	}
-	user, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatal(err)
-	}
+	user := newNATSUser(t)
 	jwt := s.NATSCredentials(t, customer, user)
 	return s.ConnectNATS(t, nats.UserJWT(func() (string, error) { return jwt, nil }, user.Sign))
 }
