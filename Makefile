@@ -293,7 +293,7 @@ nats-trust:
 # their seeds and kept inputs only (ordinary test cases, deterministic);
 # CI (.ci/run) runs make fuzz after it, a bounded random search. A failing
 # input found is kept under the package's testdata/fuzz (tools/fuzz.sh).
-FUZZ_TARGETS := ./internal/auth:FuzzVerify ./internal/web:FuzzDecodeJSON ./internal/ids:FuzzValid ./services/order:FuzzPlaceOrder \
+FUZZ_TARGETS := ./internal/auth:FuzzVerify ./internal/auth:FuzzVerifyClaims ./internal/web:FuzzDecodeJSON ./internal/ids:FuzzValid ./services/order:FuzzPlaceOrder \
 	./services/inventory:FuzzRestock ./services/inventory:FuzzReservation \
 	./services/notification:FuzzOrderEvent ./services/notification:FuzzDeadLetter
 fuzz:

@@ -11,6 +11,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -80,19 +81,35 @@ const (
 var SigningAlgs = []string{oidc.RS256, oidc.ES256, oidc.PS256, oidc.EdDSA}
 
 // ErrUnauthenticated is a token that is missing, malformed, expired, not
-// for daprshop, not from the issuer, or not signed by one of its keys.
+// for daprshop, not from the issuer, not signed by one of its keys, or
+// whose claims are not exactly of the shape daprshop reads (claims).
 var ErrUnauthenticated = errors.New("unauthenticated")
 
 // ErrIssuerUnavailable is an issuer whose discovery document could not be
 // read: no token can be verified until it can.
 var ErrIssuerUnavailable = errors.New("issuer unavailable")
 
+// Options tune a Verifier; the zero Options are production's.
+type Options struct {
+	// RefetchInterval is the least time between two fetches of the
+	// issuer's discovery document, and between two of its keys
+	// (DefaultRefetchInterval when zero).
+	RefetchInterval time.Duration
+	// Fetches counts every fetch from the issuer, of either (a metric).
+	Fetches Counter
+	// Now is the clock tokens' times and the interval are read on
+	// (time.Now when nil).
+	Now func() time.Time
+}
+
 // Verifier verifies the tokens of one issuer for one audience.
 type Verifier struct {
 	issuer, audience string
-	// client carries the HTTP client the issuer's documents are fetched
-	// with (go-oidc takes it from a context).
-	client context.Context
+	client           *http.Client
+	now              func() time.Time
+	// discovery and keys limit the fetches of the discovery document
+	// (until one succeeds) and of the keys, each to one per interval.
+	discovery, keys *fetchLimit
 
 	mu     sync.Mutex
 	tokens *oidc.IDTokenVerifier // nil until the issuer's discovery document was read
@@ -100,12 +117,25 @@ type Verifier struct {
 
 // NewVerifier returns a Verifier of tokens issued by issuer (the URL its
 // OpenID Connect discovery document lives under) for audience. It reads
-// the discovery document at the first token, and again at the next while
-// that fails, so that a service starts and answers its probes while its
-// issuer is still on its way up.
-func NewVerifier(issuer, audience string) *Verifier {
-	client := &http.Client{Timeout: 10 * time.Second}
-	return &Verifier{issuer: issuer, audience: audience, client: oidc.ClientContext(context.Background(), client)}
+// the discovery document at the first token, and again at a later one
+// while that fails, so that a service starts and answers its probes while
+// its issuer is still on its way up.
+func NewVerifier(issuer, audience string, o Options) *Verifier {
+	if o.RefetchInterval == 0 {
+		o.RefetchInterval = DefaultRefetchInterval
+	}
+	if o.Fetches == nil {
+		o.Fetches = noCounter{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	limit := func() *fetchLimit { return &fetchLimit{interval: o.RefetchInterval, now: o.Now, fetches: o.Fetches} }
+	return &Verifier{
+		issuer: issuer, audience: audience, now: o.Now,
+		client:    &http.Client{Timeout: 10 * time.Second},
+		discovery: limit(), keys: limit(),
+	}
 }
 
 // Verify checks the raw token and returns who it speaks for. A bad token
@@ -120,36 +150,52 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
-	var claims struct {
-		Roles []string `json:"roles"`
+	var payload json.RawMessage
+	if err := token.Claims(&payload); err != nil {
+		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
-	if err := token.Claims(&claims); err != nil {
-		return Principal{}, fmt.Errorf("%w: claim %s: %w", ErrUnauthenticated, RolesClaim, err)
+	c, err := decodeClaims(payload, v.issuer, v.audience)
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
 	// The subject names the customer in state keys and in the NATS
 	// subject of its notifications: it must have the shape of every id.
-	if !ids.Valid(token.Subject) {
-		return Principal{}, fmt.Errorf("%w: subject %q: %s", ErrUnauthenticated, token.Subject, ids.Rule)
+	if !ids.Valid(c.Subject) {
+		return Principal{}, fmt.Errorf("%w: subject %q: %s", ErrUnauthenticated, c.Subject, ids.Rule)
 	}
-	return Principal{Subject: token.Subject, Operator: slices.Contains(claims.Roles, OperatorRole)}, nil
+	return Principal{Subject: c.Subject, Operator: slices.Contains(c.Roles, OperatorRole)}, nil
 }
 
 // verifier returns the token verifier, reading the issuer's discovery
-// document first if it has not been read yet.
+// document first if it has not been read yet (and was not tried less than
+// the interval ago).
 func (v *Verifier) verifier(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.tokens != nil {
 		return v.tokens, nil
 	}
-	discoverCtx, cancel := context.WithTimeout(v.client, 10*time.Second)
-	defer cancel()
-	stop := context.AfterFunc(ctx, cancel) // the request's end ends the wait too
-	defer stop()
-	provider, err := oidc.NewProvider(discoverCtx, v.issuer)
-	if err != nil {
+	err := v.discovery.Do(func() error {
+		discoverCtx, cancel := context.WithTimeout(oidc.ClientContext(context.Background(), v.client), 10*time.Second)
+		defer cancel()
+		stop := context.AfterFunc(ctx, cancel) // the request's end ends the wait too
+		defer stop()
+		provider, err := oidc.NewProvider(discoverCtx, v.issuer)
+		if err != nil {
+			return err
+		}
+		var doc struct {
+			KeysURL string `json:"jwks_uri"`
+		}
+		if err := provider.Claims(&doc); err != nil || doc.KeysURL == "" {
+			return fmt.Errorf("discovery document names no jwks_uri (%v)", err)
+		}
+		keys := &keySet{url: doc.KeysURL, client: v.client, limit: v.keys}
+		v.tokens = oidc.NewVerifier(v.issuer, keys, &oidc.Config{ClientID: v.audience, SupportedSigningAlgs: SigningAlgs, Now: v.now})
+		return nil
+	})
+	if v.tokens == nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrIssuerUnavailable, v.issuer, err)
 	}
-	v.tokens = provider.Verifier(&oidc.Config{ClientID: v.audience, SupportedSigningAlgs: SigningAlgs})
 	return v.tokens, nil
 }

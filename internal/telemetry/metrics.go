@@ -20,8 +20,12 @@ import (
 // Registry.
 type Metrics struct {
 	Registry *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	// IssuerFetches counts the fetches of the token issuer's discovery
+	// document and keys (web.Authentication): bounded whatever clients
+	// send, so a rise is the issuer rotating keys or being unreachable.
+	IssuerFetches prometheus.Counter
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
 }
 
 // NewMetrics returns a registry holding the Go runtime and process
@@ -29,6 +33,10 @@ type Metrics struct {
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
+		IssuerFetches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "daprshop_auth_issuer_fetches_total",
+			Help: "Fetches of the token issuer's discovery document and signing keys.",
+		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "daprshop_http_requests_total",
 			Help: "HTTP requests served, by route, method and status code.",
@@ -41,7 +49,7 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"route", "method"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration,
+	m.Registry.MustRegister(m.IssuerFetches, m.requests, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -141,15 +141,16 @@ func RequireAppToken(token string) gin.HandlerFunc {
 }
 
 // Authentication is the authentication of a service whose tokens issuer
-// signs for audience: Authenticate with a verifier of them; or, without an
-// issuer (development only), none: every caller is taken for an operator.
-func Authentication(issuer, audience string) gin.HandlerFunc {
+// signs for audience: Authenticate with a verifier of them, which counts
+// its fetches from the issuer on fetches; or, without an issuer
+// (development only), none: every caller is taken for an operator.
+func Authentication(issuer, audience string, fetches auth.Counter) gin.HandlerFunc {
 	if issuer == "" {
 		return func(c *gin.Context) {
 			c.Request = c.Request.WithContext(auth.NewContext(c.Request.Context(), auth.Principal{Operator: true}))
 		}
 	}
-	return Authenticate(auth.NewVerifier(issuer, audience))
+	return Authenticate(auth.NewVerifier(issuer, audience, auth.Options{Fetches: fetches}))
 }
 
 // Caller is who the request comes from, as Authentication put it in the

@@ -19,7 +19,7 @@ func newServer(logger *slog.Logger, cfg Config, svc *inventory.Service, seeded h
 	m.Instrument(r)
 
 	// Anyone with a token may read the stock; an operator restocks.
-	api := r.Group("/", web.Authentication(cfg.AuthIssuer, cfg.AuthAudience))
+	api := r.Group("/", web.Authentication(cfg.AuthIssuer, cfg.AuthAudience, m.IssuerFetches))
 	api.GET("/items", h.listItems)
 	api.GET("/items/:sku", h.getItem)
 	api.POST("/items/:sku/restock", web.RequireOperator(), h.restock)

@@ -23,7 +23,7 @@ func newServer(logger *slog.Logger, cfg Config, svc *notification.Service, passe
 
 	// A customer reads their own notifications; an operator handles the
 	// dead letters.
-	api := r.Group("/", web.Authentication(cfg.AuthIssuer, cfg.AuthAudience))
+	api := r.Group("/", web.Authentication(cfg.AuthIssuer, cfg.AuthAudience, m.IssuerFetches))
 	api.GET("/notifications", h.listNotifications)
 	api.POST("/notifications/credentials", h.issueCredentials)
 	operator := api.Group("/deadletters", web.RequireOperator())

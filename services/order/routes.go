@@ -19,7 +19,7 @@ func newServer(logger *slog.Logger, cfg Config, svc *order.Service, m *telemetry
 	m.Instrument(r)
 
 	// Every route of the API is a customer's, who presents a token.
-	api := r.Group("/", web.Authentication(cfg.AuthIssuer, cfg.AuthAudience))
+	api := r.Group("/", web.Authentication(cfg.AuthIssuer, cfg.AuthAudience, m.IssuerFetches))
 	api.POST("/orders", h.placeOrder)
 	api.GET("/orders/:id", h.getOrder)
 	api.POST("/orders/:id/cancel", h.cancelOrder)

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	neturl "net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,30 +39,25 @@ type Issuer struct {
 	// lives (URL/.well-known/openid-configuration): AUTH_ISSUER.
 	URL string
 
-	addr   string
-	key    jose.JSONWebKey // private; its public half is published
-	signer jose.Signer
-	srv    *http.Server
-	done   chan struct{}
+	addr string
+	srv  *http.Server
+	done chan struct{}
+
+	mu         sync.Mutex
+	keys       []jose.JSONWebKey // private, the newest first; their public halves are published
+	signer     jose.Signer       // signs with keys[0]
+	keyFetches int               // GET /keys served
 }
 
 // Serve serves an issuer on ln until Close, known as url: the URL the
 // services reach it at, which its tokens name as their issuer ("" for
 // http://, ln's address).
 func Serve(ln net.Listener, url string) (*Issuer, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	key := jose.JSONWebKey{Key: priv, KeyID: rand.Text(), Algorithm: string(jose.ES256), Use: "sig"}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		return nil, err
-	}
 	if url == "" {
 		url = "http://" + ln.Addr().String()
 	}
-	i := &Issuer{URL: url, addr: ln.Addr().String(), key: key, signer: signer, done: make(chan struct{})}
+	i := &Issuer{URL: url, addr: ln.Addr().String(), done: make(chan struct{})}
+	i.Rotate()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]any{
@@ -74,7 +70,14 @@ func Serve(ln net.Listener, url string) (*Issuer, error) {
 		})
 	})
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{key.Public()}})
+		i.mu.Lock()
+		i.keyFetches++
+		var set jose.JSONWebKeySet
+		for _, key := range i.keys {
+			set.Keys = append(set.Keys, key.Public())
+		}
+		i.mu.Unlock()
+		writeJSON(w, set)
 	})
 	i.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -121,6 +124,45 @@ func StartAt(t testing.TB, url string) *Issuer {
 	return StartAs(t, u.Host, url)
 }
 
+// Rotate makes a new signing key, under a new key id, and signs with it
+// from now on, as an identity provider rotating its keys does; the old
+// keys stay published, for the tokens they signed.
+func (i *Issuer) Rotate() {
+	key, signer := newKey()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.keys = append([]jose.JSONWebKey{key}, i.keys...)
+	i.signer = signer
+}
+
+// KeyFetches is how many times the issuer's keys were fetched.
+func (i *Issuer) KeyFetches() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.keyFetches
+}
+
+// KeyID is the id of the key the issuer signs with now.
+func (i *Issuer) KeyID() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.keys[0].KeyID
+}
+
+// newKey makes an ES256 key under a random key id, and its signer.
+func newKey() (jose.JSONWebKey, jose.Signer) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	key := jose.JSONWebKey{Key: priv, KeyID: rand.Text(), Algorithm: string(jose.ES256), Use: "sig"}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		panic(err) // an ES256 signer of a P-256 key
+	}
+	return key, signer
+}
+
 // Addr is where the issuer listens, host:port.
 func (i *Issuer) Addr() string { return i.addr }
 
@@ -145,11 +187,54 @@ type Claims struct {
 // Sign signs whatever claims a test makes up (an expired token, one for
 // another audience) with the issuer's key.
 func (i *Issuer) Sign(c Claims) string {
-	token, err := jwt.Signed(i.signer).Claims(c).Serialize()
+	payload, err := json.Marshal(c)
 	if err != nil {
-		panic(err) // signing claims that marshal cannot fail
+		panic(err) // the claims' types all marshal
+	}
+	return i.SignPayload(string(payload))
+}
+
+// SignPayload signs payload as it is, whatever it is: claims no
+// well-behaved library would write (a name twice, a name in another case,
+// a time as a string), as an identity provider might still sign them.
+func (i *Issuer) SignPayload(payload string) string {
+	i.mu.Lock()
+	signer := i.signer
+	i.mu.Unlock()
+	return sign(signer, payload)
+}
+
+// sign signs payload with signer, compact.
+func sign(signer jose.Signer, payload string) string {
+	jws, err := signer.Sign([]byte(payload))
+	if err != nil {
+		panic(err) // an ECDSA or HMAC signature of bytes does not fail
+	}
+	token, err := jws.CompactSerialize()
+	if err != nil {
+		panic(err)
 	}
 	return token
+}
+
+// Forged is c signed by a key of the attacker's own, not the issuer's,
+// its header naming key id kid ("" for none): the issuer's own key id, a
+// made-up one, or none.
+func Forged(c Claims, kid string) string {
+	key, _ := newKey()
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if kid != "" {
+		opts = opts.WithHeader(jose.HeaderKey("kid"), kid)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key.Key}, opts)
+	if err != nil {
+		panic(err)
+	}
+	payload, err := json.Marshal(c)
+	if err != nil {
+		panic(err)
+	}
+	return sign(signer, string(payload))
 }
 
 // Claims returns the claims Token would sign for subject, for a test to
@@ -187,11 +272,11 @@ func SignedWithSecret(c Claims) string {
 	if err != nil {
 		panic(err)
 	}
-	token, err := jwt.Signed(signer).Claims(c).Serialize()
+	payload, err := json.Marshal(c)
 	if err != nil {
 		panic(err)
 	}
-	return token
+	return sign(signer, string(payload))
 }
 
 // Tampered is token with its claims changed to c, and its signature kept.
