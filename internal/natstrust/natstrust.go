@@ -97,15 +97,15 @@ const (
 var ErrExists = errors.New("is not empty: remove it first to make new keys, which every NATS server and notification must then get")
 
 // Write writes the Trust's files under dir, which must be new or empty,
-// with the credentials of a user named notifier whose permissions
-// permissions sets. The secrets are readable by their owner alone.
-func (t *Trust) Write(dir, notifier string, permissions func(*jwt.Permissions)) error {
+// with the credentials of a user named notifier whose permissions and
+// limits grant sets. The secrets are readable by their owner alone.
+func (t *Trust) Write(dir, notifier string, grant func(*jwt.UserPermissionLimits)) error {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("%s %w", dir, ErrExists)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	creds, err := Credentials(t.Signing, t.Account, notifier, permissions)
+	creds, err := Credentials(t.Signing, t.Account, notifier, grant)
 	if err != nil {
 		return err
 	}
@@ -136,16 +136,17 @@ func (t *Trust) Write(dir, notifier string, permissions func(*jwt.Permissions)) 
 
 // Sign returns a JWT for the user whose public key is userKey, named name,
 // in account, signed with signer (one of the account's signing keys), with
-// the permissions permissions sets; it expires at expires unless that is
-// zero.
-func Sign(signer nkeys.KeyPair, account, userKey, name string, expires time.Time, permissions func(*jwt.Permissions)) (string, error) {
+// the permissions and limits grant sets (none but those: a new user's
+// JWT allows everything, without limits); it expires at expires unless
+// that is zero.
+func Sign(signer nkeys.KeyPair, account, userKey, name string, expires time.Time, grant func(*jwt.UserPermissionLimits)) (string, error) {
 	uc := jwt.NewUserClaims(userKey)
 	uc.Name = name
 	uc.IssuerAccount = account
 	if !expires.IsZero() {
 		uc.Expires = expires.Unix()
 	}
-	permissions(&uc.Permissions)
+	grant(&uc.UserPermissionLimits)
 	token, err := uc.Encode(signer)
 	if err != nil {
 		return "", fmt.Errorf("sign %s's NATS credentials: %w", name, err)
@@ -156,7 +157,7 @@ func Sign(signer nkeys.KeyPair, account, userKey, name string, expires time.Time
 // Credentials returns a credentials file (a user JWT and the user's seed,
 // what nats.UserCredentials reads) for a new user of account, made as Sign
 // says, valid until its account or signing key is replaced.
-func Credentials(signer nkeys.KeyPair, account, name string, permissions func(*jwt.Permissions)) ([]byte, error) {
+func Credentials(signer nkeys.KeyPair, account, name string, grant func(*jwt.UserPermissionLimits)) ([]byte, error) {
 	user, err := nkeys.CreateUser()
 	if err != nil {
 		return nil, err
@@ -166,7 +167,7 @@ func Credentials(signer nkeys.KeyPair, account, name string, permissions func(*j
 	if err != nil {
 		return nil, err
 	}
-	token, err := Sign(signer, account, pub, name, time.Time{}, permissions)
+	token, err := Sign(signer, account, pub, name, time.Time{}, grant)
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,7 @@ const (
 	CodeContentType      = "unsupported_media_type"
 	CodeInvalid          = "invalid_request"
 	CodeUnavailable      = "unavailable"
+	CodeTooManyRequests  = "too_many_requests"
 )
 
 // WriteError aborts the request with the shared error shape.

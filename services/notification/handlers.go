@@ -71,6 +71,11 @@ func (h handlers) issueCredentials(c *gin.Context) {
 		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "publicKey: "+err.Error())
 		return
 	}
+	if errors.Is(err, natsbus.ErrTooManyPasses) {
+		c.Header("Retry-After", strconv.Itoa(int(natsbus.IssueEvery.Seconds())))
+		web.WriteError(c, http.StatusTooManyRequests, web.CodeTooManyRequests, err.Error())
+		return
+	}
 	if err != nil {
 		_ = c.Error(err)
 		web.WriteError(c, http.StatusInternalServerError, web.CodeInternal, "internal error")

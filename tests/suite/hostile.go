@@ -7,8 +7,11 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/daprshop/daprshop/internal/auth"
 	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
@@ -32,6 +36,7 @@ import (
 func HostileClient(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 	victim := victimOrder(t, sys)
 	before := Snapshot(t, sys.Redis)
+	fetches := watchKeyFetches(sys)
 
 	order := func(body string) string {
 		return `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}]` + body + `}`
@@ -83,7 +88,10 @@ func HostileClient(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 			Path: fmt.Sprintf("/nowhere/%d", i), WantStatus: 404, WantCode: "not_found"})
 	}
 	refusals = append(refusals, tokenAttacks(t, sys, victim)...)
+	refusals = append(refusals, claimAttacks(sys, victim)...)
 	RefuseAll(t, sc, sys, refusals)
+	floodForgedTokens(t, sc, sys, victim)
+	fetches.check(sc, "the attacks")
 
 	var madeUp []string
 	for _, method := range requestMethods(t, sys) {
@@ -94,6 +102,7 @@ func HostileClient(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 	sc.Check("made-up methods add no metric series", len(madeUp) == 0,
 		"the method label of every series one of HTTP's or OTHER", fmt.Sprintf("series with methods %q", madeUp))
 	CheckUnchanged(t, sc, sys, before)
+	keyRotation(t, sc, sys, victim)
 }
 
 // HostileClientOnNATS attacks the push channel, one invariant per attack:
@@ -154,6 +163,8 @@ func HostileClientOnNATS(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 			"nats-server's Permissions Violation", observed)
 	}
 
+	natsLimits(t, sc, sys, attacker, refusals, sys.NATSCredentials(t, attackerCustomer, key))
+
 	msgs := sys.Subscribe(t, victimCustomer)
 	if status, _ := sys.PlaceOrder(t, "", victimCustomer, "SKU-1", 1); status != http.StatusCreated {
 		t.Fatalf("the victim's order: got %d, want 201", status)
@@ -166,6 +177,46 @@ func HostileClientOnNATS(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 		sc.Check("no forged notification reached the victim", !strings.Contains(string(msg.Data), "evil"), "only the shop's", string(msg.Data))
 	}
 	sc.Check("the attacker overheard nothing", overheard.Load() == 0, "0 messages on its refused subscriptions", fmt.Sprint(overheard.Load()))
+}
+
+// natsLimits checks that a customer's credentials (their user JWT, jwt)
+// carry the limits of what a customer's client needs, that nats-server
+// enforces them on the customer's connection nc, and that a customer asking
+// for credentials over and over is soon refused. (A user JWT cannot bound
+// the connections one user opens: only the account's.)
+func natsLimits(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, nc *nats.Conn, refusals *system.NATSRefusals, jwt string) {
+	t.Helper()
+	claims, err := natsjwt.DecodeUserClaims(jwt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs, payload := claims.Limits.Subs, claims.Limits.Payload
+	sc.Check("a customer's NATS credentials bound its subscriptions", subs >= 1 && subs <= 10,
+		"1 to 10 subscriptions a connection", fmt.Sprint(subs))
+	sc.Check("a customer's NATS credentials bound the messages it may send", payload >= 0 && payload <= 1024 && int64(nc.MaxPayload()) == payload,
+		"at most 1 KiB, as the server tells the connection", fmt.Sprintf("%d in the JWT, %d from the server", payload, nc.MaxPayload()))
+	if subs >= 1 && subs <= 10 {
+		var refused error
+		for range subs + 1 {
+			refused = refusals.Refusal(t, nc, time.Second, func() error { _, err := nc.SubscribeSync("notifications." + attackerCustomer); return err })
+		}
+		sc.Check(fmt.Sprintf("refused: NATS subscription %d of one connection", subs+1),
+			strings.Contains(strings.ToLower(fmt.Sprint(refused)), "maximum subscriptions exceeded"),
+			"nats-server's Maximum Subscriptions Exceeded", fmt.Sprint(refused))
+	}
+
+	// Credentials asked for again and again, by one customer.
+	const greedy = "c-greedy"
+	var statuses []int
+	for range 20 {
+		status := sys.As(sys.Token(greedy)).Call(t, http.MethodPost, sys.App(t, "notification").URL+"/notifications/credentials",
+			fmt.Sprintf(`{"publicKey":%q}`, userPublicKey(t)), nil)
+		statuses = append(statuses, status)
+	}
+	issued := slices.IndexFunc(statuses, func(s int) bool { return s != http.StatusCreated })
+	sc.Check("refused: NATS credentials asked for 20 times in a row", issued >= 1 && issued <= 10 &&
+		!slices.ContainsFunc(statuses[issued:], func(s int) bool { return s != http.StatusTooManyRequests }),
+		"a few 201s, then 429 for the rest", fmt.Sprint(statuses))
 }
 
 // subscribeCounting subscribes nc to subject, counting what arrives.
@@ -280,6 +331,8 @@ func tokenAttacks(t *testing.T, sys *Shop, victimOrderID string) []Refusal {
 			Body: `{"publicKey":"` + userPublicKey(t) + `","customerId":"` + victimCustomer + `"}`, Header: attacker, WantStatus: 403, WantCode: "forbidden"},
 		Refusal{Name: "NATS credentials for a key that is not a user's", Method: "POST", Path: "/notifications/credentials", ContentType: ContentTypeJSON,
 			Body: `{"publicKey":"` + sys.NATS.Auth.Account + `"}`, Header: attacker, WantStatus: 400, WantCode: "invalid_request"},
+		Refusal{Name: "NATS credentials for a user's key with a trailing newline", Method: "POST", Path: "/notifications/credentials", ContentType: ContentTypeJSON,
+			Body: fmt.Sprintf(`{"publicKey":%q}`, userPublicKey(t)+"\n"), Header: attacker, WantStatus: 400, WantCode: "invalid_request"},
 		// A customer's token on the operators' routes.
 		Refusal{Name: "a customer restocks", Method: "POST", Path: "/items/SKU-1/restock", ContentType: ContentTypeJSON, Body: `{"quantity":1}`, Header: attacker, WantStatus: 403, WantCode: "forbidden"},
 		Refusal{Name: "a customer lists dead letters", Method: "GET", Path: "/deadletters", Header: attacker, WantStatus: 403, WantCode: "forbidden"},
@@ -288,6 +341,151 @@ func tokenAttacks(t *testing.T, sys *Shop, victimOrderID string) []Refusal {
 			Header: bearer(sys.Issuer.Token(attackerCustomer, "Operator")), WantStatus: 403, WantCode: "forbidden"},
 	)
 	return refusals
+}
+
+// claimAttacks are tokens the issuer signed whose claims a lenient reader
+// takes for more than they say: a name in another case, a name twice, a
+// value of another type (an identity provider that puts anything a user
+// chose into a claim signs such tokens). Read exactly, none is the
+// victim's or an operator's.
+func claimAttacks(sys *Shop, victimOrderID string) []Refusal {
+	own, err := json.Marshal(sys.Issuer.Claims(attackerCustomer))
+	if err != nil {
+		panic(err) // the claims' types all marshal
+	}
+	sub := fmt.Sprintf(`"sub":%q`, attackerCustomer)
+	signed := func(old, new string) http.Header {
+		payload := strings.Replace(string(own), old, new, 1)
+		return http.Header{"Authorization": {"Bearer " + sys.Issuer.SignPayload(payload)}}
+	}
+	asString := func(claim string) http.Header {
+		c := regexp.MustCompile(`"` + claim + `":(\d+)`)
+		payload := c.ReplaceAllString(string(own), `"`+claim+`":"$1"`)
+		return http.Header{"Authorization": {"Bearer " + sys.Issuer.SignPayload(payload)}}
+	}
+	orderPath := "/orders/" + victimOrderID
+	restock := func(name string, header http.Header, status int, code string) Refusal {
+		return Refusal{Name: "a token whose " + name + " restocks", Method: "POST", Path: "/items/SKU-1/restock", ContentType: ContentTypeJSON,
+			Body: `{"quantity":1}`, Header: header, WantStatus: status, WantCode: code}
+	}
+	read := func(name string, header http.Header) Refusal {
+		return Refusal{Name: "a token whose " + name + " reads the victim's order", Method: "GET", Path: orderPath,
+			Header: header, WantStatus: 401, WantCode: "unauthorized"}
+	}
+	return []Refusal{
+		restock("claim Roles lists operator", signed(sub, sub+`,"Roles":["operator"]`), 403, "forbidden"),
+		restock("claim ROLES lists operator", signed(sub, sub+`,"ROLES":["operator"]`), 403, "forbidden"),
+		restock("roles are customer's, then ROLES operator's", signed(sub, sub+`,"roles":["customer"],"ROLES":["operator"]`), 403, "forbidden"),
+		restock("roles are the string operator", signed(sub, sub+`,"roles":"operator"`), 401, "unauthorized"),
+		restock("roles claim is there twice, operator last", signed(sub, sub+`,"roles":[],"roles":["operator"]`), 401, "unauthorized"),
+		read("subject is Sub, the victim", signed(sub, fmt.Sprintf(`"Sub":%q`, victimCustomer))),
+		read("sub is there twice, the victim last", signed(sub, sub+fmt.Sprintf(`,"sub":%q`, victimCustomer))),
+		// Read exactly, the attacker's own: the victim's order is not found.
+		{Name: "a token whose sub is the attacker's and SUB the victim's reads the victim's order", Method: "GET", Path: orderPath,
+			Header: signed(sub, sub+fmt.Sprintf(`,"SUB":%q`, victimCustomer)), WantStatus: 404, WantCode: "not_found"},
+		read("exp is a string", asString("exp")),
+		read("iat is a string", asString("iat")),
+	}
+}
+
+// forgedTokens are the victim's claims signed by keys not the issuer's,
+// under the key ids that made the services fetch the issuer's keys again
+// before: a made-up one, the issuer's own, none.
+func forgedTokens(sys *Shop) []string {
+	claims := sys.Issuer.Claims(victimCustomer)
+	return []string{
+		authtest.Forged(claims, "made-up"),
+		authtest.Forged(claims, sys.Issuer.KeyID()),
+		authtest.Forged(claims, ""),
+	}
+}
+
+// floodForgedTokens sends floodPerApp forged tokens to each app, 8 at a
+// time: every one must be refused (401), and (keyFetches) none may make
+// the app fetch the issuer's keys more than once per interval.
+func floodForgedTokens(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, victimOrderID string) {
+	t.Helper()
+	forged := forgedTokens(sys)
+	for _, app := range []struct{ id, path string }{
+		{"order", "/orders/" + victimOrderID}, {"inventory", "/items/SKU-1"}, {"notification", "/notifications"},
+	} {
+		url := sys.App(t, app.id).URL + app.path
+		var next atomic.Int64
+		var mu sync.Mutex
+		answers := map[string]int{} // each answer (a status, or an error), and how often
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for i := next.Add(1); i <= floodPerApp; i = next.Add(1) {
+					status, err := sys.As(forged[i%int64(len(forged))]).TryCall(http.MethodGet, url, "", nil)
+					answer := strconv.Itoa(status)
+					if err != nil {
+						answer = err.Error()
+					}
+					mu.Lock()
+					answers[answer]++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		sc.Check(fmt.Sprintf("refused: a flood of %d forged tokens to %s", floodPerApp, app.id), answers["401"] == floodPerApp,
+			fmt.Sprintf("401 %d times", floodPerApp), fmt.Sprintf("answers and their counts: %v", answers))
+	}
+}
+
+// floodPerApp is how many forged tokens floodForgedTokens sends each app.
+const floodPerApp = 300
+
+// keyFetches watches how often the issuer's keys are fetched: each app
+// (one process each) may fetch them at most once per
+// auth.DefaultRefetchInterval, whatever its clients send.
+type keyFetches struct {
+	sys   *Shop
+	since time.Time
+	count int
+}
+
+func watchKeyFetches(sys *Shop) *keyFetches {
+	return &keyFetches{sys: sys, since: time.Now(), count: sys.Issuer.KeyFetches()}
+}
+
+// check checks the fetches since the watch began (during what, for the
+// invariant's name) against their bound, and restarts the watch.
+func (k *keyFetches) check(sc *report.ScenarioRecorder, during string) {
+	elapsed := time.Since(k.since)
+	perApp := 1 + int(elapsed/auth.DefaultRefetchInterval)
+	bound := len(k.sys.Apps) * perApp
+	got := k.sys.Issuer.KeyFetches() - k.count
+	sc.Check("the issuer's keys fetched at most once per app per interval during "+during, got <= bound,
+		fmt.Sprintf("at most %d (%d apps, %d each in %s)", bound, len(k.sys.Apps), perApp, elapsed.Round(time.Second)), fmt.Sprintf("%d fetches", got))
+	*k = *watchKeyFetches(k.sys)
+}
+
+// keyRotation rotates the issuer's key, as an identity provider does, and
+// checks that each app accepts a token of the new key within the
+// interval, after one fetch of the keys at most.
+func keyRotation(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, victimOrderID string) {
+	t.Helper()
+	fetches := watchKeyFetches(sys)
+	sys.Issuer.Rotate()
+	ctx, cancel := context.WithTimeout(t.Context(), auth.DefaultRefetchInterval+15*time.Second)
+	defer cancel()
+	as := sys.As(sys.Token(victimCustomer))
+	for _, app := range []struct{ id, path string }{
+		{"order", "/orders/" + victimOrderID}, {"inventory", "/items/SKU-1"}, {"notification", "/notifications"},
+	} {
+		start := time.Now()
+		observed := "200"
+		if err := system.WaitHTTPThrough(ctx, as.Do, sys.App(t, app.id).URL+app.path, http.StatusOK); err != nil {
+			observed = err.Error()
+		}
+		sc.Check("a token of the issuer's rotated key accepted by "+app.id+" within the interval", observed == "200",
+			fmt.Sprintf("200 within %s", auth.DefaultRefetchInterval), fmt.Sprintf("%s after %s", observed, time.Since(start).Round(time.Second)))
+	}
+	got := sys.Issuer.KeyFetches() - fetches.count
+	sc.Check("the rotated key fetched once per app", got <= len(sys.Apps),
+		fmt.Sprintf("at most %d fetches", len(sys.Apps)), fmt.Sprintf("%d fetches", got))
 }
 
 // userPublicKey is the public key of a fresh NATS user key.

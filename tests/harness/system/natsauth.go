@@ -77,7 +77,7 @@ func LoadNATSAuth(t testing.TB, dir string) *NATSAuth {
 	if err != nil {
 		t.Fatalf("%s: %v", natstrust.SigningKeyFile, err)
 	}
-	creds, err := natstrust.Credentials(signer, a.Account, "observer", func(p *jwt.Permissions) {
+	creds, err := natstrust.Credentials(signer, a.Account, "observer", func(p *jwt.UserPermissionLimits) {
 		p.Sub.Allow.Add("notifications.>")
 		p.Pub.Deny.Add(">")
 	})

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,7 +170,9 @@ func testContext(t *testing.T) context.Context {
 
 // TestPasses connects with credentials Passes issued to a nats-server that
 // authenticates its clients (JWT mode, the account's signing key): the
-// customer may subscribe to their own subject, and not to another's.
+// customer may subscribe to their own subject, and not to another's, and
+// within the limits of a customer's client; a key not exactly a user's
+// gets none, and a customer only so many in a row.
 func TestPasses(t *testing.T) {
 	trust, err := natstrust.New("natsbus-test")
 	if err != nil {
@@ -189,14 +193,24 @@ func TestPasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := passes.Issue("c-1", auth.Account); !errors.Is(err, natsbus.ErrInvalidUserKey) {
-		t.Errorf("an account's key as the user's: got %v, want ErrInvalidUserKey", err)
-	}
 	user, err := nkeys.CreateUser()
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub, _ := user.PublicKey()
+	for name, key := range map[string]string{
+		"an account's key":          auth.Account,
+		"a trailing newline":        pub + "\n",
+		"a newline inside":          pub[:20] + "\n" + pub[20:],
+		"a leading space":           " " + pub,
+		"in lower case":             strings.ToLower(pub),
+		"the key's seed":            string(seed),
+		"a key one character short": pub[:len(pub)-1],
+	} {
+		if _, _, err := passes.Issue("c-1", key); !errors.Is(err, natsbus.ErrInvalidUserKey) {
+			t.Errorf("%s as the user's key: got %v, want ErrInvalidUserKey", name, err)
+		}
+	}
 	token, expires, err := passes.Issue("c-1", pub)
 	if err != nil || !expires.Equal(now.Add(time.Hour).Truncate(time.Second)) {
 		t.Fatalf("Issue: got %v, %v; want credentials expiring in an hour", expires, err)
@@ -209,14 +223,45 @@ func TestPasses(t *testing.T) {
 	t.Cleanup(nc.Close)
 	for _, tc := range []struct {
 		subject string
-		allowed bool
-	}{{"notifications.c-1", true}, {"notifications.c-2", false}, {"notifications.>", false}} {
+		refusal string // "" for allowed
+	}{
+		{"notifications.c-1", ""},
+		{"notifications.c-2", "permissions violation"},
+		{"notifications.>", "permissions violation"},
+		{"notifications.c-1", ""}, // the second of MaxSubscriptions
+		{"notifications.c-1", "maximum subscriptions exceeded"},
+	} {
 		refused := refusals.Refusal(t, nc, time.Second, func() error { _, err := nc.SubscribeSync(tc.subject); return err })
-		if (refused == nil) != tc.allowed {
-			t.Errorf("subscribe to %s: got refusal %v, want allowed %v", tc.subject, refused, tc.allowed)
+		if got := fmt.Sprint(refused); (refused == nil) != (tc.refusal == "") || !strings.Contains(strings.ToLower(got), tc.refusal) {
+			t.Errorf("subscribe to %s: got refusal %v, want %q", tc.subject, refused, tc.refusal)
 		}
+	}
+	if got := nc.MaxPayload(); got != natsbus.MaxPayload {
+		t.Errorf("the largest message the connection may send: got %d, want %d", got, natsbus.MaxPayload)
 	}
 	if _, err := nats.Connect(server.URL, nats.NoReconnect()); err == nil {
 		t.Error("connect without credentials: accepted")
+	}
+
+	// A customer gets IssueBurst in a row (one given above), then one
+	// every IssueEvery; another customer is not held back by it.
+	issue := func() error { _, _, err := passes.Issue("c-1", pub); return err }
+	for i := 1; i < natsbus.IssueBurst; i++ {
+		if err := issue(); err != nil {
+			t.Fatalf("credentials %d of %d in a row: %v", i+1, natsbus.IssueBurst, err)
+		}
+	}
+	if err := issue(); !errors.Is(err, natsbus.ErrTooManyPasses) {
+		t.Errorf("credentials %d in a row: got %v, want ErrTooManyPasses", natsbus.IssueBurst+1, err)
+	}
+	if _, _, err := passes.Issue("c-2", pub); err != nil {
+		t.Errorf("another customer meanwhile: %v", err)
+	}
+	now = now.Add(natsbus.IssueEvery)
+	if err := issue(); err != nil {
+		t.Errorf("IssueEvery later: %v", err)
+	}
+	if err := issue(); !errors.Is(err, natsbus.ErrTooManyPasses) {
+		t.Errorf("and one more: got %v, want ErrTooManyPasses", err)
 	}
 }
