@@ -51,13 +51,13 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(KUBE_VERSION_PARTS)) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(KUBE_VERSION_PARTS))
 
-.PHONY: FORCE nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
+.PHONY: FORCE backends nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
 
 build: services daprd cli
 
 # Every knob, with its default and what it does.
 help:
-	@echo 'make run | test | unit | e2e | bench | soak | nats-trust | rc-check | matrix | selfhosted-hosts | vm-e2e | k8s-e2e | fuzz | k8s-check | k8s-validate | images | build | kubernetes | cluster-images | controlplane | clean'
+	@echo 'make run | test | unit | e2e | backends | bench | soak | nats-trust | rc-check | matrix | selfhosted-hosts | vm-e2e | k8s-e2e | fuzz | k8s-check | k8s-validate | images | build | kubernetes | cluster-images | controlplane | clean'
 	@go run ./tests/cmd/knobs
 
 services:
@@ -210,10 +210,12 @@ k8s-packages:
 # that give each run a network namespace of its own, systemd-analyze to
 # check the units of deploy/selfhosted, the headless browser that checks
 # report.html renders and screenshots it, and debootstrap and systemd-nspawn
-# for the machines of make vm-e2e.
+# for the machines of make vm-e2e, and the servers of the second backend
+# profile (make backends).
 packages:
 	sh tools/ensure-packages.sh redis-server:redis-server nats-server:nats-server unshare:util-linux ip:iproute2 \
-		systemd-analyze:systemd chromium:chromium debootstrap:debootstrap systemd-nspawn:systemd-container
+		systemd-analyze:systemd chromium:chromium debootstrap:debootstrap systemd-nspawn:systemd-container \
+		/usr/lib/postgresql/15/bin/postgres:postgresql-15 /usr/lib/rabbitmq/bin/rabbitmq-server:rabbitmq-server
 
 # Runs the system in the foreground through `dapr run -f`; Ctrl-C stops it.
 run: build
@@ -247,6 +249,14 @@ unit: packages daprd
 # E2E_RUN=REGEXP runs only the scenarios (tests) it matches.
 e2e: packages daprd
 	go test -count=1 -timeout 20m -v -run '$(value E2E_RUN)' ./tests/e2e/
+
+# The backend profiles side by side, as root (make test runs it too):
+# order's sidecar on components/ (Redis) and on components/postgres-rabbitmq/
+# (PostgreSQL and RabbitMQ, from Debian), what each does with ETags,
+# first-write, TTLs, transactions and their outbox events, and whether it
+# stops cleanly; writes out/backends/report.json, .md, .html.
+backends: packages daprd
+	go test -count=1 -timeout 10m -v ./tests/backends/
 
 # A verdict on a daprd against the last release: the suite on both, then
 # the service-invocation latency scenario RC_ROUNDS more times on each,

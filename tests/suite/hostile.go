@@ -3,6 +3,7 @@ package suite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -20,6 +21,7 @@ import (
 	natsjwt "github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/daprshop/daprshop/internal/auth"
 	"github.com/daprshop/daprshop/internal/auth/authtest"
@@ -591,30 +593,48 @@ func RefuseAll(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, refusals []
 }
 
 // CheckUnchanged checks that Redis holds what it held in before, byte for
-// byte.
-func CheckUnchanged(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, before map[string]string) {
+// byte. A key gone that was to expire by then (a notification's claim, its
+// TTL run out) was not changed by anyone: the store deleted it, as it was
+// told to when the key was written.
+func CheckUnchanged(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, before StoreSnapshot) {
 	t.Helper()
 	after := Snapshot(t, sys.Redis)
 	var changed []string
-	for k, v := range after {
-		if before[k] != v {
+	for k, v := range after.values {
+		if before.values[k] != v {
 			changed = append(changed, k)
 		}
 	}
-	for k := range before {
-		if _, ok := after[k]; !ok {
+	for k := range before.values {
+		if _, ok := after.values[k]; !ok && !before.expired(k, after.taken) {
 			changed = append(changed, k+" (deleted)")
 		}
 	}
 	sc.Check("state store unchanged byte for byte", len(changed) == 0,
-		fmt.Sprintf("the same %d keys and values", len(before)), fmt.Sprintf("changed: %v", changed))
+		fmt.Sprintf("the same %d keys and values, but those expired", len(before.values)), fmt.Sprintf("changed: %v", changed))
 }
 
-// Snapshot returns every key of r with its serialized value (DUMP).
-func Snapshot(t *testing.T, r *system.Redis) map[string]string {
+// StoreSnapshot is every key of a Redis with its serialized value, and
+// when each key with a TTL expires.
+type StoreSnapshot struct {
+	values  map[string]string
+	expires map[string]time.Time
+	taken   time.Time
+}
+
+// expired reports whether key was to expire by at.
+func (s StoreSnapshot) expired(key string, at time.Time) bool {
+	e, ok := s.expires[key]
+	return ok && !e.After(at)
+}
+
+// Snapshot returns every key of r with its serialized value (DUMP) and
+// its expiry (PTTL).
+func Snapshot(t *testing.T, r *system.Redis) StoreSnapshot {
 	t.Helper()
 	ctx := context.Background()
 	rdb := r.Client(t)
+	s := StoreSnapshot{values: map[string]string{}, expires: map[string]time.Time{}, taken: time.Now()}
 	keys, err := rdb.Keys(ctx, "*").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -622,13 +642,18 @@ func Snapshot(t *testing.T, r *system.Redis) map[string]string {
 	if len(keys) == 0 {
 		t.Fatal("Redis holds no keys: nothing to compare")
 	}
-	out := make(map[string]string, len(keys))
 	for _, k := range keys {
 		v, err := rdb.Dump(ctx, k).Result()
+		if errors.Is(err, redis.Nil) {
+			continue // expired since KEYS listed it
+		}
 		if err != nil {
 			t.Fatalf("DUMP %s: %v", k, err)
 		}
-		out[k] = v
+		s.values[k] = v
+		if ttl, err := rdb.PTTL(ctx, k).Result(); err == nil && ttl > 0 {
+			s.expires[k] = s.taken.Add(ttl)
+		}
 	}
-	return out
+	return s
 }

@@ -5,6 +5,7 @@ package proc
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -34,6 +35,14 @@ type Spec struct {
 	Dir string
 	// LogDir receives Name.log with the process's stdout and stderr.
 	LogDir string
+	// StopSignal asks the process to shut down gracefully (SIGINT when
+	// nil). RabbitMQ's Erlang VM takes SIGINT for its break menu and
+	// waits on stdin; it shuts down on SIGTERM.
+	StopSignal os.Signal
+	// EndsByStopSignal is a process with no shutdown of its own, which
+	// the stop signal simply ends (Erlang's port mapper, epmd): dying of
+	// it is a clean stop.
+	EndsByStopSignal bool
 }
 
 // Process is a running (or exited) child process.
@@ -110,9 +119,9 @@ func (p *Process) Exited() <-chan struct{} { return p.done }
 // Err returns how the process exited; only valid once Exited is closed.
 func (p *Process) Err() error { return p.err }
 
-// Stop sends SIGINT, waits up to StopTimeout, then kills. A process that
-// exits non-zero after SIGINT failed to shut down gracefully and fails the
-// test. Stopping an exited process does nothing.
+// Stop sends SIGINT (or the spec's StopSignal), waits up to StopTimeout,
+// then kills. A process that exits non-zero after it failed to shut down
+// gracefully and fails the test. Stopping an exited process does nothing.
 func (p *Process) Stop() {
 	p.t.Helper()
 	if err := p.Shutdown(); err != nil {
@@ -128,18 +137,29 @@ func (p *Process) Shutdown() error {
 		return nil
 	default:
 	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
+	stop := cmp.Or(p.spec.StopSignal, os.Signal(os.Interrupt))
+	_ = p.cmd.Process.Signal(stop)
 	select {
 	case <-p.done:
-		if p.err != nil {
-			return fmt.Errorf("%s (pid %d) did not shut down cleanly on SIGINT: %w", p.spec.Name, p.PID(), p.err)
+		if p.err != nil && !(p.spec.EndsByStopSignal && endedBy(p.err, stop)) {
+			return fmt.Errorf("%s (pid %d) did not shut down cleanly on %v: %w", p.spec.Name, p.PID(), stop, p.err)
 		}
 		return nil
 	case <-time.After(StopTimeout):
 		_ = p.cmd.Process.Kill()
 		<-p.done
-		return fmt.Errorf("%s (pid %d) ignored SIGINT for %s and was killed", p.spec.Name, p.PID(), StopTimeout)
+		return fmt.Errorf("%s (pid %d) ignored %v for %s and was killed", p.spec.Name, p.PID(), stop, StopTimeout)
 	}
+}
+
+// endedBy reports whether err is a process's death of signal sig.
+func endedBy(err error, sig os.Signal) bool {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	status, ok := exit.Sys().(syscall.WaitStatus)
+	return ok && status.Signaled() && status.Signal() == sig
 }
 
 // Kill sends SIGKILL and waits for the process to be gone, as a crash would.

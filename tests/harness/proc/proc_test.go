@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -72,4 +73,32 @@ func TestWaitUntil(t *testing.T) {
 			t.Errorf("got %v, want ErrExited naming quitter with its log", err)
 		}
 	})
+}
+
+// TestShutdownTakesTheStopSignal: a process is stopped with its spec's
+// signal; dying of it is clean only for a process that ends so
+// (EndsByStopSignal), and a failure otherwise.
+func TestShutdownTakesTheStopSignal(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		spec    Spec
+		wantErr bool
+	}{
+		{"handles SIGINT", Spec{Args: []string{"-c", "trap 'exit 0' INT; while :; do sleep 0.05; done"}}, false},
+		{"handles the SIGTERM it is stopped with", Spec{Args: []string{"-c", "trap 'exit 0' TERM; while :; do sleep 0.05; done"}, StopSignal: syscall.SIGTERM}, false},
+		{"dies of SIGTERM", Spec{Args: []string{"-c", "while :; do sleep 0.05; done"}, StopSignal: syscall.SIGTERM}, true},
+		{"ends by SIGTERM, as it should", Spec{Args: []string{"-c", "while :; do sleep 0.05; done"}, StopSignal: syscall.SIGTERM, EndsByStopSignal: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.spec.Name, tc.spec.Path, tc.spec.LogDir = "sh", "/bin/sh", t.TempDir()
+			p, err := Launch(tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond) // the trap set
+			if err := p.Shutdown(); (err != nil) != tc.wantErr {
+				t.Errorf("Shutdown: got %v, want an error %v", err, tc.wantErr)
+			}
+		})
+	}
 }
