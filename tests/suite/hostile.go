@@ -453,7 +453,7 @@ func watchKeyFetches(sys *Shop) *keyFetches {
 }
 
 // check checks the fetches since the watch began (during what, for the
-// invariant's name) against their bound, and restarts the watch.
+// invariant's name) against their bound.
 func (k *keyFetches) check(sc *report.ScenarioRecorder, during string) {
 	elapsed := time.Since(k.since)
 	perApp := 1 + int(elapsed/auth.DefaultRefetchInterval)
@@ -461,7 +461,6 @@ func (k *keyFetches) check(sc *report.ScenarioRecorder, during string) {
 	got := k.sys.Issuer.KeyFetches() - k.count
 	sc.Check("the issuer's keys fetched at most once per app per interval during "+during, got <= bound,
 		fmt.Sprintf("at most %d (%d apps, %d each in %s)", bound, len(k.sys.Apps), perApp, elapsed.Round(time.Second)), fmt.Sprintf("%d fetches", got))
-	*k = *watchKeyFetches(k.sys)
 }
 
 // keyRotation rotates the issuer's key, as an identity provider does, and

@@ -186,22 +186,27 @@ type Claims struct {
 
 // Sign signs whatever claims a test makes up (an expired token, one for
 // another audience) with the issuer's key.
-func (i *Issuer) Sign(c Claims) string {
-	payload, err := json.Marshal(c)
-	if err != nil {
-		panic(err) // the claims' types all marshal
-	}
-	return i.SignPayload(string(payload))
-}
+func (i *Issuer) Sign(c Claims) string { return signClaims(i.currentSigner(), c) }
 
 // SignPayload signs payload as it is, whatever it is: claims no
 // well-behaved library would write (a name twice, a name in another case,
 // a time as a string), as an identity provider might still sign them.
-func (i *Issuer) SignPayload(payload string) string {
+func (i *Issuer) SignPayload(payload string) string { return sign(i.currentSigner(), payload) }
+
+// currentSigner is the signer of the issuer's newest key.
+func (i *Issuer) currentSigner() jose.Signer {
 	i.mu.Lock()
-	signer := i.signer
-	i.mu.Unlock()
-	return sign(signer, payload)
+	defer i.mu.Unlock()
+	return i.signer
+}
+
+// signClaims signs c, as JSON, with signer.
+func signClaims(signer jose.Signer, c Claims) string {
+	payload, err := json.Marshal(c)
+	if err != nil {
+		panic(err) // the claims' types all marshal
+	}
+	return sign(signer, string(payload))
 }
 
 // sign signs payload with signer, compact.
@@ -230,11 +235,7 @@ func Forged(c Claims, kid string) string {
 	if err != nil {
 		panic(err)
 	}
-	payload, err := json.Marshal(c)
-	if err != nil {
-		panic(err)
-	}
-	return sign(signer, string(payload))
+	return signClaims(signer, c)
 }
 
 // Claims returns the claims Token would sign for subject, for a test to
@@ -272,11 +273,7 @@ func SignedWithSecret(c Claims) string {
 	if err != nil {
 		panic(err)
 	}
-	payload, err := json.Marshal(c)
-	if err != nil {
-		panic(err)
-	}
-	return sign(signer, string(payload))
+	return signClaims(signer, c)
 }
 
 // Tampered is token with its claims changed to c, and its signature kept.

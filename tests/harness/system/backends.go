@@ -6,8 +6,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,4 +120,141 @@ func (r *Redis) State(t testing.TB, appID, key string) []byte {
 		t.Fatalf("redis HGET %s||%s data: %v", appID, key, err)
 	}
 	return v
+}
+
+// PostgresBin is where Debian's postgresql-15 puts the server's programs
+// (not on PATH: pg_ctlcluster wraps them for the packaged clusters, which
+// the tests do not use).
+const PostgresBin = "/usr/lib/postgresql/15/bin"
+
+// Postgres is a PostgreSQL server started for one test: one database,
+// "postgres", whose user "postgres" connects without a password, on
+// loopback only.
+type Postgres struct {
+	Addr string
+	// ConnString is what Dapr's state.postgresql takes as
+	// connectionString.
+	ConnString string
+	Proc       *proc.Process
+}
+
+// StartPostgres starts Debian's PostgreSQL 15 on a free loopback port, with
+// its data in a directory of its own, and waits until it accepts
+// connections. The server refuses to run as root, so it runs as the
+// package's postgres user: a test that starts it runs as root outside a
+// user namespace (netns.ReexecPrivileged).
+func StartPostgres(t testing.TB, logDir, name string) *Postgres {
+	t.Helper()
+	lookPath(t, filepath.Join(PostgresBin, "postgres"), "postgresql-15")
+	owner := systemUser(t, "postgres", "postgresql-15")
+	dir := ownedTempDir(t, owner)
+	data := filepath.Join(dir, "data")
+	initdb := exec.Command(filepath.Join(PostgresBin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+	initdb.SysProcAttr = owner.credential()
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	port := proc.FreePort(t)
+	p := &Postgres{Addr: proc.Addr(port)}
+	p.ConnString = fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", port)
+	p.Proc = proc.Start(t, proc.Spec{
+		Name: name, Path: "setpriv", LogDir: logDir, Dir: dir,
+		// setpriv execs the server: the PID the test stops is the
+		// postmaster's, which shuts down fast on SIGINT.
+		Args: append(owner.setprivArgs(), filepath.Join(PostgresBin, "postgres"), "-D", data, "-p", strconv.Itoa(port),
+			"-k", dir, "-c", "listen_addresses=127.0.0.1"),
+	})
+	waitTCP(t, p.Addr, p.Proc)
+	return p
+}
+
+// RabbitMQ is a RabbitMQ broker started for one test, with the default
+// guest user (which may connect from loopback only).
+type RabbitMQ struct {
+	Addr string
+	// URL is what Dapr's pubsub.rabbitmq takes as connectionString.
+	URL  string
+	Proc *proc.Process
+	// epmd is the Erlang port mapper the broker registers with: started
+	// by the test, so that it stops with it (the broker would otherwise
+	// start one that outlives it).
+	epmd *proc.Process
+}
+
+// StartRabbitMQ starts Debian's RabbitMQ on free loopback ports (AMQP, and
+// Erlang's distribution and port mapper), with its data in a directory of
+// its own and no plugins, and waits until it accepts connections.
+func StartRabbitMQ(t testing.TB, logDir, name string) *RabbitMQ {
+	t.Helper()
+	server := lookPath(t, "/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server")
+	epmdPort, amqpPort, distPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
+	dir := t.TempDir()
+	plugins := filepath.Join(dir, "enabled_plugins")
+	if err := os.WriteFile(plugins, []byte("[].\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &RabbitMQ{Addr: proc.Addr(amqpPort), URL: "amqp://guest:guest@" + proc.Addr(amqpPort)}
+	r.epmd = proc.Start(t, proc.Spec{Name: name + "-epmd", Path: lookPath(t, "epmd", "erlang-base"), LogDir: logDir,
+		Args: []string{"-address", "127.0.0.1", "-port", strconv.Itoa(epmdPort)}, StopSignal: syscall.SIGTERM, EndsByStopSignal: true})
+	waitTCP(t, proc.Addr(epmdPort), r.epmd)
+	r.Proc = proc.Start(t, proc.Spec{
+		Name: name, Path: server, LogDir: logDir, Dir: dir,
+		Env: []string{
+			"HOME=" + dir,
+			"RABBITMQ_MNESIA_BASE=" + filepath.Join(dir, "mnesia"),
+			"RABBITMQ_LOG_BASE=" + filepath.Join(dir, "log"),
+			"RABBITMQ_LOGS=-", // to the process's output, and so to its log
+			"RABBITMQ_NODENAME=rabbit@localhost",
+			"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
+			"RABBITMQ_NODE_PORT=" + strconv.Itoa(amqpPort),
+			"RABBITMQ_DIST_PORT=" + strconv.Itoa(distPort),
+			"RABBITMQ_ENABLED_PLUGINS_FILE=" + plugins,
+			"ERL_EPMD_ADDRESS=127.0.0.1",
+			"ERL_EPMD_PORT=" + strconv.Itoa(epmdPort),
+			// The script then execs the Erlang VM, whose PID the test
+			// stops, rather than waiting on it in a shell.
+			"RUNNING_UNDER_SYSTEMD=1",
+		},
+		StopSignal: syscall.SIGTERM,
+	})
+	waitTCP(t, r.Addr, r.Proc)
+	return r
+}
+
+// systemUserID is a user of the machine a server runs as.
+type systemUserID struct{ uid, gid uint32 }
+
+// systemUser looks up the user name, which Debian's package pkg creates.
+func systemUser(t testing.TB, name, pkg string) systemUserID {
+	t.Helper()
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatalf("user %s: %v (install Debian's %s package)", name, err, pkg)
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	return systemUserID{uid: uint32(uid), gid: uint32(gid)}
+}
+
+func (u systemUserID) credential() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: u.uid, Gid: u.gid}}
+}
+
+func (u systemUserID) setprivArgs() []string {
+	return []string{"--reuid", strconv.Itoa(int(u.uid)), "--regid", strconv.Itoa(int(u.gid)), "--clear-groups", "--"}
+}
+
+// ownedTempDir is a new directory owned by u (t.TempDir's are root's
+// alone, under a parent u cannot enter), removed when the test ends.
+func ownedTempDir(t testing.TB, u systemUserID) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "daprshop-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, int(u.uid), int(u.gid)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
