@@ -31,6 +31,7 @@ func TestLayers(t *testing.T) {
 		"tests/k8s":             {"tests/e2e", "tests/bench", "tests/hosts", "tests/commands", "k8s.io"},
 		"tests/e2e":             {"tests/bench", "tests/hosts", "tests/commands"},
 		"tests/bench":           {"tests/e2e", "tests/hosts", "tests/commands"},
+		"tests/backends":        {"tests/e2e", "tests/bench", "tests/hosts", "tests/commands", "tests/k8s"},
 		"tests/hosts":           {"tests/e2e", "tests/bench", "tests/suite", "tests/commands"},
 		"tests/commands":        {"tests/e2e", "tests/bench", "tests/hosts"},
 	}
