@@ -173,7 +173,11 @@ type sidecar struct {
 func startOrderSidecar(t *testing.T, env system.Env, p profile, vars map[string]string, logDir string, appPort int) *sidecar {
 	t.Helper()
 	resources := t.TempDir()
-	for _, dir := range []string{filepath.Join(env.Root, "components"), filepath.Join(env.Root, "components", p.dir)} {
+	dirs := []string{filepath.Join(env.Root, "components")}
+	if p.dir != "" {
+		dirs = append(dirs, filepath.Join(env.Root, "components", p.dir))
+	}
+	for _, dir := range dirs {
 		files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 		if err != nil {
 			t.Fatal(err)
