@@ -13,6 +13,7 @@ DAPRD ?=
 DAPR_VERSION ?= $(PINNED_DAPR_VERSION)
 SENTRY ?=
 KUBE_APISERVER ?=
+BACKEND ?= redis
 SERVICES_DIR ?=
 E2E_RUN ?= .
 E2E_OUT ?= out/e2e
@@ -29,7 +30,7 @@ IMAGE_REGISTRY ?=
 REPORT_SAMPLE_OUT ?=
 SOAK_ORDERS ?= 100000
 SOAK_RATE ?= 50
-export DAPRD DAPR_VERSION SENTRY KUBE_APISERVER SERVICES_DIR E2E_RUN E2E_OUT E2E_LOGS E2E_LOAD_DURATION E2E_BREAK \
+export DAPRD DAPR_VERSION SENTRY KUBE_APISERVER BACKEND SERVICES_DIR E2E_RUN E2E_OUT E2E_LOGS E2E_LOAD_DURATION E2E_BREAK \
 	CANDIDATE BASE RC_ROUNDS RC_SUITE VERSIONS FUZZ_TIME IMAGE_REGISTRY REPORT_SAMPLE_OUT SOAK_ORDERS SOAK_RATE
 
 OUT := out
@@ -246,7 +247,8 @@ unit: packages daprd
 # The end-to-end suite alone, verbose; writes out/e2e/report.json, report.md,
 # report.html (with its screenshot report.png) and junit.xml (E2E_OUT=dir to
 # write them elsewhere).
-# E2E_RUN=REGEXP runs only the scenarios (tests) it matches.
+# E2E_RUN=REGEXP runs only the scenarios (tests) it matches;
+# BACKEND=postgres-rabbitmq runs them on PostgreSQL and RabbitMQ (as root).
 e2e: packages daprd
 	go test -count=1 -timeout 20m -v -run '$(value E2E_RUN)' ./tests/e2e/
 

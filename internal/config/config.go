@@ -57,6 +57,12 @@ type Base struct {
 // without DAPR_API_TOKEN, APP_API_TOKEN and AUTH_ISSUER.
 const EnvInsecureNoTokens = "INSECURE_NO_TOKENS"
 
+// EnvOrderStoreCreateETag is the ETag the order service creates an order
+// with, for an order store that ignores first-write inside transactions
+// (unset: first-write, as Dapr's state API specifies). The deployment
+// sets it with the component set it runs.
+const EnvOrderStoreCreateETag = "ORDERSTORE_CREATE_ETAG"
+
 // EnvCancellationWindow is how long after it is placed a confirmed order
 // may be cancelled. Order and inventory read it both: order refuses a
 // later cancel, inventory fulfils an order's holds a tenth of the window

@@ -16,6 +16,10 @@ type Config struct {
 	RejectedOrderRetention time.Duration
 	// CancellationWindow is how long a confirmed order may be cancelled.
 	CancellationWindow time.Duration
+	// CreateETag is the ETag an order is created with, for an order store
+	// that ignores first-write inside transactions (dapr.NewOrderStore);
+	// empty for one that keeps Dapr's contract.
+	CreateETag string
 }
 
 // DefaultRejectedOrderRetention keeps a rejected order for a month.
@@ -32,5 +36,6 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		InventoryAppID:         env.String("INVENTORY_APP_ID", "inventory"),
 		RejectedOrderRetention: env.Duration("REJECTED_ORDER_RETENTION", DefaultRejectedOrderRetention),
 		CancellationWindow:     env.Duration(config.EnvCancellationWindow, config.DefaultCancellationWindow),
+		CreateETag:             env.String(config.EnvOrderStoreCreateETag, ""),
 	}, env.Err()
 }

@@ -36,7 +36,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		store := daprstate.Store{Client: rt.Dapr, Name: cfg.StateStore, ETagRetries: om.etagRetries}
 		svc := order.NewService(
 			dapr.NewInventory(rt.Dapr, cfg.InventoryAppID),
-			dapr.NewOrderStore(store, om.orders, cfg.RejectedOrderRetention),
+			dapr.NewOrderStore(store, om.orders, cfg.RejectedOrderRetention, cfg.CreateETag),
 			dapr.NewIdempotencyKeys(store),
 			uuid.NewString,
 			time.Now,

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,14 +33,10 @@ var run = suite.New("backends", "out/backends")
 // mount namespace of its own.
 func TestMain(m *testing.M) { os.Exit(run.MainPrivileged(m, nil)) }
 
-// profile is a backend profile: its servers, started for one test, and the
-// environment its components read their addresses from.
+// profile is a backend profile (its servers and component files) with
+// what the test expects of it.
 type profile struct {
-	name string
-	// dir holds the profile's component files, which replace the Redis
-	// ones of the same name (components/ is the Redis profile).
-	dir   string
-	start func(t *testing.T, logDir string) map[string]string
+	system.Profile
 	// createOverLastWrite is what a create (first-write, no ETag) of a
 	// key written last-write answers: the stores differ.
 	createOverLastWrite int
@@ -53,29 +48,16 @@ type profile struct {
 	// (its operations' values, sorted, space-separated): on Redis an
 	// event for each operation, also the one whose write failed.
 	failedTxEvents string
-	// knownShutdownIssue names the Dapr bug that makes daprd's shutdown
-	// fail on this profile after an outbox transaction ("" for none).
-	knownShutdownIssue string
 }
 
 var profiles = []profile{
 	{
-		name: "redis", dir: "",
-		start: func(t *testing.T, logDir string) map[string]string {
-			r := system.StartRedis(t, logDir, "redis")
-			return map[string]string{"REDIS_HOST": r.Addr, "PUBSUB_REDIS_HOST": r.Addr}
-		},
+		Profile:             system.RedisProfile,
 		createOverLastWrite: http.StatusNoContent, rollback: false, failedTxEvents: `"a2" "b3"`,
 	},
 	{
-		name: "postgres-rabbitmq", dir: "postgres-rabbitmq",
-		start: func(t *testing.T, logDir string) map[string]string {
-			pg := system.StartPostgres(t, logDir, "postgres")
-			mq := system.StartRabbitMQ(t, logDir, "rabbitmq")
-			return map[string]string{"POSTGRES_CONNECTION_STRING": pg.ConnString, "RABBITMQ_CONNECTION_STRING": mq.URL}
-		},
+		Profile:             system.PostgresRabbitMQProfile,
 		createOverLastWrite: http.StatusInternalServerError, rollback: true,
-		knownShutdownIssue: "after an outbox transaction on state.postgresql v2 with pubsub.rabbitmq, daprd's shutdown hangs until its graceful-shutdown timeout and exits 1 (\"Graceful shutdown timeout exceeded, forcing shutdown\"); with a rolled-back transaction's event still retried it may panic instead (nil pointer in state/postgresql/v2 Get, called from pkg/runtime/pubsub/outbox.go); without an outbox transaction it stops cleanly. Reproduce: make backends",
 	},
 }
 
@@ -84,11 +66,11 @@ var profiles = []profile{
 // runs transactions with their outbox events, and stops cleanly.
 func TestProfiles(t *testing.T) {
 	for _, p := range profiles {
-		t.Run(p.name, func(t *testing.T) {
-			sc := run.Scenario(t, "backend profile "+p.name)
+		t.Run(p.Name, func(t *testing.T) {
+			sc := run.Scenario(t, "backend profile "+p.Name)
 			env := system.LoadEnv(t)
 			logDir := env.LogDir(t)
-			vars := p.start(t, logDir)
+			vars := p.Start(t, logDir, system.Options{}).Env
 			events := startSubscriber(t)
 			d := startOrderSidecar(t, env, p, vars, logDir, events.port)
 			store := d.url + "/v1.0/state/orderstore"
@@ -152,8 +134,8 @@ func TestProfiles(t *testing.T) {
 
 			// Shutdown, with the failed transaction's outbox message
 			// perhaps still in flight.
-			if p.knownShutdownIssue != "" {
-				sc.KnownIssue(p.knownShutdownIssue)
+			if p.KnownShutdownIssue != "" {
+				sc.KnownIssue(p.KnownShutdownIssue)
 			}
 			err = d.proc.Shutdown()
 			sc.Check("daprd stops cleanly", err == nil, "exit 0 on SIGINT", fmt.Sprint(err))
@@ -172,29 +154,8 @@ type sidecar struct {
 // its app channel to the subscriber on appPort, and waits until healthy.
 func startOrderSidecar(t *testing.T, env system.Env, p profile, vars map[string]string, logDir string, appPort int) *sidecar {
 	t.Helper()
-	resources := t.TempDir()
-	dirs := []string{filepath.Join(env.Root, "components")}
-	if p.dir != "" {
-		dirs = append(dirs, filepath.Join(env.Root, "components", p.dir))
-	}
-	for _, dir := range dirs {
-		files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			if filepath.Base(f) == "config.yaml" || filepath.Base(f) == "subscriptions.yaml" {
-				continue // the test's subscriber declares its own
-			}
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(resources, filepath.Base(f)), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	// The test's subscriber declares its own subscriptions.
+	resources := p.Resources(t, env.Root, "config.yaml", "subscriptions.yaml")
 	daprd, err := system.DaprdPath(env.Root)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +177,7 @@ func startOrderSidecar(t *testing.T, env system.Env, p profile, vars map[string]
 		},
 	})
 	if err := system.WaitHTTP(timeout(t, system.ReadyTimeout), d.url+"/v1.0/healthz", http.StatusNoContent, d.proc); err != nil {
-		t.Fatalf("daprd on %s not ready: %v", p.name, err)
+		t.Fatalf("daprd on %s not ready: %v", p.Name, err)
 	}
 	return d
 }

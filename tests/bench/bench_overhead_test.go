@@ -117,7 +117,7 @@ func startBenchApp(t *testing.T, sys *suite.Shop) *benchApp {
 		unscoped(t, filepath.Join(env.Root, "components", name), filepath.Join(resources, name))
 	}
 	app := system.StartSidecar(t, env, base, system.Options{ResourcesPath: resources}, env.LogDir(t),
-		system.Backends{Redis: sys.Redis.Addr, PubSubRedis: sys.PubSubRedis.Addr, NATS: sys.NATS.URL})
+		system.Backends{Components: sys.Env, NATS: sys.NATS.URL})
 
 	b := &benchApp{app: app, delivered: make(chan int, 16)}
 	mux := http.NewServeMux()

@@ -18,7 +18,7 @@ import (
 func TestBadInputIsRefused(t *testing.T) {
 	sc := run.Scenario(t, "bad input")
 	sys := suite.Start(t, sc, system.Options{})
-	before := suite.Snapshot(t, sys.Redis)
+	before := suite.Snapshot(t, sys.Store)
 
 	suite.RefuseAll(t, sc, sys, []suite.Refusal{
 		{Name: "malformed json", Method: "POST", Path: "/orders", ContentType: suite.ContentTypeJSON, Body: `{"customerId":`, WantStatus: 400, WantCode: "malformed_json"},

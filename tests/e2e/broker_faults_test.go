@@ -48,6 +48,7 @@ const faultWindow = 5 * time.Second
 // first is still being handled. notification must take each event once:
 // one notification per confirmed order, none sent twice.
 func TestFaultDuplicateDelivery(t *testing.T) {
+	run.RedisOnly(t, "it copies entries within a Redis stream")
 	testLoad(t, "fault: broker delivers every order event twice", loadOptions{exactlyOnce: true}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		ctx, cancel := context.WithTimeout(context.Background(), faultWindow)
 		defer cancel()
@@ -79,6 +80,7 @@ const outboxSettle = 15 * time.Second
 // stops looking: the message stays pending, the sidecar spins on it, and it
 // cannot shut down in its grace period.
 func TestOutboxRedelivery(t *testing.T) {
+	run.RedisOnly(t, "it copies an entry of the outbox's Redis stream")
 	sc := run.Scenario(t, "outbox: an event delivered again after it was forwarded")
 	sc.KnownIssue(outboxIssue)
 	sys := suite.Start(t, sc, system.Options{})
@@ -141,6 +143,7 @@ func cpuCores(t *testing.T, p *proc.Process, d time.Duration) float64 {
 // it, and a subscriber that acknowledges a message whose handler failed
 // drops it for good.
 func TestFaultBrokerFull(t *testing.T) {
+	run.RedisOnly(t, "it fills the pub/sub Redis with maxmemory")
 	opts := loadOptions{system: system.Options{SeparatePubSubRedis: true}}
 	testLoad(t, "fault: pub/sub broker full (publishes refused)", opts, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		rdb := sys.PubSubRedis.Client(t)

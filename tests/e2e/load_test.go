@@ -99,16 +99,25 @@ func TestFaultOrderCrash(t *testing.T) {
 	})
 }
 
-// TestFaultRedisCrash kills Redis, the state store and the pub/sub broker
-// both, with SIGKILL under load and starts it again from its append-only
-// file. Writes fail meanwhile and are retried; nothing acknowledged may be
-// lost, and every event must still be delivered once.
-func TestFaultRedisCrash(t *testing.T) {
-	testLoad(t, "fault: Redis killed and restarted", loadOptions{}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
-		crash(sys.Redis.Proc)
-		inventory := sys.App(t, "inventory")
-		checkRecovers(sys, sc, "state readable through Dapr again", inventory.URL+"/items/SKU-1", http.StatusOK, inventory)
-	})
+// TestFaultServerCrash kills each server of the backend profile (Redis,
+// the state store and the pub/sub broker both; or PostgreSQL, then
+// RabbitMQ) with SIGKILL under load and starts it again from its data.
+// Writes fail meanwhile and are retried; nothing acknowledged may be lost,
+// and every event must still be delivered once.
+func TestFaultServerCrash(t *testing.T) {
+	profile, err := system.SelectedProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, server := range profile.ServerNames {
+		t.Run(server, func(t *testing.T) {
+			testLoad(t, "fault: "+server+" killed and restarted", loadOptions{}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
+				crash(sys.Proc(t, server))
+				inventory := sys.App(t, "inventory")
+				checkRecovers(sys, sc, "state readable through Dapr again", inventory.URL+"/items/SKU-1", http.StatusOK, inventory)
+			})
+		})
+	}
 }
 
 // crash kills p with SIGKILL, leaves it down for 2 s, and starts it again.

@@ -1,19 +1,16 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/suite"
 )
 
-// TestOutboxNeverStoresAnOrderWithoutItsEvent stops pub/sub (a Redis of its
-// own here) while the state store stays up. A save-then-publish service
+// TestOutboxNeverStoresAnOrderWithoutItsEvent stops pub/sub (on the Redis
+// profile a Redis of its own here) while the state store stays up. A save-then-publish service
 // would store the order, answer 201 and lose its event; with the outbox the
 // sidecar cannot publish the event, so the transaction never runs: the order
 // is refused whole, nothing is stored and its stock is back.
@@ -22,29 +19,14 @@ func TestOutboxNeverStoresAnOrderWithoutItsEvent(t *testing.T) {
 	sys := suite.Start(t, sc, system.Options{SeparatePubSubRedis: true})
 	sys.Restock(t, "OUTBOX-1", 3)
 
-	sys.PubSubRedis.Proc.Stop()
+	sys.BrokerProc.Stop()
 	status, _ := sys.PlaceOrder(t, "", "c-outbox", "OUTBOX-1", 2)
 	sc.Check("order refused while its event cannot be published", status >= 500, "a 5xx", fmt.Sprint(status))
 	got := sys.StoredItem(t, "OUTBOX-1")
 	sc.Check("stock back after the refused order", got.Available == 3 && got.Reserved == 0,
 		"available 3 reserved 0", fmt.Sprintf("available %d reserved %d", got.Available, got.Reserved))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rdb := sys.Redis.Client(t)
-	keys, err := rdb.Keys(ctx, "order||order:*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stored []string
-	for _, k := range keys {
-		var o suite.Order
-		data, err := rdb.HGet(ctx, k, "data").Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(data, &o); err != nil {
-			t.Fatalf("%s: %v", k, err)
-		}
+	for _, o := range sys.StoredOrders(t) {
 		if o.CustomerID == "c-outbox" {
 			stored = append(stored, o.ID+" "+o.Status)
 		}

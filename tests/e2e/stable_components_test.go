@@ -47,7 +47,7 @@ spec:
 		}
 	}
 	sidecar := system.StartSidecar(t, env, order, system.Options{ResourcesPath: resources}, logDir,
-		system.Backends{Redis: redis.Addr, PubSubRedis: redis.Addr, NATS: "nats://127.0.0.1:1"})
+		system.Backends{Components: system.RedisEnv(redis, redis), NATS: "nats://127.0.0.1:1"})
 
 	select {
 	case <-sidecar.Daprd.Exited():

@@ -391,11 +391,11 @@ func shopOn(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder) *suite.Sh
 	}
 	redis := &system.Redis{Addr: service("redis") + ":6379", Password: secret(t, c, "daprshop-state-redis", "password")}
 	sys := &system.System{
-		Redis:       redis,
-		PubSubRedis: redis,
-		NATS:        &system.NATS{URL: "nats://" + service("nats") + ":4222", Auth: system.LoadNATSAuth(t, devNATSTrust(t))},
-		Issuer:      c.issuer,
-		Apps:        map[string]*system.App{},
+		Profile: system.RedisProfile,
+		Servers: system.Servers{Redis: redis, PubSubRedis: redis, Store: redis, Broker: redis},
+		NATS:    &system.NATS{URL: "nats://" + service("nats") + ":4222", Auth: system.LoadNATSAuth(t, devNATSTrust(t))},
+		Issuer:  c.issuer,
+		Apps:    map[string]*system.App{},
 	}
 	for _, id := range []string{"order", "inventory", "notification"} {
 		sys.Apps[id] = &system.App{ID: id, URL: "http://" + service(id)}

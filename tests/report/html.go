@@ -283,7 +283,7 @@ var reportPage = template.Must(template.New("report").Funcs(funcs).Parse(`<!DOCT
 {{with .Environment}}<table>
 <tr><th>daprd</th><td>{{.DaprdVersion}} ({{.DaprdPath}})</td></tr>
 <tr><th>Go SDK, Go</th><td>{{.GoSDKVersion}}, {{.GoVersion}}</td></tr>
-<tr><th>Redis, NATS</th><td>{{.RedisVersion}}; {{.NATSVersion}}</td></tr>
+<tr><th>backend, NATS</th><td>{{.Backend}}; {{.NATSVersion}}</td></tr>
 <tr><th>machine</th><td>{{.Machine.OS}}/{{.Machine.Arch}}, {{.Machine.CPUs}} CPUs, kernel {{.Machine.Kernel}}</td></tr>
 <tr><th>components</th><td>{{range .Components}}{{.Name}} ({{.Type}}/{{.Version}}) {{end}}</td></tr>
 </table>{{end}}

@@ -68,9 +68,11 @@ type Environment struct {
 	GoSDKVersion string      `json:"goSDKVersion"`
 	GoVersion    string      `json:"goVersion"`
 	Components   []Component `json:"components"`
-	RedisVersion string      `json:"redisVersion"`
-	NATSVersion  string      `json:"natsVersion"`
-	Machine      Machine     `json:"machine"`
+	// Backend is the backend profile with its servers' versions:
+	// "redis (Redis server v=7.0.15 ...)".
+	Backend     string  `json:"backend"`
+	NATSVersion string  `json:"natsVersion"`
+	Machine     Machine `json:"machine"`
 }
 
 // Component is a Dapr component the system ran with.

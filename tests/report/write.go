@@ -159,8 +159,8 @@ func Markdown(r Report) string {
 
 	e := r.Environment
 	b.WriteString("## Environment\n\n")
-	fmt.Fprintf(&b, "- daprd: %s (%s)\n- Go SDK: %s; Go: %s\n- Redis: %s; NATS: %s\n",
-		e.DaprdVersion, e.DaprdPath, e.GoSDKVersion, e.GoVersion, e.RedisVersion, e.NATSVersion)
+	fmt.Fprintf(&b, "- daprd: %s (%s)\n- Go SDK: %s; Go: %s\n- backend: %s; NATS: %s\n",
+		e.DaprdVersion, e.DaprdPath, e.GoSDKVersion, e.GoVersion, e.Backend, e.NATSVersion)
 	fmt.Fprintf(&b, "- machine: %s/%s, %d CPUs, kernel %s, host %s\n", e.Machine.OS, e.Machine.Arch, e.Machine.CPUs, e.Machine.Kernel, e.Machine.Hostname)
 	b.WriteString("- components:")
 	for _, c := range e.Components {

@@ -19,13 +19,21 @@ import (
 func Describe(e system.Env) report.Environment {
 	host, _ := os.Hostname()
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	profile, err := system.SelectedProfile()
+	if err != nil {
+		profile = system.RedisProfile // the suite refused to start: nothing ran
+	}
+	var versions []string
+	for _, command := range profile.VersionCommands {
+		versions = append(versions, version(command[0], command[1:]...))
+	}
 	env := report.Environment{
 		DaprdVersion: version(e.Daprd, "--version"),
 		DaprdPath:    e.Daprd,
 		GoSDKVersion: moduleVersion(filepath.Join(e.BinDir, "order"), "github.com/dapr/go-sdk"),
 		GoVersion:    runtime.Version(),
-		Components:   components(filepath.Join(e.Root, "components")),
-		RedisVersion: version("redis-server", "--version"),
+		Components:   components(e.Root, profile),
+		Backend:      profile.Name + " (" + strings.Join(versions, "; ") + ")",
 		NATSVersion:  version("nats-server", "--version"),
 		Machine: report.Machine{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(),
 			Kernel: strings.TrimSpace(string(kernel)), Hostname: host},
@@ -56,15 +64,28 @@ func moduleVersion(bin, path string) string {
 	return "unknown (not in " + bin + ")"
 }
 
-// components lists the Component resources in dir; a file that cannot be
-// read is left out (the run file's test reports it).
-func components(dir string) []report.Component {
-	resources, _ := repo.Resources(dir)
-	out := []report.Component{}
-	for _, res := range resources {
-		if res.Kind == "Component" {
-			out = append(out, report.Component{Name: res.Metadata.Name, Type: res.Spec.Type, Version: res.Spec.Version})
+// components lists the Component resources profile runs with: those of
+// components/ under root, profile's own in place of those of the same
+// name. A file that cannot be read is left out (the run file's test
+// reports it).
+func components(root string, profile system.Profile) []report.Component {
+	byName := map[string]report.Component{}
+	var names []string
+	for _, dir := range profile.ComponentDirs(root) {
+		resources, _ := repo.Resources(dir)
+		for _, res := range resources {
+			if res.Kind != "Component" {
+				continue
+			}
+			if _, ok := byName[res.Metadata.Name]; !ok {
+				names = append(names, res.Metadata.Name)
+			}
+			byName[res.Metadata.Name] = report.Component{Name: res.Metadata.Name, Type: res.Spec.Type, Version: res.Spec.Version}
 		}
+	}
+	out := []report.Component{}
+	for _, name := range names {
+		out = append(out, byName[name])
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package suite
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -21,7 +20,6 @@ import (
 	natsjwt "github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/daprshop/daprshop/internal/auth"
 	"github.com/daprshop/daprshop/internal/auth/authtest"
@@ -37,7 +35,7 @@ import (
 // shop must be quiet: nothing else may write to its store meanwhile.
 func HostileClient(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 	victim := victimOrder(t, sys)
-	before := Snapshot(t, sys.Redis)
+	before := Snapshot(t, sys.Store)
 	fetches := watchKeyFetches(sys)
 
 	order := func(body string) string {
@@ -591,68 +589,46 @@ func RefuseAll(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, refusals []
 	}
 }
 
-// CheckUnchanged checks that Redis holds what it held in before, byte for
-// byte. A key gone that was to expire by then (a notification's claim, its
-// TTL run out) was not changed by anyone: the store deleted it, as it was
-// told to when the key was written.
+// CheckUnchanged checks that the state store holds what it held in before,
+// byte for byte. A key gone that was to expire by then (a notification's
+// claim, its TTL run out) was not changed by anyone: the store deleted it,
+// as it was told to when the key was written.
 func CheckUnchanged(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, before StoreSnapshot) {
 	t.Helper()
-	after := Snapshot(t, sys.Redis)
+	after := Snapshot(t, sys.Store)
 	var changed []string
-	for k, v := range after.values {
-		if before.values[k] != v {
+	for k, v := range after.records {
+		if before.records[k].Serialized != v.Serialized {
 			changed = append(changed, k)
 		}
 	}
-	for k := range before.values {
-		if _, ok := after.values[k]; !ok && !before.expired(k, after.taken) {
+	for k, v := range before.records {
+		if _, ok := after.records[k]; !ok && (v.Expires.IsZero() || v.Expires.After(after.taken)) {
 			changed = append(changed, k+" (deleted)")
 		}
 	}
 	sc.Check("state store unchanged byte for byte", len(changed) == 0,
-		fmt.Sprintf("the same %d keys and values, but those expired", len(before.values)), fmt.Sprintf("changed: %v", changed))
+		fmt.Sprintf("the same %d keys and values, but those expired", len(before.records)), fmt.Sprintf("changed: %v", changed))
 }
 
-// StoreSnapshot is every key of a Redis with its serialized value, and
-// when each key with a TTL expires.
+// StoreSnapshot is every record of a state store (system.Store.Records)
+// and when it was taken.
 type StoreSnapshot struct {
-	values  map[string]string
-	expires map[string]time.Time
+	records map[string]system.Record
 	taken   time.Time
 }
 
-// expired reports whether key was to expire by at.
-func (s StoreSnapshot) expired(key string, at time.Time) bool {
-	e, ok := s.expires[key]
-	return ok && !e.After(at)
-}
-
-// Snapshot returns every key of r with its serialized value (DUMP) and
-// its expiry (PTTL).
-func Snapshot(t *testing.T, r *system.Redis) StoreSnapshot {
+// Snapshot returns every record store holds.
+func Snapshot(t *testing.T, store system.Store) StoreSnapshot {
 	t.Helper()
-	ctx := context.Background()
-	rdb := r.Client(t)
-	s := StoreSnapshot{values: map[string]string{}, expires: map[string]time.Time{}, taken: time.Now()}
-	keys, err := rdb.Keys(ctx, "*").Result()
+	s := StoreSnapshot{taken: time.Now()}
+	records, err := store.Records(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) == 0 {
-		t.Fatal("Redis holds no keys: nothing to compare")
+	if len(records) == 0 {
+		t.Fatal("the state store holds no records: nothing to compare")
 	}
-	for _, k := range keys {
-		v, err := rdb.Dump(ctx, k).Result()
-		if errors.Is(err, redis.Nil) {
-			continue // expired since KEYS listed it
-		}
-		if err != nil {
-			t.Fatalf("DUMP %s: %v", k, err)
-		}
-		s.values[k] = v
-		if ttl, err := rdb.PTTL(ctx, k).Result(); err == nil && ttl > 0 {
-			s.expires[k] = s.taken.Add(ttl)
-		}
-	}
+	s.records = records
 	return s
 }

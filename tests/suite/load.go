@@ -146,20 +146,19 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 }
 
 // unrecorded waits up to timeout for the notification service to have
-// recorded the notification of every order, looking at its state in Redis,
-// and returns the orders still without one.
+// recorded the notification of every order, looking at its state in the
+// state store, and returns the orders still without one.
 func unrecorded(t *testing.T, sys *Shop, orders map[string]loadOrder, timeout time.Duration) []string {
-	rdb := sys.Redis.Client(t)
 	deadline := time.Now().Add(timeout)
 	for {
 		var missing []string
 		for id := range orders {
-			n, err := rdb.Exists(context.Background(), "notification||notification:"+id+".confirmed").Result()
+			_, ok, err := sys.Store.State(context.Background(), "notification", "notification:"+id+".confirmed")
 			if err != nil {
-				t.Errorf("redis EXISTS: %v", err)
+				t.Errorf("state store: %v", err)
 				return nil
 			}
-			if n == 0 {
+			if !ok {
 				missing = append(missing, id)
 			}
 		}

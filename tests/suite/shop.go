@@ -1,7 +1,9 @@
 package suite
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/daprshop/daprshop/internal/web"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
 )
@@ -19,7 +22,7 @@ import (
 // Shop is a running daprshop as a scenario's clients see it: its public
 // APIs over HTTP, every request timed into Scenario, and its notifications
 // on NATS. The System beneath is there for what clients cannot do: look
-// into Redis, stop a process.
+// into the state store, stop a process.
 type Shop struct {
 	*system.System
 	// Scenario receives every request's latency and outcome; nil records
@@ -70,11 +73,14 @@ type Item struct {
 
 // HTTPClient waits longer than the system may take to answer: an order
 // placed while the broker refuses writes is refused after the sidecar's
-// publish retries (17 s, components/resiliency.yaml). It follows no
+// publish retries (17 s, components/resiliency.yaml), or once the
+// request's time runs out (web.RequestTimeout: RabbitMQ's client blocks
+// each publish while it reconnects) and the order service has settled its
+// stock (5 s more at most). It follows no
 // redirect: the APIs answer none, and one followed would hide what was
 // answered (a 307 for an order POSTed to /orders/ once placed it there).
 var HTTPClient = &http.Client{
-	Timeout:       30 * time.Second,
+	Timeout:       web.RequestTimeout + 10*time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
@@ -256,14 +262,52 @@ func (s *Shop) Item(t testing.TB, sku string) Item {
 	return item
 }
 
-// StoredItem reads the SKU's stock straight from Redis, past the apps.
+// StoredItem reads the SKU's stock straight from the state store, past
+// the apps.
 func (s *Shop) StoredItem(t testing.TB, sku string) Item {
 	t.Helper()
+	data, ok, err := s.Store.State(context.Background(), "inventory", "item:"+sku)
+	if err == nil && !ok {
+		err = errors.New("not stored")
+	}
 	var item Item
-	if err := json.Unmarshal(s.Redis.State(t, "inventory", "item:"+sku), &item); err != nil {
+	if err == nil {
+		err = json.Unmarshal(data, &item)
+	}
+	if err != nil {
 		t.Fatalf("stored item %s: %v", sku, err)
 	}
 	return item
+}
+
+// StoredOrders reads every order straight from the state store, past the
+// apps.
+func (s *Shop) StoredOrders(t testing.TB) []Order {
+	t.Helper()
+	ctx := context.Background()
+	records, err := s.Store.Records(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orders []Order
+	for k := range records {
+		key, ok := strings.CutPrefix(k, "order||order:")
+		if !ok {
+			continue
+		}
+		data, ok, err := s.Store.State(ctx, "order", "order:"+key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o Order
+		if err := json.Unmarshal(data, &o); ok && err != nil {
+			t.Fatalf("stored order %s: %v", key, err)
+		}
+		if ok {
+			orders = append(orders, o)
+		}
+	}
+	return orders
 }
 
 // Subscribe subscribes to customer's notifications on NATS, as the

@@ -113,6 +113,9 @@ func (p *Process) start() error {
 // PID returns the process id.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
 
+// Name is what the process was started as (Spec.Name).
+func (p *Process) Name() string { return p.spec.Name }
+
 // Exited returns a channel closed when the process has exited.
 func (p *Process) Exited() <-chan struct{} { return p.done }
 

@@ -21,6 +21,8 @@ type Sidecar struct {
 	APIToken string
 	// Redis holds the state and the streams of pub/sub.
 	Redis *Redis
+	// AppEnv is the environment the run file gives the app.
+	AppEnv map[string]string
 }
 
 // StartSidecarAlone starts a Redis and the sidecar of the run file's app
@@ -41,13 +43,13 @@ func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 	}
 	logDir := env.LogDir(t)
 	redis := StartRedis(t, logDir, "redis")
-	s := StartSidecar(t, env, *app, Options{withoutApp: true}, logDir, Backends{Redis: redis.Addr, PubSubRedis: redis.Addr})
+	s := StartSidecar(t, env, *app, Options{withoutApp: true}, logDir, Backends{Components: RedisEnv(redis, redis)})
 	ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
 	defer cancel()
 	if err := WaitHTTP(ctx, s.DaprURL+"/v1.0/healthz", http.StatusNoContent, s.Daprd); err != nil {
 		t.Fatalf("sidecar of %s not ready: %v", appID, err)
 	}
-	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, APIToken: s.APIToken, Redis: redis}
+	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, APIToken: s.APIToken, Redis: redis, AppEnv: app.Env}
 }
 
 // Client returns a new client of the sidecar, made as the apps make theirs

@@ -106,20 +106,13 @@ func waitTCP(t testing.TB, addr string, p *proc.Process) {
 // it to look at what the sidecars stored, past the apps' own APIs.
 func (r *Redis) Client(t testing.TB) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password})
+	c := r.client()
 	t.Cleanup(func() { c.Close() })
 	return c
 }
 
-// State returns the value Dapr's state.redis stored for key of app appID:
-// a hash under "<appID>||<key>" whose field "data" holds the value.
-func (r *Redis) State(t testing.TB, appID, key string) []byte {
-	t.Helper()
-	v, err := r.Client(t).HGet(context.Background(), appID+"||"+key, "data").Bytes()
-	if err != nil {
-		t.Fatalf("redis HGET %s||%s data: %v", appID, key, err)
-	}
-	return v
+func (r *Redis) client() *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password})
 }
 
 // PostgresBin is where Debian's postgresql-15 puts the server's programs
@@ -168,6 +161,10 @@ func StartPostgres(t testing.TB, logDir, name string) *Postgres {
 	return p
 }
 
+// rabbitMQBin holds Debian's rabbitmq-server programs themselves (those on
+// PATH switch to the package's user first, and lose the environment).
+const rabbitMQBin = "/usr/lib/rabbitmq/bin"
+
 // RabbitMQ is a RabbitMQ broker started for one test, with the default
 // guest user (which may connect from loopback only).
 type RabbitMQ struct {
@@ -179,6 +176,8 @@ type RabbitMQ struct {
 	// by the test, so that it stops with it (the broker would otherwise
 	// start one that outlives it).
 	epmd *proc.Process
+	// ctlEnv is the environment rabbitmqctl reaches the broker with.
+	ctlEnv []string
 }
 
 // StartRabbitMQ starts Debian's RabbitMQ on free loopback ports (AMQP, and
@@ -186,7 +185,7 @@ type RabbitMQ struct {
 // its own and no plugins, and waits until it accepts connections.
 func StartRabbitMQ(t testing.TB, logDir, name string) *RabbitMQ {
 	t.Helper()
-	server := lookPath(t, "/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server")
+	server := lookPath(t, rabbitMQBin+"/rabbitmq-server", "rabbitmq-server")
 	epmdPort, amqpPort, distPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
 	dir := t.TempDir()
 	plugins := filepath.Join(dir, "enabled_plugins")
@@ -197,24 +196,29 @@ func StartRabbitMQ(t testing.TB, logDir, name string) *RabbitMQ {
 	r.epmd = proc.Start(t, proc.Spec{Name: name + "-epmd", Path: lookPath(t, "epmd", "erlang-base"), LogDir: logDir,
 		Args: []string{"-address", "127.0.0.1", "-port", strconv.Itoa(epmdPort)}, StopSignal: syscall.SIGTERM, EndsByStopSignal: true})
 	waitTCP(t, proc.Addr(epmdPort), r.epmd)
+	// What the server and rabbitmqctl share: where to find the node
+	// (its port mapper and name), and the cookie under HOME.
+	nodeEnv := []string{
+		"HOME=" + dir,
+		"RABBITMQ_NODENAME=rabbit@localhost",
+		"ERL_EPMD_ADDRESS=127.0.0.1",
+		"ERL_EPMD_PORT=" + strconv.Itoa(epmdPort),
+	}
+	r.ctlEnv = append(os.Environ(), nodeEnv...)
 	r.Proc = proc.Start(t, proc.Spec{
 		Name: name, Path: server, LogDir: logDir, Dir: dir,
-		Env: []string{
-			"HOME=" + dir,
-			"RABBITMQ_MNESIA_BASE=" + filepath.Join(dir, "mnesia"),
-			"RABBITMQ_LOG_BASE=" + filepath.Join(dir, "log"),
+		Env: append(nodeEnv,
+			"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
+			"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
 			"RABBITMQ_LOGS=-", // to the process's output, and so to its log
-			"RABBITMQ_NODENAME=rabbit@localhost",
 			"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
-			"RABBITMQ_NODE_PORT=" + strconv.Itoa(amqpPort),
-			"RABBITMQ_DIST_PORT=" + strconv.Itoa(distPort),
-			"RABBITMQ_ENABLED_PLUGINS_FILE=" + plugins,
-			"ERL_EPMD_ADDRESS=127.0.0.1",
-			"ERL_EPMD_PORT=" + strconv.Itoa(epmdPort),
+			"RABBITMQ_NODE_PORT="+strconv.Itoa(amqpPort),
+			"RABBITMQ_DIST_PORT="+strconv.Itoa(distPort),
+			"RABBITMQ_ENABLED_PLUGINS_FILE="+plugins,
 			// The script then execs the Erlang VM, whose PID the test
 			// stops, rather than waiting on it in a shell.
 			"RUNNING_UNDER_SYSTEMD=1",
-		},
+		),
 		StopSignal: syscall.SIGTERM,
 	})
 	waitTCP(t, r.Addr, r.Proc)

@@ -1,5 +1,6 @@
 // Package system starts the whole of daprshop for a test, on real parts:
-// Redis, NATS, and each app with its own daprd sidecar, as described by the
+// the servers of a backend profile (Redis, or PostgreSQL and RabbitMQ),
+// NATS, and each app with its own daprd sidecar, as described by the
 // multi-app run file. Every process listens on a free loopback port and is
 // stopped by PID when the test ends.
 package system
@@ -36,7 +37,7 @@ type Options struct {
 	// sidecar.
 	ResourcesPath string
 	// SeparatePubSubRedis puts pub/sub on a Redis of its own, so that a test
-	// can stop it while the state store stays up.
+	// can stop it while the state store stays up (the Redis profile).
 	SeparatePubSubRedis bool
 	// TraceEndpoint, when set, is the OTLP/gRPC address (host:port) the
 	// sidecars (through their Configuration) and the apps send spans to.
@@ -54,11 +55,12 @@ type Options struct {
 
 // System is a running daprshop.
 type System struct {
-	// Redis holds the state; PubSubRedis the streams (the same server
-	// unless Options.SeparatePubSubRedis).
-	Redis       *Redis
-	PubSubRedis *Redis
-	NATS        *NATS
+	// Profile is the backend profile it runs on (knobs.Backend), and
+	// Servers what that profile started: Servers.Store reads what the
+	// sidecars stored.
+	Profile Profile
+	Servers
+	NATS *NATS
 	// Issuer signs the tokens the apps accept: every client's.
 	Issuer *authtest.Issuer
 	Apps   map[string]*App
@@ -88,32 +90,29 @@ type App struct {
 	env         []string
 }
 
-// Start starts Redis, NATS and every app of the run file with its sidecar,
-// and waits until all are ready.
+// Start starts the servers of the backend profile knobs.Backend selects,
+// NATS, and every app of the run file with its sidecar, and waits until all
+// are ready.
 func Start(t testing.TB, opts Options) *System {
 	t.Helper()
 	env := LoadEnv(t)
 	apps := env.Apps(t)
 	logDir := env.LogDir(t)
-	if opts.ResourcesPath == "" && knobs.E2EBreak.Set() {
-		opts.ResourcesPath = brokenResources(t, env, knobs.E2EBreak.Value())
+	profile := selectedProfile(t)
+	if opts.ResourcesPath == "" {
+		opts.ResourcesPath = resources(t, env, profile)
 	}
 
-	s := &System{Apps: map[string]*App{}}
-	s.Redis = StartRedis(t, logDir, "redis")
-	s.PubSubRedis = s.Redis
-	if opts.SeparatePubSubRedis {
-		s.PubSubRedis = StartRedis(t, logDir, "redis-pubsub")
-	}
+	s := &System{Profile: profile, Apps: map[string]*App{}}
+	s.Servers = profile.Start(t, logDir, opts)
 	s.NATS = StartNATS(t, logDir, NewNATSAuth(t, env.BinDir))
 	s.Issuer = authtest.Start(t, "127.0.0.1:0")
 
 	for _, a := range apps {
 		s.Apps[a.AppID] = startApp(t, env, a, opts, logDir, s)
 	}
-	s.started = append(s.started, s.Redis.Proc)
-	if s.PubSubRedis != s.Redis {
-		s.started = append(s.started, s.PubSubRedis.Proc)
+	for _, server := range s.Procs {
+		s.started = append(s.started, server.Proc)
 	}
 	s.started = append(s.started, s.NATS.Proc)
 	for _, a := range apps {
@@ -163,41 +162,33 @@ func fatalMessage(log string) string {
 // fails the shutdown. deploy/selfhosted/run.sh uses the same value.
 const DaprdGracefulShutdownSeconds = 15
 
-// brokenResources returns a copy of the components without what kind names.
-func brokenResources(t testing.TB, env Env, kind string) string {
+// resources returns the directory of the components every sidecar runs
+// with: profile's, without what knobs.E2EBreak breaks; "" (the run file's
+// own) for the Redis profile unbroken.
+func resources(t testing.TB, env Env, profile Profile) string {
 	t.Helper()
+	if !knobs.E2EBreak.Set() {
+		if profile.Dir == "" {
+			return ""
+		}
+		return profile.Resources(t, env.Root)
+	}
+	kind := knobs.E2EBreak.Value()
 	drop := map[string]string{"resiliency": "resiliency.yaml"}[kind]
 	if drop == "" {
 		t.Fatalf("%s=%q: the only breakage known is resiliency", knobs.E2EBreak.Name, kind)
 	}
-	dir := t.TempDir()
-	files, err := filepath.Glob(filepath.Join(env.Root, "components", "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if filepath.Base(f) == drop {
-			continue
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	t.Logf("%s=%s: running without %s", knobs.E2EBreak.Name, kind, drop)
-	return dir
+	return profile.Resources(t, env.Root, drop)
 }
 
 // Usage reads what every running process of the system has used so far,
 // by process name ("daprd-order", "redis", ...); a process that exited (a
 // fault test stopped it) is left out.
 func (s *System) Usage() map[string]proc.Usage {
-	procs := map[string]*proc.Process{"redis": s.Redis.Proc, "nats": s.NATS.Proc}
-	if s.PubSubRedis != s.Redis {
-		procs["redis-pubsub"] = s.PubSubRedis.Proc
+	procs := map[string]*proc.Process{"nats": s.NATS.Proc}
+	for _, server := range s.Procs {
+		procs[server.Proc.Name()] = server.Proc
 	}
 	for id, a := range s.Apps {
 		procs[id] = a.Proc
@@ -224,7 +215,7 @@ func (s *System) App(t testing.TB, id string) *App {
 
 func startApp(t testing.TB, env Env, a repo.RunApp, opts Options, logDir string, s *System) *App {
 	t.Helper()
-	app := StartSidecar(t, env, a, opts, logDir, Backends{Redis: s.Redis.Addr, PubSubRedis: s.PubSubRedis.Addr, NATS: s.NATS.URL, Issuer: s.Issuer.URL, NATSAuth: s.NATS.Auth})
+	app := StartSidecar(t, env, a, opts, logDir, Backends{Components: s.Env, NATS: s.NATS.URL, Issuer: s.Issuer.URL, NATSAuth: s.NATS.Auth})
 	app.Proc = proc.Start(t, proc.Spec{
 		Name:   a.AppID,
 		Path:   env.Service(t, filepath.Base(a.Command[0])),
@@ -236,12 +227,14 @@ func startApp(t testing.TB, env Env, a repo.RunApp, opts Options, logDir string,
 }
 
 // Backends are the addresses of the servers a sidecar and its app use:
+// Components is what the sidecar's component files read (Servers.Env),
 // Issuer is the URL of the issuer whose tokens the apps accept ("": the
 // apps authenticate nobody), NATSAuth what NATS authenticates its clients
 // against (nil: nothing).
 type Backends struct {
-	Redis, PubSubRedis, NATS, Issuer string
-	NATSAuth                         *NATSAuth
+	Components   map[string]string
+	NATS, Issuer string
+	NATSAuth     *NATSAuth
 }
 
 // StartSidecar starts the daprd of app a on free ports, with the run file's
@@ -254,8 +247,7 @@ func StartSidecar(t testing.TB, env Env, a repo.RunApp, opts Options, logDir str
 
 	// The run file's environment, pointed at this test's backends.
 	vars := maps.Clone(a.Env)
-	vars["REDIS_HOST"] = backends.Redis
-	vars["PUBSUB_REDIS_HOST"] = backends.PubSubRedis
+	maps.Copy(vars, backends.Components)
 	vars["NATS_URL"] = backends.NATS
 	if a.AppID == "notification" && backends.NATSAuth != nil {
 		vars["NATS_CREDENTIALS"] = backends.NATSAuth.NotificationCreds

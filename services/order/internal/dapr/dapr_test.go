@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/services/order/internal/dapr"
@@ -61,9 +62,11 @@ func TestOrderStore(t *testing.T) {
 	// finish it within its graceful-shutdown timeout, and exits 1.
 	t.Cleanup(func() { waitOutboxIdle(t, rdb) })
 
-	ordertest.TestRepository(t, func(*testing.T) order.Repository { return dapr.NewOrderStore(store, nil, time.Hour) })
+	// How the deployment has the order service create on this store.
+	createETag := sidecar.AppEnv[config.EnvOrderStoreCreateETag]
+	ordertest.TestRepository(t, func(*testing.T) order.Repository { return dapr.NewOrderStore(store, nil, time.Hour, createETag) })
 
-	repo := dapr.NewOrderStore(store, nil, time.Hour)
+	repo := dapr.NewOrderStore(store, nil, time.Hour, createETag)
 
 	t.Run("the outbox publishes every saved event", func(t *testing.T) {
 		ctx := callContext(t)
@@ -128,7 +131,7 @@ func TestOrderStore(t *testing.T) {
 
 	t.Run("a rejected order expires after the retention, a confirmed one does not", func(t *testing.T) {
 		ctx := callContext(t)
-		repo := dapr.NewOrderStore(store, nil, 48*time.Hour)
+		repo := dapr.NewOrderStore(store, nil, 48*time.Hour, createETag)
 		rejected := ordertest.NewOrder(ordertest.NewID(), order.StatusRejected)
 		confirmed := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
 		for _, o := range []order.Order{rejected, confirmed} {
@@ -151,7 +154,7 @@ func TestOrderStore(t *testing.T) {
 		repo := dapr.NewOrderStore(store, map[order.Status]daprstate.Counter{
 			order.StatusConfirmed: confirmed,
 			order.StatusCancelled: cancelled,
-		}, time.Hour)
+		}, time.Hour, createETag)
 		o := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
 		if err := repo.Create(ctx, o, ordertest.Event(o)); err != nil {
 			t.Fatalf("Create(%s): %v", o.ID, err)

@@ -31,6 +31,7 @@ type OrderStore struct {
 	store             daprstate.Store
 	orders            map[order.Status]daprstate.Counter
 	rejectedRetention time.Duration
+	createETag        string
 }
 
 // NewOrderStore returns an OrderStore on store. orders counts the orders
@@ -38,20 +39,19 @@ type OrderStore struct {
 // rejection and cancellation once (a status without a counter is not
 // counted). A rejected order expires after rejectedRetention (whole
 // seconds, at least one).
-func NewOrderStore(store daprstate.Store, orders map[order.Status]daprstate.Counter, rejectedRetention time.Duration) *OrderStore {
-	return &OrderStore{store: store, orders: orders, rejectedRetention: rejectedRetention}
+//
+// createETag is how a create says "only if absent" inside the transaction.
+// Empty, it says so as Dapr's state API specifies: first-write concurrency
+// and no ETag, which a store that keeps that contract refuses for a key
+// that exists. A store that ignores first-write inside transactions (the
+// deployment says which, docs/patterns.md "Two backend profiles") is given
+// an ETag instead: a version no stored record reaches, which it refuses
+// for any key that exists and ignores for one that does not.
+func NewOrderStore(store daprstate.Store, orders map[order.Status]daprstate.Counter, rejectedRetention time.Duration, createETag string) *OrderStore {
+	return &OrderStore{store: store, orders: orders, rejectedRetention: rejectedRetention, createETag: createETag}
 }
 
 func orderKey(id string) string { return "order:" + id }
-
-// absent is the ETag a create writes with: one no stored order has, so that
-// state.redis refuses the write when the order exists and makes it when it
-// does not. The first-write concurrency that says this for a single save
-// does nothing in a transaction: state.redis writes a key without an ETag
-// there whatever it holds (components-contrib#1010, fixed for single saves
-// only; found by the Repository contract, ordertest). The versions
-// state.redis counts start at 1 and go up by one a write.
-const absent = "2147483647"
 
 // Get returns the order with id, or order.ErrNotFound.
 func (s *OrderStore) Get(ctx context.Context, id string) (order.Order, error) {
@@ -100,7 +100,7 @@ func (s *OrderStore) read(ctx context.Context, id string) (order.Order, string, 
 }
 
 // save writes o, guarded by etag (empty: the order must not exist yet,
-// written as absent), and
+// NewOrderStore's createETag), and
 // when event is not nil has the outbox publish it. The event travels as an
 // outbox projection: the same key with other contents, which the sidecar
 // publishes instead of the stored order, and which is never stored itself.
@@ -118,7 +118,9 @@ func (s *OrderStore) save(ctx context.Context, o order.Order, etag string, event
 		Value:   data,
 		Options: &sdk.StateOptions{Concurrency: sdk.StateConcurrencyFirstWrite, Consistency: sdk.StateConsistencyStrong},
 	}
-	item.Etag = &sdk.ETag{Value: cmp.Or(etag, absent)}
+	if guard := cmp.Or(etag, s.createETag); guard != "" {
+		item.Etag = &sdk.ETag{Value: guard}
+	}
 	ops := []*sdk.StateOperation{{Type: sdk.StateOperationTypeUpsert, Item: item}}
 	if o.Status == order.StatusRejected {
 		item.Metadata = map[string]string{"ttlInSeconds": strconv.Itoa(max(1, int(s.rejectedRetention/time.Second)))}

@@ -254,12 +254,19 @@ func (s *Service) place(ctx context.Context, id string, req PlaceRequest) (Order
 // already, a request with the same idempotency key got there first and its
 // order is the answer; stock this request held for an order that did not end
 // up confirmed goes back.
+//
+// Whether it was stored is looked up even when the request's time ran out
+// (the Create failing for that reason: a broker that takes long to refuse
+// the event, say), for SettleTimeout more: otherwise the stock of an order
+// never stored would stay held.
 func (s *Service) create(ctx context.Context, o Order) (Order, error) {
 	err := s.repo.Create(ctx, o, s.event(o))
 	if err == nil {
 		return o, outcome(o)
 	}
-	stored, getErr := s.repo.Get(ctx, o.ID)
+	settle, cancel := context.WithTimeout(context.WithoutCancel(ctx), SettleTimeout)
+	defer cancel()
+	stored, getErr := s.repo.Get(settle, o.ID)
 	switch {
 	case getErr == nil:
 		if stored.Status != StatusConfirmed {
@@ -277,6 +284,10 @@ func (s *Service) create(ctx context.Context, o Order) (Order, error) {
 		return Order{}, errors.Join(fmt.Errorf("store order %s: %w", o.ID, err), getErr)
 	}
 }
+
+// SettleTimeout bounds the lookup create makes of an order whose Create
+// failed, past the request's own deadline.
+const SettleTimeout = 5 * time.Second
 
 // release gives back what order o may hold and returns cause (nil: nothing
 // went wrong before).

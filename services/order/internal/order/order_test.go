@@ -98,6 +98,21 @@ func TestPlaceReleasesStockWhenSavingFails(t *testing.T) {
 	}
 }
 
+// A Create that failed because the request ran out of time (the client
+// gone, say) still has its order looked up, and its stock released.
+func TestPlaceReleasesStockWhenTheRequestRanOutOfTime(t *testing.T) {
+	svc, inv, repo := newService()
+	repo.CreateErr = context.DeadlineExceeded
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := svc.Place(ctx, order.PlaceRequest{CustomerID: "c-1", Items: oneLine}); err == nil {
+		t.Fatal("Place: got nil, want the store's error")
+	}
+	if inv.Held() != 0 || inv.Releases() != 1 {
+		t.Errorf("got %d orders holding stock after %d releases, want 0 after 1", inv.Held(), inv.Releases())
+	}
+}
+
 func TestPlaceReleasesStockWhenReserveFailsUnclearly(t *testing.T) {
 	svc, inv, _ := newService()
 	inv.ReserveErr = errors.New("invocation timed out")

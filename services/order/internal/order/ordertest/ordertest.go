@@ -34,12 +34,16 @@ func NewRepository() *Repository {
 	return &Repository{orders: map[string]order.Order{}}
 }
 
-// Get returns the order with id, or order.ErrNotFound.
-func (r *Repository) Get(_ context.Context, id string) (order.Order, error) {
+// Get returns the order with id, or order.ErrNotFound; as a store would,
+// it fails once ctx is done.
+func (r *Repository) Get(ctx context.Context, id string) (order.Order, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.GetErr != nil {
 		return order.Order{}, r.GetErr
+	}
+	if err := ctx.Err(); err != nil {
+		return order.Order{}, err
 	}
 	o, ok := r.orders[id]
 	if !ok {
