@@ -241,6 +241,8 @@ test: packages k8s-packages daprd sentry $(PREVIOUS_DAPRD) k8s-validate k8s-e2e-
 selfhosted-hosts: packages daprd sentry
 	go test -count=1 -timeout 10m -v ./tests/hosts/
 
+# The unit tests: the domain, the handlers in process, and the adapters'
+# contracts on real sidecars (on the BACKEND profile's servers).
 unit: packages daprd
 	go test -race -count=1 $$(go list ./... | grep -v /tests/)
 

@@ -50,15 +50,7 @@ func New(name, out string) *Run {
 // mount namespace, as MainPrivileged does.
 func (r *Run) Main(m *testing.M) int {
 	r.recorder.Progress = os.Stderr
-	profile, err := system.SelectedProfile()
-	if err == nil && profile.Privileged && os.Geteuid() != 0 {
-		err = fmt.Errorf("the %s profile starts PostgreSQL, which needs root here: run as root", profile.Name)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", r.name, err)
-		return 2
-	}
-	return system.Main(m, system.MainOptions{Name: r.name, Services: true, Preflight: true, Privileged: profile.Privileged, After: r.writeReport})
+	return system.Main(m, system.MainOptions{Name: r.name, Services: true, Preflight: true, Backend: true, After: r.writeReport})
 }
 
 // RedisOnly skips test t unless the system runs on the Redis profile: what

@@ -2,6 +2,7 @@ package system
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"testing"
 
@@ -11,24 +12,36 @@ import (
 	"github.com/daprshop/daprshop/tests/harness/repo"
 )
 
-// Sidecar is one app's daprd running without its app, on the run file's
-// resources and a Redis of its own: what a test of the app's Dapr adapter
-// talks to, the way the app would.
+// Sidecar is one app's daprd running without its app, on the components
+// and servers of the backend profile knobs.Backend selects, its own: what a
+// test of the app's Dapr adapter talks to, the way the app would.
 type Sidecar struct {
 	// GRPCAddr is the sidecar's gRPC API, which the Go SDK uses, with
 	// APIToken.
 	GRPCAddr string
 	APIToken string
-	// Redis holds the state and the streams of pub/sub.
-	Redis *Redis
-	// AppEnv is the environment the run file gives the app.
+	// Servers are the profile's: Store and Broker look past Dapr.
+	Servers
+	// AppEnv is the environment the app gets: the run file's, with the
+	// profile's over it (Servers.Env).
 	AppEnv map[string]string
 }
 
-// StartSidecarAlone starts a Redis and the sidecar of the run file's app
-// appID, with its components, configuration and resiliency, but no app
-// channel, and waits until the sidecar is healthy. Both stop when the test
-// ends. Tests that call it run inside a network namespace (Main).
+// RedisOnly returns the sidecar's Redis, or skips test t, saying why, when
+// the profile has none: a test of what Redis itself does.
+func (s *Sidecar) RedisOnly(t testing.TB, why string) *Redis {
+	t.Helper()
+	if s.Redis == nil {
+		t.Skipf("not on this backend profile: %s", why)
+	}
+	return s.Redis
+}
+
+// StartSidecarAlone starts the backend profile's servers and the sidecar
+// of the run file's app appID, with its components, configuration and
+// resiliency, but no app channel, and waits until the sidecar is healthy.
+// All stop when the test ends. Tests that call it run inside a network
+// namespace (Main, with MainOptions.Backend).
 func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 	t.Helper()
 	env := LoadEnv(t)
@@ -42,14 +55,32 @@ func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 		t.Fatalf("no app %q in %s", appID, env.RunFile)
 	}
 	logDir := env.LogDir(t)
-	redis := StartRedis(t, logDir, "redis")
-	s := StartSidecar(t, env, *app, Options{withoutApp: true}, logDir, Backends{Components: RedisEnv(redis, redis)})
+	profile := selectedProfile(t)
+	opts := Options{withoutApp: true}
+	if profile.Dir != "" {
+		opts.ResourcesPath = profile.Resources(t, env.Root)
+	}
+	servers := profile.Start(t, logDir, opts)
+	s := StartSidecar(t, env, *app, opts, logDir, Backends{Components: servers.Env})
+	// Before the process's own cleanup, which would fail the test on any
+	// unclean shutdown: the profile's known issue is logged as what it is.
+	t.Cleanup(func() {
+		if err := shutdown(s.Daprd); err != nil {
+			if profile.KnownShutdownFailures([]string{err.Error()}) {
+				t.Logf("%v: known issue: %s", err, profile.KnownShutdownIssue)
+			} else {
+				t.Error(err)
+			}
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
 	defer cancel()
 	if err := WaitHTTP(ctx, s.DaprURL+"/v1.0/healthz", http.StatusNoContent, s.Daprd); err != nil {
 		t.Fatalf("sidecar of %s not ready: %v", appID, err)
 	}
-	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, APIToken: s.APIToken, Redis: redis, AppEnv: app.Env}
+	appEnv := maps.Clone(app.Env)
+	maps.Copy(appEnv, servers.Env)
+	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, APIToken: s.APIToken, Servers: servers, AppEnv: appEnv}
 }
 
 // Client returns a new client of the sidecar, made as the apps make theirs

@@ -84,11 +84,16 @@ func lookPath(t testing.TB, bin, pkg string) string {
 	return path
 }
 
+// serverStartTimeout bounds how long a server may take to listen: RabbitMQ
+// boots an Erlang VM, about 5 s on an idle machine and over 20 s on one
+// busy with the other suites.
+const serverStartTimeout = time.Minute
+
 // waitTCP waits until something accepts connections on addr, failing the
 // test when p exits first.
 func waitTCP(t testing.TB, addr string, p *proc.Process) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), serverStartTimeout)
 	defer cancel()
 	err := proc.WaitUntil(ctx, func(context.Context) error {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)

@@ -8,8 +8,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -24,6 +27,76 @@ type Broker interface {
 	// they were published, as far as the broker shows without taking
 	// them: for a finding to name the link that broke.
 	Trail(ctx context.Context, id string) []string
+	// Tap starts recording what is published on topic, and returns what
+	// it recorded so far when called: each message's CloudEvent, as
+	// published. It stops when the test ends.
+	Tap(t testing.TB, topic string) func() ([][]byte, error)
+}
+
+// Tap reads the topic's stream, which keeps every entry (up to the
+// component's maxLenApprox): what was published before the tap too.
+func (r *Redis) Tap(t testing.TB, topic string) func() ([][]byte, error) {
+	c := r.Client(t)
+	return func() ([][]byte, error) {
+		entries, err := c.XRange(context.Background(), topic, "-", "+").Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis XRANGE %s: %w", topic, err)
+		}
+		out := make([][]byte, 0, len(entries))
+		for _, e := range entries {
+			data, ok := e.Values["data"].(string)
+			if !ok {
+				return nil, fmt.Errorf("stream %s entry %s: no data field in %v", topic, e.ID, e.Values)
+			}
+			out = append(out, []byte(data))
+		}
+		return out, nil
+	}
+}
+
+// Tap binds a queue of the test's own to the topic's exchange, declared as
+// pubsub.rabbitmq declares it (fanout, durable, kept when unused), and
+// records every message that reaches it: only what is published after the
+// tap.
+func (r *RabbitMQ) Tap(t testing.TB, topic string) func() ([][]byte, error) {
+	t.Helper()
+	conn, err := amqp.Dial(r.URL)
+	if err != nil {
+		t.Fatalf("rabbitmq: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err == nil {
+		err = ch.ExchangeDeclare(topic, amqp.ExchangeFanout, true, false, false, false, nil)
+	}
+	var q amqp.Queue
+	if err == nil {
+		q, err = ch.QueueDeclare("", false, true, true, false, nil)
+	}
+	if err == nil {
+		err = ch.QueueBind(q.Name, "", topic, false, nil)
+	}
+	var deliveries <-chan amqp.Delivery
+	if err == nil {
+		deliveries, err = ch.Consume(q.Name, "", true, true, false, false, nil)
+	}
+	if err != nil {
+		t.Fatalf("rabbitmq: tap topic %s: %v", topic, err)
+	}
+	var mu sync.Mutex
+	var got [][]byte
+	go func() {
+		for d := range deliveries {
+			mu.Lock()
+			got = append(got, d.Body)
+			mu.Unlock()
+		}
+	}()
+	return func() ([][]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got), nil
+	}
 }
 
 // Backlog names every consumer group of every stream that has entries

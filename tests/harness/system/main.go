@@ -32,6 +32,11 @@ type MainOptions struct {
 	// Privileged enters a network and mount namespace as root, without a
 	// user namespace, for tests that boot machines (netns.ReexecPrivileged).
 	Privileged bool
+	// Backend says the tests start the servers of the backend profile
+	// knobs.Backend selects: a bad value is one error before anything
+	// starts, and a profile whose servers need root (Profile.Privileged)
+	// makes the run Privileged.
+	Backend bool
 }
 
 // Main is the TestMain of a package whose tests start daprd.
@@ -72,6 +77,16 @@ func Main(m *testing.M, opts MainOptions) int {
 			}
 		}
 		return code
+	}
+	if opts.Backend {
+		profile, err := SelectedProfile()
+		if err == nil && profile.Privileged && os.Geteuid() != 0 {
+			err = fmt.Errorf("the %s profile starts PostgreSQL, which needs root here: run as root", profile.Name)
+		}
+		if err != nil {
+			return fail(2, err)
+		}
+		opts.Privileged = opts.Privileged || profile.Privileged
 	}
 	daprd, version, err := CheckDaprd(root)
 	if err != nil {

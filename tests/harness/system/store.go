@@ -30,6 +30,23 @@ type Record struct {
 	Expires    time.Time
 }
 
+// TTL returns how long app appID's key has left to live in store (0:
+// for ever), or an error when store holds no such key.
+func TTL(ctx context.Context, store Store, appID, key string) (time.Duration, error) {
+	records, err := store.Records(ctx)
+	if err != nil {
+		return 0, err
+	}
+	rec, ok := records[stateKey(appID, key)]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("no record %s", stateKey(appID, key))
+	case rec.Expires.IsZero():
+		return 0, nil
+	}
+	return time.Until(rec.Expires), nil
+}
+
 // stateKey is the key Dapr's state stores keep app appID's key under.
 func stateKey(appID, key string) string { return appID + "||" + key }
 

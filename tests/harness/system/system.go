@@ -129,14 +129,24 @@ func Start(t testing.TB, opts Options) *System {
 func (s *System) Stop() []string {
 	var failures []string
 	for _, p := range slices.Backward(s.started) {
-		if err := p.Shutdown(); err != nil {
-			if fatal := fatalMessage(p.Log()); fatal != "" {
-				err = fmt.Errorf("%w: it logged %q", err, fatal)
-			}
+		if err := shutdown(p); err != nil {
 			failures = append(failures, err.Error())
 		}
 	}
 	return failures
+}
+
+// shutdown stops p (proc.Process.Shutdown) and says what went wrong, with
+// the fatal error it logged, if any.
+func shutdown(p *proc.Process) error {
+	err := p.Shutdown()
+	if err == nil {
+		return nil
+	}
+	if fatal := fatalMessage(p.Log()); fatal != "" {
+		err = fmt.Errorf("%w: it logged %q", err, fatal)
+	}
+	return err
 }
 
 // fatalMessage is the message of the last fatal record in a daprd's JSON

@@ -17,7 +17,9 @@ import (
 
 // TestMain runs the tests inside a network namespace of their own: daprd
 // must never run on the host's network.
-func TestMain(m *testing.M) { os.Exit(system.Main(m, system.MainOptions{Name: "dapr adapter"})) }
+func TestMain(m *testing.M) {
+	os.Exit(system.Main(m, system.MainOptions{Name: "dapr adapter", Backend: true}))
+}
 
 // stateStore is the inventory app's state store component
 // (components/statestore.yaml), the one main.go uses by default.

@@ -6,26 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/services/notification/internal/dapr"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 	"github.com/daprshop/daprshop/services/notification/internal/notification/notificationtest"
+	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
-func TestMain(m *testing.M) { os.Exit(system.Main(m, system.MainOptions{Name: "dapr adapter"})) }
+func TestMain(m *testing.M) {
+	os.Exit(system.Main(m, system.MainOptions{Name: "dapr adapter", Backend: true}))
+}
 
 // appID is the app whose sidecar the adapters talk to, and the prefix of
-// its keys in Redis.
+// its keys in the store.
 const appID = "notification"
 
-// startStateStore starts the notification app's sidecar, alone, on a Redis
+// startStateStore starts the notification app's sidecar, alone, on servers
 // of its own, and returns its state store as main.go builds it, and the
 // sidecar.
 func startStateStore(t *testing.T) (daprstate.Store, *system.Sidecar) {
@@ -46,7 +48,7 @@ func TestStore(t *testing.T) {
 	state, sidecar := startStateStore(t)
 	notificationtest.TestStore(t, func(*testing.T) notification.Store { return dapr.NewStore(state) })
 
-	store, rdb := dapr.NewStore(state), sidecar.Redis.Client(t)
+	store := dapr.NewStore(state)
 
 	t.Run("claim expires after its TTL", func(t *testing.T) {
 		ctx := testContext(t)
@@ -54,21 +56,17 @@ func TestStore(t *testing.T) {
 		if won, err := store.Claim(ctx, id); err != nil || !won {
 			t.Fatalf("Claim: got %v, %v; want true, nil", won, err)
 		}
-		key := appID + "||claim:" + id
-		ttl, err := rdb.TTL(ctx, key).Result()
+		key := "claim:" + id
+		ttl, err := system.TTL(ctx, sidecar.Store, appID, key)
 		if err != nil {
-			t.Fatalf("redis TTL %s: %v", key, err)
+			t.Fatal(err)
 		}
 		// A claim left by a crashed delivery must go away by itself.
 		if ttl <= 0 || ttl > dapr.ClaimTTL {
 			t.Fatalf("TTL of %s: got %v, want at most %v and more than 0", key, ttl, dapr.ClaimTTL)
 		}
-		// Expire it now rather than wait out the TTL: the next Claim must
-		// find the claim gone, not a stale copy.
-		if err := rdb.PExpire(ctx, key, time.Millisecond).Err(); err != nil {
-			t.Fatalf("redis PEXPIRE %s: %v", key, err)
-		}
-		waitGone(t, rdb, key)
+		// The next Claim must find the claim gone, not a stale copy.
+		waitGone(t, sidecar.Store, key)
 		if won, err := store.Claim(ctx, id); err != nil || !won {
 			t.Errorf("Claim after the first claim expired: got %v, %v; want true, nil", won, err)
 		}
@@ -78,6 +76,7 @@ func TestStore(t *testing.T) {
 	// Redis killed between the two keeps the claim with no TTL. It must
 	// not hold its event for ever.
 	t.Run("a claim that lost its TTL lapses all the same", func(t *testing.T) {
+		rdb := sidecar.RedisOnly(t, "Redis sets a key's TTL in a command of its own").Client(t)
 		ctx := testContext(t)
 		id := "e-no-ttl"
 		if won, err := store.Claim(ctx, id); err != nil || !won {
@@ -110,7 +109,7 @@ func TestStore(t *testing.T) {
 		}
 		// An expired record would let a redelivery send again.
 		for _, key := range []string{"notification:" + n.ID, "histories:" + n.CustomerID} {
-			checkNoTTL(t, rdb, appID+"||"+key)
+			checkNoTTL(t, sidecar.Store, key)
 		}
 	})
 
@@ -122,15 +121,24 @@ func TestStore(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		keys, err := rdb.Keys(ctx, appID+"||histories:"+customer+"*").Result()
+		records, err := sidecar.Store.Records(ctx)
 		if err != nil {
 			t.Fatal(err)
+		}
+		var keys []string
+		for k := range records {
+			if key, ok := strings.CutPrefix(k, appID+"||"); ok && strings.HasPrefix(key, "histories:"+customer) {
+				keys = append(keys, key)
+			}
 		}
 		listed := 0
 		for _, key := range keys {
 			var head struct{ Newest []string }
 			var ids []string
-			data := []byte(rdb.HGet(ctx, key, "data").Val())
+			data, _, err := sidecar.Store.State(ctx, appID, key)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if json.Unmarshal(data, &ids) != nil {
 				if err := json.Unmarshal(data, &head); err != nil {
 					t.Fatalf("%s: %v", key, err)
@@ -161,12 +169,11 @@ func TestDeadLetters(t *testing.T) {
 		if err := dapr.NewDeadLetters(state, dapr.DefaultDeadLetterLimit, 72*time.Hour).Add(ctx, dl); err != nil {
 			t.Fatal(err)
 		}
-		rdb := sidecar.Redis.Client(t)
-		ttl, err := rdb.TTL(ctx, appID+"||deadletter:"+dl.ID).Result()
+		ttl, err := system.TTL(ctx, sidecar.Store, appID, "deadletter:"+dl.ID)
 		if err != nil || ttl <= 71*time.Hour || ttl > 72*time.Hour {
 			t.Errorf("TTL of the dead letter: got %v, %v; want the retention, 72h", ttl, err)
 		}
-		checkNoTTL(t, rdb, appID+"||deadletters")
+		checkNoTTL(t, sidecar.Store, "deadletters")
 	})
 
 	t.Run("a dead letter pushed out of the index is deleted", func(t *testing.T) {
@@ -181,8 +188,8 @@ func TestDeadLetters(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if n, err := sidecar.Redis.Client(t).Exists(ctx, appID+"||deadletter:"+first.ID).Result(); err != nil || n != 0 {
-			t.Errorf("the dead letter pushed out: got %d keys, %v; want it deleted", n, err)
+		if _, ok, err := sidecar.Store.State(ctx, appID, "deadletter:"+first.ID); err != nil || ok {
+			t.Errorf("the dead letter pushed out: stored %v, %v; want it deleted", ok, err)
 		}
 	})
 }
@@ -197,7 +204,7 @@ func TestStoreRefusingWrites(t *testing.T) {
 	store, deadLetters := dapr.NewStore(state), dapr.NewDeadLetters(state, dapr.DefaultDeadLetterLimit, time.Hour)
 	// A primary missing the replicas it requires refuses every write with
 	// NOREPLICAS and still serves reads.
-	rdb := sidecar.Redis.Client(t)
+	rdb := sidecar.RedisOnly(t, "it has Redis refuse writes with min-replicas-to-write").Client(t)
 	if err := rdb.ConfigSet(testContext(t), "min-replicas-to-write", "1").Err(); err != nil {
 		t.Fatalf("redis CONFIG SET min-replicas-to-write: %v", err)
 	}
@@ -242,39 +249,31 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// waitGone waits until Redis has dropped key.
-func waitGone(t *testing.T, rdb *redis.Client, key string) {
+// waitGone waits until the store has dropped app appID's key: its TTL
+// (dapr.ClaimTTL) ran out.
+func waitGone(t *testing.T, store system.Store, key string) {
 	t.Helper()
-	ctx := testContext(t)
-	for {
-		n, err := rdb.Exists(ctx, key).Result()
-		if err != nil {
-			t.Fatalf("redis EXISTS %s: %v", key, err)
+	ctx, cancel := context.WithTimeout(t.Context(), dapr.ClaimTTL+5*time.Second)
+	defer cancel()
+	err := proc.WaitUntil(ctx, func(ctx context.Context) error {
+		_, ok, err := store.State(ctx, appID, key)
+		if err == nil && ok {
+			err = errors.New("still stored")
 		}
-		if n == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s still exists: %v", key, ctx.Err())
-		case <-time.After(5 * time.Millisecond):
-		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
 	}
 }
 
-// checkNoTTL fails t unless key exists and never expires.
-func checkNoTTL(t *testing.T, rdb *redis.Client, key string) {
+// checkNoTTL fails t unless app appID's key exists and never expires.
+func checkNoTTL(t *testing.T, store system.Store, key string) {
 	t.Helper()
-	ttl, err := rdb.TTL(testContext(t), key).Result()
+	ttl, err := system.TTL(testContext(t), store, appID, key)
 	if err != nil {
-		t.Fatalf("redis TTL %s: %v", key, err)
-	}
-	// go-redis answers -1 (no expiry) and -2 (no key) as these durations.
-	switch ttl {
-	case -1:
-	case -2:
-		t.Errorf("TTL of %s: the key does not exist", key)
-	default:
+		t.Errorf("TTL of %s: %v", key, err)
+	} else if ttl != 0 {
 		t.Errorf("TTL of %s: got %v, want none", key, ttl)
 	}
 }

@@ -72,10 +72,10 @@ const claimTTL = 5 * time.Second
 func claimKey(id string) string { return "claim:" + id }
 
 // claim is what a claim holds: when it lapses. The store expires the key
-// then too (its TTL), but Dapr's Redis state store writes a key and its
-// TTL as two commands: a Redis killed between the two keeps the claim for
-// ever, and every redelivery of its event would be told another one is in
-// progress until the event ends up a dead letter. A claim past its time is
+// then too (its TTL), but a state store may write a key and its TTL as two
+// commands (docs/patterns.md says which): one killed between the two keeps
+// the claim for ever, and every redelivery of its event would be told
+// another one is in progress until the event ends up a dead letter. A claim past its time is
 // taken over, whether or not its key expired.
 type claim struct {
 	Until time.Time `json:"until"`

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/daprstate"
 	"github.com/daprshop/daprshop/internal/events"
@@ -27,25 +25,20 @@ import (
 )
 
 // The tests start daprd, which must never run on the host's network.
-func TestMain(m *testing.M) { os.Exit(system.Main(m, system.MainOptions{Name: "dapr adapter"})) }
+func TestMain(m *testing.M) {
+	os.Exit(system.Main(m, system.MainOptions{Name: "dapr adapter", Backend: true}))
+}
 
-// appID is the app whose sidecar the adapters talk to; its state keys in
-// Redis are "<appID>||<key>".
+// appID is the app whose sidecar the adapters talk to; its state keys are
+// "<appID>||<key>".
 const appID = "order"
-
-// outboxStreams matches the stream of the outbox's internal topic, from
-// which daprd's forwarder publishes each event to topic orders once it finds
-// the event's transaction committed. daprd names the topic
-// namespace+appID+topic+"outbox" (pkg/runtime/pubsub/outbox.go); the
-// namespace self-hosted daprd takes has changed between releases.
-const outboxStreams = "*" + appID + events.TopicOrders + "outbox"
 
 // publishTimeout bounds how long the outbox may take to publish an event:
 // its forwarder waits a second before it looks for the transaction, and
 // looks for ten more.
 const publishTimeout = 15 * time.Second
 
-// startStore starts the order app's sidecar, with no app, on a Redis of its
+// startStore starts the order app's sidecar, with no app, on servers of its
 // own, and returns the state store the order service uses, built as main.go
 // builds it, and the sidecar.
 func startStore(t *testing.T) (daprstate.Store, *system.Sidecar) {
@@ -56,11 +49,11 @@ func startStore(t *testing.T) (daprstate.Store, *system.Sidecar) {
 
 func TestOrderStore(t *testing.T) {
 	store, sidecar := startStore(t)
-	rdb := sidecar.Redis.Client(t)
+	orders := sidecar.Broker.Tap(t, events.TopicOrders)
 	// Registered after the sidecar's, so it runs before the sidecar stops:
 	// daprd 1.18.2 stopped while an outbox event is in flight does not
 	// finish it within its graceful-shutdown timeout, and exits 1.
-	t.Cleanup(func() { waitOutboxIdle(t, rdb) })
+	t.Cleanup(func() { waitOutboxIdle(t, sidecar) })
 
 	// How the deployment has the order service create on this store.
 	createETag := sidecar.AppEnv[config.EnvOrderStoreCreateETag]
@@ -76,7 +69,7 @@ func TestOrderStore(t *testing.T) {
 			t.Fatalf("Create(%s): %v", created.ID, err)
 		}
 		cancelledEvent := cancel(t, ctx, repo, created.ID, "")
-		got := waitPublished(t, rdb, createdEvent.EventID, cancelledEvent.EventID)
+		got := waitPublished(t, orders, createdEvent.EventID, cancelledEvent.EventID)
 		for _, want := range []events.Order{createdEvent, cancelledEvent} {
 			if !reflect.DeepEqual(got[want.EventID], want) {
 				t.Errorf("event %s on stream %s:\n got %+v\nwant %+v", want.EventID, events.TopicOrders, got[want.EventID], want)
@@ -96,7 +89,7 @@ func TestOrderStore(t *testing.T) {
 			t.Fatalf("second Create(%s): got nil error, want a refusal: the order exists; it overwrote the order, so no refused write is left to check the outbox with", created.ID)
 		}
 		barrier := cancel(t, ctx, repo, created.ID, "")
-		knownOutboxLimitation(t, publishedOfRefused(t, rdb, barrier.EventID, refused.EventID))
+		knownOutboxLimitation(t, sidecar, publishedOfRefused(t, orders, barrier.EventID, refused.EventID))
 	})
 
 	t.Run("the outbox publishes nothing for a lost race", func(t *testing.T) {
@@ -125,8 +118,8 @@ func TestOrderStore(t *testing.T) {
 		if attempts != 2 {
 			t.Fatalf("Update(%s) ran fn %d times, want 2: the first attempt lost its race, the second won", created.ID, attempts)
 		}
-		waitPublished(t, rdb, interloper.EventID)
-		knownOutboxLimitation(t, publishedOfRefused(t, rdb, winner.EventID, created.ID+".cancelled.attempt-1"))
+		waitPublished(t, orders, interloper.EventID)
+		knownOutboxLimitation(t, sidecar, publishedOfRefused(t, orders, winner.EventID, created.ID+".cancelled.attempt-1"))
 	})
 
 	t.Run("a rejected order expires after the retention, a confirmed one does not", func(t *testing.T) {
@@ -139,13 +132,13 @@ func TestOrderStore(t *testing.T) {
 				t.Fatalf("Create(%s): %v", o.ID, err)
 			}
 		}
-		if ttl, err := rdb.TTL(ctx, "order||order:"+rejected.ID).Result(); err != nil || ttl <= 47*time.Hour || ttl > 48*time.Hour {
+		if ttl, err := system.TTL(ctx, sidecar.Store, appID, "order:"+rejected.ID); err != nil || ttl <= 47*time.Hour || ttl > 48*time.Hour {
 			t.Errorf("TTL of the rejected order: got %v, %v; want the retention, 48h", ttl, err)
 		}
-		if ttl, err := rdb.TTL(ctx, "order||order:"+confirmed.ID).Result(); err != nil || ttl != -1 {
+		if ttl, err := system.TTL(ctx, sidecar.Store, appID, "order:"+confirmed.ID); err != nil || ttl != 0 {
 			t.Errorf("TTL of the confirmed order: got %v, %v; want none", ttl, err)
 		}
-		waitPublished(t, rdb, ordertest.Event(rejected).EventID, ordertest.Event(confirmed).EventID)
+		waitPublished(t, orders, ordertest.Event(rejected).EventID, ordertest.Event(confirmed).EventID)
 	})
 
 	t.Run("counts the orders saved with their event", func(t *testing.T) {
@@ -185,14 +178,13 @@ func TestIdempotencyKeys(t *testing.T) {
 		if got, err := keys.Claim(ctx, key, "fp-a", "order-1"); err != nil || got != "order-1" {
 			t.Fatalf("Claim(%q, fp-a, order-1): got %q, %v; want order-1, nil", key, got, err)
 		}
-		redisKey := appID + "||idempotency:" + key
-		ttl, err := sidecar.Redis.Client(t).TTL(ctx, redisKey).Result()
+		ttl, err := system.TTL(ctx, sidecar.Store, appID, "idempotency:"+key)
 		if err != nil {
-			t.Fatalf("redis TTL %s: %v", redisKey, err)
+			t.Fatal(err)
 		}
 		// A minute of slack for the time between the claim and the look.
 		if ttl < dapr.KeyTTL-time.Minute || ttl > dapr.KeyTTL {
-			t.Errorf("redis TTL of %s: got %s, want about %s (dapr.KeyTTL)", redisKey, ttl, dapr.KeyTTL)
+			t.Errorf("TTL of idempotency key %s: got %s, want about %s (dapr.KeyTTL)", key, ttl, dapr.KeyTTL)
 		}
 	})
 }
@@ -227,44 +219,40 @@ func cancel(t *testing.T, ctx context.Context, repo order.Repository, id, suffix
 	return e
 }
 
-// published returns the order events on the stream of topic orders, by
-// event id. Each stream entry is a CloudEvent whose data is the event.
-func published(ctx context.Context, rdb *redis.Client) (map[string]events.Order, error) {
-	entries, err := rdb.XRange(ctx, events.TopicOrders, "-", "+").Result()
+// published returns the order events published on topic orders (tap), by
+// event id. Each message is a CloudEvent whose data is the event.
+func published(tap func() ([][]byte, error)) (map[string]events.Order, error) {
+	messages, err := tap()
 	if err != nil {
-		return nil, fmt.Errorf("redis XRANGE %s: %w", events.TopicOrders, err)
+		return nil, err
 	}
 	out := map[string]events.Order{}
-	for _, entry := range entries {
-		data, ok := entry.Values["data"].(string)
-		if !ok {
-			return nil, fmt.Errorf("stream %s entry %s: no data field in %v", events.TopicOrders, entry.ID, entry.Values)
-		}
+	for _, m := range messages {
 		var ce struct {
 			Data events.Order `json:"data"`
 		}
-		if err := json.Unmarshal([]byte(data), &ce); err != nil {
-			return nil, fmt.Errorf("stream %s entry %s: %w: %s", events.TopicOrders, entry.ID, err, data)
+		if err := json.Unmarshal(m, &ce); err != nil {
+			return nil, fmt.Errorf("topic %s: %w: %s", events.TopicOrders, err, m)
 		}
 		out[ce.Data.EventID] = ce.Data
 	}
 	return out, nil
 }
 
-// waitPublished waits until every event of ids is on the stream of topic
-// orders, and returns what is on it.
-func waitPublished(t *testing.T, rdb *redis.Client, ids ...string) map[string]events.Order {
+// waitPublished waits until every event of ids is published on topic
+// orders (tap), and returns what was.
+func waitPublished(t *testing.T, tap func() ([][]byte, error), ids ...string) map[string]events.Order {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), publishTimeout)
 	defer cancel()
 	var got map[string]events.Order
 	err := proc.WaitUntil(ctx, func(ctx context.Context) error {
 		var err error
-		if got, err = published(ctx, rdb); err != nil {
+		if got, err = published(tap); err != nil {
 			return err
 		}
 		if missing := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { _, ok := got[id]; return ok }); len(missing) > 0 {
-			return fmt.Errorf("events %v not on stream %s (on it: %v)", missing, events.TopicOrders, slices.Sorted(maps.Keys(got)))
+			return fmt.Errorf("events %v not published on %s (published: %v)", missing, events.TopicOrders, slices.Sorted(maps.Keys(got)))
 		}
 		return nil
 	})
@@ -280,11 +268,11 @@ func waitPublished(t *testing.T, rdb *redis.Client, ids ...string) map[string]ev
 // on its internal topic, and its forwarder handles each alike, a second
 // after it arrived, so one of refused that was going to be published would
 // be by then.
-func publishedOfRefused(t *testing.T, rdb *redis.Client, barrier string, refused ...string) []string {
+func publishedOfRefused(t *testing.T, tap func() ([][]byte, error), barrier string, refused ...string) []string {
 	t.Helper()
-	waitPublished(t, rdb, barrier)
+	waitPublished(t, tap, barrier)
 	time.Sleep(time.Second)
-	got, err := published(t.Context(), rdb)
+	got, err := published(tap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,62 +286,60 @@ func publishedOfRefused(t *testing.T, rdb *redis.Client, barrier string, refused
 }
 
 // knownOutboxLimitation reports events published for writes the store
-// refused as what they are, a known limitation of Dapr's outbox on
-// state.redis, and so skips the test rather than failing it; when there are
-// none, the limitation did not show, which the log says. daprd writes the
-// outbox's marker in the same transaction as the order, and Redis
-// transactions do not roll back (Dapr's docs say so, dapr/docs#3635): the
-// marker of a refused write lands, and its event is forwarded. For daprshop
-// that is a duplicate event id, which consumers drop, except in the race of
-// two requests with one Idempotency-Key (docs/patterns.md).
-func knownOutboxLimitation(t *testing.T, phantoms []string) {
+// refused. On Redis that is a known limitation of Dapr's outbox, and skips
+// the test rather than failing it; when there are none, the limitation did
+// not show, which the log says. daprd writes the outbox's marker in the
+// same transaction as the order, and Redis transactions do not roll back
+// (Dapr's docs say so, dapr/docs#3635): the marker of a refused write
+// lands, and its event is forwarded. For daprshop that is a duplicate event
+// id, which consumers drop, except in the race of two requests with one
+// Idempotency-Key (docs/patterns.md). A store whose transactions roll back
+// has no excuse: there, such an event fails the test.
+func knownOutboxLimitation(t *testing.T, sidecar *system.Sidecar, phantoms []string) {
 	t.Helper()
-	if len(phantoms) > 0 {
-		t.Skipf("known limitation (Redis transactions do not roll back, dapr/docs#3635): stream %s holds events of writes the store refused: %v", events.TopicOrders, phantoms)
+	switch {
+	case len(phantoms) > 0 && sidecar.Redis != nil:
+		t.Skipf("known limitation (Redis transactions do not roll back, dapr/docs#3635): %s carries events of writes the store refused: %v", events.TopicOrders, phantoms)
+	case len(phantoms) > 0:
+		t.Errorf("%s carries events of writes the store refused: %v", events.TopicOrders, phantoms)
+	case sidecar.Redis != nil:
+		t.Logf("no event of a refused write was published: the known limitation of the outbox on state.redis did not show with this daprd")
 	}
-	t.Logf("no event of a refused write was published: the known limitation of the outbox on state.redis did not show with this daprd")
 }
 
-// waitOutboxIdle waits until daprd's outbox forwarder has handled every
-// event on its internal topic: every entry delivered to its consumer group
-// and acknowledged.
-func waitOutboxIdle(t *testing.T, rdb *redis.Client) {
+// outboxIdleTimeout bounds how long the outbox may take to be done with
+// the tests' events: the forwarder looks for an event's transaction about
+// 11 s before it drops the event.
+const outboxIdleTimeout = 2 * publishTimeout
+
+// outboxStuckIssue is what a store whose transactions roll back shows of
+// the Dapr bug e2e's TestOutboxRedelivery pins down on Redis: the outbox's
+// event of every transaction that rolled back (each write the contract has
+// the store refuse) is never acknowledged.
+const outboxStuckIssue = "dapr outbox forwarder (pkg/runtime/pubsub/outbox.go): its ExponentialBackOff has no Stop, " +
+	"so the event of a transaction that rolled back, whose record never appears, is retried forever and never " +
+	"acknowledged; daprd's shutdown then waits for it until its grace period ends"
+
+// waitOutboxIdle waits until the broker holds nothing unhandled: daprd's
+// outbox forwarder has handled every event on its internal topic. On a
+// store that rolls back, events still held are the known issue.
+func waitOutboxIdle(t *testing.T, sidecar *system.Sidecar) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), outboxIdleTimeout)
 	defer cancel()
 	err := proc.WaitUntil(ctx, func(ctx context.Context) error {
-		busy, err := outboxBusy(ctx, rdb)
-		if err == nil && busy != "" {
-			err = errors.New(busy)
+		busy, err := sidecar.Broker.Backlog(ctx)
+		if err == nil && len(busy) > 0 {
+			err = errors.New(strings.Join(busy, "; "))
 		}
 		return err
 	})
-	if err != nil {
-		t.Errorf("outbox still busy after %s: %v", publishTimeout, err)
+	switch {
+	case err != nil && sidecar.Redis == nil:
+		t.Logf("outbox still busy after %s: %v: known issue: %s", outboxIdleTimeout, err, outboxStuckIssue)
+	case err != nil:
+		t.Errorf("outbox still busy after %s: %v", outboxIdleTimeout, err)
+	case sidecar.Redis == nil:
+		t.Logf("the outbox handled every event: the known issue (%s) did not show: is it fixed in this daprd?", outboxStuckIssue)
 	}
-}
-
-// outboxBusy says what the outbox's forwarder has yet to handle, or "" when
-// nothing.
-func outboxBusy(ctx context.Context, rdb *redis.Client) (string, error) {
-	streams, err := rdb.Keys(ctx, outboxStreams).Result()
-	if err != nil {
-		return "", err
-	}
-	var busy []string
-	for _, s := range streams {
-		groups, err := rdb.XInfoGroups(ctx, s).Result()
-		if err != nil {
-			return "", fmt.Errorf("redis XINFO GROUPS %s: %w", s, err)
-		}
-		if len(groups) == 0 {
-			busy = append(busy, s+": no consumer group yet")
-		}
-		for _, g := range groups {
-			if g.Pending != 0 || g.Lag != 0 {
-				busy = append(busy, fmt.Sprintf("%s: group %s has %d pending and %d undelivered", s, g.Name, g.Pending, g.Lag))
-			}
-		}
-	}
-	return strings.Join(busy, "; "), nil
 }

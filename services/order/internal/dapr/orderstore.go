@@ -105,8 +105,9 @@ func (s *OrderStore) read(ctx context.Context, id string) (order.Order, string, 
 // outbox projection: the same key with other contents, which the sidecar
 // publishes instead of the stored order, and which is never stored itself.
 // So the content type goes on the projection only: on the stored value,
-// contentType application/json would make state.redis use JSON.SET, which
-// needs the RedisJSON module. The projection must come last: the sidecar
+// contentType application/json makes some stores keep the value as a JSON
+// document, which one of them can only with a server module
+// (docs/patterns.md, the outbox). The projection must come last: the sidecar
 // removes it from the operations while it walks them.
 func (s *OrderStore) save(ctx context.Context, o order.Order, etag string, event *events.Order) error {
 	data, err := json.Marshal(o)

@@ -24,7 +24,7 @@ const writers = 8
 // writes SKUs no other subtest or run uses, and looks in List only for its
 // own.
 func TestStore(t *testing.T, newStore func(t *testing.T) inventory.Store) {
-	// A store that outlives one run (a Redis kept between runs) must not
+	// A store that outlives one run (a server kept between runs) must not
 	// show a subtest the SKUs of an earlier run.
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	newSKU := func(name string) string { return "contract-" + run + "-" + name }
