@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
@@ -27,14 +27,20 @@ const (
 	outboxStreamSuffix = "order" + ordersStream + "outbox"
 )
 
-// outboxStream finds the outbox's internal stream, whatever the namespace.
-func outboxStream(t *testing.T, rdb *redis.Client) string {
+// outboxTopic finds the outbox's internal topic, whatever the namespace.
+func outboxTopic(t *testing.T, broker system.Broker) string {
 	t.Helper()
-	keys, err := rdb.Keys(context.Background(), "*"+outboxStreamSuffix).Result()
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("the outbox's stream (*%s) in the broker: found %v (%v), want one", outboxStreamSuffix, keys, err)
+	topics, err := broker.Topics(context.Background())
+	var found []string
+	for _, topic := range topics {
+		if strings.HasSuffix(topic, outboxStreamSuffix) {
+			found = append(found, topic)
+		}
 	}
-	return keys[0]
+	if err != nil || len(found) != 1 {
+		t.Fatalf("the outbox's topic (*%s) in the broker: found %v (%v), want one", outboxStreamSuffix, found, err)
+	}
+	return found[0]
 }
 
 // faultWindow is how long a broker fault lasts under the load.
@@ -48,11 +54,10 @@ const faultWindow = 5 * time.Second
 // first is still being handled. notification must take each event once:
 // one notification per confirmed order, none sent twice.
 func TestFaultDuplicateDelivery(t *testing.T) {
-	run.RedisOnly(t, "it copies entries within a Redis stream")
 	testLoad(t, "fault: broker delivers every order event twice", loadOptions{exactlyOnce: true}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		ctx, cancel := context.WithTimeout(context.Background(), faultWindow)
 		defer cancel()
-		copies, err := duplicateStream(ctx, sys.PubSubRedis.Client(t), ordersStream)
+		copies, err := sys.Broker.Duplicate(ctx, ordersStream)
 		observed := fmt.Sprintf("%d added twice", copies)
 		if err != nil {
 			observed += ", then " + err.Error()
@@ -80,42 +85,43 @@ const outboxSettle = 15 * time.Second
 // stops looking: the message stays pending, the sidecar spins on it, and it
 // cannot shut down in its grace period.
 func TestOutboxRedelivery(t *testing.T) {
-	run.RedisOnly(t, "it copies an entry of the outbox's Redis stream")
 	sc := run.Scenario(t, "outbox: an event delivered again after it was forwarded")
 	sc.KnownIssue(outboxIssue)
 	sys := suite.Start(t, sc, system.Options{})
 	sys.Restock(t, "REDELIVER-1", 5)
 	msgs := sys.Subscribe(t, "c-redeliver")
+	topic := outboxTopic(t, sys.Broker)
+	outboxEvents := sys.Broker.Tap(t, topic)
 	if status, _ := sys.PlaceOrder(t, "", "c-redeliver", "REDELIVER-1", 1); status != http.StatusCreated {
 		t.Fatalf("POST /orders: got %d, want 201", status)
 	}
 	suite.Receive(t, msgs)
 
 	ctx := context.Background()
-	rdb := sys.PubSubRedis.Client(t)
-	stream := outboxStream(t, rdb)
-	entries, err := rdb.XRange(ctx, stream, "-", "+").Result()
-	if err != nil || len(entries) != 1 {
-		t.Fatalf("the outbox's stream %s: %d entries (%v), want the one of the order", stream, len(entries), err)
+	forwarded, err := outboxEvents()
+	if err != nil || len(forwarded) != 1 {
+		t.Fatalf("the outbox's topic %s: %d events (%v), want the one of the order", topic, len(forwarded), err)
 	}
-	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: entries[0].Values}).Err(); err != nil {
+	if err := sys.Broker.Publish(ctx, topic, forwarded[0]); err != nil {
 		t.Fatal(err)
 	}
 
 	order := sys.App(t, "order")
 	sc.Phase("waiting for the redelivered event to be dropped")
-	var pending int64
-	for deadline := time.Now().Add(outboxSettle); ; time.Sleep(500 * time.Millisecond) {
-		p, err := rdb.XPending(ctx, stream, order.ID).Result()
+	waitCtx, cancel := context.WithTimeout(ctx, outboxSettle)
+	defer cancel()
+	err = proc.WaitUntil(waitCtx, func(ctx context.Context) error {
+		backlog, err := sys.Broker.Backlog(ctx)
 		if err != nil {
-			t.Fatalf("XPENDING %s %s: %v", stream, order.ID, err)
+			return err
 		}
-		if pending = p.Count; pending == 0 || time.Now().After(deadline) {
-			break
+		if held := slices.DeleteFunc(backlog, func(b string) bool { return !strings.Contains(b, topic) }); len(held) > 0 {
+			return errors.New(strings.Join(held, "; "))
 		}
-	}
-	sc.Check("redelivered outbox event dropped", pending == 0,
-		fmt.Sprintf("nothing pending for %s on %s within %s", order.ID, stream, outboxSettle), fmt.Sprintf("%d pending", pending))
+		return nil
+	}, order.Daprd)
+	sc.Check("redelivered outbox event dropped", err == nil,
+		fmt.Sprintf("nothing held for %s on %s within %s", order.ID, topic, outboxSettle), fmt.Sprint(err))
 	cores := cpuCores(t, order.Daprd, 3*time.Second)
 	sc.Check("order's sidecar idle once the event is dropped", cores < 0.2, "under 0.2 of a core over 3 s", fmt.Sprintf("%.2f cores", cores))
 }
@@ -135,59 +141,22 @@ func cpuCores(t *testing.T, p *proc.Process, d time.Duration) float64 {
 	return (after.CPUSeconds - before.CPUSeconds) / d.Seconds()
 }
 
-// TestFaultBrokerFull has the pub/sub Redis refuse every publish for a
-// while under load, as a Redis at maxmemory with noeviction does (XADD is
-// refused; reads and acknowledgements still work), while the state store
+// TestFaultBrokerFull has the pub/sub broker take no publish for a while
+// under load (system.Broker.Fill): a Redis at maxmemory with noeviction
+// refuses them (XADD fails; reads and acknowledgements still work), a
+// RabbitMQ past its memory alarm blocks the publishers. The state store
 // stays up. New orders fail and are retried by their clients; an event
 // already on its way must not be lost: the outbox forwarder cannot forward
 // it, and a subscriber that acknowledges a message whose handler failed
 // drops it for good.
 func TestFaultBrokerFull(t *testing.T) {
-	run.RedisOnly(t, "it fills the pub/sub Redis with maxmemory")
 	opts := loadOptions{system: system.Options{SeparatePubSubRedis: true}}
 	testLoad(t, "fault: pub/sub broker full (publishes refused)", opts, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
-		rdb := sys.PubSubRedis.Client(t)
-		ctx := context.Background()
-		err := rdb.ConfigSet(ctx, "maxmemory", "1").Err()
+		drain, err := sys.Broker.Fill(context.Background())
 		if err == nil {
 			time.Sleep(faultWindow)
-			err = rdb.ConfigSet(ctx, "maxmemory", "0").Err()
+			err = drain()
 		}
-		sc.Check("broker refused publishes, then took them again", err == nil, "CONFIG SET maxmemory 1, then 0", fmt.Sprint(err))
+		sc.Check("broker refused publishes, then took them again", err == nil, "full for "+faultWindow.String()+", then drained", fmt.Sprint(err))
 	})
-}
-
-// duplicateStream adds every entry that arrives on stream a second time,
-// until ctx ends, and returns how many it copied. It never copies its own
-// copies.
-func duplicateStream(ctx context.Context, rdb *redis.Client, stream string) (int, error) {
-	ours := map[string]bool{} // ids of the copies, not to be copied again
-	last := "$"
-	copied := 0
-	for {
-		res, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{stream, last}, Block: 200 * time.Millisecond}).Result()
-		switch {
-		case ctx.Err() != nil:
-			return copied, nil
-		case errors.Is(err, redis.Nil):
-			continue
-		case err != nil:
-			return copied, err
-		}
-		for _, msg := range res[0].Messages {
-			last = msg.ID
-			if ours[msg.ID] {
-				continue
-			}
-			id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: msg.Values}).Result()
-			if err != nil {
-				if ctx.Err() != nil {
-					return copied, nil
-				}
-				return copied, err
-			}
-			ours[id] = true
-			copied++
-		}
-	}
 }

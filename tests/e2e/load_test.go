@@ -111,13 +111,23 @@ func TestFaultServerCrash(t *testing.T) {
 	}
 	for _, server := range profile.ServerNames {
 		t.Run(server, func(t *testing.T) {
-			testLoad(t, "fault: "+server+" killed and restarted", loadOptions{}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
+			opts := loadOptions{knownIssue: crashIssues[server]}
+			testLoad(t, "fault: "+server+" killed and restarted", opts, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 				crash(sys.Proc(t, server))
 				inventory := sys.App(t, "inventory")
 				checkRecovers(sys, sc, "state readable through Dapr again", inventory.URL+"/items/SKU-1", http.StatusOK, inventory)
 			})
 		})
 	}
+}
+
+// crashIssues are the Dapr bugs a server's crash shows, by server.
+var crashIssues = map[string]string{
+	"RabbitMQ": "pubsub.rabbitmq (components-contrib 1.18, daprd 1.18.2): after the broker restarts, the subscriber " +
+		"reconnects two subscriptions (orders, orders-deadletter) at once on one channel; RabbitMQ closes it with " +
+		"503 \"unexpected command received\" (52 errors in 20 ms) and a consumer may be left that takes messages and " +
+		"never hands them to the app: 169 held unacknowledged on notification-orders, 144 of 200 notifications never " +
+		"sent until the sidecar restarts (1 run of 2). Reproduce: BACKEND=postgres-rabbitmq make e2e E2E_RUN=TestFaultServerCrash/RabbitMQ",
 }
 
 // crash kills p with SIGKILL, leaves it down for 2 s, and starts it again.
@@ -148,6 +158,9 @@ func checkRecovers(sys *suite.Shop, sc *report.ScenarioRecorder, invariant, url 
 // system of its own, with fault (if any) injected 3 s in.
 func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T, *suite.Shop, *report.ScenarioRecorder)) {
 	sc := run.Scenario(t, name)
+	if opts.knownIssue != "" {
+		sc.KnownIssue(opts.knownIssue)
+	}
 	sys := suite.Start(t, sc, opts.system)
 	duration, err := knobs.E2ELoadDuration.Duration()
 	if err != nil {
@@ -168,7 +181,10 @@ func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T
 // loadOptions say how the system runs for a fault, and what the fault does
 // to the checks (suite.LoadOptions).
 type loadOptions struct {
-	system                  system.Options
+	system system.Options
+	// knownIssue names the Dapr bug the scenario may show
+	// (report.ScenarioRecorder.KnownIssue).
+	knownIssue              string
 	subscribersDisconnected bool
 	exactlyOnce             bool
 }

@@ -66,6 +66,21 @@ func TestWaitUntil(t *testing.T) {
 			t.Errorf("got %v, want the deadline and the last error", err)
 		}
 	})
+	t.Run("a call cut short by the deadline does not hide the last answer", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*PollInterval)
+		defer cancel()
+		err := WaitUntil(ctx, func(ctx context.Context) error {
+			select {
+			case <-ctx.Done(): // a call still running when the deadline came
+				return ctx.Err()
+			case <-time.After(PollInterval / 2):
+				return errors.New("2 messages held")
+			}
+		})
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "last: 2 messages held") {
+			t.Errorf("got %v, want the deadline and the last answer given before it", err)
+		}
+	})
 	t.Run("a process that exits ends the wait", func(t *testing.T) {
 		p := Start(t, Spec{Name: "quitter", Path: "/bin/sh", Args: []string{"-c", "echo bye; exit 3"}, LogDir: t.TempDir()})
 		err := WaitUntil(context.Background(), func(context.Context) error { return errors.New("never") }, p)

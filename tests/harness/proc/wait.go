@@ -11,7 +11,8 @@ import (
 const PollInterval = 200 * time.Millisecond
 
 // WaitUntil asks ready every PollInterval until it returns nil. It gives up
-// when ctx ends, with ready's last error, and as soon as one of procs exits,
+// when ctx ends, with ready's last error (the last one it gave before ctx
+// ended, not its complaint about ctx ending mid-call), and as soon as one of procs exits,
 // with ErrExited and the end of that process's log: a process that died
 // will not become ready, and its log says why.
 //
@@ -20,6 +21,7 @@ const PollInterval = 200 * time.Millisecond
 func WaitUntil(ctx context.Context, ready func(context.Context) error, procs ...*Process) error {
 	ticker := time.NewTicker(PollInterval)
 	defer ticker.Stop()
+	var observed error
 	for {
 		for _, p := range procs {
 			select {
@@ -32,9 +34,12 @@ func WaitUntil(ctx context.Context, ready func(context.Context) error, procs ...
 		if last == nil {
 			return nil
 		}
+		if ctx.Err() == nil || observed == nil {
+			observed = last
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: last: %v", ctx.Err(), last)
+			return fmt.Errorf("%w: last: %v", ctx.Err(), observed)
 		case <-ticker.C:
 		}
 	}

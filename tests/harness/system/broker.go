@@ -3,6 +3,7 @@ package system
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"slices"
@@ -31,6 +32,68 @@ type Broker interface {
 	// it recorded so far when called: each message's CloudEvent, as
 	// published. It stops when the test ends.
 	Tap(t testing.TB, topic string) func() ([][]byte, error)
+	// Fill makes the broker take no more publishes, as a full one does
+	// (how it says no is its own), until drain is called.
+	Fill(ctx context.Context) (drain func() error, err error)
+	// Duplicate delivers every message published on topic a second time,
+	// as a redelivery does, until ctx ends, and returns how many.
+	Duplicate(ctx context.Context, topic string) (int, error)
+	// Topics lists the topics the broker holds (streams, exchanges).
+	Topics(ctx context.Context) ([]string, error)
+	// Publish puts message (a CloudEvent, as Tap returns it) on topic.
+	Publish(ctx context.Context, topic string, message []byte) error
+}
+
+// Topics lists the streams.
+func (r *Redis) Topics(ctx context.Context) ([]string, error) {
+	c := r.client()
+	defer c.Close()
+	return keysOfType(ctx, c, "stream")
+}
+
+// Publish adds message to topic's stream as pubsub.redis does, in field
+// "data".
+func (r *Redis) Publish(ctx context.Context, topic string, message []byte) error {
+	c := r.client()
+	defer c.Close()
+	if err := c.XAdd(ctx, &redis.XAddArgs{Stream: topic, Values: map[string]any{"data": message}}).Err(); err != nil {
+		return fmt.Errorf("redis XADD %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Topics lists the exchanges but the broker's own (amq.*, the default).
+func (r *RabbitMQ) Topics(ctx context.Context) ([]string, error) {
+	out, err := r.ctl(ctx, "list_exchanges", "--no-table-headers", "name")
+	if err != nil {
+		return nil, err
+	}
+	var topics []string
+	for line := range strings.Lines(out) {
+		if name := strings.TrimSpace(line); name != "" && !strings.HasPrefix(name, "amq.") {
+			topics = append(topics, name)
+		}
+	}
+	return topics, nil
+}
+
+// Publish publishes message, persistent, on topic's exchange.
+func (r *RabbitMQ) Publish(ctx context.Context, topic string, message []byte) error {
+	conn, err := amqp.Dial(r.URL)
+	if err != nil {
+		return fmt.Errorf("rabbitmq: %w", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err == nil {
+		err = ch.PublishWithContext(ctx, topic, "", false, false, amqp.Publishing{
+			ContentType: "application/cloudevents+json", DeliveryMode: amqp.Persistent, Body: message,
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("rabbitmq: publish on %s: %w", topic, err)
+	}
+	return nil
 }
 
 // Tap reads the topic's stream, which keeps every entry (up to the
@@ -54,10 +117,8 @@ func (r *Redis) Tap(t testing.TB, topic string) func() ([][]byte, error) {
 	}
 }
 
-// Tap binds a queue of the test's own to the topic's exchange, declared as
-// pubsub.rabbitmq declares it (fanout, durable, kept when unused), and
-// records every message that reaches it: only what is published after the
-// tap.
+// Tap binds a queue of the test's own to the topic's exchange and records
+// every message that reaches it: only what is published after the tap.
 func (r *RabbitMQ) Tap(t testing.TB, topic string) func() ([][]byte, error) {
 	t.Helper()
 	conn, err := amqp.Dial(r.URL)
@@ -65,6 +126,30 @@ func (r *RabbitMQ) Tap(t testing.TB, topic string) func() ([][]byte, error) {
 		t.Fatalf("rabbitmq: %v", err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	_, deliveries, err := tapQueue(conn, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got [][]byte
+	go func() {
+		for d := range deliveries {
+			mu.Lock()
+			got = append(got, d.Body)
+			mu.Unlock()
+		}
+	}()
+	return func() ([][]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got), nil
+	}
+}
+
+// tapQueue declares the topic's exchange as pubsub.rabbitmq does (fanout,
+// durable, kept when unused), binds a queue of its own to it (gone with
+// conn), and consumes it, acknowledging as it receives.
+func tapQueue(conn *amqp.Connection, topic string) (*amqp.Channel, <-chan amqp.Delivery, error) {
 	ch, err := conn.Channel()
 	if err == nil {
 		err = ch.ExchangeDeclare(topic, amqp.ExchangeFanout, true, false, false, false, nil)
@@ -81,21 +166,125 @@ func (r *RabbitMQ) Tap(t testing.TB, topic string) func() ([][]byte, error) {
 		deliveries, err = ch.Consume(q.Name, "", true, true, false, false, nil)
 	}
 	if err != nil {
-		t.Fatalf("rabbitmq: tap topic %s: %v", topic, err)
+		return nil, nil, fmt.Errorf("rabbitmq: tap topic %s: %w", topic, err)
 	}
-	var mu sync.Mutex
-	var got [][]byte
-	go func() {
-		for d := range deliveries {
-			mu.Lock()
-			got = append(got, d.Body)
-			mu.Unlock()
+	return ch, deliveries, nil
+}
+
+// Fill makes the broker take no more publishes, as a full one does, until
+// the returned drain is called: Redis refuses them (maxmemory 1 with
+// noeviction: XADD fails; reads and acknowledgements still work).
+func (r *Redis) Fill(ctx context.Context) (drain func() error, err error) {
+	c := r.client()
+	if err := c.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis CONFIG SET maxmemory 1: %w", err)
+	}
+	return func() error {
+		defer c.Close()
+		if err := c.ConfigSet(context.Background(), "maxmemory", "0").Err(); err != nil {
+			return fmt.Errorf("redis CONFIG SET maxmemory 0: %w", err)
 		}
-	}()
-	return func() ([][]byte, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(got), nil
+		return nil
+	}, nil
+}
+
+// Fill raises RabbitMQ's memory alarm (a high watermark of one byte): the
+// broker blocks every publishing connection, as it does when memory runs
+// out, while consumers go on. drain sets the watermark back to the default.
+func (r *RabbitMQ) Fill(ctx context.Context) (drain func() error, err error) {
+	if _, err := r.ctl(ctx, "set_vm_memory_high_watermark", "absolute", "1"); err != nil {
+		return nil, err
+	}
+	return func() error {
+		_, err := r.ctl(context.Background(), "set_vm_memory_high_watermark", "0.4")
+		return err
+	}, nil
+}
+
+// Duplicate adds every entry that arrives on topic's stream a second time,
+// until ctx ends, and returns how many it copied. It never copies its own
+// copies.
+func (r *Redis) Duplicate(ctx context.Context, topic string) (int, error) {
+	c := r.client()
+	defer c.Close()
+	ours := map[string]bool{} // ids of the copies, not to be copied again
+	last := "$"
+	copied := 0
+	for {
+		res, err := c.XRead(ctx, &redis.XReadArgs{Streams: []string{topic, last}, Block: 200 * time.Millisecond}).Result()
+		switch {
+		case ctx.Err() != nil:
+			return copied, nil
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			return copied, err
+		}
+		for _, msg := range res[0].Messages {
+			last = msg.ID
+			if ours[msg.ID] {
+				continue
+			}
+			id, err := c.XAdd(ctx, &redis.XAddArgs{Stream: topic, Values: msg.Values}).Result()
+			if err != nil {
+				if ctx.Err() != nil {
+					return copied, nil
+				}
+				return copied, err
+			}
+			ours[id] = true
+			copied++
+		}
+	}
+}
+
+// copyHeader marks the copies Duplicate publishes, so that it does not copy
+// them again.
+const copyHeader = "daprshop-copy"
+
+// Duplicate publishes every message that reaches topic's exchange a second
+// time, with its properties, until ctx ends, and returns how many it
+// copied: each subscriber's queue gets it twice. It reads them through a
+// queue of its own bound to the exchange, and never copies its own copies.
+func (r *RabbitMQ) Duplicate(ctx context.Context, topic string) (int, error) {
+	conn, err := amqp.Dial(r.URL)
+	if err != nil {
+		return 0, fmt.Errorf("rabbitmq: %w", err)
+	}
+	defer conn.Close()
+	ch, deliveries, err := tapQueue(conn, topic)
+	if err != nil {
+		return 0, err
+	}
+	copied := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return copied, nil
+		case d, ok := <-deliveries:
+			if !ok {
+				return copied, fmt.Errorf("rabbitmq: the tap on %s closed", topic)
+			}
+			if _, mine := d.Headers[copyHeader]; mine {
+				continue
+			}
+			headers := amqp.Table{copyHeader: true}
+			for k, v := range d.Headers {
+				headers[k] = v
+			}
+			err := ch.PublishWithContext(ctx, topic, d.RoutingKey, false, false, amqp.Publishing{
+				Headers: headers, ContentType: d.ContentType, DeliveryMode: d.DeliveryMode,
+				MessageId: d.MessageId, Timestamp: d.Timestamp, Body: d.Body,
+			})
+			if err != nil {
+				if ctx.Err() != nil {
+					return copied, nil
+				}
+				return copied, fmt.Errorf("rabbitmq: publish a copy on %s: %w", topic, err)
+			}
+			copied++
+		}
 	}
 }
 
@@ -246,19 +435,14 @@ func (q queue) String() string {
 	return fmt.Sprintf("queue %s: %d ready, %d unacknowledged", q.name, q.ready, q.unacknowledged)
 }
 
-// queues lists the broker's queues with rabbitmqctl, which reaches the node
-// as the server was started (its port mapper, node name and cookie).
+// queues lists the broker's queues.
 func (r *RabbitMQ) queues(ctx context.Context) ([]queue, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, rabbitMQBin+"/rabbitmqctl", "--quiet", "list_queues", "--no-table-headers", "name", "messages_ready", "messages_unacknowledged")
-	cmd.Env = r.ctlEnv
-	out, err := cmd.CombinedOutput()
+	out, err := r.ctl(ctx, "list_queues", "--no-table-headers", "name", "messages_ready", "messages_unacknowledged")
 	if err != nil {
-		return nil, fmt.Errorf("rabbitmqctl list_queues: %w: %s", err, strings.TrimSpace(string(out)))
+		return nil, err
 	}
 	var queues []queue
-	for line := range strings.Lines(string(out)) {
+	for line := range strings.Lines(out) {
 		f := strings.Fields(line)
 		if len(f) != 3 {
 			continue
@@ -271,4 +455,21 @@ func (r *RabbitMQ) queues(ctx context.Context) ([]queue, error) {
 		queues = append(queues, queue{name: f[0], ready: ready, unacknowledged: unacked})
 	}
 	return queues, nil
+}
+
+// ctl runs rabbitmqctl, which reaches the node as the server was started
+// (its port mapper, node name and cookie), and returns what it printed. A
+// call takes about a second (it boots an Erlang VM) and is let finish when
+// ctx ends meanwhile: its answer, not its killing, is what a caller that
+// polls until a deadline reports last.
+func (r *RabbitMQ) ctl(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, rabbitMQBin+"/rabbitmqctl", append([]string{"--quiet"}, args...)...)
+	cmd.Env = r.ctlEnv
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("rabbitmqctl %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
 }
