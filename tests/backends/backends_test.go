@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,10 @@ func TestMain(m *testing.M) { os.Exit(run.MainPrivileged(m, nil)) }
 // what the test expects of it.
 type profile struct {
 	system.Profile
+	// etag is the form of the ETags the orderstore hands out, and
+	// etagForm says it in words.
+	etag     *regexp.Regexp
+	etagForm string
 	// createOverLastWrite is what a create (first-write, no ETag) of a
 	// key written last-write answers: the stores differ.
 	createOverLastWrite int
@@ -52,11 +57,13 @@ type profile struct {
 
 var profiles = []profile{
 	{
-		Profile:             system.RedisProfile,
+		Profile: system.RedisProfile,
+		etag:    regexp.MustCompile(`^[1-9][0-9]*$`), etagForm: "a version counting the key's writes from 1",
 		createOverLastWrite: http.StatusNoContent, rollback: false, failedTxEvents: `"a2" "b3"`,
 	},
 	{
-		Profile:             system.PostgresRabbitMQProfile,
+		Profile: system.PostgresRabbitMQProfile,
+		etag:    regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`), etagForm: "a random UUID drawn on each write",
 		createOverLastWrite: http.StatusInternalServerError, rollback: true,
 	},
 }
@@ -78,7 +85,10 @@ func TestProfiles(t *testing.T) {
 			// ETags: a save with the ETag read before another save is
 			// refused, as the stock's read-modify-write relies on.
 			_, old := save(t, store, "k-etag", "v1", "")
-			_, _ = save(t, store, "k-etag", "v2", old)
+			_, current := save(t, store, "k-etag", "v2", old)
+			// An ETag is opaque to the apps; its form is the store's.
+			sc.Check("ETags are "+p.etagForm, p.etag.MatchString(old) && p.etag.MatchString(current) && old != current,
+				p.etag.String()+", a new one on each write", old+" then "+current)
 			status, _ := save(t, store, "k-etag", "v3", old)
 			sc.Check("a save with a stale ETag is refused", status == http.StatusConflict, "409", strconv.Itoa(status))
 			_, got := get(t, store, "k-etag")

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
@@ -104,7 +102,7 @@ func TestSoak(t *testing.T) {
 	}
 	sc.Resources(suite.Resources(before))
 	drained := sys.AwaitDrained(t, time.Minute)
-	sc.Check("every event consumed", drained == nil, "every stream's consumer groups caught up within 1m", fmt.Sprint(drained))
+	sc.Check("every event consumed", drained == nil, "nothing left unhandled on the broker within 1m (every stream group or queue caught up and acknowledged)", fmt.Sprint(drained))
 	reserves, untraced := s.reserveTimes(traces)
 	sc.Check("every traced order's reservation traced", len(untraced) == 0,
 		fmt.Sprintf("a %q span in inventory for each order traced, within %s", reserveSpan, suite.TraceCompleteTimeout),
@@ -131,6 +129,7 @@ func TestSoak(t *testing.T) {
 		fmt.Sprintf("available+reserved+fulfilled = %d and reserved+fulfilled = held by confirmed orders, per SKU", stockEach), fmt.Sprint(drift))
 
 	base, last := parts[1], parts[tenths-1]
+	store := sys.Profile.ServerNames[0]
 	flat := func(name, unit string, first, final float64) {
 		sc.Check(name, final <= first*flatRatio, fmt.Sprintf("at 100%% at most %.1f× the %s at 20%%", flatRatio, unit),
 			fmt.Sprintf("%.4g at 20%%, %.4g at 100%% (%.2f×)", first, final, final/first))
@@ -162,28 +161,32 @@ func TestSoak(t *testing.T) {
 		sc.Check(name, final <= most*flatRatio, fmt.Sprintf("at 100%% at most %.1f× the largest %s from 20%% to 50%%", flatRatio, unit),
 			fmt.Sprintf("%.4g at most from 20%% to 50%% (at %d%%), %.4g at 100%% (%.2f×)", most, (at+2)*100/tenths, final, final/most))
 	}
-	most, at := peak(func(p tenth) float64 { return float64(p.largestEntry) })
-	sc.Check("bounded: the largest state entry", float64(last.largestEntry) <= most*flatRatio,
+	most, at := peak(func(p tenth) float64 { return float64(p.store.LargestValue) })
+	sc.Check("bounded: the largest state entry", float64(last.store.LargestValue) <= most*flatRatio,
 		fmt.Sprintf("at 100%% at most %.1f× the largest from 20%% to 50%%", flatRatio),
 		fmt.Sprintf("%.0f bytes at most from 20%% to 50%% (%s, at %d%%), %d at 100%% (%s)",
-			most, firstHalf[at].largestKey, (at+2)*100/tenths, last.largestEntry, last.largestKey))
-	// Redis keeps the shop's records (every order, every notification
-	// sent), so its memory grows with the orders by design: what must stay
-	// flat is what each order adds to its data. It is taken over three
-	// tenths, 10% to 40% and 70% to 100%: Redis grows in steps (a keyspace
-	// table doubles as keys are added), which one tenth of a short run may
-	// or may not straddle.
+			most, firstHalf[at].store.LargestKey, (at+2)*100/tenths, last.store.LargestValue, last.store.LargestKey))
+	// The state store keeps the shop's records (every order, every
+	// notification sent), so it grows with the orders by design: what must
+	// stay flat is what each order adds to its data. It is taken over three
+	// tenths, 10% to 40% and 70% to 100%: a store grows in steps (Redis's
+	// keyspace table doubles as keys are added, PostgreSQL's tables by
+	// pages), which one tenth of a short run may or may not straddle.
 	perOrder := func(from, to int) float64 {
 		orders := 0
 		for _, p := range parts[from+1 : to+1] {
 			orders += p.orders
 		}
-		return (parts[to].redisDataMB - parts[from].redisDataMB) * (1 << 20) / float64(orders)
+		return float64(parts[to].store.Data-parts[from].store.Data) / float64(orders)
 	}
-	flat("flat: Redis memory an order adds", "bytes an order added from 10% to 40%", perOrder(0, 3), perOrder(tenths-4, tenths-1))
+	flat("flat: "+store+" data an order adds", "bytes an order added from 10% to 40%", perOrder(0, 3), perOrder(tenths-4, tenths-1))
+	servers := map[string]bool{}
+	for _, server := range sys.Procs {
+		servers[server.Proc.Name()] = true
+	}
 	for _, p := range slices.Sorted(maps.Keys(last.rssMB)) {
-		if p == "redis" || p == "redis-pubsub" {
-			continue
+		if servers[p] {
+			continue // they keep the records, and grow with them
 		}
 		bounded("flat: memory of "+p, "resident memory", func(t tenth) float64 { return t.rssMB[p] })
 	}
@@ -208,16 +211,13 @@ type soak struct {
 
 // tenth is what one tenth of the run measured.
 type tenth struct {
-	orders       int
-	p50, p99     float64 // the answer's, ms
-	reserveP50   float64 // a reservation's in inventory, from traces, ms
-	cpuSeconds   map[string]float64
-	rssMB        map[string]float64
-	heapMB       map[string]float64
-	largestEntry int
-	largestKey   string
-	redisMB      float64 // all Redis uses
-	redisDataMB  float64 // what its data takes: not its clients' buffers, which come and go
+	orders     int
+	p50, p99   float64 // the answer's, ms
+	reserveP50 float64 // a reservation's in inventory, from traces, ms
+	cpuSeconds map[string]float64
+	rssMB      map[string]float64
+	heapMB     map[string]float64
+	store      system.StoreSize
 }
 
 func (p tenth) cpuPerOrder() float64 {
@@ -326,51 +326,11 @@ func (p *tenth) measure(t *testing.T, sys *suite.Shop, before, after map[string]
 			}
 		}
 	}
-	rdb := sys.Redis.Client(t)
-	p.largestKey, p.largestEntry = largestEntry(t, rdb)
-	mem, err := rdb.InfoMap(context.Background(), "memory").Result()
+	size, err := sys.Store.Size(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	used, _ := strconv.ParseFloat(mem["Memory"]["used_memory"], 64)
-	data, _ := strconv.ParseFloat(mem["Memory"]["used_memory_dataset"], 64)
-	p.redisMB, p.redisDataMB = used/(1<<20), data/(1<<20)
-}
-
-// largestEntry returns the state entry (a Dapr state key: a hash whose
-// field "data" holds the value) with the largest value, and its size.
-func largestEntry(t *testing.T, rdb *redis.Client) (string, int) {
-	t.Helper()
-	ctx := context.Background()
-	largestKey, largest := "", 0
-	iter := rdb.ScanType(ctx, 0, "*", 1000, "hash").Iterator()
-	var keys []string
-	flush := func() {
-		pipe := rdb.Pipeline()
-		sizes := make([]*redis.IntCmd, len(keys))
-		for i, k := range keys {
-			sizes[i] = pipe.HStrLen(ctx, k, "data")
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
-		for i, s := range sizes {
-			if n := int(s.Val()); n > largest {
-				largestKey, largest = keys[i], n
-			}
-		}
-		keys = keys[:0]
-	}
-	for iter.Next(ctx) {
-		if keys = append(keys, iter.Val()); len(keys) == 1000 {
-			flush()
-		}
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	flush()
-	return largestKey, largest
+	p.store = size
 }
 
 // record puts the tenth's figures in the report, each named with how far
@@ -380,9 +340,9 @@ func (p tenth) record(sc *report.ScenarioRecorder, percent int) {
 	sc.Measure("answer p50"+at, p.p50, "ms")
 	sc.Measure("answer p99"+at, p.p99, "ms")
 	sc.Measure("CPU per order, every process"+at, p.cpuPerOrder(), "ms")
-	sc.Measure("largest state entry"+at, float64(p.largestEntry), "bytes")
-	sc.Measure("Redis memory"+at, p.redisMB, "MB")
-	sc.Measure("Redis memory of the data"+at, p.redisDataMB, "MB")
+	sc.Measure("largest state entry"+at, float64(p.store.LargestValue), "bytes")
+	sc.Measure("state store, all of it"+at, float64(p.store.Total)/(1<<20), "MB")
+	sc.Measure("state store, its data"+at, float64(p.store.Data)/(1<<20), "MB")
 	for _, name := range slices.Sorted(maps.Keys(p.rssMB)) {
 		sc.Measure("resident memory of "+name+at, p.rssMB[name], "MB")
 		sc.Measure("CPU per order of "+name+at, p.cpuSeconds[name]*1000/float64(p.orders), "ms")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +21,17 @@ type Store interface {
 	// Records returns every live record the store holds, by the key
 	// Dapr stored it under ("<app id>||<key>").
 	Records(ctx context.Context) (map[string]Record, error)
+	// Size says how much the store takes, and its largest value.
+	Size(ctx context.Context) (StoreSize, error)
+}
+
+// StoreSize is how much a store takes: Total all of it, Data what its
+// records take (not the buffers of its clients, which come and go, nor
+// the room kept for more), and the largest value stored, with its key.
+type StoreSize struct {
+	Total, Data  int64
+	LargestKey   string
+	LargestValue int
 }
 
 // Record is one stored record: Serialized is its value with what the store
@@ -94,6 +106,51 @@ func (r *Redis) Records(ctx context.Context) (map[string]Record, error) {
 	return records, nil
 }
 
+// Size reads Redis's own account of its memory (INFO memory: all it uses,
+// and its dataset), and scans every state record (a hash whose field
+// "data" holds the value) for the largest value.
+func (r *Redis) Size(ctx context.Context) (StoreSize, error) {
+	c := r.client()
+	defer c.Close()
+	mem, err := c.InfoMap(ctx, "memory").Result()
+	if err != nil {
+		return StoreSize{}, fmt.Errorf("redis INFO memory: %w", err)
+	}
+	var size StoreSize
+	size.Total, _ = strconv.ParseInt(mem["Memory"]["used_memory"], 10, 64)
+	size.Data, _ = strconv.ParseInt(mem["Memory"]["used_memory_dataset"], 10, 64)
+	var keys []string
+	flush := func() error {
+		pipe := c.Pipeline()
+		lengths := make([]*redis.IntCmd, len(keys))
+		for i, k := range keys {
+			lengths[i] = pipe.HStrLen(ctx, k, "data")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("redis HSTRLEN: %w", err)
+		}
+		for i, n := range lengths {
+			if int(n.Val()) > size.LargestValue {
+				size.LargestKey, size.LargestValue = keys[i], int(n.Val())
+			}
+		}
+		keys = keys[:0]
+		return nil
+	}
+	iter := c.ScanType(ctx, 0, "*", 1000, "hash").Iterator()
+	for iter.Next(ctx) {
+		if keys = append(keys, iter.Val()); len(keys) == 1000 {
+			if err := flush(); err != nil {
+				return StoreSize{}, err
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return StoreSize{}, fmt.Errorf("redis SCAN: %w", err)
+	}
+	return size, flush()
+}
+
 // stateTables is every table state.postgresql v2 keeps state in: one per
 // component, named for its tablePrefix ("statestore_state", ...).
 const stateTables = `SELECT table_name FROM information_schema.tables
@@ -142,6 +199,35 @@ func (p *Postgres) Records(ctx context.Context) (map[string]Record, error) {
 		return err
 	})
 	return records, err
+}
+
+// Size reads the database's size (all of it), the state tables' with
+// their indexes and TOAST (the data), and the largest live value.
+func (p *Postgres) Size(ctx context.Context) (StoreSize, error) {
+	var size StoreSize
+	err := p.eachStateTable(ctx, func(conn *pgx.Conn, table string) error {
+		if size.Total == 0 {
+			if err := conn.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&size.Total); err != nil {
+				return err
+			}
+		}
+		var data int64
+		if err := conn.QueryRow(ctx, `SELECT pg_total_relation_size($1::regclass)`, table).Scan(&data); err != nil {
+			return err
+		}
+		size.Data += data
+		var key string
+		var largest int
+		err := conn.QueryRow(ctx, `SELECT key, octet_length(value) FROM `+table+` WHERE `+live+` ORDER BY 2 DESC LIMIT 1`).Scan(&key, &largest)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err == nil && largest > size.LargestValue {
+			size.LargestKey, size.LargestValue = key, largest
+		}
+		return err
+	})
+	return size, err
 }
 
 // eachStateTable calls f with each state table's name, on one connection.

@@ -108,8 +108,17 @@ func Start(t testing.TB, opts Options) *System {
 	s.NATS = StartNATS(t, logDir, NewNATSAuth(t, env.BinDir))
 	s.Issuer = authtest.Start(t, "127.0.0.1:0")
 
-	for _, a := range apps {
+	for i, a := range apps {
 		s.Apps[a.AppID] = startApp(t, env, a, opts, logDir, s)
+		if i == 0 && profile.FirstStartRace != "" {
+			// The first sidecar creates what the others would race to.
+			ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
+			err := WaitHTTP(ctx, s.Apps[a.AppID].DaprURL+"/v1.0/healthz/outbound", http.StatusNoContent, s.Apps[a.AppID].Daprd)
+			cancel()
+			if err != nil {
+				t.Fatalf("sidecar of %s, started first (%s): %v", a.AppID, profile.FirstStartRace, err)
+			}
+		}
 	}
 	for _, server := range s.Procs {
 		s.started = append(s.started, server.Proc)
