@@ -53,22 +53,6 @@ func (r *Run) Main(m *testing.M) int {
 	return system.Main(m, system.MainOptions{Name: r.name, Services: true, Preflight: true, Backend: true, After: r.writeReport})
 }
 
-// RedisOnly skips test t unless the system runs on the Redis profile: what
-// it does reaches into Redis itself (its streams, its settings), and has no
-// counterpart on the other profiles yet. The report's notes name it, and
-// why.
-func (r *Run) RedisOnly(t *testing.T, why string) {
-	t.Helper()
-	profile, err := system.SelectedProfile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if profile.Name != system.RedisProfile.Name {
-		r.Note(fmt.Sprintf("- Not run on the %s profile: %s (%s).\n", profile.Name, t.Name(), why))
-		t.Skipf("the %s profile: %s", profile.Name, why)
-	}
-}
-
 // MainPrivileged is Main for a suite that boots machines or runs a
 // Kubernetes node: prepare (when not nil) runs
 // first, outside the namespace (it may use the network), and the tests run
