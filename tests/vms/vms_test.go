@@ -191,6 +191,12 @@ func waitFile(t *testing.T, m *machine.Machine, path string) []byte {
 	return data
 }
 
+// mainPID is the main PID systemd gives unit on vm ("0" while none runs).
+func mainPID(t *testing.T, vm *machine.Machine, unit string) string {
+	t.Helper()
+	return strings.TrimSpace(vm.MustExec(t, "systemctl", "show", "--property=MainPID", "--value", unit))
+}
+
 // appPort is the port the service's app listens on, as its env file says.
 func appPort(id string) int {
 	return map[string]int{"order": 8080, "inventory": 8081, "notification": 8082}[id]
@@ -256,8 +262,22 @@ func TestVMs(t *testing.T) {
 	})
 	t.Run("sidecar killed", func(t *testing.T) {
 		sc := run.Scenario(t, "vms: inventory's sidecar killed (systemctl kill -s KILL), Restart= brings it back")
+		const unit = "daprshop-daprd@inventory"
+		vm := s.vms["inventory"]
+		killed := mainPID(t, vm, unit)
 		start := time.Now()
-		s.vms["inventory"].MustExec(t, "systemctl", "kill", "--signal=KILL", "daprshop-daprd@inventory")
+		vm.MustExec(t, "systemctl", "kill", "--signal=KILL", unit)
+		// The app answers /readyz until it notices its sidecar gone: wait
+		// for the sidecar systemd started again first.
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		defer cancel()
+		err := proc.WaitUntil(ctx, func(context.Context) error {
+			if pid := mainPID(t, vm, unit); pid == "0" || pid == killed {
+				return fmt.Errorf("%s: main PID %s, the killed one %s", unit, pid, killed)
+			}
+			return nil
+		})
+		sc.Check("systemd started the sidecar again", err == nil, "a new main PID within "+startTimeout.String(), fmt.Sprint(err))
 		s.recovers(t, sc, "inventory", start)
 		s.order(t, sc, l, "c-vm-2")
 		s.checkInvariants(t, sc, l)
