@@ -16,15 +16,16 @@ import (
 	"github.com/daprshop/daprshop/tests/suite"
 )
 
-// The Redis streams the events of an order pass through: daprd's outbox
-// first publishes to an internal topic of the order app's sidecar, named
+// The topics the events of an order pass through (streams on Redis,
+// exchanges on RabbitMQ): daprd's outbox first publishes to an internal
+// topic of the order app's sidecar, named
 // namespace + app id + topic + "outbox" (the namespace is "default"
 // self-hosted, from $NAMESPACE otherwise), whose subscriber forwards each
 // event to the "orders" topic once its state transaction has committed;
 // notification consumes "orders".
 const (
-	ordersStream       = "orders"
-	outboxStreamSuffix = "order" + ordersStream + "outbox"
+	ordersTopic       = "orders"
+	outboxTopicSuffix = "order" + ordersTopic + "outbox"
 )
 
 // outboxTopic finds the outbox's internal topic, whatever the namespace.
@@ -33,12 +34,12 @@ func outboxTopic(t *testing.T, broker system.Broker) string {
 	topics, err := broker.Topics(context.Background())
 	var found []string
 	for _, topic := range topics {
-		if strings.HasSuffix(topic, outboxStreamSuffix) {
+		if strings.HasSuffix(topic, outboxTopicSuffix) {
 			found = append(found, topic)
 		}
 	}
 	if err != nil || len(found) != 1 {
-		t.Fatalf("the outbox's topic (*%s) in the broker: found %v (%v), want one", outboxStreamSuffix, found, err)
+		t.Fatalf("the outbox's topic (*%s) in the broker: found %v (%v), want one", outboxTopicSuffix, found, err)
 	}
 	return found[0]
 }
@@ -57,12 +58,12 @@ func TestFaultDuplicateDelivery(t *testing.T) {
 	testLoad(t, "fault: broker delivers every order event twice", loadOptions{exactlyOnce: true}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		ctx, cancel := context.WithTimeout(context.Background(), faultWindow)
 		defer cancel()
-		copies, err := sys.Broker.Duplicate(ctx, ordersStream)
+		copies, err := sys.Broker.Duplicate(ctx, ordersTopic)
 		observed := fmt.Sprintf("%d added twice", copies)
 		if err != nil {
 			observed += ", then " + err.Error()
 		}
-		sc.Check("duplicates injected on "+ordersStream, err == nil && copies > 0, "some entries added twice", observed)
+		sc.Check("duplicates injected on "+ordersTopic, err == nil && copies > 0, "some entries added twice", observed)
 	})
 }
 
