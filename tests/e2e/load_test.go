@@ -127,7 +127,7 @@ var crashIssues = map[string]string{
 		"reconnects two subscriptions (orders, orders-deadletter) at once on one channel; RabbitMQ closes it with " +
 		"503 \"unexpected command received\" (52 errors in 20 ms) and a consumer may be left that takes messages and " +
 		"never hands them to the app: 169 held unacknowledged on notification-orders, 144 of 200 notifications never " +
-		"sent until the sidecar restarts (1 run of 2). Reproduce: BACKEND=postgres-rabbitmq make e2e E2E_RUN=TestFaultServerCrash/RabbitMQ",
+		"sent until the sidecar restarts (2 runs of 3). Reproduce: BACKEND=postgres-rabbitmq make e2e E2E_RUN=TestFaultServerCrash/RabbitMQ",
 }
 
 // crash kills p with SIGKILL, leaves it down for 2 s, and starts it again.
