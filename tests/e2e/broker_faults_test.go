@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,16 +109,7 @@ func TestOutboxRedelivery(t *testing.T) {
 	sc.Phase("waiting for the redelivered event to be dropped")
 	waitCtx, cancel := context.WithTimeout(ctx, outboxSettle)
 	defer cancel()
-	err = proc.WaitUntil(waitCtx, func(ctx context.Context) error {
-		backlog, err := sys.Broker.Backlog(ctx)
-		if err != nil {
-			return err
-		}
-		if held := slices.DeleteFunc(backlog, func(b string) bool { return !strings.Contains(b, topic) }); len(held) > 0 {
-			return errors.New(strings.Join(held, "; "))
-		}
-		return nil
-	}, order.Daprd)
+	err = system.AwaitDrained(waitCtx, sys.Broker, topic, order.Daprd)
 	sc.Check("redelivered outbox event dropped", err == nil,
 		fmt.Sprintf("nothing held for %s on %s within %s", order.ID, topic, outboxSettle), fmt.Sprint(err))
 	cores := cpuCores(t, order.Daprd, 3*time.Second)

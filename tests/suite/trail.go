@@ -2,10 +2,11 @@ package suite
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
 // EventTrail says where an event got to, for a finding to name the link
@@ -29,21 +30,10 @@ func (s *Shop) EventTrail(t testing.TB, eventID string) string {
 }
 
 // AwaitDrained waits up to timeout for the broker to hold nothing unhandled
-// (system.Broker.Backlog), and returns what is left when it gives up.
+// (system.AwaitDrained), and returns what is left when it gives up.
 func (s *Shop) AwaitDrained(t testing.TB, timeout time.Duration) error {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		left, err := s.Broker.Backlog(context.Background())
-		if err != nil {
-			return err
-		}
-		if len(left) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %s", timeout, strings.Join(left, "; "))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return system.AwaitDrained(ctx, s.Broker, "")
 }

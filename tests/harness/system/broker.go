@@ -15,6 +15,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/daprshop/daprshop/tests/harness/proc"
 )
 
 // Broker is a pub/sub broker read from outside Dapr: whether every
@@ -42,6 +44,24 @@ type Broker interface {
 	Topics(ctx context.Context) ([]string, error)
 	// Publish puts message (a CloudEvent, as Tap returns it) on topic.
 	Publish(ctx context.Context, topic string, message []byte) error
+}
+
+// AwaitDrained waits until broker holds nothing unhandled
+// (Broker.Backlog), of the subscriptions whose backlog line mentions topic
+// ("": of all), until ctx ends or one of procs exits (proc.WaitUntil), and
+// says what was left when it gives up.
+func AwaitDrained(ctx context.Context, broker Broker, topic string, procs ...*proc.Process) error {
+	return proc.WaitUntil(ctx, func(ctx context.Context) error {
+		backlog, err := broker.Backlog(ctx)
+		if err != nil {
+			return err
+		}
+		held := slices.DeleteFunc(backlog, func(line string) bool { return !strings.Contains(line, topic) })
+		if len(held) > 0 {
+			return errors.New(strings.Join(held, "; "))
+		}
+		return nil
+	}, procs...)
 }
 
 // Topics lists the streams.

@@ -3,13 +3,11 @@ package dapr_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"reflect"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -327,13 +325,7 @@ func waitOutboxIdle(t *testing.T, sidecar *system.Sidecar) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), outboxIdleTimeout)
 	defer cancel()
-	err := proc.WaitUntil(ctx, func(ctx context.Context) error {
-		busy, err := sidecar.Broker.Backlog(ctx)
-		if err == nil && len(busy) > 0 {
-			err = errors.New(strings.Join(busy, "; "))
-		}
-		return err
-	})
+	err := system.AwaitDrained(ctx, sidecar.Broker, "")
 	switch {
 	case err != nil && sidecar.Redis == nil:
 		t.Logf("outbox still busy after %s: %v: known issue: %s", outboxIdleTimeout, err, outboxStuckIssue)
