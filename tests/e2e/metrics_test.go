@@ -1,14 +1,18 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/suite"
 )
@@ -98,6 +102,38 @@ func TestMetricsAgreeWithTheSuite(t *testing.T) {
 			got = metric(t, c.app, c.sample)
 		}
 		sc.Check(c.app.ID+" "+c.sample, got == float64(c.want), fmt.Sprint(c.want), fmt.Sprint(got))
+	}
+
+	// Each sidecar's latency histograms time every operation it counted:
+	// a percentile computed from them covers every call.
+	for _, app := range []*system.App{order, sys.App(t, "inventory"), notification} {
+		var untimed []string
+		var series int
+		ctx, cancel := context.WithTimeout(context.Background(), metricsSettle)
+		err := proc.WaitUntil(ctx, func(context.Context) error {
+			samples, err := system.Samples(suite.HTTPClient, app.MetricsURL)
+			if err != nil {
+				return err
+			}
+			untimed, series = system.UntimedOperations(samples)
+			switch {
+			case series == 0:
+				return errors.New("no state or pub/sub operation counted")
+			case len(untimed) > 0:
+				return fmt.Errorf("%d of %d series untimed", len(untimed), series)
+			}
+			return nil
+		}, app.Daprd)
+		cancel()
+		observed := fmt.Sprintf("all %d series equal", series)
+		if err != nil {
+			observed = err.Error()
+			if len(untimed) > 0 {
+				observed = strings.Join(untimed, "; ")
+			}
+		}
+		sc.Check("daprd-"+app.ID+" times every state and pub/sub operation it counts (dapr/dapr#10214, fixed by #10215)", err == nil,
+			"each dapr_component_*_latencies_count equal to its dapr_component_*_count", observed)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,4 +87,34 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 		}
 	}
 	return false
+}
+
+// timedFamilies are daprd's metric families that count each operation
+// (family_count) and time it (family_latencies, a histogram) under the same
+// labels.
+var timedFamilies = []string{
+	"dapr_component_state", "dapr_component_pubsub_ingress", "dapr_component_pubsub_egress",
+}
+
+// UntimedOperations compares, in one scrape of a sidecar's /metrics, each
+// timed family's operations counted with those its latency histogram
+// holds, series by series, and returns every series where they differ, as
+// "series: counted N, timed M", and how many series it compared. A histogram that misses operations hides
+// them from every latency percentile: daprd up to 1.18.1 dropped those
+// under a millisecond (dapr/dapr#10214).
+func UntimedOperations(samples map[string]float64) (gaps []string, series int) {
+	for sample, counted := range samples {
+		for _, family := range timedFamilies {
+			labels, ok := strings.CutPrefix(sample, family+"_count")
+			if !ok || (labels != "" && labels[0] != '{') {
+				continue
+			}
+			series++
+			if timed := samples[family+"_latencies_count"+labels]; timed != counted {
+				gaps = append(gaps, fmt.Sprintf("%s%s: counted %g, timed %g", family, labels, counted, timed))
+			}
+		}
+	}
+	slices.Sort(gaps)
+	return gaps, series
 }

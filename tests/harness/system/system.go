@@ -154,8 +154,39 @@ func shutdown(p *proc.Process) error {
 	}
 	if fatal := fatalMessage(p.Log()); fatal != "" {
 		err = fmt.Errorf("%w: it logged %q", err, fatal)
+	} else if panicked := PanicMessage(p.Log()); panicked != "" {
+		err = fmt.Errorf("%w: %s", err, panicked)
 	}
 	return err
+}
+
+// PanicMessage is the last Go panic a process's log holds, as "panic: ...
+// in function" (the function that panicked, the first frame of the
+// goroutine that did), or "".
+func PanicMessage(log string) string {
+	data, err := os.ReadFile(log)
+	if err != nil {
+		return ""
+	}
+	var msg string
+	lines := strings.Split(string(data), "\n")
+	for i, line := range lines {
+		if !strings.HasPrefix(line, "panic: ") {
+			continue
+		}
+		msg = line
+		for j := i + 1; j+1 < len(lines); j++ {
+			if strings.HasPrefix(lines[j], "goroutine ") {
+				frame := lines[j+1] // function(arguments)
+				if k := strings.LastIndexByte(frame, '('); k > 0 {
+					frame = frame[:k]
+				}
+				msg += " in " + frame
+				break
+			}
+		}
+	}
+	return msg
 }
 
 // fatalMessage is the message of the last fatal record in a daprd's JSON
