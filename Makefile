@@ -20,6 +20,7 @@ E2E_OUT ?= out/e2e
 E2E_LOGS ?= out/e2e/logs
 E2E_LOAD_DURATION ?= 10s
 E2E_BREAK ?=
+FINDING ?=
 CANDIDATE ?= $(PINNED_DAPR_VERSION)
 BASE ?=
 RC_ROUNDS ?= 5
@@ -31,7 +32,7 @@ REPORT_SAMPLE_OUT ?=
 SOAK_ORDERS ?= 100000
 SOAK_RATE ?= 50
 export DAPRD DAPR_VERSION SENTRY KUBE_APISERVER BACKEND SERVICES_DIR E2E_RUN E2E_OUT E2E_LOGS E2E_LOAD_DURATION E2E_BREAK \
-	CANDIDATE BASE RC_ROUNDS RC_SUITE VERSIONS FUZZ_TIME IMAGE_REGISTRY REPORT_SAMPLE_OUT SOAK_ORDERS SOAK_RATE
+	FINDING CANDIDATE BASE RC_ROUNDS RC_SUITE VERSIONS FUZZ_TIME IMAGE_REGISTRY REPORT_SAMPLE_OUT SOAK_ORDERS SOAK_RATE
 
 OUT := out
 # A runtime directory in the layout the dapr CLI expects (DAPR_RUNTIME_PATH).
@@ -52,13 +53,13 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(KUBE_VERSION_PARTS)) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(KUBE_VERSION_PARTS))
 
-.PHONY: FORCE backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate clean
+.PHONY: FORCE backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit e2e rc-check matrix bench images k8s-check k8s-validate repro clean
 
 build: services daprd cli
 
 # Every knob, with its default and what it does.
 help:
-	@echo 'make run | test | unit | e2e | backends | postgres-rabbitmq | bench | soak | nats-trust | rc-check | matrix | selfhosted-hosts | vm-e2e | k8s-e2e | fuzz | k8s-check | k8s-validate | images | build | kubernetes | cluster-images | controlplane | clean'
+	@echo 'make run | test | unit | e2e | backends | postgres-rabbitmq | bench | soak | nats-trust | rc-check | matrix | repro | selfhosted-hosts | vm-e2e | k8s-e2e | fuzz | k8s-check | k8s-validate | images | build | kubernetes | cluster-images | controlplane | clean'
 	@go run ./tests/cmd/knobs
 
 services:
@@ -289,6 +290,12 @@ rc-check: packages
 # in tools/daprd/releases).
 matrix: packages
 	go run ./tests/cmd/rc-check -matrix "$(VERSIONS)" -out $(OUT)/matrix
+
+# The smallest reproduction of one Dapr defect the suite found, by its name
+# in docs/findings.md (FINDING=name; alone, it lists them), on the daprd
+# DAPRD or DAPR_VERSION names.
+repro:
+	go run ./tests/cmd/repro "$(FINDING)"
 
 # The benchmark: pipeline at a fixed rate and at saturation, the sidecar's
 # overhead next to direct calls, the apps' own share. Prints its tables and

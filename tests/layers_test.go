@@ -22,6 +22,7 @@ func TestLayers(t *testing.T) {
 	// use more (the report's tests render pages with a real browser).
 	forbidden := map[string][]string{
 		"tests/report":          {"testing", "tests/harness", "tests/suite", "tests/compare"},
+		"tests/findings":        {"tests/harness", "tests/suite", "tests/report", "tests/compare"},
 		"tests/compare":         {"testing", "tests/harness", "tests/suite"},
 		"tests/harness":         {"tests/report", "tests/compare", "tests/suite", "tests/e2e", "tests/bench"},
 		"tests/harness/machine": {"tests/harness/system", "github.com/dapr", "github.com/redis"},

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/tests/findings"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
@@ -65,12 +66,6 @@ func TestFaultDuplicateDelivery(t *testing.T) {
 	})
 }
 
-// outboxIssue is the Dapr bug TestOutboxRedelivery shows, in every release
-// the suite has run (1.16.5, 1.17.5, 1.18.2).
-const outboxIssue = "dapr outbox forwarder (pkg/runtime/pubsub/outbox.go): its ExponentialBackOff has no Stop, " +
-	"so once MaxElapsedTime (10 s) has passed it retries the state Get with no delay, forever, " +
-	"instead of discarding an event whose transaction record is gone"
-
 // outboxSettle bounds how long the outbox may take with a redelivered
 // event: 1 s before it looks, 10 s of looking for the transaction.
 const outboxSettle = 15 * time.Second
@@ -85,7 +80,7 @@ const outboxSettle = 15 * time.Second
 // cannot shut down in its grace period.
 func TestOutboxRedelivery(t *testing.T) {
 	sc := run.Scenario(t, "outbox: an event delivered again after it was forwarded")
-	sc.KnownIssue(outboxIssue)
+	sc.KnownIssue(findings.OutboxRetriesForever.Known())
 	sys := suite.Start(t, sc, system.Options{})
 	sys.Restock(t, "REDELIVER-1", 5)
 	msgs := sys.Subscribe(t, "c-redeliver")

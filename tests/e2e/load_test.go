@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/tests/findings"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
@@ -123,11 +124,7 @@ func TestFaultServerCrash(t *testing.T) {
 
 // crashIssues are the Dapr bugs a server's crash shows, by server.
 var crashIssues = map[string]string{
-	"RabbitMQ": "pubsub.rabbitmq (components-contrib 1.18, daprd 1.18.2): after the broker restarts, the subscriber " +
-		"reconnects two subscriptions (orders, orders-deadletter) at once on one channel; RabbitMQ closes it with " +
-		"503 \"unexpected command received\" (52 errors in 20 ms) and a consumer may be left that takes messages and " +
-		"never hands them to the app: 169 held unacknowledged on notification-orders, 144 of 200 notifications never " +
-		"sent until the sidecar restarts (2 runs of 3). Reproduce: BACKEND=postgres-rabbitmq make e2e E2E_RUN=TestFaultServerCrash/RabbitMQ",
+	"RabbitMQ": findings.RabbitMQRestartStallsConsumer.Known(),
 }
 
 // crash kills p with SIGKILL, leaves it down for 2 s, and starts it again.

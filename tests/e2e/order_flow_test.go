@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/daprshop/daprshop/tests/findings"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/suite"
 )
@@ -216,4 +217,50 @@ func testRedrive(t *testing.T, sys *suite.Shop) {
 	}
 	status = sys.Call(t, http.MethodPost, redrive, "", nil)
 	sc.Check("a redriven dead letter is gone", status == http.StatusNotFound, "404 on a second redrive", fmt.Sprint(status))
+}
+
+// TestEventWithNonStringTraceID publishes, as any client allowed to
+// publish on the topic could, a CloudEvent whose traceid is a number:
+// notification's sidecar must deliver it as any other, not crash on it.
+func TestEventWithNonStringTraceID(t *testing.T) {
+	sc := run.Scenario(t, "event with a non-string traceid")
+	if system.DaprdBefore(t, findings.NonStringTraceID.FixedIn) {
+		sc.KnownIssue(findings.NonStringTraceID.Known())
+	}
+	sys := suite.Start(t, sc, system.Options{})
+	const customer = "c-traceid"
+	msgs := sys.Subscribe(t, customer)
+	event := `{"specversion":"1.0","id":"ce-traceid-1","source":"daprshop-suite","type":"daprshop.order.confirmed.v1",` +
+		`"datacontenttype":"application/json","traceid":7,"data":{"eventId":"o-traceid.confirmed",` +
+		`"type":"daprshop.order.confirmed.v1","orderId":"o-traceid","customerId":"c-traceid","status":"confirmed",` +
+		`"occurredAt":"2026-12-06T00:00:00Z"}}`
+	req, err := http.NewRequest(http.MethodPost, sys.App(t, "order").DaprURL+"/v1.0/publish/pubsub/orders", strings.NewReader(event))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	resp, err := sys.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("publish the CloudEvent: got status %d, want 204", resp.StatusCode)
+	}
+	daprd := sys.App(t, "notification").Daprd
+	select {
+	case msg := <-msgs:
+		sc.Check("an event with a non-string traceid notified", strings.Contains(string(msg.Data), "o-traceid"), "its notification on NATS", string(msg.Data))
+	case <-daprd.Exited():
+		sc.Check("an event with a non-string traceid notified", false, "its notification on NATS", "none: notification's sidecar exited")
+	case <-time.After(30 * time.Second):
+		sc.Check("an event with a non-string traceid notified", false, "its notification on NATS within 30s", "none")
+	}
+	observed := "running"
+	select {
+	case <-daprd.Exited():
+		observed = fmt.Sprintf("exited (%v): %s", daprd.Err(), system.PanicMessage(daprd.Log()))
+	default:
+	}
+	sc.Check("notification's sidecar survives a non-string traceid (dapr/dapr#10319)", observed == "running", "running", observed)
 }

@@ -55,6 +55,7 @@ spec:
 		sc.Check("daprd refuses a non-stable component", false, "exit within 60s", "still running")
 		return
 	}
+	_ = sidecar.Daprd.Shutdown() // its exit is what is checked here, not a failure to report
 	log := proc.Tail(sidecar.Daprd.Log(), 200)
 	sc.Check("daprd refuses a non-stable component", sidecar.Daprd.Err() != nil && strings.Contains(log, "pubsub.jetstream"),
 		"a failure exit, naming pubsub.jetstream", fmt.Sprintf("exit %v; log names it: %v", sidecar.Daprd.Err(), strings.Contains(log, "pubsub.jetstream")))

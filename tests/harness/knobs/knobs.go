@@ -81,6 +81,9 @@ var (
 	E2EBreak = Knob{Name: "E2E_BREAK", Targets: "test e2e",
 		Doc: "breaks the setup on purpose to see the suite catch it: `resiliency` runs the sidecars without the resiliency policy"}
 
+	Finding = Knob{Name: "FINDING", Targets: "repro",
+		Doc: "the Dapr defect to reproduce, by its name in docs/findings.md (`make repro` alone lists them)"}
+
 	RCCandidate = Knob{Name: "CANDIDATE", DefaultDoc: "the pinned version", Targets: "rc-check",
 		Doc: "the daprd judged: a version, a daprd binary, or a report.json"}
 	RCBase = Knob{Name: "BASE", DefaultDoc: "the newest release before the candidate", Targets: "rc-check",
@@ -109,7 +112,7 @@ var (
 // All is every knob, in the order `make help` lists them.
 var All = []Knob{
 	Daprd, DaprVersion, Sentry, KubeAPIServer, Backend, ServicesDir,
-	E2ERun, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak,
+	E2ERun, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, Finding,
 	RCCandidate, RCBase, RCRounds, RCSuite, MatrixVersions,
 	FuzzTime, ImageRegistry, ReportSampleOut, SoakOrders, SoakRate,
 }

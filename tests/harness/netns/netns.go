@@ -91,3 +91,26 @@ func Dial(ctx context.Context, path, network, addr string) (net.Conn, error) {
 	r := <-done
 	return r.conn, r.err
 }
+
+// portRangeFile is the namespace's range of ports the kernel picks from
+// for an outgoing connection's own end (ephemeral ports).
+const portRangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
+
+// SetEphemeralPorts makes the kernel take the local port of every new
+// outgoing connection in this namespace from low to high, and returns a
+// function that restores the range it replaced. It refuses outside the
+// namespace Reexec made: the machine's own range is not the tests' to
+// change.
+func SetEphemeralPorts(low, high int) (restore func() error, err error) {
+	if !Inside() {
+		return nil, fmt.Errorf("netns: refusing to change %s outside the tests' namespace", portRangeFile)
+	}
+	old, err := os.ReadFile(portRangeFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(portRangeFile, fmt.Appendf(nil, "%d %d", low, high), 0o644); err != nil {
+		return nil, fmt.Errorf("netns: set ephemeral ports %d-%d: %w", low, high, err)
+	}
+	return func() error { return os.WriteFile(portRangeFile, old, 0o644) }, nil
+}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,6 +54,9 @@ type Process struct {
 	done chan struct{}
 	err  error // set before done is closed
 	log  string
+	// stopping is set once the test stops or kills the process: an exit
+	// before that is the process's own doing.
+	stopping atomic.Bool
 }
 
 // Start starts spec and registers a cleanup that stops it. Output goes to a
@@ -101,6 +105,7 @@ func (p *Process) start() error {
 		return err
 	}
 	p.cmd, p.done, p.err = cmd, make(chan struct{}), nil
+	p.stopping.Store(false)
 	go func() {
 		err := cmd.Wait()
 		out.Close()
@@ -124,7 +129,8 @@ func (p *Process) Err() error { return p.err }
 
 // Stop sends SIGINT (or the spec's StopSignal), waits up to StopTimeout,
 // then kills. A process that exits non-zero after it failed to shut down
-// gracefully and fails the test. Stopping an exited process does nothing.
+// gracefully and fails the test, as does one that exited on its own with
+// an error before (Shutdown).
 func (p *Process) Stop() {
 	p.t.Helper()
 	if err := p.Shutdown(); err != nil {
@@ -134,12 +140,20 @@ func (p *Process) Stop() {
 
 // Shutdown stops the process as Stop does and returns what Stop would fail
 // the test with.
+//
+// A process that already exited, not stopped or killed by the test, is
+// reported (by the first call only) when it exited with an error (a crash,
+// a fatal error): nothing else may have noticed.
 func (p *Process) Shutdown() error {
 	select {
 	case <-p.done:
+		if p.err != nil && !p.stopping.Swap(true) { // reported once
+			return fmt.Errorf("%s (pid %d) exited on its own before it was stopped: %w", p.spec.Name, p.PID(), p.err)
+		}
 		return nil
 	default:
 	}
+	p.stopping.Store(true)
 	stop := cmp.Or(p.spec.StopSignal, os.Signal(os.Interrupt))
 	_ = p.cmd.Process.Signal(stop)
 	select {
@@ -167,6 +181,7 @@ func endedBy(err error, sig os.Signal) bool {
 
 // Kill sends SIGKILL and waits for the process to be gone, as a crash would.
 func (p *Process) Kill() {
+	p.stopping.Store(true)
 	_ = p.cmd.Process.Kill()
 	<-p.done
 }
@@ -245,23 +260,50 @@ func FreePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func freePort() (int, error) {
+// FreePortRun returns the first of n consecutive ports that FreePort
+// could each return, and marks them all returned.
+func FreePortRun(t testing.TB, n int) int {
+	t.Helper()
+	port, err := freePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+func freePort() (int, error) { return freePorts(1) }
+
+// freePorts finds n consecutive free ports not yet issued, issues them, and
+// returns the first.
+func freePorts(n int) (int, error) {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for range 1000 {
-		port := firstPort + rand.IntN(lastPort-firstPort+1)
-		if issued[port] {
+		first := firstPort + rand.IntN(lastPort-firstPort+2-n)
+		if !runFree(first, n) {
 			continue
+		}
+		for port := first; port < first+n; port++ {
+			issued[port] = true
+		}
+		return first, nil
+	}
+	return 0, fmt.Errorf("no %d free ports in a row in %d-%d", n, firstPort, lastPort)
+}
+
+// runFree reports whether ports first to first+n-1 are free and not issued.
+func runFree(first, n int) bool {
+	for port := first; port < first+n; port++ {
+		if issued[port] {
+			return false
 		}
 		ln, err := net.Listen("tcp", Addr(port))
 		if err != nil {
-			continue
+			return false
 		}
 		ln.Close()
-		issued[port] = true
-		return port, nil
 	}
-	return 0, fmt.Errorf("no free port in %d-%d", firstPort, lastPort)
+	return true
 }
 
 // Addr returns 127.0.0.1:port.

@@ -82,8 +82,13 @@ func TestWaitUntil(t *testing.T) {
 		}
 	})
 	t.Run("a process that exits ends the wait", func(t *testing.T) {
-		p := Start(t, Spec{Name: "quitter", Path: "/bin/sh", Args: []string{"-c", "echo bye; exit 3"}, LogDir: t.TempDir()})
-		err := WaitUntil(context.Background(), func(context.Context) error { return errors.New("never") }, p)
+		// Launched, not Started: its exit of its own is what this tests,
+		// not a failure to report at the end.
+		p, err := Launch(Spec{Name: "quitter", Path: "/bin/sh", Args: []string{"-c", "echo bye; exit 3"}, LogDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = WaitUntil(context.Background(), func(context.Context) error { return errors.New("never") }, p)
 		if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "quitter") || !strings.Contains(err.Error(), "bye") {
 			t.Errorf("got %v, want ErrExited naming quitter with its log", err)
 		}
@@ -113,6 +118,39 @@ func TestShutdownTakesTheStopSignal(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // the trap set
 			if err := p.Shutdown(); (err != nil) != tc.wantErr {
 				t.Errorf("Shutdown: got %v, want an error %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestShutdownReportsAnExitOfItsOwn: a process that crashed before the
+// test stopped it is a failure, one that ended well or that the test killed
+// is not.
+func TestShutdownReportsAnExitOfItsOwn(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		script  string
+		kill    bool
+		wantErr bool
+	}{
+		{"crashed", "exit 2", false, true},
+		{"ended well", "exit 0", false, false},
+		{"killed by the test", "while :; do sleep 0.05; done", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Launch(Spec{Name: "sh", Path: "/bin/sh", Args: []string{"-c", tc.script}, LogDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.kill {
+				p.Kill()
+			}
+			<-p.Exited()
+			if err := p.Shutdown(); (err != nil) != tc.wantErr {
+				t.Errorf("Shutdown: got %v, want an error %v", err, tc.wantErr)
+			}
+			if err := p.Shutdown(); err != nil {
+				t.Errorf("Shutdown again: got %v, want nil: the exit was reported once", err)
 			}
 		})
 	}

@@ -44,24 +44,38 @@ func (s *Sidecar) RedisOnly(t testing.TB, why string) *Redis {
 // namespace (Main, with MainOptions.Backend).
 func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 	t.Helper()
-	env := LoadEnv(t)
-	var app *repo.RunApp
-	for _, a := range env.Apps(t) {
-		if a.AppID == appID {
-			app = &a
-		}
+	servers := StartServers(t)
+	s := StartDaprd(t, appID, servers, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
+	defer cancel()
+	if err := WaitHTTP(ctx, s.DaprURL+"/v1.0/healthz", http.StatusNoContent, s.Daprd); err != nil {
+		t.Fatalf("sidecar of %s not ready: %v", appID, err)
 	}
-	if app == nil {
-		t.Fatalf("no app %q in %s", appID, env.RunFile)
-	}
-	logDir := env.LogDir(t)
-	profile := selectedProfile(t)
-	opts := Options{withoutApp: true}
+	appEnv := maps.Clone(runApp(t, appID).Env)
+	maps.Copy(appEnv, servers.Env)
+	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, APIToken: s.APIToken, Servers: servers, AppEnv: appEnv}
+}
+
+// StartServers starts the servers of the backend profile knobs.Backend
+// selects, for sidecars started alone; they stop when the test ends.
+func StartServers(t testing.TB) Servers {
+	t.Helper()
+	return selectedProfile(t).Start(t, LoadEnv(t).LogDir(t), Options{withoutApp: true})
+}
+
+// StartDaprd starts the sidecar of the run file's app appID on servers, as
+// StartSidecarAlone does, with its internal gRPC API on internalPort (0: a
+// free one), and returns at once: a test of how a sidecar starts. It stops
+// when the test ends, or before (Sidecar.Stop), and its shutdown fails the
+// test unless the profile's known issue explains it.
+func StartDaprd(t testing.TB, appID string, servers Servers, internalPort int) *App {
+	t.Helper()
+	env, profile := LoadEnv(t), selectedProfile(t)
+	opts := Options{withoutApp: true, internalGRPCPort: internalPort}
 	if profile.Dir != "" {
 		opts.ResourcesPath = profile.Resources(t, env.Root)
 	}
-	servers := profile.Start(t, logDir, opts)
-	s := StartSidecar(t, env, *app, opts, logDir, Backends{Components: servers.Env})
+	s := StartSidecar(t, env, runApp(t, appID), opts, env.LogDir(t), Backends{Components: servers.Env})
 	// Before the process's own cleanup, which would fail the test on any
 	// unclean shutdown: the profile's known issue is logged as what it is.
 	t.Cleanup(func() {
@@ -73,14 +87,20 @@ func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 			}
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
-	defer cancel()
-	if err := WaitHTTP(ctx, s.DaprURL+"/v1.0/healthz", http.StatusNoContent, s.Daprd); err != nil {
-		t.Fatalf("sidecar of %s not ready: %v", appID, err)
+	return s
+}
+
+// runApp is the run file's app appID, failing the test if there is none.
+func runApp(t testing.TB, appID string) repo.RunApp {
+	t.Helper()
+	env := LoadEnv(t)
+	for _, a := range env.Apps(t) {
+		if a.AppID == appID {
+			return a
+		}
 	}
-	appEnv := maps.Clone(app.Env)
-	maps.Copy(appEnv, servers.Env)
-	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, APIToken: s.APIToken, Servers: servers, AppEnv: appEnv}
+	t.Fatalf("no app %q in %s", appID, env.RunFile)
+	return repo.RunApp{}
 }
 
 // Client returns a new client of the sidecar, made as the apps make theirs

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/semver"
+
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tools/build"
@@ -167,4 +169,17 @@ func BuildServices() (remove func(), err error) {
 	}
 	os.Setenv(knobs.ServicesDir.Name, dir)
 	return func() { os.RemoveAll(dir) }, nil
+}
+
+// DaprdBefore reports whether the daprd under test is a release older than
+// release (e.g. "v1.18.3"): a scenario replaying a bug fixed in release
+// then knows the bug to be there. A daprd of no release version (a
+// development build) is taken to have every fix.
+func DaprdBefore(t testing.TB, release string) bool {
+	t.Helper()
+	_, version, err := CheckDaprd(LoadEnv(t).Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return semver.IsValid("v"+version) && semver.Compare("v"+version, release) < 0
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/daprshop/daprshop/internal/config"
+	"github.com/daprshop/daprshop/tests/findings"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 )
@@ -104,14 +105,8 @@ var PostgresRabbitMQProfile = Profile{
 		{PostgresBin + "/postgres", "--version"},
 		{"dpkg-query", "--showformat", "RabbitMQ ${Version}", "--show", "rabbitmq-server"},
 	},
-	KnownShutdownIssue: "on state.postgresql v2 with pubsub.rabbitmq, the outbox's event of every transaction that rolled back " +
-		"is retried forever and never acknowledged (the forwarder's ExponentialBackOff in pkg/runtime/pubsub/outbox.go has no Stop); " +
-		"daprd's shutdown then hangs until its graceful-shutdown timeout and exits 1 (\"Graceful shutdown timeout exceeded, " +
-		"forcing shutdown\"), or panics (nil pointer in state/postgresql/v2 Get, the store closed under the retry). " +
-		"Reproduce: make backends; BACKEND=postgres-rabbitmq go test ./services/order/internal/dapr (31 events held)",
-	FirstStartRace: "state.postgresql v2 creates its metadata table (dapr_metadata) with CREATE TABLE IF NOT EXISTS before " +
-		"it takes its migration lock, a row of that table: sidecars starting at once on a new database race, and the " +
-		"loser exits (\"type \\\"dapr_metadata\\\" already exists\", SQLSTATE 42710)",
+	KnownShutdownIssue:   findings.OutboxHoldsRolledBack.Known(),
+	FirstStartRace:       findings.PostgresMetadataRace.Known(),
 	knownShutdownFailure: regexp.MustCompile(`^daprd-order .*(Graceful shutdown timeout exceeded|exit status 2)`),
 	Privileged:           true,
 	start:                startPostgresRabbitMQProfile,

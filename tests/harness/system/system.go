@@ -51,6 +51,9 @@ type Options struct {
 
 	// withoutApp starts a sidecar with no app channel (StartSidecarAlone).
 	withoutApp bool
+	// internalGRPCPort, when set, is the sidecar's internal gRPC port
+	// (StartDaprd).
+	internalGRPCPort int
 }
 
 // System is a running daprshop.
@@ -152,7 +155,7 @@ func shutdown(p *proc.Process) error {
 	if err == nil {
 		return nil
 	}
-	if fatal := fatalMessage(p.Log()); fatal != "" {
+	if fatal := FatalMessage(p.Log()); fatal != "" {
 		err = fmt.Errorf("%w: it logged %q", err, fatal)
 	} else if panicked := PanicMessage(p.Log()); panicked != "" {
 		err = fmt.Errorf("%w: %s", err, panicked)
@@ -189,9 +192,9 @@ func PanicMessage(log string) string {
 	return msg
 }
 
-// fatalMessage is the message of the last fatal record in a daprd's JSON
+// FatalMessage is the message of the last fatal record in a daprd's JSON
 // log (e.g. "Graceful shutdown timeout exceeded, forcing shutdown"), or "".
-func fatalMessage(log string) string {
+func FatalMessage(log string) string {
 	data, err := os.ReadFile(log)
 	if err != nil {
 		return ""
@@ -293,7 +296,11 @@ type Backends struct {
 func StartSidecar(t testing.TB, env Env, a repo.RunApp, opts Options, logDir string, backends Backends) *App {
 	t.Helper()
 	appPort, httpPort, grpcPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
-	internalPort, metricsPort, profilerPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
+	metricsPort, profilerPort := proc.FreePort(t), proc.FreePort(t)
+	internalPort := opts.internalGRPCPort
+	if internalPort == 0 {
+		internalPort = proc.FreePort(t)
+	}
 
 	// The run file's environment, pointed at this test's backends.
 	vars := maps.Clone(a.Env)

@@ -25,6 +25,21 @@ var unserved = map[string]string{
 	"github.com/diagridio/go-etcd-cron@v0.12.5": "v0.12.6", // dapr v1.18.0, v1.18.1
 	"github.com/diagridio/go-etcd-cron@v0.12.7": "v0.12.6", // dapr v1.18.3
 	"github.com/dapr/durabletask-go@v0.11.1":    "v0.11.0", // dapr v1.17.5
+	// dapr v1.18.3. durabletask-go: what dapr v1.18.2 built with; it lacks
+	// two workflow fixes of v0.12.4 (a new root trace per continue-as-new,
+	// a terminate anywhere in a batch), which daprshop does not use.
+	// avro: v2.34.0 only adds to the API dapr uses.
+	"github.com/dapr/durabletask-go@v0.12.4": "v0.12.2-0.20260720132056-79042da5fe61",
+	"github.com/iskorotkov/avro/v2@v2.33.1":  "v2.34.0",
+}
+
+// unservedReplacements maps the targets of dapr's own replace directives
+// that the module proxy does not serve to a served "path version".
+var unservedReplacements = map[string]string{
+	// dapr v1.18.3 swaps Pulsar's client for a fork (to decode Avro with
+	// the limits above); upstream v0.18.0 is what components-contrib
+	// requires, and Pulsar is not a component daprshop uses.
+	"github.com/twmb/pulsar-client-go@v0.20.1-0.20260624144353-90eefc81f70a": "github.com/apache/pulsar-client-go v0.18.0",
 }
 
 type modFile struct {
@@ -64,6 +79,10 @@ func run(args []string) error {
 		old := r.Old.Path
 		if r.Old.Version != "" {
 			old += " " + r.Old.Version
+		}
+		if served, ok := unservedReplacements[r.New.Path+"@"+r.New.Version]; ok {
+			fmt.Fprintf(&b, "\n// %s@%s is not served here.\nreplace %s => %s\n", r.New.Path, r.New.Version, old, served)
+			continue
 		}
 		fmt.Fprintf(&b, "\nreplace %s => %s %s\n", old, r.New.Path, r.New.Version)
 	}
