@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -187,26 +186,17 @@ func startCluster(t *testing.T) *cluster {
 	clientPort, peerPort := proc.FreePort(t), proc.FreePort(t)
 	clientURL := "http://" + proc.Addr(clientPort)
 	peerURL := "http://" + proc.Addr(peerPort)
-	etcdProc := proc.Start(t, proc.Spec{
-		Name: "etcd", Path: etcd, LogDir: logDir,
+	// etcd shuts down on SIGINT and then re-raises it: it ends "killed by
+	// SIGINT", which is its clean stop. proc stops it after kube-apiserver,
+	// started later.
+	proc.Start(t, proc.Spec{
+		Name: "etcd", Path: etcd, LogDir: logDir, EndsByStopSignal: true,
 		Args: []string{
 			"--name", "k8s-validate", "--data-dir", filepath.Join(dir, "etcd"),
 			"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
 			"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
 			"--initial-cluster", "k8s-validate=" + peerURL,
 		},
-	})
-	// etcd shuts down on SIGINT and then re-raises it, so it exits "killed by
-	// signal", which proc would count as an unclean stop. Stop it here,
-	// before proc's own cleanup (and after kube-apiserver's).
-	t.Cleanup(func() {
-		_ = syscall.Kill(etcdProc.PID(), syscall.SIGINT)
-		select {
-		case <-etcdProc.Exited():
-		case <-time.After(proc.StopTimeout):
-			etcdProc.Kill()
-			t.Errorf("etcd ignored SIGINT for %s and was killed", proc.StopTimeout)
-		}
 	})
 
 	// A static token for the test's client, and the service account keys
