@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/daprshop/daprshop/tests/findings"
+	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/suite"
 )
@@ -30,6 +32,7 @@ func TestOrderFlow(t *testing.T) {
 		{"notification exactly once", testRedelivery},
 		{"dead letters", testPoisonEvent},
 		{"dead letter redriven", testRedrive},
+		{"unreadable message kept by the broker", testUnreadableMessageKept},
 	} {
 		t.Run(sub.name, func(t *testing.T) {
 			sc := run.Scenario(t, sub.name)
@@ -217,6 +220,39 @@ func testRedrive(t *testing.T, sys *suite.Shop) {
 	}
 	status = sys.Call(t, http.MethodPost, redrive, "", nil)
 	sc.Check("a redriven dead letter is gone", status == http.StatusNotFound, "404 on a second redrive", fmt.Sprint(status))
+}
+
+// testUnreadableMessageKept puts on the dead-letter topic a message that
+// is not a CloudEvent, nor JSON at all. notification's sidecar cannot
+// read it, and that topic has no dead-letter topic of its own: the sidecar
+// rejects it at once (no retries: it never reaches the app). A broker
+// that can keep it must, for an operator; RabbitMQ does only with a
+// dead-letter exchange (pubsub.rabbitmq's enableDeadLetter).
+func testUnreadableMessageKept(t *testing.T, sys *suite.Shop) {
+	queues, ok := sys.Broker.(system.DeadLetterQueues)
+	if !ok {
+		t.Skipf("the %s profile's broker keeps nothing a sidecar gives up on", sys.Profile.Name)
+	}
+	const deadLetterTopic = "orders-deadletter"
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	before, _ := queues.DeadLettered(ctx, "notification", deadLetterTopic)
+	if err := sys.Broker.Publish(ctx, deadLetterTopic, []byte("not a CloudEvent {")); err != nil {
+		t.Fatal(err)
+	}
+	var kept int
+	err := proc.WaitUntil(ctx, func(ctx context.Context) error {
+		n, err := queues.DeadLettered(ctx, "notification", deadLetterTopic)
+		if err != nil {
+			return err
+		}
+		if kept = n - before; kept < 1 {
+			return fmt.Errorf("%d kept", kept)
+		}
+		return nil
+	}, sys.App(t, "notification").Daprd)
+	sys.Scenario.Check("a message notification's sidecar cannot read kept by the broker", err == nil,
+		"on dlq-notification-"+deadLetterTopic+" within 15s", fmt.Sprint(err))
 }
 
 // TestEventWithNonStringTraceID publishes, as any client allowed to

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/suite"
 )
@@ -19,8 +22,37 @@ func TestOutboxNeverStoresAnOrderWithoutItsEvent(t *testing.T) {
 	sys := suite.Start(t, sc, system.Options{SeparatePubSubRedis: true})
 	sys.Restock(t, "OUTBOX-1", 3)
 
+	// First, with the broker up: the order's event reaches its topic, and
+	// only the orderstore's outbox publishes it. A store without its
+	// outbox settings saves orders and publishes nothing, and daprd says
+	// nothing of it.
+	sys.Restock(t, "OUTBOX-OK", 1)
+	published := sys.Broker.Tap(t, ordersTopic)
+	status, id := sys.PlaceOrder(t, "", "c-outbox-ok", "OUTBOX-OK", 1)
+	if status != http.StatusCreated {
+		t.Fatalf("POST /orders with the broker up: got %d, want 201", status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), outboxSettle)
+	err := proc.WaitUntil(ctx, func(context.Context) error {
+		events, err := published()
+		if err != nil {
+			return err
+		}
+		for _, e := range events {
+			if strings.Contains(string(e), id) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d events on %s, none of %s", len(events), ordersTopic, id)
+	})
+	cancel()
+	sc.Check("an order's event published on "+ordersTopic+" by the orderstore's outbox", err == nil,
+		fmt.Sprintf("its event within %s", outboxSettle),
+		fmt.Sprintf("%v: the order was stored and nothing published it; does the orderstore component set "+
+			"outboxPublishPubsub and outboxPublishTopic? (daprd runs without the outbox, silently, when one is missing)", err))
+
 	sys.BrokerProc.Stop()
-	status, _ := sys.PlaceOrder(t, "", "c-outbox", "OUTBOX-1", 2)
+	status, _ = sys.PlaceOrder(t, "", "c-outbox", "OUTBOX-1", 2)
 	sc.Check("order refused while its event cannot be published", status >= 500, "a 5xx", fmt.Sprint(status))
 	got := sys.StoredItem(t, "OUTBOX-1")
 	sc.Check("stock back after the refused order", got.Available == 3 && got.Reserved == 0,

@@ -79,7 +79,7 @@ var (
 	E2ELoadDuration = Knob{Name: "E2E_LOAD_DURATION", Default: "10s", Targets: "test e2e k8s-e2e",
 		Doc: "how long each load phase of the fault scenarios lasts; longer makes a soak"}
 	E2EBreak = Knob{Name: "E2E_BREAK", Targets: "test e2e",
-		Doc: "breaks the setup on purpose to see the suite catch it: `resiliency` runs the sidecars without the resiliency policy"}
+		Doc: "breaks a setting on purpose to see the suite catch it and name it: `resiliency` (no resiliency policy), `outbox-topic` (the orderstore without outboxPublishTopic), `dead-letter-exchange` (RabbitMQ's pubsub without enableDeadLetter; BACKEND=postgres-rabbitmq)"}
 
 	Finding = Knob{Name: "FINDING", Targets: "repro",
 		Doc: "the Dapr defect to reproduce, by its name in docs/findings.md (`make repro` alone lists them)"}

@@ -90,7 +90,9 @@ func (r *RabbitMQ) Topics(ctx context.Context) ([]string, error) {
 	}
 	var topics []string
 	for line := range strings.Lines(out) {
-		if name := strings.TrimSpace(line); name != "" && !strings.HasPrefix(name, "amq.") {
+		// amq.*: RabbitMQ's own; dlx-*: the dead-letter exchanges
+		// pubsub.rabbitmq declares beside each queue, not topics.
+		if name := strings.TrimSpace(line); name != "" && !strings.HasPrefix(name, "amq.") && !strings.HasPrefix(name, deadLetterExchangePrefix) {
 			topics = append(topics, name)
 		}
 	}
@@ -453,6 +455,39 @@ type queue struct {
 
 func (q queue) String() string {
 	return fmt.Sprintf("queue %s: %d ready, %d unacknowledged", q.name, q.ready, q.unacknowledged)
+}
+
+// DeadLetterQueues is a broker that keeps what the subscriber gave up on
+// (RabbitMQ; pubsub.redis has no such place).
+type DeadLetterQueues interface {
+	// DeadLettered counts the messages kept for an operator from app's
+	// subscription to topic, and fails when the broker keeps none of
+	// them: its queue has no dead-letter queue.
+	DeadLettered(ctx context.Context, app, topic string) (int, error)
+}
+
+// The names pubsub.rabbitmq gives, with enableDeadLetter, the exchange a
+// subscription's queue dead-letters to and the queue bound to it, each
+// followed by the queue's own name (app-topic).
+const (
+	deadLetterExchangePrefix = "dlx-"
+	deadLetterQueuePrefix    = "dlq-"
+)
+
+// DeadLettered counts the messages on app's dead-letter queue for topic.
+func (r *RabbitMQ) DeadLettered(ctx context.Context, app, topic string) (int, error) {
+	queues, err := r.queues(ctx)
+	if err != nil {
+		return 0, err
+	}
+	name := deadLetterQueuePrefix + app + "-" + topic
+	for _, q := range queues {
+		if q.name == name {
+			return q.ready + q.unacknowledged, nil
+		}
+	}
+	return 0, fmt.Errorf("no queue %s: what %s's sidecar gives up on from %s is dropped; "+
+		"the pubsub component must set enableDeadLetter", name, app, topic)
 }
 
 // queues lists the broker's queues.

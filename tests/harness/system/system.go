@@ -22,7 +22,6 @@ import (
 
 	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/internal/config"
-	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/repo"
 )
@@ -214,26 +213,6 @@ func FatalMessage(log string) string {
 // to about 11 s when the sidecar is told to stop, and stopping it midway
 // fails the shutdown. deploy/selfhosted/run.sh uses the same value.
 const DaprdGracefulShutdownSeconds = 15
-
-// resources returns the directory of the components every sidecar runs
-// with: profile's, without what knobs.E2EBreak breaks; "" (the run file's
-// own) for the Redis profile unbroken.
-func resources(t testing.TB, env Env, profile Profile) string {
-	t.Helper()
-	if !knobs.E2EBreak.Set() {
-		if profile.Dir == "" {
-			return ""
-		}
-		return profile.Resources(t, env.Root)
-	}
-	kind := knobs.E2EBreak.Value()
-	drop := map[string]string{"resiliency": "resiliency.yaml"}[kind]
-	if drop == "" {
-		t.Fatalf("%s=%q: the only breakage known is resiliency", knobs.E2EBreak.Name, kind)
-	}
-	t.Logf("%s=%s: running without %s", knobs.E2EBreak.Name, kind, drop)
-	return profile.Resources(t, env.Root, drop)
-}
 
 // Usage reads what every running process of the system has used so far,
 // by process name ("daprd-order", "redis", ...); a process that exited (a
