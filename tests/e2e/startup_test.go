@@ -41,6 +41,9 @@ func TestSidecarStartsAmidItsComponentsPorts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Also if the test stops midway: the scenarios after it need the
+		// namespace's own range back.
+		t.Cleanup(func() { _ = restore() })
 		sidecar := system.StartDaprd(t, "order", servers, internal)
 		ctx, cancel := context.WithTimeout(context.Background(), system.ReadyTimeout)
 		err = system.WaitHTTP(ctx, sidecar.DaprURL+"/v1.0/healthz", http.StatusNoContent, sidecar.Daprd)

@@ -66,8 +66,8 @@ func StartServers(t testing.TB) Servers {
 // StartDaprd starts the sidecar of the run file's app appID on servers, as
 // StartSidecarAlone does, with its internal gRPC API on internalPort (0: a
 // free one), and returns at once: a test of how a sidecar starts. It stops
-// when the test ends, or before (Sidecar.Stop), and its shutdown fails the
-// test unless the profile's known issue explains it.
+// when the test ends (or at its Daprd's Shutdown), and its shutdown fails
+// the test unless the profile's known issue explains it.
 func StartDaprd(t testing.TB, appID string, servers Servers, internalPort int) *App {
 	t.Helper()
 	env, profile := LoadEnv(t), selectedProfile(t)
