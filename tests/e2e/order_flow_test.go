@@ -251,8 +251,12 @@ func testUnreadableMessageKept(t *testing.T, sys *suite.Shop) {
 		}
 		return nil
 	}, sys.App(t, "notification").Daprd)
+	observed := fmt.Sprintf("%d kept", kept)
+	if err != nil {
+		observed = err.Error()
+	}
 	sys.Scenario.Check("a message notification's sidecar cannot read kept by the broker", err == nil,
-		"on dlq-notification-"+deadLetterTopic+" within 15s", fmt.Sprint(err))
+		"on dlq-notification-"+deadLetterTopic+" within 15s", observed)
 }
 
 // TestEventWithNonStringTraceID publishes, as any client allowed to
