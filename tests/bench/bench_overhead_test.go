@@ -19,7 +19,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/daprshop/daprshop/internal/daprclient"
-	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
 	"github.com/daprshop/daprshop/tests/suite"
@@ -105,12 +104,7 @@ const benchTopic = "bench"
 func startBenchApp(t *testing.T, sys *suite.Shop) *benchApp {
 	t.Helper()
 	env := system.LoadEnv(t)
-	var base repo.RunApp
-	for _, a := range env.Apps(t) {
-		if a.AppID == "notification" {
-			base = a
-		}
-	}
+	base := env.App(t, "notification")
 	base.AppID, base.EnableAppHealth = "bench", false
 	resources := t.TempDir()
 	for _, name := range []string{"statestore.yaml", "pubsub.yaml"} {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/daprshop/daprshop/tests/harness/proc"
-	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
@@ -40,13 +39,7 @@ spec:
 		t.Fatal(err)
 	}
 
-	var order repo.RunApp
-	for _, a := range env.Apps(t) {
-		if a.AppID == "order" {
-			order = a
-		}
-	}
-	sidecar := system.StartSidecar(t, env, order, system.Options{ResourcesPath: resources}, logDir,
+	sidecar := system.StartSidecar(t, env, env.App(t, "order"), system.Options{ResourcesPath: resources}, logDir,
 		system.Backends{Components: system.RedisEnv(redis, redis), NATS: "nats://127.0.0.1:1"})
 
 	select {

@@ -57,7 +57,7 @@ func TestSidecarStartsAmidItsComponentsPorts(t *testing.T) {
 		case err != nil: // its exit is the finding, not its stop
 			why := system.FatalMessage(sidecar.Daprd.Log())
 			if why == "" {
-				why = firstLine(err.Error())
+				why, _, _ = strings.Cut(err.Error(), "\n") // the log's tail follows
 			}
 			failed = append(failed, fmt.Sprintf("start %d: %s", try+1, why))
 		case stopErr != nil:
@@ -67,10 +67,4 @@ func TestSidecarStartsAmidItsComponentsPorts(t *testing.T) {
 	sc.Check("the sidecar starts although its components' connections take ports beside its internal port (dapr/dapr#10149)",
 		len(failed) == 0, fmt.Sprintf("%d of %d starts healthy", startTries, startTries),
 		fmt.Sprintf("%d of %d failed: %s", len(failed), startTries, strings.Join(failed, "; ")))
-}
-
-// firstLine is s up to its first line break.
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }

@@ -9,7 +9,6 @@ import (
 	sdk "github.com/dapr/go-sdk/client"
 
 	"github.com/daprshop/daprshop/internal/daprclient"
-	"github.com/daprshop/daprshop/tests/harness/repo"
 )
 
 // Sidecar is one app's daprd running without its app, on the components
@@ -51,7 +50,7 @@ func StartSidecarAlone(t testing.TB, appID string) *Sidecar {
 	if err := WaitHTTP(ctx, s.DaprURL+"/v1.0/healthz", http.StatusNoContent, s.Daprd); err != nil {
 		t.Fatalf("sidecar of %s not ready: %v", appID, err)
 	}
-	appEnv := maps.Clone(runApp(t, appID).Env)
+	appEnv := maps.Clone(LoadEnv(t).App(t, appID).Env)
 	maps.Copy(appEnv, servers.Env)
 	return &Sidecar{GRPCAddr: s.DaprGRPCAddr, APIToken: s.APIToken, Servers: servers, AppEnv: appEnv}
 }
@@ -75,7 +74,7 @@ func StartDaprd(t testing.TB, appID string, servers Servers, internalPort int) *
 	if profile.Dir != "" {
 		opts.ResourcesPath = profile.Resources(t, env.Root)
 	}
-	s := StartSidecar(t, env, runApp(t, appID), opts, env.LogDir(t), Backends{Components: servers.Env})
+	s := StartSidecar(t, env, env.App(t, appID), opts, env.LogDir(t), Backends{Components: servers.Env})
 	// Before the process's own cleanup, which would fail the test on any
 	// unclean shutdown: the profile's known issue is logged as what it is.
 	t.Cleanup(func() {
@@ -88,19 +87,6 @@ func StartDaprd(t testing.TB, appID string, servers Servers, internalPort int) *
 		}
 	})
 	return s
-}
-
-// runApp is the run file's app appID, failing the test if there is none.
-func runApp(t testing.TB, appID string) repo.RunApp {
-	t.Helper()
-	env := LoadEnv(t)
-	for _, a := range env.Apps(t) {
-		if a.AppID == appID {
-			return a
-		}
-	}
-	t.Fatalf("no app %q in %s", appID, env.RunFile)
-	return repo.RunApp{}
 }
 
 // Client returns a new client of the sidecar, made as the apps make theirs

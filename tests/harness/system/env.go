@@ -70,6 +70,18 @@ func (e Env) Apps(t testing.TB) []repo.RunApp {
 	return apps
 }
 
+// App is the run file's app appID, failing the test if there is none.
+func (e Env) App(t testing.TB, appID string) repo.RunApp {
+	t.Helper()
+	for _, a := range e.Apps(t) {
+		if a.AppID == appID {
+			return a
+		}
+	}
+	t.Fatalf("no app %q in %s", appID, e.RunFile)
+	return repo.RunApp{}
+}
+
 // LogDir returns a fresh directory for the logs of test t.
 func (e Env) LogDir(t testing.TB) string {
 	t.Helper()
