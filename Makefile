@@ -220,6 +220,7 @@ packages:
 		/usr/lib/postgresql/15/bin/postgres:postgresql-15 /usr/lib/rabbitmq/bin/rabbitmq-server:rabbitmq-server
 
 # Runs the system in the foreground through `dapr run -f`; Ctrl-C stops it.
+# BACKEND=postgres-rabbitmq runs it on PostgreSQL and RabbitMQ (as root).
 run: build
 	bash deploy/selfhosted/run.sh
 

@@ -4,13 +4,26 @@
 #   dapr run -f deploy/selfhosted/dapr.yaml
 #
 # with the dapr CLI and daprd that `make build` built (make run calls this).
-# First it makes sure Redis (127.0.0.1:6379) and NATS (127.0.0.1:4222)
-# answer, starting those that do not; on exit it stops what it started, and
-# only that.
+# First it makes sure the servers of the backend profile BACKEND names
+# answer, starting those that do not: Redis (127.0.0.1:6379) for `redis`,
+# PostgreSQL (127.0.0.1:5432) and RabbitMQ (127.0.0.1:5672) for
+# `postgres-rabbitmq`, and NATS (127.0.0.1:4222) for both. On exit it stops
+# what it started, and only that.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 version=${DAPR_VERSION:?DAPR_VERSION is not set; run through make run}
+backend=${BACKEND:-redis}
+case $backend in
+redis) ;;
+postgres-rabbitmq)
+	# PostgreSQL refuses to run as root, and only root can start it as
+	# the package's postgres user.
+	[ "$(id -u)" -eq 0 ] || { echo "run: BACKEND=$backend runs PostgreSQL as its own user: run as root" >&2; exit 2; } ;;
+*)
+	echo "run: BACKEND=$backend: want redis or postgres-rabbitmq" >&2
+	exit 2 ;;
+esac
 # DAPRD names another daprd to run (relative to the repository).
 daprd=${DAPRD:-out/dapr/$version/.dapr/bin/daprd}
 case $daprd in /*) ;; *) daprd=$root/$daprd ;; esac
@@ -20,7 +33,8 @@ state=$out/run
 ready_timeout=90
 mkdir -p "$state"
 
-started=() # PIDs this script started, stopped in reverse order on exit
+started=()   # PIDs this script started, stopped in reverse order on exit
+scratches=() # directories of the servers' data, removed once they stopped
 cli=
 
 # stop_cli stops the apps and sidecars gracefully, then the CLI. The CLI
@@ -74,30 +88,33 @@ cleanup() {
 		kill -TERM "${started[i]}" 2>/dev/null || true
 		wait "${started[i]}" 2>/dev/null || true
 	done
+	rm -rf "${scratches[@]}"
 }
 trap cleanup EXIT
 trap 'echo; echo "run: stopping" >&2; exit 130' INT TERM
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-need() { # command debian-package
+need() { # program debian-package
 	sh "$root/tools/ensure-packages.sh" "$1:$2"
 }
 
+running() { # name port: whether a server listens there already, said if so
+	listening "$2" || return 1
+	echo "run: using the $1 already on 127.0.0.1:$2" >&2
+}
+
+# start starts a server and waits up to 30 s for it to listen (RabbitMQ
+# takes about 5).
 start() { # name port command...
 	local name=$1 port=$2 pid
 	shift 2
-	if listening "$port"; then
-		echo "run: using the $name already on 127.0.0.1:$port" >&2
-		return 0
-	fi
-	need "$1" "$name-server"
 	# A session of its own: a Ctrl-C at the terminal reaches this script,
 	# which stops the servers after the apps that use them.
 	setsid "$@" >"$state/$name.log" 2>&1 &
 	pid=$!
 	started+=("$pid")
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		listening "$port" && break
 		kill -0 "$pid" 2>/dev/null || { echo "run: $name exited; see $state/$name.log" >&2; exit 1; }
 		sleep 0.1
@@ -106,8 +123,77 @@ start() { # name port command...
 	echo "run: started $name on 127.0.0.1:$port (pid $pid, log $state/$name.log)" >&2
 }
 
-start redis 6379 redis-server --bind 127.0.0.1 --port 6379 --save "" --appendonly no
-start nats 4222 nats-server --addr 127.0.0.1 --port 4222
+# scratch makes a directory for a server's data, scratch_dir, removed on
+# exit: a development database starts empty each run, as Redis does.
+scratch() { # name
+	scratch_dir=$(mktemp -d -t "daprshop-run-$1.XXXXXX")
+	scratches+=("$scratch_dir")
+}
+
+postgres_bin=/usr/lib/postgresql/15/bin
+start_postgres() {
+	running postgres 5432 && return
+	need "$postgres_bin/postgres" postgresql-15
+	local as_postgres=(setpriv --reuid postgres --regid postgres --clear-groups --)
+	scratch postgres
+	local dir=$scratch_dir
+	chown postgres: "$dir"
+	"${as_postgres[@]}" "$postgres_bin/initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$state/postgres-initdb.log" 2>&1 ||
+		{ echo "run: initdb failed; see $state/postgres-initdb.log" >&2; exit 1; }
+	# setpriv execs the server: the PID stopped on exit is the postmaster's.
+	start postgres 5432 "${as_postgres[@]}" "$postgres_bin/postgres" -D "$dir/data" -p 5432 -k "$dir" -c listen_addresses=127.0.0.1
+}
+
+# The broker runs with no plugins, its Erlang port mapper started first so
+# that it stops with the rest.
+rabbitmq_bin=/usr/lib/rabbitmq/bin
+start_rabbitmq() {
+	running rabbitmq 5672 && return
+	need "$rabbitmq_bin/rabbitmq-server" rabbitmq-server
+	scratch rabbitmq
+	local dir=$scratch_dir
+	echo '[].' >"$dir/enabled_plugins"
+	running epmd 4369 || start epmd 4369 epmd -address 127.0.0.1 -port 4369
+	# RUNNING_UNDER_SYSTEMD makes the script exec the Erlang VM, whose PID
+	# is then the one stopped on exit.
+	start rabbitmq 5672 env HOME="$dir" RABBITMQ_NODENAME=rabbit@localhost \
+		ERL_EPMD_ADDRESS=127.0.0.1 ERL_EPMD_PORT=4369 RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=5672 \
+		RABBITMQ_DIST_PORT=25672 RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_LOGS=- \
+		RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RUNNING_UNDER_SYSTEMD=1 "$rabbitmq_bin/rabbitmq-server"
+}
+
+runfile=$root/deploy/selfhosted/dapr.yaml
+case $backend in
+redis)
+	running redis 6379 || { need redis-server redis-server && start redis 6379 redis-server --bind 127.0.0.1 --port 6379 --save "" --appendonly no; }
+	# The components read the Redis addresses from REDIS_HOST and
+	# PUBSUB_REDIS_HOST (envRef).
+	export REDIS_HOST=${REDIS_HOST:-127.0.0.1:6379}
+	export PUBSUB_REDIS_HOST=${PUBSUB_REDIS_HOST:-$REDIS_HOST}
+	;;
+postgres-rabbitmq)
+	start_postgres
+	start_rabbitmq
+	export POSTGRES_CONNECTION_STRING=${POSTGRES_CONNECTION_STRING:-host=127.0.0.1 port=5432 user=postgres dbname=postgres sslmode=disable}
+	export RABBITMQ_CONNECTION_STRING=${RABBITMQ_CONNECTION_STRING:-amqp://guest:guest@127.0.0.1:5672}
+	# The profile's resources: components/, its own files in place of
+	# those of the same name. The run file, copied beside them at the
+	# same depth (its other paths still resolve), points at them and
+	# leaves order's create ETag unset: state.postgresql keeps first-write
+	# in transactions (docs/patterns.md, "Two backend profiles").
+	rm -rf "$state/resources"
+	mkdir -p "$state/resources"
+	cp "$root"/components/*.yaml "$state/resources/"
+	cp "$root/components/$backend"/*.yaml "$state/resources/"
+	runfile=$state/dapr.yaml
+	sed -e 's|resourcesPaths: \["../../components"\]|resourcesPaths: ["resources"]|' \
+		-e 's|ORDERSTORE_CREATE_ETAG: "2147483647"|ORDERSTORE_CREATE_ETAG: ""|' "$root/deploy/selfhosted/dapr.yaml" >"$runfile"
+	for want in 'resourcesPaths: \["resources"\]' 'ORDERSTORE_CREATE_ETAG: ""'; do
+		grep -q "$want" "$runfile" || { echo "run: deploy/selfhosted/dapr.yaml changed: cannot set $want for $backend" >&2; exit 1; }
+	done
+	;;
+esac
+running nats 4222 || { need nats-server nats-server && start nats 4222 nats-server --addr 127.0.0.1 --port 4222; }
 
 # The CLI runs $DAPR_RUNTIME_PATH/.dapr/bin/daprd. That is a wrapper here: the
 # run file cannot set these two listen addresses, and daprd's defaults bind
@@ -123,17 +209,14 @@ WRAPPER
 chmod +x "$runtime/.dapr/bin/daprd"
 
 # daprd gets the CLI's environment, not the run file's env section: the
-# components read the Redis addresses from REDIS_HOST and PUBSUB_REDIS_HOST
-# (envRef).
+# servers' addresses the components read (envRef) are exported above.
 export DAPR_RUNTIME_PATH=$runtime
-export REDIS_HOST=${REDIS_HOST:-127.0.0.1:6379}
-export PUBSUB_REDIS_HOST=${PUBSUB_REDIS_HOST:-$REDIS_HOST}
 export DAPR_HOST_IP=${DAPR_HOST_IP:-127.0.0.1}
 
 echo "run: INSECURE, for development only: no Dapr API or app tokens (INSECURE_NO_TOKENS in deploy/selfhosted/dapr.yaml), and no AUTH_ISSUER: every client is taken for an operator" >&2
 
 # tee ignores Ctrl-C so that the shutdown's own log lines still get through.
-"$out/bin/dapr" run -f "$root/deploy/selfhosted/dapr.yaml" > >(trap '' INT && exec tee "$state/dapr.log") 2>&1 &
+"$out/bin/dapr" run -f "$runfile" > >(trap '' INT && exec tee "$state/dapr.log") 2>&1 &
 cli=$!
 
 ready=
@@ -159,7 +242,7 @@ fi
 
 cat >&2 <<MSG
 
-run: daprshop is up on daprd $("$daprd" --version). The API is at http://127.0.0.1:8080
+run: daprshop is up on daprd $("$daprd" --version), backend $backend. The API is at http://127.0.0.1:8080
   curl -s -XPOST 127.0.0.1:8080/orders -H 'Content-Type: application/json' \\
     -d '{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":2}]}'
   curl -s 127.0.0.1:8081/items

@@ -34,12 +34,24 @@ func Inside() bool { return os.Getenv(envMarker) == "1" }
 //		return netns.Reexec()
 //	}
 //	return m.Run()
-func Reexec() int { return run("--user", "--map-root-user", "--net") }
+func Reexec() int { return run(Command(false, os.Args...)) }
 
-// run runs this test binary again under unshare with flags.
-func run(flags ...string) int {
-	args := append(append(flags, "--", "sh", "-c", setup, "sh"), os.Args...)
-	cmd := exec.Command("unshare", args...)
+// Command is the command line that runs argv in a new network namespace,
+// set up as Reexec's is: in a new user namespace too, or, privileged, as
+// root with a mount namespace of its own (as ReexecPrivileged). unshare
+// execs argv, so the PID it starts with is argv's, in the namespace.
+func Command(privileged bool, argv ...string) []string {
+	flags := []string{"--user", "--map-root-user", "--net"}
+	if privileged {
+		flags = []string{"--net", "--mount", "--propagation", "private"}
+	}
+	return append(append(append([]string{"unshare"}, flags...), "--", "sh", "-c", setup, "sh"), argv...)
+}
+
+// run runs the command line argv with the marker of this package's
+// namespaces set.
+func run(argv []string) int {
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), envMarker+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -56,9 +68,7 @@ func run(flags ...string) int {
 // which a user namespace cannot: run as root, it makes a network namespace
 // and a mount namespace (the machines' mounts vanish with it), without a
 // user namespace.
-func ReexecPrivileged() int {
-	return run("--net", "--mount", "--propagation", "private")
-}
+func ReexecPrivileged() int { return run(Command(true, os.Args...)) }
 
 // Dial connects to addr from inside the network namespace at path (a
 // /proc/PID/ns/net or /run/netns/NAME): a test reaching what listens on

@@ -44,6 +44,10 @@ type Spec struct {
 	// the stop signal simply ends (Erlang's port mapper, epmd): dying of
 	// it is a clean stop.
 	EndsByStopSignal bool
+	// StopGroup sends the stop signal to the process's whole group, as a
+	// Ctrl-C at a terminal does: for a command such as make, which leaves
+	// its children to get the signal themselves.
+	StopGroup bool
 }
 
 // Process is a running (or exited) child process.
@@ -155,7 +159,12 @@ func (p *Process) Shutdown() error {
 	}
 	p.stopping.Store(true)
 	stop := cmp.Or(p.spec.StopSignal, os.Signal(os.Interrupt))
-	_ = p.cmd.Process.Signal(stop)
+	if p.spec.StopGroup {
+		// The process leads its group (Setpgid).
+		_ = syscall.Kill(-p.PID(), stop.(syscall.Signal))
+	} else {
+		_ = p.cmd.Process.Signal(stop)
+	}
 	select {
 	case <-p.done:
 		if p.err != nil && !(p.spec.EndsByStopSignal && endedBy(p.err, stop)) {
