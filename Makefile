@@ -302,7 +302,8 @@ repro:
 # overhead next to direct calls, the apps' own share. Prints its tables and
 # writes out/bench/report.json, .md and .html in the one report format (its
 # phases as scenarios, its figures as their measurements), which rc-check
-# reads as a BASE or CANDIDATE.
+# reads as a BASE or CANDIDATE. BACKEND=postgres-rabbitmq runs it on
+# PostgreSQL and RabbitMQ (as root), the direct calls on them too.
 bench: packages daprd
 	go test -count=1 -timeout 20m -v ./tests/bench/
 

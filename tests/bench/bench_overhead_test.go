@@ -15,7 +15,6 @@ import (
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
-	"github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
 	"github.com/daprshop/daprshop/internal/daprclient"
@@ -108,7 +107,13 @@ func startBenchApp(t *testing.T, sys *suite.Shop) *benchApp {
 	base.AppID, base.EnableAppHealth = "bench", false
 	resources := t.TempDir()
 	for _, name := range []string{"statestore.yaml", "pubsub.yaml"} {
-		unscoped(t, filepath.Join(env.Root, "components", name), filepath.Join(resources, name))
+		var from string // the profile's own file, or else components/'s
+		for _, dir := range sys.Profile.ComponentDirs(env.Root) {
+			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				from = filepath.Join(dir, name)
+			}
+		}
+		unscoped(t, from, filepath.Join(resources, name))
 	}
 	app := system.StartSidecar(t, env, base, system.Options{ResourcesPath: resources}, env.LogDir(t),
 		system.Backends{Components: sys.Env, NATS: sys.NATS.URL})
@@ -173,9 +178,7 @@ func unscoped(t *testing.T, from, to string) {
 }
 
 func (b *benchApp) pairs(t *testing.T, sys *suite.Shop) []pair {
-	rdb := sys.Redis.Client(t)
 	inventory := sys.App(t, "inventory")
-	direct := directStream(t, sys.PubSubRedis)
 	reader := sys.Token("c-bench")
 	get := func(ctx context.Context, url string) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -200,9 +203,7 @@ func (b *benchApp) pairs(t *testing.T, sys *suite.Shop) []pair {
 	if err := b.client.SaveState(context.Background(), "statestore", "bench-get", value, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.HSet(context.Background(), "bench-direct-get", "data", value, "version", 1).Err(); err != nil {
-		t.Fatal(err)
-	}
+	direct := directOn(t, sys, value)
 	return []pair{
 		{
 			name: "read an item from inventory (service invocation)",
@@ -220,19 +221,17 @@ func (b *benchApp) pairs(t *testing.T, sys *suite.Shop) []pair {
 				}
 				return err
 			},
-			direct: func(ctx context.Context, _ int) error { return rdb.HGetAll(ctx, "bench-direct-get").Err() },
+			direct: direct.get,
 		},
 		{
 			name: "state save",
 			dapr: func(ctx context.Context, i int) error {
 				return b.client.SaveState(ctx, "statestore", "bench-save", value, nil)
 			},
-			direct: func(ctx context.Context, i int) error {
-				return rdb.HSet(ctx, "bench-direct-save", "data", value, "version", i).Err()
-			},
+			direct: direct.save,
 		},
 		{
-			name: "publish → delivered (Redis Streams)",
+			name: "publish → delivered (" + direct.broker + ")",
 			dapr: func(ctx context.Context, i int) error {
 				if err := b.client.PublishEvent(ctx, "pubsub", benchTopic, fmt.Appendf(nil, `{"seq":%d}`, i),
 					dapr.PublishEventWithContentType("application/json")); err != nil {
@@ -240,47 +239,8 @@ func (b *benchApp) pairs(t *testing.T, sys *suite.Shop) []pair {
 				}
 				return awaitSeq(ctx, b.delivered, i)
 			},
-			direct: direct,
+			direct: direct.publish,
 		},
-	}
-}
-
-// directStream returns the direct side of the pub/sub pair: XADD to a
-// stream, and the round trip ends when a consumer group reader gets it.
-func directStream(t *testing.T, r *system.Redis) func(context.Context, int) error {
-	t.Helper()
-	rdb := r.Client(t)
-	const stream, group = "bench-direct", "bench"
-	if err := rdb.XGroupCreateMkStream(context.Background(), stream, group, "$").Err(); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan int, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	reader := r.Client(t)
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			streams, err := reader.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "c", Streams: []string{stream, ">"}, Count: 10, Block: time.Second}).Result()
-			if err != nil {
-				continue // redis.Nil on a quiet second, or the test ending
-			}
-			for _, s := range streams {
-				for _, m := range s.Messages {
-					var seq int
-					fmt.Sscan(fmt.Sprint(m.Values["seq"]), &seq)
-					reader.XAck(ctx, stream, group, m.ID)
-					got <- seq
-				}
-			}
-		}
-	}()
-	return func(ctx context.Context, i int) error {
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"seq": i}}).Err(); err != nil {
-			return err
-		}
-		return awaitSeq(ctx, got, i)
 	}
 }
 

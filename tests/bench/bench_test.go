@@ -71,7 +71,7 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(root, "out", "bench")
+	dir := filepath.Join(root, bench.Out())
 	var fixedRuns, saturatedRuns []pipelineRun
 	for i := range benchRuns {
 		var profiles func() map[string]*profile.Profile
@@ -303,7 +303,7 @@ func usage(t *testing.T, sys *suite.Shop) map[string]report.Resource {
 	for _, r := range suite.Resources(sys.Usage()) {
 		out[r.Process] = r
 	}
-	if want := 2 + 2*len(sys.Apps); len(out) != want { // Redis, NATS, each app and its sidecar
+	if want := len(sys.Procs) + 1 + 2*len(sys.Apps); len(out) != want { // the profile's servers, NATS, each app and its sidecar
 		t.Fatalf("usage of %d processes, want %d: one has exited", len(out), want)
 	}
 	return out

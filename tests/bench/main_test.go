@@ -13,6 +13,6 @@ import (
 )
 
 // bench is this run of the benchmark; its phases are recorded in it.
-var bench = suite.New("bench", "out/bench")
+var bench = suite.New("bench", suite.ProfileOut("out/bench"))
 
 func TestMain(m *testing.M) { os.Exit(bench.Main(m)) }

@@ -25,7 +25,7 @@ import (
 )
 
 // runUpTimeout is how long `make run` may take to say the system is up:
-// its build is done by then (make test builds first), RabbitMQ takes
+// its build is done by then (the test builds first), RabbitMQ takes
 // about 5 s, the sidecars a few more.
 const runUpTimeout = 2 * time.Minute
 
@@ -43,6 +43,9 @@ func TestMakeRun(t *testing.T) {
 	}
 	root := repo.Root(t)
 	order := readmeBlock(t, root, "With the system up, place an order:")
+	// What make run builds first, built here, outside the namespace and
+	// its timeout (the dapr CLI takes minutes on a fresh machine).
+	runMake(t, root, 20*time.Minute, nil, "build")
 	for _, profile := range system.Profiles {
 		t.Run(profile.Name, func(t *testing.T) {
 			scratchBefore := runScratch(t)

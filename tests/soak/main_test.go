@@ -13,6 +13,6 @@ import (
 )
 
 // run is this run of the soak.
-var run = suite.New("soak", "out/soak")
+var run = suite.New("soak", suite.ProfileOut("out/soak"))
 
 func TestMain(m *testing.M) { os.Exit(run.Main(m)) }

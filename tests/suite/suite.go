@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
@@ -74,6 +75,19 @@ func (r *Run) MainPrivileged(m *testing.M, prepare func(root string) error) int 
 func (r *Run) Scenario(t *testing.T, name string) *report.ScenarioRecorder {
 	return r.recorder.Scenario(t, name)
 }
+
+// ProfileOut is out for the default backend profile, and out followed by
+// the profile's name for another (out/bench-postgres-rabbitmq): a suite
+// measured on each profile keeps each one's report beside the other's.
+func ProfileOut(out string) string {
+	if p := knobs.Backend.Value(); p != knobs.Backend.Default {
+		return out + "-" + p
+	}
+	return out
+}
+
+// Out is where the run's report goes, as New was told.
+func (r *Run) Out() string { return r.out }
 
 // Note adds Markdown to the report's notes (report.Report.Notes).
 func (r *Run) Note(markdown string) { r.recorder.Note(markdown) }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -327,30 +328,103 @@ type Usage struct {
 	RSSBytes   int64
 }
 
-// Usage reads the process's CPU time (user + system) and resident memory.
+// Usage reads the CPU time (user + system) and resident memory of the
+// process and of the processes it started: a server that works in
+// processes of its own (PostgreSQL forks one per connection) costs what
+// they cost. A live descendant adds its CPU time and its private memory
+// (RssAnon: what it shares with its parent, the code and PostgreSQL's
+// shared buffers, is in the parent's already); a child that ended adds the
+// CPU time the kernel kept for it.
 func (p *Process) Usage() (Usage, error) {
 	select {
 	case <-p.done:
 		return Usage{}, ErrExited
 	default:
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID()))
+	own, err := readStat(p.PID())
 	if err != nil {
 		return Usage{}, err
 	}
+	u := Usage{CPUSeconds: own.cpuSeconds + own.childrenCPUSeconds, RSSBytes: own.rssBytes}
+	for _, pid := range descendants(p.PID()) {
+		st, err1 := readStat(pid)
+		anon, err2 := rssAnon(pid)
+		if err1 != nil || err2 != nil {
+			continue // it ended meanwhile: its parent's children's time has it
+		}
+		u.CPUSeconds += st.cpuSeconds + st.childrenCPUSeconds
+		u.RSSBytes += anon
+	}
+	return u, nil
+}
+
+// stat is what Usage reads from /proc/PID/stat.
+type stat struct {
+	ppid                           int
+	cpuSeconds, childrenCPUSeconds float64
+	rssBytes                       int64
+}
+
+func readStat(pid int) (stat, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return stat{}, err
+	}
 	// Fields after the command name, which is in parentheses and may hold
-	// spaces: utime and stime are fields 14 and 15 of the whole line.
-	rest := stat[bytes.LastIndexByte(stat, ')')+2:]
+	// spaces: ppid is field 4 of the whole line, utime, stime, cutime and
+	// cstime 14 to 17, rss 24.
+	rest := data[bytes.LastIndexByte(data, ')')+2:]
 	fields := bytes.Fields(rest)
 	if len(fields) < 22 {
-		return Usage{}, fmt.Errorf("/proc/%d/stat: %d fields", p.PID(), len(fields))
+		return stat{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fields))
 	}
-	utime, err1 := strconv.ParseInt(string(fields[11]), 10, 64)
-	stime, err2 := strconv.ParseInt(string(fields[12]), 10, 64)
-	rssPages, err3 := strconv.ParseInt(string(fields[21]), 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return Usage{}, fmt.Errorf("/proc/%d/stat: %w", p.PID(), err)
+	var n [6]int64
+	var errs []error
+	for i, f := range []int{1, 11, 12, 13, 14, 21} {
+		n[i], err = strconv.ParseInt(string(fields[f]), 10, 64)
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return stat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
 	// The kernel counts CPU time in clock ticks (USER_HZ, 100 on Linux).
-	return Usage{CPUSeconds: float64(utime+stime) / 100, RSSBytes: rssPages * int64(os.Getpagesize())}, nil
+	return stat{ppid: int(n[0]), cpuSeconds: float64(n[1]+n[2]) / 100, childrenCPUSeconds: float64(n[3]+n[4]) / 100,
+		rssBytes: n[5] * int64(os.Getpagesize())}, nil
+}
+
+// descendants lists the live processes under pid, children first.
+func descendants(pid int) []int {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	children := map[int][]int{}
+	for _, dir := range dirs {
+		child, err := strconv.Atoi(filepath.Base(dir))
+		if err != nil {
+			continue
+		}
+		if st, err := readStat(child); err == nil {
+			children[st.ppid] = append(children[st.ppid], child)
+		}
+	}
+	var out []int
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
+}
+
+// rssAnon reads the process's private resident memory.
+func rssAnon(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			var kB int64
+			_, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kB)
+			return kB << 10, err
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no RssAnon", pid)
 }

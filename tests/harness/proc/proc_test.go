@@ -45,6 +45,28 @@ func TestUsageReadsCPUAndMemory(t *testing.T) {
 	}
 }
 
+// TestUsageCountsTheWorkersAProcessStarted has a parent that only waits
+// while its child spins, as PostgreSQL's postmaster does while its
+// backends work: the parent's usage is the child's CPU time.
+func TestUsageCountsTheWorkersAProcessStarted(t *testing.T) {
+	p := Start(t, Spec{Name: "waiting-parent", Path: "/bin/sh", LogDir: t.TempDir(),
+		Args: []string{"-c", "sh -c 'while :; do :; done' & child=$!; trap 'kill $child; exit 0' INT; wait"}})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		u, err := p.Usage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.CPUSeconds >= 0.5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a parent whose child spins used %+v after 5s, want its child's CPU time", u)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func TestWaitUntil(t *testing.T) {
 	t.Run("ready", func(t *testing.T) {
 		calls := 0
