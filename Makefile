@@ -226,14 +226,15 @@ run: build
 
 # Everything CI runs: vet, unit tests, the end-to-end tests on real daprd,
 # Redis and NATS (each test run in a network namespace of its own), the
-# self-hosted multi-host run, and, as root, the machines of vm-e2e and
+# self-hosted multi-host run, make run on both backend profiles (built
+# first, with everything make run builds), and, as root, the machines of vm-e2e and
 # deploy/k8s on the one-node Kubernetes cluster (k8s-e2e); and the
 # Kubernetes manifests' checks. The two longest suites, e2e and the
 # cluster's, are listed first so that they start first, side by side.
 # Then a short soak of 3,000 orders (a minute), alone, since its invariants
 # compare figures measured at the start and at the end of its run: with
 # other suites beside it the machine's load would change between the two.
-test: packages k8s-packages daprd sentry $(PREVIOUS_DAPRD) k8s-validate k8s-e2e-images $(DAPR_CHART)
+test: packages k8s-packages build sentry $(PREVIOUS_DAPRD) k8s-validate k8s-e2e-images $(DAPR_CHART)
 	go vet ./...
 	go test -race -count=1 -timeout 30m ./tests/e2e ./tests/k8s $$(go list ./... | grep -v -e /tests/bench$$ -e /tests/e2e$$ -e /tests/k8s$$ -e /tests/soak$$)
 	SOAK_ORDERS=3000 go test -count=1 -timeout 5m ./tests/soak/
@@ -339,7 +340,9 @@ clean:
 # started by systemd, the suite's invariants checked against them, and an
 # upgrade from the release before (PREVIOUS_RELEASE, built here). Writes
 # out/vm-e2e/report.json, .md, .html. The machines' image is built once with
-# debootstrap under out/vm/.
+# debootstrap under out/vm/. BACKEND=postgres-rabbitmq runs PostgreSQL and
+# RabbitMQ on the backends machine and installs with --backend (its report
+# in out/vm-e2e-postgres-rabbitmq/).
 vm-e2e: packages daprd sentry $(PREVIOUS_DAPRD)
 	go test -count=1 -timeout 20m -v ./tests/vms/
 

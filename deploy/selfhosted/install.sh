@@ -1,14 +1,18 @@
 #!/bin/sh
 # install.sh [--dry-run] [--root DIR] [--ca-cert FILE] [--nats-trust DIR]
-# ROLE...: lays daprshop out on this VM. ROLE is order, inventory,
-# notification (an app and its sidecar) or sentry (the certificate authority
-# of the backends VM; Redis and NATS are yours, referenced by address in
-# /etc/daprshop/daprshop.env).
+# [--backend PROFILE] ROLE...: lays daprshop out on this VM. ROLE is order,
+# inventory, notification (an app and its sidecar) or sentry (the
+# certificate authority of the backends VM; Redis and NATS, or PostgreSQL,
+# RabbitMQ and NATS, are yours, referenced by address in
+# /etc/daprshop/daprshop.env or by connection string in secrets/).
 #
 #   /opt/daprshop/bin/        binaries and with-credentials
-#   /etc/daprshop/            daprshop.env, ROLE.env, config.yaml, components/
+#   /etc/daprshop/            daprshop.env, ROLE.env, backend.env,
+#                             config.yaml, components/
 #   /etc/daprshop/secrets/    per app: dapr-api-token, app-api-token (0600);
-#                             redis-password (empty until you fill it in);
+#                             redis-password, or postgres-connection-string
+#                             and rabbitmq-connection-string (empty until you
+#                             fill them in);
 #                             notification's NATS credentials (--nats-trust)
 #   /etc/daprshop/tls/ca.crt  sentry's trust anchor (--ca-cert)
 #   /etc/systemd/system/      the units
@@ -17,7 +21,10 @@
 # changed; env files and tokens are created once and then left alone, since
 # they hold the operator's addresses and the VM's secrets. --nats-trust DIR
 # installs notification's NATS credentials from DIR, which `notification
-# nats-trust DIR` made once for the deployment. --dry-run prints
+# nats-trust DIR` made once for the deployment. --backend PROFILE picks the
+# state store and broker: redis (components/) or postgres-rabbitmq
+# (components/postgres-rabbitmq/ in place of the Redis files); without it, the
+# one installed before, else redis. --dry-run prints
 # what it would do and changes nothing. --root DIR installs under DIR (a
 # staging tree) and skips the user and systemctl.
 #
@@ -32,18 +39,20 @@ dry=
 root=
 ca=
 nats_trust=
+backend=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--dry-run) dry=1 ;;
 	--root) root=${2:?--root needs a directory}; shift ;;
 	--ca-cert) ca=${2:?--ca-cert needs a file}; shift ;;
 	--nats-trust) nats_trust=${2:?--nats-trust needs the directory notification nats-trust made}; shift ;;
+	--backend) backend=${2:?--backend needs a profile: redis or postgres-rabbitmq}; shift ;;
 	-*) echo "install.sh: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
 	shift
 done
-[ $# -gt 0 ] || { echo "usage: install.sh [--dry-run] [--root DIR] [--ca-cert FILE] [--nats-trust DIR] order|inventory|notification|sentry..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: install.sh [--dry-run] [--root DIR] [--ca-cert FILE] [--nats-trust DIR] [--backend PROFILE] order|inventory|notification|sentry..." >&2; exit 2; }
 
 version=$(sed -n 's/^require github.com\/dapr\/dapr \(v.*\)$/\1/p' "$repo/tools/daprd/go.mod")
 bin_dir=${BIN_DIR:-$repo/out/bin}
@@ -52,6 +61,14 @@ sentry=${SENTRY:-$bin_dir/sentry}
 etc=$root/etc/daprshop
 opt=$root/opt/daprshop
 units=$root/etc/systemd/system
+
+# The backend profile: as given, else as installed before (backend.env
+# records it), else Redis.
+if [ -z "$backend" ] && [ -f "$etc/backend.env" ]; then
+	backend=$(sed -n 's/^DAPRSHOP_BACKEND=//p' "$etc/backend.env")
+fi
+backend=${backend:-redis}
+[ -f "$here/env/backend-$backend.env" ] || { echo "install.sh: --backend $backend: want redis or postgres-rabbitmq" >&2; exit 2; }
 
 say() { echo "install.sh: $*" >&2; }
 run() { # command...: runs it, or only says it under --dry-run
@@ -113,7 +130,9 @@ fi
 put 0755 "$here/with-credentials" "$opt/bin/with-credentials"
 put 0644 "$here/config.yaml" "$etc/config.yaml"
 once 0644 "$here/env/daprshop.env" "$etc/daprshop.env"
+put 0644 "$here/env/backend-$backend.env" "$etc/backend.env"
 for f in "$repo"/components/*.yaml; do
+	[ -f "$repo/components/$backend/${f##*/}" ] && f=$repo/components/$backend/${f##*/}
 	put 0644 "$f" "$etc/components/${f##*/}"
 done
 
@@ -128,9 +147,17 @@ for role in "$@"; do
 	once 0644 "$here/env/$role.env" "$etc/$role.env"
 	token "$etc/secrets/$role/dapr-api-token"
 	token "$etc/secrets/$role/app-api-token"
-	secret_file "$etc/secrets/redis-password"
 	put 0644 "$here/systemd/daprshop@.service" "$units/daprshop@.service"
 	put 0644 "$here/systemd/daprshop-daprd@.service" "$units/daprshop-daprd@.service"
+	# What the sidecar loads to reach the backend's servers: the
+	# profile's drop-in, replacing another profile's.
+	put 0644 "$here/systemd/backends/$backend.conf" "$units/daprshop-daprd@.service.d/backend.conf"
+	case $backend in
+	redis) secret_file "$etc/secrets/redis-password" ;;
+	postgres-rabbitmq)
+		secret_file "$etc/secrets/postgres-connection-string"
+		secret_file "$etc/secrets/rabbitmq-connection-string" ;;
+	esac
 	if [ "$role" = notification ]; then
 		# NATS authenticates notification with these, and notification
 		# issues customers their credentials with the account's signing

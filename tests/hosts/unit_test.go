@@ -3,14 +3,18 @@ package hosts_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/natstrust"
 	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
@@ -41,10 +45,16 @@ func readUnit(t *testing.T, path, instance string) unit {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A template's drop-ins (daprshop-daprd@.service.d) apply to every
+	// instance, then the instance's own (daprshop@notification.service.d).
 	name := strings.Replace(filepath.Base(path), "@.", "@"+instance+".", 1)
-	dropIns, err := filepath.Glob(filepath.Join(filepath.Dir(path), name+".d", "*.conf"))
-	if err != nil {
-		t.Fatal(err)
+	var dropIns []string
+	for _, dir := range slices.Compact([]string{filepath.Base(path), name}) {
+		found, err := filepath.Glob(filepath.Join(filepath.Dir(path), dir+".d", "*.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dropIns = append(dropIns, found...)
 	}
 	for _, f := range dropIns {
 		more, err := os.ReadFile(f)
@@ -214,6 +224,9 @@ func TestUnitsAgreeWithRunFile(t *testing.T) {
 			}
 			env := map[string]string{}
 			for _, f := range daprd.envFiles {
+				if filepath.Base(f) == "backend.env" {
+					f = "backend-redis.env" // install.sh's copy of the profile's
+				}
 				readEnvFile(t, filepath.Join(sh, "env", filepath.Base(f)), env)
 			}
 			args := expand(t, daprd.exec, env)
@@ -373,4 +386,66 @@ func exitCode(err error) int {
 		return exit.ExitCode()
 	}
 	return -1
+}
+
+// TestInstallSwitchesBackend installs a service VM on the second backend
+// profile: the profile's components in place of the Redis ones, the
+// sidecar's drop-in loading its connection strings from secrets install.sh
+// creates, backend.env telling order to create first-write. A run without
+// --backend keeps the profile; --backend redis switches back; a profile
+// that does not exist is refused and changes nothing.
+func TestInstallSwitchesBackend(t *testing.T) {
+	script := filepath.Join(repo.Root(t), "deploy", "selfhosted", "install.sh")
+	bins := stubBinaries(t)
+	root := t.TempDir()
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command("sh", append([]string{script, "--root", root}, args...)...)
+		cmd.Env = append(os.Environ(), bins...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	installed := func(t *testing.T, want map[string]string) {
+		t.Helper()
+		daprd := readUnit(t, filepath.Join(root, "etc", "systemd", "system", "daprshop-daprd@.service"), "order")
+		env := map[string]string{}
+		readEnvFile(t, filepath.Join(root, "etc", "daprshop", "backend.env"), env)
+		store, err := os.ReadFile(filepath.Join(root, "etc", "daprshop", "components", "statestore.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{
+			"backend":    env["DAPRSHOP_BACKEND"],
+			"create":     env[config.EnvOrderStoreCreateETag],
+			"store type": regexp.MustCompile(`type: (\S+)`).FindStringSubmatch(string(store))[1],
+			"loads":      fmt.Sprint(daprd.creds[3:]), // after the tokens and trust anchors
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("installed %v, want %v", got, want)
+		}
+		for _, c := range daprd.creds[3:] {
+			if _, err := os.Stat(filepath.Join(root, c[1])); err != nil {
+				t.Errorf("the sidecar loads %s from a file install.sh did not create: %v", c[0], err)
+			}
+		}
+	}
+	postgres := map[string]string{"backend": "postgres-rabbitmq", "create": "", "store type": "state.postgresql",
+		"loads": "[[POSTGRES_CONNECTION_STRING /etc/daprshop/secrets/postgres-connection-string] [RABBITMQ_CONNECTION_STRING /etc/daprshop/secrets/rabbitmq-connection-string]]"}
+
+	if out, err := run("--backend", "postgres-rabbitmq", "order"); err != nil {
+		t.Fatalf("install.sh --backend postgres-rabbitmq: %v\n%s", err, out)
+	}
+	installed(t, postgres)
+	if out, err := run("order"); err != nil {
+		t.Fatalf("install.sh again: %v\n%s", err, out)
+	}
+	installed(t, postgres)
+	if out, err := run("--backend", "mongodb", "order"); exitCode(err) != 2 || !strings.Contains(out, "want redis or postgres-rabbitmq") {
+		t.Errorf("--backend mongodb: exit %d, %q; want 2 and the profiles named", exitCode(err), out)
+	}
+	installed(t, postgres)
+	if out, err := run("--backend", "redis", "order"); err != nil {
+		t.Fatalf("install.sh --backend redis: %v\n%s", err, out)
+	}
+	installed(t, map[string]string{"backend": "redis", "create": "2147483647", "store type": "state.redis",
+		"loads": "[[REDIS_PASSWORD /etc/daprshop/secrets/redis-password] [PUBSUB_REDIS_PASSWORD /etc/daprshop/secrets/redis-password]]"})
 }

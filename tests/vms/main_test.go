@@ -6,22 +6,32 @@
 package vms
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
 	"github.com/daprshop/daprshop/tests/harness/machine"
+	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // run is this run of the suite; every scenario is recorded in it.
-var run = suite.New("vm-e2e", "out/vm-e2e")
+var run = suite.New("vm-e2e", suite.ProfileOut("out/vm-e2e"))
 
 // image is the machines' image, built before the namespace is entered.
 var image string
 
 func TestMain(m *testing.M) {
-	os.Exit(run.MainPrivileged(m, func(root string) (err error) {
-		image, err = machine.EnsureImage(root)
+	os.Exit(run.MainPrivileged(m, func(root string) error {
+		profile, err := system.SelectedProfile()
+		if err != nil {
+			return err
+		}
+		backend, ok := backendVMs[profile.Name]
+		if !ok {
+			return fmt.Errorf("no backends VM for profile %s", profile.Name)
+		}
+		image, err = machine.EnsureImage(root, append(backend.servers, natsServer)...)
 		return err
 	}))
 }

@@ -70,6 +70,7 @@ type shop struct {
 	installer []string
 	bridge    *machine.Bridge
 	backends  *machine.Machine
+	backend   backendVM // what the backends machine runs
 	vms       map[string]*machine.Machine
 	// issuer is the OpenID Connect issuer env/daprshop.env names, whose
 	// tokens the services accept: the test's own, on the operator's side
@@ -96,10 +97,15 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	if next != "" {
 		binds = append(binds, filepath.Dir(next)+":"+nextDaprdDir)
 	}
+	profile, err := system.SelectedProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
 	installer := []string{"env", "BIN_DIR=" + servicesDir, "DAPRD=" + filepath.Join(daprdDir, filepath.Base(daprd)),
-		"SENTRY=" + filepath.Join(sentryDir, filepath.Base(sentry)), checkoutDir + "/deploy/selfhosted/install.sh"}
+		"SENTRY=" + filepath.Join(sentryDir, filepath.Base(sentry)), checkoutDir + "/deploy/selfhosted/install.sh",
+		"--backend", profile.Name}
 
-	logDir := filepath.Join(root, "out", "vm-e2e", "logs", strings.ReplaceAll(t.Name(), "/", "_"))
+	logDir := filepath.Join(root, run.Out(), "logs", strings.ReplaceAll(t.Name(), "/", "_"))
 	if err := os.RemoveAll(logDir); err != nil {
 		t.Fatal(err)
 	}
@@ -116,19 +122,20 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	}
 
 	sc.Phase("installing")
-	// Step 2: Redis and NATS on the backends VM, on its address, Redis with
-	// a password; then sentry.
-	password := "vm-e2e-redis-password"
+	// Step 2: the profile's servers and NATS on the backends VM, on its
+	// address, each with a password; then sentry.
 	b := s.backends
-	redisConf := string(b.ReadFile(t, "etc/redis/redis.conf"))
-	redisConf = strings.Replace(redisConf, "bind 127.0.0.1 -::1", "bind "+b.IP, 1)
-	redisConf += "\nrequirepass " + password + "\n"
-	b.WriteFile(t, "etc/redis/redis.conf", redisConf, 0o640)
+	backend, ok := backendVMs[profile.Name]
+	if !ok {
+		t.Fatalf("no backends VM for profile %s", profile.Name)
+	}
+	s.backend = backend
+	secrets := backend.setUp(t, b)
 	// NATS authenticates its clients: the configuration includes the
 	// trust nats-trust made, copied beside it.
 	b.WriteFile(t, filepath.Join("etc", natstrust.ServerConfigFile), natsAuth.ServerConfig, 0o644)
 	b.WriteFile(t, "etc/nats-server.conf", "host: "+b.IP+"\nport: 4222\ninclude \""+natstrust.ServerConfigFile+"\"\n", 0o644)
-	b.MustExec(t, "systemctl", "enable", "--now", "redis-server", "nats-server")
+	b.MustExec(t, "systemctl", "enable", "--now", "nats-server")
 	b.MustExec(t, append(installer, "sentry")...)
 	b.MustExec(t, "systemctl", "start", "daprshop-sentry")
 	ca := waitFile(t, b, "var/lib/daprshop-sentry/ca.crt")
@@ -148,7 +155,9 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 			args = append(args, "--nats-trust", natsTrustDir)
 		}
 		vm.MustExec(t, slices.Concat(installer, args, []string{svc.id})...)
-		vm.WriteFile(t, "etc/daprshop/secrets/redis-password", password, 0o600)
+		for name, secret := range secrets {
+			vm.WriteFile(t, "etc/daprshop/secrets/"+name, secret, 0o600)
+		}
 	}
 	for _, svc := range services {
 		// Started, not waited for: a unit that fails is reported below in
@@ -173,6 +182,74 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	}
 	return s
 }
+
+// backendVM is what the backends machine runs for a backend profile,
+// beside NATS and sentry.
+type backendVM struct {
+	// servers are installed from Debian's packages.
+	servers []machine.Server
+	// setUp configures and starts them on b as deploy/selfhosted's README
+	// tells an operator to: listening on the machine's address, with a
+	// password. It returns the secrets the service machines' sidecars
+	// need, by their file's name under /etc/daprshop/secrets/.
+	setUp func(t *testing.T, b *machine.Machine) map[string]string
+	// orderStored asks the state store on b, past Dapr, whether it holds
+	// the order with id.
+	orderStored func(b *machine.Machine, id string) (bool, error)
+}
+
+// The passwords the backends machine's servers are given.
+const redisPassword, backendPassword = "vm-e2e-redis-password", "vm-e2e-backend-password"
+
+var backendVMs = map[string]backendVM{
+	"redis": {
+		servers: []machine.Server{{Package: "redis-server", Unit: "redis-server.service"}},
+		setUp: func(t *testing.T, b *machine.Machine) map[string]string {
+			redisConf := string(b.ReadFile(t, "etc/redis/redis.conf"))
+			redisConf = strings.Replace(redisConf, "bind 127.0.0.1 -::1", "bind "+b.IP, 1)
+			redisConf += "\nrequirepass " + redisPassword + "\n"
+			b.WriteFile(t, "etc/redis/redis.conf", redisConf, 0o640)
+			b.MustExec(t, "systemctl", "enable", "--now", "redis-server")
+			return map[string]string{"redis-password": redisPassword}
+		},
+		orderStored: func(b *machine.Machine, id string) (bool, error) {
+			out, err := b.Exec("redis-cli", "-h", b.IP, "-a", redisPassword, "--no-auth-warning", "EXISTS", "order||order:"+id)
+			return strings.TrimSpace(out) == "1", err
+		},
+	},
+	"postgres-rabbitmq": {
+		servers: []machine.Server{{Package: "postgresql-15", Unit: "postgresql.service"}, {Package: "rabbitmq-server", Unit: "rabbitmq-server.service"}},
+		setUp: func(t *testing.T, b *machine.Machine) map[string]string {
+			// PostgreSQL: Debian's cluster 15/main, listening on the
+			// machine's address too, daprshop's role and database reached
+			// from the machines' network with a password.
+			b.WriteFile(t, "etc/postgresql/15/main/conf.d/daprshop.conf", "listen_addresses = 'localhost,"+b.IP+"'\n", 0o644)
+			b.MustExec(t, "sh", "-c", "echo 'host daprshop daprshop "+prefix+"0/24 scram-sha-256' >>/etc/postgresql/15/main/pg_hba.conf")
+			b.MustExec(t, "systemctl", "enable", "--now", "postgresql@15-main")
+			b.MustExec(t, "runuser", "-u", "postgres", "--", "psql", "-c", "CREATE ROLE daprshop LOGIN PASSWORD '"+backendPassword+"'")
+			b.MustExec(t, "runuser", "-u", "postgres", "--", "psql", "-c", "CREATE DATABASE daprshop OWNER daprshop")
+			// RabbitMQ: on the machine's address, a user of daprshop's
+			// own (guest may connect from loopback only).
+			b.WriteFile(t, "etc/rabbitmq/rabbitmq-env.conf", "NODE_IP_ADDRESS="+b.IP+"\n", 0o644)
+			b.MustExec(t, "systemctl", "enable", "--now", "rabbitmq-server")
+			b.MustExec(t, "rabbitmqctl", "add_user", "daprshop", backendPassword)
+			b.MustExec(t, "rabbitmqctl", "set_permissions", "-p", "/", "daprshop", ".*", ".*", ".*")
+			return map[string]string{
+				"postgres-connection-string": fmt.Sprintf("host=%s port=5432 user=daprshop password=%s dbname=daprshop sslmode=disable", b.IP, backendPassword),
+				"rabbitmq-connection-string": fmt.Sprintf("amqp://daprshop:%s@%s:5672", backendPassword, b.IP),
+			}
+		},
+		orderStored: func(b *machine.Machine, id string) (bool, error) {
+			// The orderstore's table: its tablePrefix, then "state".
+			out, err := b.Exec("runuser", "-u", "postgres", "--", "psql", "-d", "daprshop", "-tAc",
+				"SELECT count(*) FROM orderstore_state WHERE key = 'order||order:"+id+"'")
+			return strings.TrimSpace(out) == "1", err
+		},
+	},
+}
+
+// natsServer runs on the backends VM whatever the profile.
+var natsServer = machine.Server{Package: "nats-server", Unit: "nats-server.service"}
 
 // waitFile waits for path on machine m and returns its content.
 func waitFile(t *testing.T, m *machine.Machine, path string) []byte {
@@ -500,6 +577,9 @@ func (s *shop) order(t *testing.T, sc *report.ScenarioRecorder, l *ledger, custo
 		return
 	}
 	l.confirmed = append(l.confirmed, placed.ID)
+	stored, err := s.backend.orderStored(s.backends, placed.ID)
+	sc.Check("order stored on the backends machine", stored && err == nil,
+		"its record in the state store there, read past Dapr", fmt.Sprintf("stored %v (%v)", stored, err))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -65,7 +65,7 @@ var (
 		Doc: "the sentry binary the self-hosted hosts test runs"}
 	KubeAPIServer = Knob{Name: "KUBE_APISERVER", DefaultDoc: "the build under out/kubernetes/kube-apiserver", Targets: "test k8s-validate",
 		Doc: "the kube-apiserver that deploy/k8s is validated against"}
-	Backend = Knob{Name: "BACKEND", Default: "redis", Targets: "run e2e unit soak bench",
+	Backend = Knob{Name: "BACKEND", Default: "redis", Targets: "run e2e unit soak bench vm-e2e",
 		Doc: "the backend profile the sidecars' state and pub/sub run on: `redis` (components/) or `postgres-rabbitmq` (components/postgres-rabbitmq/, as root)"}
 	ServicesDir = Knob{Name: "SERVICES_DIR", DefaultDoc: "built from this checkout", Targets: "test e2e bench selfhosted-hosts",
 		Doc: "a directory holding order, inventory and notification binaries to run instead of building them from this checkout"}

@@ -12,24 +12,33 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
-// packages are what the image holds beyond Debian's minimal base: systemd
-// as PID 1 with its network daemon, and the servers an operator installs on
-// the backends VM from Debian.
-var packages = []string{"systemd", "systemd-sysv", "dbus", "iproute2", "redis-server", "nats-server"}
+// base is what every image holds beyond Debian's minimal base: systemd as
+// PID 1 with its network daemon.
+var base = []string{"systemd", "systemd-sysv", "dbus", "iproute2"}
 
-// EnsureImage returns the directory of the machines' image under
-// out/vm/, building it with debootstrap when it is not there yet (about a
-// minute, once): the host's own Debian release, from the mirror the host's
-// apt uses. Every machine boots on an overlay of it, so the image is never
-// changed. It runs before the tests enter their namespace, where there is
-// no network.
-func EnsureImage(root string) (string, error) {
+// Server is a server an operator installs on the backends VM from Debian:
+// its package, and the unit Debian starts it by, which the image leaves
+// disabled (the operator, and so the test, configures it first).
+type Server struct{ Package, Unit string }
+
+// EnsureImage returns the directory of the machines' image with servers
+// installed, under out/vm/, building it with debootstrap when it is not
+// there yet (about a minute, once for each set of servers): the host's own
+// Debian release, from the mirror the host's apt uses. Every machine boots
+// on an overlay of it, so the image is never changed. It runs before the
+// tests enter their namespace, where there is no network.
+func EnsureImage(root string, servers ...Server) (string, error) {
 	codename, err := osRelease("VERSION_CODENAME")
 	if err != nil {
 		return "", err
+	}
+	packages := slices.Clone(base)
+	for _, s := range servers {
+		packages = append(packages, s.Package)
 	}
 	sum := sha256.Sum256([]byte(strings.Join(packages, ",")))
 	dir := filepath.Join(root, "out", "vm", "image-"+codename+"-"+hex.EncodeToString(sum[:4]))
@@ -56,9 +65,9 @@ func EnsureImage(root string) (string, error) {
 	}
 	// Debian starts the servers it installs; the backends VM's operator
 	// configures them first, and so does the test.
-	for _, unit := range []string{"redis-server.service", "nats-server.service"} {
-		if out, err := exec.Command("systemctl", "--root="+tmp, "disable", unit).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("disable %s in the image: %w: %s", unit, err, out)
+	for _, s := range servers {
+		if out, err := exec.Command("systemctl", "--root="+tmp, "disable", s.Unit).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("disable %s in the image: %w: %s", s.Unit, err, out)
 		}
 	}
 	return dir, os.Rename(tmp, dir)
