@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/daprshop/daprshop/tests/findings"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/suite"
@@ -69,4 +73,52 @@ func TestOutboxNeverStoresAnOrderWithoutItsEvent(t *testing.T) {
 	if status := sys.Call(t, http.MethodGet, sys.App(t, "order").URL+"/orders/unknown", "", nil); status != http.StatusNotFound {
 		t.Errorf("GET /orders/unknown: got %d, want 404", status)
 	}
+}
+
+// outboxPrompt is how soon after its order's answer an event must be on
+// the orders topic: the forwarder's own work is a state read and a
+// publish, milliseconds, and the test sees the topic every
+// proc.PollInterval.
+const outboxPrompt = 500 * time.Millisecond
+
+// TestOutboxPublishesPromptly places orders one at a time and times each
+// from its answer (the transaction committed) until its event is on the
+// orders topic, as the broker shows it. The fastest of them must be
+// prompt; daprd's outbox waits a fixed second before it looks for the
+// transaction, a known finding.
+func TestOutboxPublishesPromptly(t *testing.T) {
+	sc := run.Scenario(t, "outbox: how soon an order's event is published")
+	sys := suite.Start(t, sc, system.Options{})
+	const orders = 3
+	sys.Restock(t, "PROMPT-1", orders)
+	published := sys.Broker.Tap(t, ordersTopic)
+	var took []time.Duration
+	for range orders {
+		status, id := sys.PlaceOrder(t, "", "c-prompt", "PROMPT-1", 1)
+		answered := time.Now()
+		if status != http.StatusCreated {
+			t.Fatalf("POST /orders: got %d, want 201", status)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), outboxSettle)
+		err := proc.WaitUntil(ctx, func(context.Context) error {
+			events, err := published()
+			if err == nil && !slices.ContainsFunc(events, func(e []byte) bool { return bytes.Contains(e, []byte(id)) }) {
+				err = fmt.Errorf("no event of order %s on %s", id, ordersTopic)
+			}
+			return err
+		})
+		cancel()
+		if err != nil {
+			t.Fatalf("order %s: %v", id, err)
+		}
+		took = append(took, time.Since(answered).Round(time.Millisecond))
+		sc.Measure(fmt.Sprintf("order %d: answer to event on %s", len(took), ordersTopic), float64(took[len(took)-1].Milliseconds()), "ms")
+	}
+	fastest := slices.Min(took)
+	// The finding excuses this invariant, and no other.
+	sc.KnownIssue(findings.OutboxWaitsASecond.Known())
+	defer sc.KnownIssue("")
+	sc.Check("an order's event on "+ordersTopic+" promptly", fastest < outboxPrompt,
+		fmt.Sprintf("the fastest of %d within %s of its order's answer", orders, outboxPrompt),
+		fmt.Sprintf("%s at the fastest (%v)", fastest, took))
 }

@@ -55,6 +55,15 @@ var (
 			"event whose transaction record is gone (outboxDiscardWhenMissingState); the sidecar spins and cannot shut down",
 		Repro: []string{"e2e", "E2E_RUN=TestOutboxRedelivery"},
 	}
+	// OutboxWaitsASecond: no outbox event is published sooner than a
+	// second after its transaction (every release run).
+	OutboxWaitsASecond = Finding{
+		Name: "outbox-waits-a-second",
+		Summary: "the outbox forwarder sleeps a fixed second (defaultStateScanDelay, pkg/runtime/pubsub/outbox.go, " +
+			"not configurable) before it first looks for an event's transaction, so every outbox event reaches its " +
+			"topic a second or more after the transaction committed, however fast the store and broker",
+		Repro: []string{"e2e", "E2E_RUN=TestOutboxPublishesPromptly"},
+	}
 	// OutboxHoldsRolledBack: on PostgreSQL, the event of a transaction
 	// that rolled back is never acknowledged (the same backoff).
 	OutboxHoldsRolledBack = Finding{
@@ -139,7 +148,7 @@ var (
 
 // All are every finding, in the order docs/findings.md lists them.
 var All = []Finding{
-	OutboxRetriesForever, OutboxHoldsRolledBack, RedisAcksFailedHandlers, RedisFirstWriteInTransactions,
+	OutboxRetriesForever, OutboxWaitsASecond, OutboxHoldsRolledBack, RedisAcksFailedHandlers, RedisFirstWriteInTransactions,
 	RabbitMQRestartStallsConsumer, PostgresMetadataRace, UntimedOperations, InternalPortTaken, NonStringTraceID,
 }
 
