@@ -18,6 +18,20 @@ type Matrix struct {
 	Rows     []MatrixRow `json:"rows"`
 	// Steps are the comparisons of each version with the one before it.
 	Steps []Result `json:"steps"`
+	// Stopped are the known Dapr issues that stopped reproducing: an
+	// invariant a known issue failed on one version that holds on the
+	// next.
+	Stopped []StoppedIssue `json:"stopped,omitempty"`
+}
+
+// StoppedIssue is a known issue no longer seen on Version: Invariant of
+// Scenario failed by it (Known, as the report says it) on the version
+// before, and holds here.
+type StoppedIssue struct {
+	Version   string `json:"version"`
+	Scenario  string `json:"scenario"`
+	Invariant string `json:"invariant"`
+	Known     string `json:"known"`
 }
 
 // MatrixRow is one scenario across the versions; a cell is empty where a
@@ -77,6 +91,7 @@ func NewMatrix(reports []report.Report, th Thresholds) Matrix {
 		if col == 0 {
 			continue
 		}
+		m.Stopped = append(m.Stopped, stoppedIssues(reports[col-1], r)...)
 		step := Compare(reports[col-1], r, th)
 		m.Steps = append(m.Steps, step)
 		for _, ch := range step.Changes {
@@ -87,6 +102,26 @@ func NewMatrix(reports []report.Report, th Thresholds) Matrix {
 		}
 	}
 	return m
+}
+
+// stoppedIssues lists the invariants a known issue failed on before that
+// hold on after.
+func stoppedIssues(before, after report.Report) []StoppedIssue {
+	held := map[[2]string]bool{}
+	for _, s := range after.Scenarios {
+		for _, inv := range s.Invariants {
+			held[[2]string{s.Name, inv.Name}] = inv.Passed
+		}
+	}
+	var out []StoppedIssue
+	for _, s := range before.Scenarios {
+		for _, inv := range s.Invariants {
+			if !inv.Passed && inv.Known != "" && held[[2]string{s.Name, inv.Name}] {
+				out = append(out, StoppedIssue{Version: after.Environment.DaprdVersion, Scenario: s.Name, Invariant: inv.Name, Known: inv.Known})
+			}
+		}
+	}
+	return out
 }
 
 // HeldText is the cell's invariants held, e.g. "7/7", or "0/2 (2 known)".
@@ -132,6 +167,12 @@ func (m Matrix) Markdown() string {
 	if len(regressions) > 0 {
 		b.WriteString("\n## Regressions, each against the version before\n\n" + strings.Join(regressions, "\n") + "\n")
 	}
+	if len(m.Stopped) > 0 {
+		b.WriteString("\n## Known issues that stopped reproducing\n\n")
+		for _, st := range m.Stopped {
+			fmt.Fprintf(&b, "- %s · %s · %s: holds; on the version before, a known issue failed it: %s\n", st.Version, st.Scenario, st.Invariant, st.Known)
+		}
+	}
 	return b.String()
 }
 
@@ -154,5 +195,7 @@ small{color:#666}
 <p>Each cell: invariants held · p50 / p99 ms · largest sidecar RSS MB. Red: worse than the version to its left (hover for what).</p>
 <table><tr><th>scenario</th>{{range $i, $v := .Versions}}<th>{{$v}}<br><small {{if not (index $.Passed $i)}}class="failed"{{end}}>{{if index $.Passed $i}}passed{{else}}FAILED{{end}}</small></th>{{end}}</tr>
 {{range .Rows}}<tr><td>{{.Scenario}}</td>{{range .Cells}}{{if .Ran}}<td{{if .Regressed}} class="bad" title="{{range .Regressed}}{{.}}&#10;{{end}}"{{end}}>{{.HeldText}} · {{printf "%.1f" .P50Ms}} / {{printf "%.1f" .P99Ms}} · {{printf "%.0f" .SidecarRSSMB}}</td>{{else}}<td>—</td>{{end}}{{end}}</tr>
-{{end}}</table></body></html>
+{{end}}</table>
+{{if .Stopped}}<h2>Known issues that stopped reproducing</h2><ul>{{range .Stopped}}<li>{{.Version}} · {{.Scenario}} · {{.Invariant}}: holds; on the version before, a known issue failed it: {{.Known}}</li>{{end}}</ul>{{end}}
+</body></html>
 `))

@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,5 +37,38 @@ func TestMatrixMarksEachVersionAgainstThePrevious(t *testing.T) {
 	}
 	if n := strings.Count(page, `class="bad"`); n != 2 {
 		t.Errorf("matrix.html has %d red cells, want 2", n)
+	}
+}
+
+// TestMatrixSaysWhenAKnownIssueStopsReproducing has a finding fail an
+// invariant as known on two versions and hold on the third: the matrix
+// names the third, the scenario and the invariant, with what the report
+// said of the issue; an invariant that simply failed and then held is a
+// fix, not a finding that stopped.
+func TestMatrixSaysWhenAKnownIssueStopsReproducing(t *testing.T) {
+	const known = "daprd panics on a non-string traceid (dapr/dapr#10319); see docs/findings.md#non-string-traceid-panic"
+	withKnown := func(version string) report.Report {
+		r := run(version, 6, 14, 20, 100, false)
+		r.Scenarios[0].Invariants[0].Known = known
+		return r
+	}
+	m := NewMatrix([]report.Report{
+		run("1.16.5", 6, 14, 20, 100, false), // failed, not known: then fixed, no finding
+		withKnown("1.18.2"),
+		withKnown("1.18.2-again"),
+		run("1.18.3", 6, 14, 20, 100, true),
+	}, DefaultThresholds)
+	want := []StoppedIssue{{Version: "1.18.3", Scenario: "load", Invariant: "no oversell", Known: known}}
+	if !slices.Equal(m.Stopped, want) {
+		t.Fatalf("stopped %+v, want %+v", m.Stopped, want)
+	}
+	page, err := m.HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{"matrix.md": m.Markdown(), "matrix.html": page} {
+		if !strings.Contains(text, "Known issues that stopped reproducing") || !strings.Contains(text, "1.18.3 · load · no oversell") {
+			t.Errorf("%s does not say the issue stopped on 1.18.3:\n%s", name, text)
+		}
 	}
 }
