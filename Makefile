@@ -16,6 +16,7 @@ KUBE_APISERVER ?=
 BACKEND ?= redis
 SERVICES_DIR ?=
 E2E_RUN ?= .
+E2E_COUNT ?= 1
 E2E_OUT ?= out/e2e
 E2E_LOGS ?= out/e2e/logs
 E2E_LOAD_DURATION ?= 10s
@@ -31,7 +32,7 @@ IMAGE_REGISTRY ?=
 REPORT_SAMPLE_OUT ?=
 SOAK_ORDERS ?= 100000
 SOAK_RATE ?= 50
-export DAPRD DAPR_VERSION SENTRY KUBE_APISERVER BACKEND SERVICES_DIR E2E_RUN E2E_OUT E2E_LOGS E2E_LOAD_DURATION E2E_BREAK \
+export DAPRD DAPR_VERSION SENTRY KUBE_APISERVER BACKEND SERVICES_DIR E2E_RUN E2E_COUNT E2E_OUT E2E_LOGS E2E_LOAD_DURATION E2E_BREAK \
 	FINDING CANDIDATE BASE RC_ROUNDS RC_SUITE VERSIONS FUZZ_TIME IMAGE_REGISTRY REPORT_SAMPLE_OUT SOAK_ORDERS SOAK_RATE
 
 OUT := out
@@ -253,9 +254,12 @@ unit: packages daprd
 # report.html (with its screenshot report.png) and junit.xml (E2E_OUT=dir to
 # write them elsewhere).
 # E2E_RUN=REGEXP runs only the scenarios (tests) it matches;
-# BACKEND=postgres-rabbitmq runs them on PostgreSQL and RabbitMQ (as root).
+# BACKEND=postgres-rabbitmq runs them on PostgreSQL and RabbitMQ (as root);
+# E2E_COUNT=N runs each N times, the report giving each invariant's failure
+# rate (20 minutes allowed for each round).
 e2e: packages daprd
-	go test -count=1 -timeout 20m -v -run '$(value E2E_RUN)' ./tests/e2e/
+	@case "$(E2E_COUNT)" in ''|*[!0-9]*|0*) echo "E2E_COUNT=$(E2E_COUNT): want a whole number of runs, 1 or more" >&2; exit 2 ;; esac
+	go test -count=$(E2E_COUNT) -timeout $$((20 * $(E2E_COUNT)))m -v -run '$(value E2E_RUN)' ./tests/e2e/
 
 # The backend profiles side by side, as root (make test runs it too):
 # order's sidecar on components/ (Redis) and on components/postgres-rabbitmq/

@@ -247,6 +247,11 @@ var reportPage = template.Must(template.New("report").Funcs(funcs).Parse(`<!DOCT
 {{range .Findings}}<tr class="bad"><td>{{.Severity}}</td><td>{{.Scenario}}</td><td>{{.Invariant}}</td><td>{{.Expected}}</td><td>{{.Observed}}</td></tr>
 {{end}}</table>{{end}}
 
+{{if .Rates}}<h2>Failure rates (scenarios run more than once)</h2>
+<table><tr><th>scenario</th><th>invariant</th><th class="n">runs</th><th class="n">failed</th><th class="n">of which known</th></tr>
+{{range .Rates}}<tr{{if .Failed}} class="bad"{{end}}><td>{{.Scenario}}</td><td>{{.Invariant}}</td><td class="n">{{.Runs}}</td><td class="n">{{.Failed}}</td><td class="n">{{.Known}}</td></tr>
+{{end}}</table>{{end}}
+
 <h2>Scenarios</h2>
 <table><tr><th>scenario</th><th>invariants</th><th class="n">requests</th><th class="n">errors</th><th class="n">p50 ms</th><th class="n">p90 ms</th><th class="n">p99 ms</th><th class="n">max ms</th><th class="n">req/s</th></tr>
 {{range .Scenarios}}<tr{{if not (allHeld .Invariants)}} class="bad"{{end}}><td>{{.Name}}</td><td class="{{if allHeld .Invariants}}ok{{else}}no{{end}}">{{held .Invariants}}</td>

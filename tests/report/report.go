@@ -59,6 +59,19 @@ type Report struct {
 	// Notes is Markdown a suite adds to report.md after the invariants:
 	// what its figures mean together (the benchmark's tables).
 	Notes string `json:"notes,omitempty"`
+	// Rates are how often each invariant failed, over the runs of a
+	// scenario that ran more than once (E2E_COUNT): absent otherwise.
+	Rates []Rate `json:"rates,omitempty"`
+}
+
+// Rate is how often one invariant of a scenario run several times failed:
+// Failed of Runs, Known of those by a known issue.
+type Rate struct {
+	Scenario  string `json:"scenario"`
+	Invariant string `json:"invariant"`
+	Runs      int    `json:"runs"`
+	Failed    int    `json:"failed"`
+	Known     int    `json:"known,omitempty"`
 }
 
 // Environment is what the run ran on.
@@ -263,7 +276,41 @@ func (r *Recorder) Report(env Environment) Report {
 			}
 		}
 	}
+	rep.Rates = rates(rep.Scenarios)
 	return rep
+}
+
+// rates counts each invariant's failures over the scenarios that ran more
+// than once, in the order they first ran.
+func rates(scenarios []Scenario) []Rate {
+	runs := map[string]int{}
+	for _, s := range scenarios {
+		runs[s.Name]++
+	}
+	index := map[[2]string]int{}
+	var out []Rate
+	for _, s := range scenarios {
+		if runs[s.Name] < 2 {
+			continue
+		}
+		for _, inv := range s.Invariants {
+			key := [2]string{s.Name, inv.Name}
+			i, ok := index[key]
+			if !ok {
+				i, index[key] = len(out), len(out)
+				out = append(out, Rate{Scenario: s.Name, Invariant: inv.Name})
+			}
+			r := &out[i]
+			r.Runs++
+			if !inv.Passed {
+				r.Failed++
+				if inv.Known != "" {
+					r.Known++
+				}
+			}
+		}
+	}
+	return out
 }
 
 // ScenarioRecorder records one scenario's invariants and requests.

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,5 +202,45 @@ func TestMeasurementsAndNotesAreWritten(t *testing.T) {
 	}
 	if !strings.Contains(string(page), "CPU per 1,000 orders: daprd-order") {
 		t.Error("report.html lacks the measurement")
+	}
+}
+
+// TestRatesCountFailuresOverRepeatedRuns records one scenario three times
+// (as E2E_COUNT=3 runs it) with an invariant failing once and another
+// failing once by a known issue, and a scenario run once: the rates are
+// the repeated scenario's, per invariant, and report.md shows them.
+func TestRatesCountFailuresOverRepeatedRuns(t *testing.T) {
+	rec := NewRecorder()
+	for i := range 3 {
+		tb := &fakeTB{TB: t}
+		s := rec.Scenario(tb, "notification crash")
+		s.Check("every order notified", i != 1, "200 notified", "199 notified")
+		if i == 2 {
+			s.KnownIssue("a known Dapr issue")
+		}
+		s.Check("shut down cleanly", i != 2, "exit 0", "exit 2")
+		tb.runCleanups()
+	}
+	once := &fakeTB{TB: t}
+	rec.Scenario(once, "happy path").Check("order confirmed", true, "201", "201")
+	once.runCleanups()
+
+	r := rec.Report(Environment{})
+	want := []Rate{
+		{Scenario: "notification crash", Invariant: "every order notified", Runs: 3, Failed: 1},
+		{Scenario: "notification crash", Invariant: "shut down cleanly", Runs: 3, Failed: 1, Known: 1},
+	}
+	if !slices.Equal(r.Rates, want) {
+		t.Fatalf("rates %+v, want %+v", r.Rates, want)
+	}
+	if md := Markdown(r); !strings.Contains(md, "| notification crash | every order notified | 3 | 1 | 0 |") {
+		t.Errorf("report.md does not show the rates:\n%s", md)
+	}
+	page, err := HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page, `<td>every order notified</td><td class="n">3</td><td class="n">1</td>`) {
+		t.Errorf("report.html does not show the rates:\n%s", page)
 	}
 }

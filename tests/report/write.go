@@ -90,6 +90,15 @@ func Markdown(r Report) string {
 		b.WriteString("\n")
 	}
 
+	if len(r.Rates) > 0 {
+		b.WriteString("## Failure rates (scenarios run more than once)\n\n")
+		b.WriteString("| scenario | invariant | runs | failed | of which known |\n| --- | --- | ---: | ---: | ---: |\n")
+		for _, rt := range r.Rates {
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d |\n", rt.Scenario, rt.Invariant, rt.Runs, rt.Failed, rt.Known)
+		}
+		b.WriteString("\n")
+	}
+
 	b.WriteString("## Scenarios\n\n")
 	b.WriteString("| scenario | invariants | requests | errors | p50 ms | p90 ms | p99 ms | max ms | req/s |\n")
 	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")

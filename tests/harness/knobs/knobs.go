@@ -72,6 +72,8 @@ var (
 
 	E2ERun = Knob{Name: "E2E_RUN", Default: ".", Targets: "e2e",
 		Doc: "a regular expression: only the scenarios (Go tests) it matches run"}
+	E2ECount = Knob{Name: "E2E_COUNT", Default: "1", Targets: "e2e",
+		Doc: "how many times each scenario runs; above 1 the report gives each invariant's failure rate"}
 	E2EOut = Knob{Name: "E2E_OUT", Default: "out/e2e", Targets: "test e2e",
 		Doc: "the directory the e2e report goes to (report.json, .md, .html, .png, junit.xml)"}
 	E2ELogs = Knob{Name: "E2E_LOGS", Default: "out/e2e/logs", Targets: "test e2e bench",
@@ -112,7 +114,7 @@ var (
 // All is every knob, in the order `make help` lists them.
 var All = []Knob{
 	Daprd, DaprVersion, Sentry, KubeAPIServer, Backend, ServicesDir,
-	E2ERun, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, Finding,
+	E2ERun, E2ECount, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, Finding,
 	RCCandidate, RCBase, RCRounds, RCSuite, MatrixVersions,
 	FuzzTime, ImageRegistry, ReportSampleOut, SoakOrders, SoakRate,
 }
