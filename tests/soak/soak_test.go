@@ -37,6 +37,17 @@ const tenths = 10
 // the run and still count as flat.
 const flatRatio = 1.2
 
+// A p50 or the CPU an order costs, taken over a stretch of the run shorter
+// than steadyStretch, moves with the machine's other work: on a shared
+// machine, by a fifth from one half-minute to the next (1.19× between the
+// two stretches of make test's 3,000-order soak on a clean run, where no
+// figure grows). Such figures are held to shortStretchRatio instead, which
+// still fails a cost that grows with the orders placed.
+const (
+	steadyStretch     = time.Minute
+	shortStretchRatio = 1.5
+)
+
 // tracedPerTenth is how many orders of each tenth the soak traces (the
 // others carry an unsampled trace context, which the apps and sidecars
 // follow): enough for a steady p50 of a tenth's reserve time, and as many
@@ -137,14 +148,20 @@ func TestSoak(t *testing.T) {
 	early, late := pool(parts[1:4]), pool(parts[tenths-3:])
 	last := parts[tenths-1]
 	store := sys.Profile.ServerNames[0]
-	flat := func(name, unit string, first, final float64, firstAt, finalAt string) {
-		sc.Check(name, final <= first*flatRatio, fmt.Sprintf("%s at most %.1f× the %s %s", finalAt, flatRatio, unit, firstAt),
-			fmt.Sprintf("%.4g %s, %.4g %s (%.2f×)", first, firstAt, final, finalAt, final/first))
+	flatWithin := func(ratio float64) func(name, unit string, first, final float64, firstAt, finalAt string) {
+		return func(name, unit string, first, final float64, firstAt, finalAt string) {
+			sc.Check(name, final <= first*ratio, fmt.Sprintf("%s at most %.1f× the %s %s", finalAt, ratio, unit, firstAt),
+				fmt.Sprintf("%.4g %s, %.4g %s (%.2f×)", first, firstAt, final, finalAt, final/first))
+		}
+	}
+	flat, stretchFlat := flatWithin(flatRatio), flatWithin(flatRatio)
+	if stretch := 3 * time.Duration(orders/tenths) * time.Second / time.Duration(rate); stretch < steadyStretch {
+		stretchFlat = flatWithin(shortStretchRatio)
 	}
 	const earlyAt, lateAt = "from 20% to 40%", "from 80% to 100%"
-	flat("flat: p50 of an answer", "p50", early.p50(), late.p50(), earlyAt, lateAt)
-	flat("flat: p50 of a reservation, from traces", "reserve p50", early.reserveP50(), late.reserveP50(), earlyAt, lateAt)
-	flat("flat: CPU per order, every process", "CPU per order", early.cpuPerOrder(), late.cpuPerOrder(), earlyAt, lateAt)
+	stretchFlat("flat: p50 of an answer", "p50", early.p50(), late.p50(), earlyAt, lateAt)
+	stretchFlat("flat: p50 of a reservation, from traces", "reserve p50", early.reserveP50(), late.reserveP50(), earlyAt, lateAt)
+	stretchFlat("flat: CPU per order, every process", "CPU per order", early.cpuPerOrder(), late.cpuPerOrder(), earlyAt, lateAt)
 	// What is measured at one moment (the largest entry, a process's
 	// memory or heap) varies from one moment to the next, by more than a
 	// fifth in a short run: the largest entry is a hot SKU's, holding the
