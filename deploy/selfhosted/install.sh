@@ -150,14 +150,12 @@ for role in "$@"; do
 	put 0644 "$here/systemd/daprshop@.service" "$units/daprshop@.service"
 	put 0644 "$here/systemd/daprshop-daprd@.service" "$units/daprshop-daprd@.service"
 	# What the sidecar loads to reach the backend's servers: the
-	# profile's drop-in, replacing another profile's.
+	# profile's drop-in, replacing another profile's, and an empty secret
+	# file for each credential it loads.
 	put 0644 "$here/systemd/backends/$backend.conf" "$units/daprshop-daprd@.service.d/backend.conf"
-	case $backend in
-	redis) secret_file "$etc/secrets/redis-password" ;;
-	postgres-rabbitmq)
-		secret_file "$etc/secrets/postgres-connection-string"
-		secret_file "$etc/secrets/rabbitmq-connection-string" ;;
-	esac
+	for secret in $(sed -n 's|^LoadCredential=[^:]*:/etc/daprshop/||p' "$here/systemd/backends/$backend.conf" | sort -u); do
+		secret_file "$etc/$secret"
+	done
 	if [ "$role" = notification ]; then
 		# NATS authenticates notification with these, and notification
 		# issues customers their credentials with the account's signing

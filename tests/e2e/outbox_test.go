@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -36,20 +35,7 @@ func TestOutboxNeverStoresAnOrderWithoutItsEvent(t *testing.T) {
 	if status != http.StatusCreated {
 		t.Fatalf("POST /orders with the broker up: got %d, want 201", status)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), outboxSettle)
-	err := proc.WaitUntil(ctx, func(context.Context) error {
-		events, err := published()
-		if err != nil {
-			return err
-		}
-		for _, e := range events {
-			if strings.Contains(string(e), id) {
-				return nil
-			}
-		}
-		return fmt.Errorf("%d events on %s, none of %s", len(events), ordersTopic, id)
-	})
-	cancel()
+	err := awaitOrderEvent(published, id)
 	sc.Check("an order's event published on "+ordersTopic+" by the orderstore's outbox", err == nil,
 		fmt.Sprintf("its event within %s", outboxSettle),
 		fmt.Sprintf("%v: the order was stored and nothing published it; does the orderstore component set "+
@@ -99,16 +85,7 @@ func TestOutboxPublishesPromptly(t *testing.T) {
 		if status != http.StatusCreated {
 			t.Fatalf("POST /orders: got %d, want 201", status)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), outboxSettle)
-		err := proc.WaitUntil(ctx, func(context.Context) error {
-			events, err := published()
-			if err == nil && !slices.ContainsFunc(events, func(e []byte) bool { return bytes.Contains(e, []byte(id)) }) {
-				err = fmt.Errorf("no event of order %s on %s", id, ordersTopic)
-			}
-			return err
-		})
-		cancel()
-		if err != nil {
+		if err := awaitOrderEvent(published, id); err != nil {
 			t.Fatalf("order %s: %v", id, err)
 		}
 		took = append(took, time.Since(answered).Round(time.Millisecond))
@@ -121,4 +98,18 @@ func TestOutboxPublishesPromptly(t *testing.T) {
 	sc.Check("an order's event on "+ordersTopic+" promptly", fastest < outboxPrompt,
 		fmt.Sprintf("the fastest of %d within %s of its order's answer", orders, outboxPrompt),
 		fmt.Sprintf("%s at the fastest (%v)", fastest, took))
+}
+
+// awaitOrderEvent waits up to outboxSettle for the event of order id among
+// what published (a Broker.Tap of the orders topic) recorded.
+func awaitOrderEvent(published func() ([][]byte, error), id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), outboxSettle)
+	defer cancel()
+	return proc.WaitUntil(ctx, func(context.Context) error {
+		events, err := published()
+		if err == nil && !slices.ContainsFunc(events, func(e []byte) bool { return bytes.Contains(e, []byte(id)) }) {
+			err = fmt.Errorf("%d events on %s, none of %s", len(events), ordersTopic, id)
+		}
+		return err
+	})
 }
