@@ -4,6 +4,7 @@ package tests_test
 
 import (
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -61,5 +62,27 @@ func TestLayers(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("go list named none of the test packages: is this the daprshop module?")
+	}
+}
+
+// TestToolsImportNoTests checks that no program or library under tools/
+// depends on a package under tests/: the tools build what the tests use,
+// never the other way round (their own tests may use the harness).
+func TestToolsImportNoTests(t *testing.T) {
+	modules, err := filepath.Glob("../tools/*/go.mod")
+	if err != nil || len(modules) == 0 {
+		t.Fatalf("no modules under tools/: %v", err)
+	}
+	for _, mod := range modules {
+		dir := filepath.Dir(mod)
+		out, err := exec.Command("go", "list", "-C", dir, "-deps", "./...").CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps in %s: %v\n%s", dir, err, out)
+		}
+		for dep := range strings.Lines(string(out)) {
+			if strings.HasPrefix(dep, "github.com/daprshop/daprshop/tests/") {
+				t.Errorf("%s depends on %s", dir, strings.TrimSpace(dep))
+			}
+		}
 	}
 }

@@ -27,10 +27,15 @@ type Line struct {
 
 // Order is the payload of every event on TopicOrders. EventID identifies the
 // event itself, so a consumer can tell a redelivery from a new event.
+// Version is the order's version after the change the event records: each
+// change raises it by one. Dapr's pub/sub promises no order between two
+// events, so a consumer tells which of an order's events is the later by
+// its version, not by when it arrived.
 type Order struct {
 	EventID    string    `json:"eventId"`
 	Type       string    `json:"type"`
 	OrderID    string    `json:"orderId"`
+	Version    int       `json:"version"`
 	CustomerID string    `json:"customerId"`
 	Items      []Line    `json:"items"`
 	Status     string    `json:"status"`

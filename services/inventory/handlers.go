@@ -111,16 +111,23 @@ func toLines(items []inventoryapi.Line) []inventory.Line {
 	return lines
 }
 
+// The error codes inventory answers beside web's, part of its API as they
+// are.
+const (
+	codeUnknownSKU = "unknown_sku"
+	codeBusy       = "busy"
+)
+
 // writeError is the service's one table from domain errors to HTTP answers.
 func writeError(c *gin.Context, err error) {
 	_ = c.Error(err)
 	switch {
 	case errors.Is(err, inventory.ErrUnknownSKU):
-		web.WriteError(c, http.StatusNotFound, "unknown_sku", err.Error())
+		web.WriteError(c, http.StatusNotFound, codeUnknownSKU, err.Error())
 	case errors.Is(err, inventory.ErrInvalid):
 		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, err.Error())
 	case errors.Is(err, inventory.ErrContention):
-		web.WriteError(c, http.StatusServiceUnavailable, "busy", err.Error())
+		web.WriteError(c, http.StatusServiceUnavailable, codeBusy, err.Error())
 	default:
 		web.WriteError(c, http.StatusInternalServerError, web.CodeInternal, "internal error")
 	}

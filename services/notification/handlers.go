@@ -51,7 +51,7 @@ type credentialsResponse struct {
 // may subscribe to notifications.<customerId> and to nothing else.
 func (h handlers) issueCredentials(c *gin.Context) {
 	if h.passes == nil {
-		web.WriteError(c, http.StatusNotFound, web.CodeNotFound, "this deployment's NATS takes no credentials")
+		writeError(c, errNoCredentials)
 		return
 	}
 	var req credentialsRequest
@@ -63,22 +63,12 @@ func (h handlers) issueCredentials(c *gin.Context) {
 		return
 	}
 	if !ids.Valid(customer) {
-		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "customerId: "+ids.Rule)
+		writeError(c, notification.ErrInvalidCustomer)
 		return
 	}
 	token, expires, err := h.passes.Issue(customer, req.PublicKey)
-	if errors.Is(err, natsbus.ErrInvalidUserKey) {
-		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "publicKey: "+err.Error())
-		return
-	}
-	if errors.Is(err, natsbus.ErrTooManyPasses) {
-		c.Header("Retry-After", strconv.Itoa(int(natsbus.IssueEvery.Seconds())))
-		web.WriteError(c, http.StatusTooManyRequests, web.CodeTooManyRequests, err.Error())
-		return
-	}
 	if err != nil {
-		_ = c.Error(err)
-		web.WriteError(c, http.StatusInternalServerError, web.CodeInternal, "internal error")
+		writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, credentialsResponse{JWT: token, ExpiresAt: expires})
@@ -92,7 +82,7 @@ func (h handlers) listNotifications(c *gin.Context) {
 	if v, ok := c.GetQuery("limit"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, fmt.Sprintf("limit must be between 1 and %d", notification.MaxHistoryPage))
+			writeError(c, errLimit)
 			return
 		}
 		limit = n
@@ -101,7 +91,7 @@ func (h handlers) listNotifications(c *gin.Context) {
 	// finds nothing, as if it had none.
 	customer, ok := web.Caller(c).Customer(c.Query("customerId"))
 	if !ok {
-		web.WriteError(c, http.StatusNotFound, web.CodeNotFound, "no notifications for that customer")
+		writeError(c, errAnotherCustomer)
 		return
 	}
 	page, err := h.svc.History(c, customer, c.Query("cursor"), limit)
@@ -128,38 +118,74 @@ const (
 	statusDrop    = "DROP"
 )
 
-// orderEvent maps the outcome of handling an event to Dapr's pub/sub answer.
-// The status code stays 200 so that Dapr reads the body.
+// What became of an event the service was handed: the label it is counted
+// by, and what Dapr is answered (answers).
+const (
+	outcomeDelivered = "delivered" // the notification went out
+	outcomeDuplicate = "duplicate" // it had gone out before
+	outcomeOutdated  = "outdated"  // a later change of the order was told
+	outcomeKept      = "kept"      // a dead letter, kept for an operator
+	outcomeRetry     = "retry"     // not now: deliver it again later
+	outcomeDropped   = "dropped"   // never: it cannot be handled
+)
+
+// answers is the service's one table from an event's outcome to Dapr's
+// pub/sub answer.
+var answers = map[string]string{
+	outcomeDelivered: statusSuccess,
+	outcomeDuplicate: statusSuccess,
+	outcomeOutdated:  statusSuccess,
+	outcomeKept:      statusSuccess,
+	outcomeRetry:     statusRetry,
+	outcomeDropped:   statusDrop,
+}
+
+// answer writes Dapr's pub/sub answer for outcome. The status code stays
+// 200 so that Dapr reads the body.
+func answer(c *gin.Context, outcome string) {
+	c.JSON(http.StatusOK, gin.H{"status": answers[outcome]})
+}
+
+// outcomes are what Handle's outcomes are answered as.
+var outcomes = map[notification.Outcome]string{
+	notification.Delivered: outcomeDelivered,
+	notification.Duplicate: outcomeDuplicate,
+	notification.Outdated:  outcomeOutdated,
+}
+
+// orderEvent hands an order event to the service, and answers Dapr with
+// what became of it.
 func (h handlers) orderEvent(c *gin.Context) {
 	var ce cloudEvent
 	var e events.Order
 	if err := c.ShouldBindJSON(&ce); err != nil || json.Unmarshal(ce.Data, &e) != nil {
 		h.logger.ErrorContext(c, "dropping undecodable event", slog.String("event_id", ce.ID), slog.Any("error", err))
-		h.answer(c, statusDrop, "dropped")
+		h.answerEvent(c, ce.ID, e.EventID, outcomeDropped)
 		return
 	}
 	outcome, err := h.svc.Handle(c, e)
 	switch {
-	case err == nil && outcome == notification.Duplicate:
-		h.answer(c, statusSuccess, "duplicate")
 	case err == nil:
-		h.answer(c, statusSuccess, "delivered")
+		h.answerEvent(c, ce.ID, e.EventID, outcomes[outcome])
 	case errors.Is(err, notification.ErrMalformedEvent):
 		h.logger.ErrorContext(c, "dropping malformed event", slog.String("event_id", ce.ID), slog.Any("error", err))
-		h.answer(c, statusDrop, "dropped")
+		h.answerEvent(c, ce.ID, e.EventID, outcomeDropped)
 	case errors.Is(err, notification.ErrInProgress):
 		h.logger.InfoContext(c, "event is being handled by another delivery, will retry", slog.String("event_id", ce.ID))
-		h.answer(c, statusRetry, "retry")
+		h.answerEvent(c, ce.ID, e.EventID, outcomeRetry)
 	default:
 		h.logger.WarnContext(c, "event will be retried", slog.String("event_id", ce.ID), slog.Any("error", err))
-		h.answer(c, statusRetry, "retry")
+		h.answerEvent(c, ce.ID, e.EventID, outcomeRetry)
 	}
 }
 
-// answer writes Dapr's pub/sub answer and counts the outcome.
-func (h handlers) answer(c *gin.Context, status, outcome string) {
+// answerEvent answers the delivery of event id (the order event
+// orderEventID) with outcome, counts it, and logs it at debug level: what
+// became of one event can be followed from its broker to its notification.
+func (h handlers) answerEvent(c *gin.Context, id, orderEventID, outcome string) {
 	h.metrics.events.WithLabelValues(outcome).Inc()
-	c.JSON(http.StatusOK, gin.H{"status": status})
+	h.logger.DebugContext(c, "order event answered", slog.String("event_id", id), slog.String("order_event", orderEventID), slog.String("outcome", outcome))
+	answer(c, outcome)
 }
 
 func (h handlers) listDeadLetters(c *gin.Context) {
@@ -188,7 +214,7 @@ func (h handlers) deadLetter(c *gin.Context) {
 	var ce cloudEvent
 	if err := c.ShouldBindJSON(&ce); err != nil {
 		h.logger.ErrorContext(c, "dropping undecodable dead letter", slog.Any("error", err))
-		c.JSON(http.StatusOK, gin.H{"status": statusDrop})
+		answer(c, outcomeDropped)
 		return
 	}
 	h.metrics.deadLetters.Inc()
@@ -201,28 +227,43 @@ func (h handlers) deadLetter(c *gin.Context) {
 	case errors.Is(err, notification.ErrMalformedEvent):
 		// Without an id it cannot be kept; a retry would not give it one.
 		h.logger.ErrorContext(c, "dropping malformed dead letter", slog.Any("error", err))
-		c.JSON(http.StatusOK, gin.H{"status": statusDrop})
+		answer(c, outcomeDropped)
 	case err != nil:
 		h.logger.ErrorContext(c, "keeping dead letter, will retry", slog.String("event_id", ce.ID), slog.Any("error", err))
-		c.JSON(http.StatusOK, gin.H{"status": statusRetry})
+		answer(c, outcomeRetry)
 	default:
-		c.JSON(http.StatusOK, gin.H{"status": statusSuccess})
+		answer(c, outcomeKept)
 	}
 }
 
 // maxLoggedData is how much of a dead letter's data is logged.
 const maxLoggedData = 512
 
-// writeError is the service's one table from domain errors to HTTP answers.
+// Errors the handlers find themselves, answered through writeError as the
+// service's are.
+var (
+	errNoCredentials   = errors.New("this deployment's NATS takes no credentials")
+	errAnotherCustomer = errors.New("no notifications for that customer")
+	errLimit           = fmt.Errorf("%w: limit must be between 1 and %d", notification.ErrInvalidPage, notification.MaxHistoryPage)
+)
+
+// writeError is the service's one table from errors to HTTP answers.
 func writeError(c *gin.Context, err error) {
 	_ = c.Error(err)
 	switch {
 	case errors.Is(err, notification.ErrInvalidCustomer):
-		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "customerId "+ids.Rule)
+		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "customerId: "+ids.Rule)
 	case errors.Is(err, notification.ErrInvalidPage):
 		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, err.Error())
+	case errors.Is(err, natsbus.ErrInvalidUserKey):
+		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, "publicKey: "+err.Error())
+	case errors.Is(err, natsbus.ErrTooManyPasses):
+		c.Header("Retry-After", strconv.Itoa(int(natsbus.IssueEvery.Seconds())))
+		web.WriteError(c, http.StatusTooManyRequests, web.CodeTooManyRequests, err.Error())
 	case errors.Is(err, notification.ErrNoSuchDeadLetter):
 		web.WriteError(c, http.StatusNotFound, web.CodeNotFound, "no such dead letter")
+	case errors.Is(err, errNoCredentials), errors.Is(err, errAnotherCustomer):
+		web.WriteError(c, http.StatusNotFound, web.CodeNotFound, err.Error())
 	default:
 		web.WriteError(c, http.StatusInternalServerError, web.CodeInternal, "internal error")
 	}

@@ -11,7 +11,9 @@ import (
 type metrics struct {
 	*telemetry.Metrics
 	// events counts order events by outcome: delivered (one notification
-	// per event), duplicate (a redelivery deduplicated), retry, dropped.
+	// per event), duplicate (a redelivery deduplicated), outdated (the
+	// customer was told of a later change of the order first), retry,
+	// dropped.
 	events *prometheus.CounterVec
 	// deadLetters counts events received from the dead-letter topic.
 	deadLetters prometheus.Counter
@@ -23,7 +25,7 @@ type metrics struct {
 func newMetrics() *metrics {
 	m := &metrics{Metrics: telemetry.NewMetrics()}
 	m.events = m.CounterVec("daprshop_notification_events_total",
-		"Order events handled, by outcome: delivered, duplicate, retry, dropped.", "outcome")
+		"Order events handled, by outcome: delivered, duplicate, outdated, retry, dropped.", "outcome")
 	m.deadLetters = m.Counter("daprshop_notification_dead_letters_total",
 		"Events received from the dead-letter topic.")
 	m.etagRetries = m.Counter("daprshop_notification_etag_retries_total",

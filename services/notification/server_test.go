@@ -146,12 +146,24 @@ func envelope(id, topic, data string) string {
 	return string(b)
 }
 
-// orderData returns the data of an order event for customerID.
+// orderData returns the data of event eventID, which confirms order
+// "o-"+eventID for customerID.
 func orderData(eventID, customerID string) string {
-	b, err := json.Marshal(events.Order{
-		EventID: eventID, Type: events.TypeOrderConfirmed, OrderID: "o-1", CustomerID: customerID,
+	return eventData(confirmation(eventID, customerID))
+}
+
+// confirmation returns event eventID, which confirms order "o-"+eventID
+// for customerID.
+func confirmation(eventID, customerID string) events.Order {
+	return events.Order{
+		EventID: eventID, Type: events.TypeOrderConfirmed, OrderID: "o-" + eventID, Version: 1, CustomerID: customerID,
 		Status: "confirmed", OccurredAt: time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC),
-	})
+	}
+}
+
+// eventData returns e as the data of an event.
+func eventData(e events.Order) string {
+	b, err := json.Marshal(e)
 	if err != nil {
 		panic(err)
 	}
@@ -171,12 +183,28 @@ func (s *server) post(t *testing.T, path, body string) string {
 	return got.Status
 }
 
-// deliver hands the service one order event, as daprd would.
+// deliver hands the service event eventID, which confirms an order of
+// customerID, as daprd would.
 func (s *server) deliver(t *testing.T, eventID, customerID string) {
 	t.Helper()
-	body := envelope("ce-"+eventID, events.TopicOrders, orderData(eventID, customerID))
+	s.deliverEvent(t, confirmation(eventID, customerID))
+}
+
+// deliverEvent hands the service e, as daprd would.
+func (s *server) deliverEvent(t *testing.T, e events.Order) {
+	t.Helper()
+	body := envelope("ce-"+e.EventID, events.TopicOrders, eventData(e))
 	if got := s.post(t, "/events/orders", body); got != statusSuccess {
-		t.Fatalf("deliver %s: got %s, want %s", eventID, got, statusSuccess)
+		t.Fatalf("deliver %s: got %s, want %s", e.EventID, got, statusSuccess)
+	}
+}
+
+// claim takes a lease on telling the customer of order about version,
+// for event, as another delivery would.
+func claim(t *testing.T, s notification.Store, order, event string, version int) {
+	t.Helper()
+	if got, err := s.Claim(t.Context(), order, event, version); got != notification.Claimed || err != nil {
+		t.Fatalf("Claim: got %v, %v; want Claimed", got, err)
 	}
 }
 
@@ -218,15 +246,21 @@ func TestOrderEvents(t *testing.T) {
 		{name: "event id with Dapr's key separator", body: envelope("ce-1", events.TopicOrders, orderData("e||1", "c-1")), want: statusDrop, outcome: "dropped"},
 		{name: "event id too long", body: envelope("ce-1", events.TopicOrders, orderData(strings.Repeat("e", 300), "c-1")), want: statusDrop, outcome: "dropped"},
 		{name: "unknown event type", body: envelope("ce-1", events.TopicOrders, `{"eventId":"e-1","type":"daprshop.order.exploded.v1","orderId":"o-1","customerId":"c-1","status":"exploded"}`), want: statusDrop, outcome: "dropped"},
-		{name: "bad order id", body: envelope("ce-1", events.TopicOrders, `{"eventId":"e-1","type":"daprshop.order.confirmed.v1","orderId":"o 1","customerId":"c-1","status":"confirmed"}`), want: statusDrop, outcome: "dropped"},
+		{name: "bad order id", body: envelope("ce-1", events.TopicOrders, `{"eventId":"e-1","type":"daprshop.order.confirmed.v1","orderId":"o 1","version":1,"customerId":"c-1","status":"confirmed"}`), want: statusDrop, outcome: "dropped"},
+		{name: "no version", body: envelope("ce-1", events.TopicOrders, `{"eventId":"e-1","type":"daprshop.order.confirmed.v1","orderId":"o-e-1","customerId":"c-1","status":"confirmed"}`), want: statusDrop, outcome: "dropped"},
 		{
-			name: "another delivery is handling it",
+			name:  "another delivery of the order is being handled",
+			setup: func(t *testing.T, s *server) { claim(t, s.store, "o-e-1", "e-0", 2) },
+			body:  valid, want: statusRetry, outcome: "retry",
+		},
+		{
+			name: "the customer was told of a later change",
 			setup: func(t *testing.T, s *server) {
-				if won, err := s.store.Claim(t.Context(), "e-1"); !won || err != nil {
-					t.Fatalf("Claim: got %v, %v", won, err)
-				}
+				cancel := confirmation("e-1", "c-1")
+				cancel.EventID, cancel.Type, cancel.Status, cancel.Version = "e-2", events.TypeOrderCancelled, "cancelled", 2
+				s.deliverEvent(t, cancel)
 			},
-			body: valid, want: statusRetry, outcome: "retry",
+			body: valid, want: statusSuccess, outcome: "outdated", wantSent: 1,
 		},
 		{
 			name:  "NATS down",
@@ -355,8 +389,8 @@ func TestAPI(t *testing.T) {
 			// A public route: no app token needed. Newest first.
 			wantStatus: http.StatusOK,
 			wantBody: `{"notifications":[` +
-				`{"id":"e-2","customerId":"c-1","orderId":"o-1","status":"confirmed","message":"Your order o-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"},` +
-				`{"id":"e-1","customerId":"c-1","orderId":"o-1","status":"confirmed","message":"Your order o-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"}]}`,
+				`{"id":"e-2","customerId":"c-1","orderId":"o-e-2","status":"confirmed","message":"Your order o-e-2 is confirmed.","createdAt":"2026-11-24T10:30:00Z"},` +
+				`{"id":"e-1","customerId":"c-1","orderId":"o-e-1","status":"confirmed","message":"Your order o-e-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"}]}`,
 		},
 		{
 			name: "history, a page",
@@ -368,7 +402,7 @@ func TestAPI(t *testing.T) {
 			req:        request{method: http.MethodGet, path: "/notifications?customerId=c-1&limit=1&cursor=2"},
 			wantStatus: http.StatusOK,
 			wantBody: `{"notifications":[` +
-				`{"id":"e-2","customerId":"c-1","orderId":"o-1","status":"confirmed","message":"Your order o-1 is confirmed.","createdAt":"2026-11-24T10:30:00Z"}],"older":"1"}`,
+				`{"id":"e-2","customerId":"c-1","orderId":"o-e-2","status":"confirmed","message":"Your order o-e-2 is confirmed.","createdAt":"2026-11-24T10:30:00Z"}],"older":"1"}`,
 		},
 		{name: "history, limit 0", req: request{method: http.MethodGet, path: "/notifications?customerId=c-1&limit=0"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},
 		{name: "history, limit above the page", req: request{method: http.MethodGet, path: "/notifications?customerId=c-1&limit=101"}, wantStatus: http.StatusBadRequest, wantCode: web.CodeInvalid},

@@ -80,6 +80,14 @@ type insufficientStockBody struct {
 	Shortages []order.Shortage `json:"shortages"`
 }
 
+// The error codes order answers beside web's, part of its API as they are.
+const (
+	codeInsufficientStock = "insufficient_stock"
+	codeUnknownSKU        = "unknown_sku"
+	codeKeyReused         = "idempotency_key_reused"
+	codeNotCancellable    = "not_cancellable"
+)
+
 // writeError is the service's one table from domain errors to HTTP answers.
 func writeError(c *gin.Context, err error) {
 	_ = c.Error(err)
@@ -88,20 +96,20 @@ func writeError(c *gin.Context, err error) {
 	switch {
 	case errors.As(err, &short):
 		c.AbortWithStatusJSON(http.StatusConflict, insufficientStockBody{
-			Error:     web.Error{Code: "insufficient_stock", Message: err.Error()},
+			Error:     web.Error{Code: codeInsufficientStock, Message: err.Error()},
 			OrderID:   short.OrderID,
 			Shortages: short.Shortages,
 		})
 	case errors.As(err, &unknown):
-		web.WriteError(c, http.StatusUnprocessableEntity, "unknown_sku", err.Error())
+		web.WriteError(c, http.StatusUnprocessableEntity, codeUnknownSKU, err.Error())
 	case errors.Is(err, order.ErrInvalid):
 		web.WriteError(c, http.StatusBadRequest, web.CodeInvalid, err.Error())
 	case errors.Is(err, order.ErrNotFound):
 		web.WriteError(c, http.StatusNotFound, web.CodeNotFound, "order not found")
 	case errors.Is(err, order.ErrKeyReused):
-		web.WriteError(c, http.StatusUnprocessableEntity, "idempotency_key_reused", err.Error())
+		web.WriteError(c, http.StatusUnprocessableEntity, codeKeyReused, err.Error())
 	case errors.Is(err, order.ErrNotCancellable):
-		web.WriteError(c, http.StatusConflict, "not_cancellable", err.Error())
+		web.WriteError(c, http.StatusConflict, codeNotCancellable, err.Error())
 	default:
 		web.WriteError(c, http.StatusInternalServerError, web.CodeInternal, "internal error")
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/tests/harness/otlp"
+	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
@@ -313,19 +315,18 @@ func usage(t *testing.T, sys *suite.Shop) map[string]report.Resource {
 // order placed, and returns the time from placing each to its first
 // notification, and how many never came.
 func notificationDelays(n *suite.Notifications, placed map[string]time.Time, timeout time.Duration) ([]time.Duration, int) {
-	deadline := time.Now().Add(timeout)
-	for {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	delays, _ := proc.Await(ctx, func(context.Context) ([]time.Duration, bool) {
 		var delays []time.Duration
 		for id, at := range placed {
 			if got, ok := n.First(id); ok {
 				delays = append(delays, got.Sub(at))
 			}
 		}
-		if len(delays) == len(placed) || time.Now().After(deadline) {
-			return delays, len(placed) - len(delays)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return delays, len(delays) == len(placed)
+	})
+	return delays, len(placed) - len(delays)
 }
 
 func median[T any](runs []T, f func(T) float64) float64 {

@@ -11,10 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,10 +30,10 @@ const runUpTimeout = 2 * time.Minute
 // runIsUp is what `make run` says once every app answers.
 const runIsUp = "run: daprshop is up"
 
-// TestMakeRun runs `make run` on each backend profile, in a network
-// namespace of its own (as root: PostgreSQL runs as its own user), types
-// the README's order into it, and stops it as a Ctrl-C does: the order is
-// confirmed and notified, and once make has exited nothing it started is
+// TestMakeRun runs `make run` on each backend profile, in namespaces of
+// its own (as root: PostgreSQL runs as its own user), types the README's
+// order into it, and stops it as a Ctrl-C does: the order is confirmed and
+// notified, make ends by the Ctrl-C, and once it has, nothing it started is
 // left running, nor any server's data.
 func TestMakeRun(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -49,11 +47,11 @@ func TestMakeRun(t *testing.T) {
 	for _, profile := range system.Profiles {
 		t.Run(profile.Name, func(t *testing.T) {
 			scratchBefore := runScratch(t)
-			argv := netns.Command(true, "make", "--no-print-directory", "run", "BACKEND="+profile.Name)
-			run := proc.Start(t, proc.Spec{Name: "make-run", Path: argv[0], Args: argv[1:], Dir: root, LogDir: t.TempDir(),
-				// make ends by the SIGINT it got, once run.sh stopped
-				// what it started.
-				StopGroup: true, EndsByStopSignal: true})
+			argv := ownMachine("make", "--no-print-directory", "run", "BACKEND="+profile.Name)
+			// A Ctrl-C reaches make and what it started, not the
+			// namespace's init (ownMachine), which then says how make
+			// ended.
+			run := proc.Start(t, proc.Spec{Name: "make-run", Path: argv[0], Args: argv[1:], Dir: root, LogDir: t.TempDir(), StopGroup: true})
 			ctx, cancel := context.WithTimeout(context.Background(), runUpTimeout)
 			defer cancel()
 			if err := proc.WaitUntil(ctx, func(context.Context) error { return said(run, runIsUp) }, run); err != nil {
@@ -62,7 +60,6 @@ func TestMakeRun(t *testing.T) {
 			// Only now is make surely in the namespace: unshare enters it
 			// after it started.
 			ns := fmt.Sprintf("/proc/%d/ns/net", run.PID())
-			nsID := namespaceOf(t, ns)
 
 			typed := exec.Command("nsenter", "--net="+ns, "sh", "-c", order)
 			out, err := typed.Output()
@@ -96,7 +93,10 @@ func TestMakeRun(t *testing.T) {
 			if err := said(run, "run: stopping"); err != nil {
 				t.Errorf("Ctrl-C: %v", err)
 			}
-			if left := inNamespace(t, nsID); len(left) > 0 {
+			if err := said(run, endedByCtrlC); err != nil {
+				t.Errorf("Ctrl-C: %v", err)
+			}
+			if left := leftRunning(t, run); len(left) > 0 {
 				t.Errorf("left running after make run stopped: %s", strings.Join(left, "; "))
 			}
 			if left := slices.DeleteFunc(runScratch(t), func(dir string) bool { return slices.Contains(scratchBefore, dir) }); len(left) > 0 {
@@ -104,6 +104,62 @@ func TestMakeRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The lines ownMachine's init writes once what it ran has exited.
+const (
+	endedByCtrlC    = "init: ended by SIGINT"
+	leftRunningLine = "init: left running: "
+)
+
+// ownMachine is the command line that runs argv as on a machine of its
+// own: in new network, mount and PID namespaces, the network set up as
+// netns's (loopback up, multicast routed over it for mDNS).
+//
+// The PID namespace is for the dapr CLI, which reads every process it can
+// see and refuses a port that any daprd was given, whatever its network
+// namespace: here it sees only what make starts, not the sidecars of the
+// suites that run beside this one.
+//
+// The namespace's init is a shell, which cannot die of a Ctrl-C (the
+// kernel drops an init's signals that would kill it). It traps SIGINT, so
+// that it goes on instead of giving up as sh -c does, without ignoring it
+// (argv would inherit that). It waits for argv, says what is still running
+// (every process but itself, read with builtins only, so that it starts
+// none), and exits: 0 when argv ended by SIGINT (exit status 130), which
+// it says, else with argv's status. The kernel then kills whatever was
+// left.
+func ownMachine(argv ...string) []string {
+	const init = `trap : INT
+ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo || exit
+"$@"
+status=$?
+for proc in /proc/[0-9]*; do
+	[ "$proc" = /proc/1 ] && continue
+	read -r name < "$proc/comm" && echo "` + leftRunningLine + `pid ${proc#/proc/} $name"
+done 2>/dev/null
+[ "$status" -eq 130 ] && echo "` + endedByCtrlC + `" && exit 0
+exit "$status"`
+	// --kill-child: a test that kills unshare (make ignored the Ctrl-C)
+	// kills the namespace's init, and with it everything in it.
+	flags := []string{"--net", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL"}
+	return append(append(append([]string{"unshare"}, flags...), "--", "sh", "-c", init, "sh"), argv...)
+}
+
+// leftRunning is what ownMachine's init found running once make had exited.
+func leftRunning(t *testing.T, p *proc.Process) []string {
+	t.Helper()
+	data, err := os.ReadFile(p.Log())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, leftRunningLine); ok {
+			left = append(left, strings.TrimSpace(rest))
+		}
+	}
+	return left
 }
 
 // TestMakeRunWithUnknownBackend gives make run a backend profile that does
@@ -159,64 +215,6 @@ func get(ctx context.Context, client *http.Client, url string) (string, error) {
 		err = fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
 	}
 	return string(body), err
-}
-
-// namespaceOf returns the identity of the network namespace at path, as
-// /proc/PID/ns/net links name it; never the test's own.
-func namespaceOf(t *testing.T, path string) string {
-	t.Helper()
-	id, err := os.Readlink(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if own := ownNamespace(t); own == id {
-		t.Fatalf("%s is the test's own network namespace", path)
-	}
-	return id
-}
-
-// ownNamespace is the network namespace the test runs in. It is read from
-// a thread of the test's own: netns.Dial leaves the threads it moved in
-// another namespace, the main thread among them, as /proc/self shows.
-func ownNamespace(t *testing.T) string {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	id, err := os.Readlink("/proc/thread-self/ns/net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-// inNamespace kills every process still in the network namespace nsID (as
-// namespaceOf names it; never the test's own) but the test itself, and
-// says what each was.
-func inNamespace(t *testing.T, nsID string) []string {
-	t.Helper()
-	if ownNamespace(t) == nsID {
-		t.Fatalf("refusing to sweep the test's own network namespace %s", nsID)
-	}
-	links, err := filepath.Glob("/proc/[0-9]*/ns/net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var left []string
-	for _, link := range links {
-		if id, err := os.Readlink(link); err != nil || id != nsID {
-			continue
-		}
-		dir := filepath.Dir(filepath.Dir(link))
-		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-		var pid int
-		fmt.Sscan(filepath.Base(dir), &pid)
-		if pid == os.Getpid() {
-			continue // its main thread, moved there by netns.Dial
-		}
-		left = append(left, fmt.Sprintf("pid %d %s", pid, bytes.ReplaceAll(bytes.TrimRight(cmdline, "\x00"), []byte{0}, []byte{' '})))
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-	return left
 }
 
 // runScratch lists the directories make run keeps its servers' data in.

@@ -24,11 +24,25 @@ type Thresholds struct {
 	// large the ratio (1 ms against 2 ms is not news).
 	LatencyFloorMs float64
 	// ThroughputRatio: candidate requests per second over baseline's,
-	// below which throughput regressed.
+	// below which throughput regressed, in a long fixed-rate load
+	// (MinLongRequests).
 	ThroughputRatio float64
 	// RSSRatio: a sidecar's memory, candidate over baseline.
 	RSSRatio    float64
 	MinRequests int
+	// CPURatio: the CPU time of every process per request, candidate over
+	// baseline, in a long fixed-rate load.
+	CPURatio float64
+	// MinLongRequests: a scenario whose load came at a fixed rate
+	// (report.Scenario.OpenLoop) and made at least this many requests (a
+	// soak) has its throughput and CPU per request judged. In a shorter
+	// one the system's start and the checks after the load weigh too
+	// much: the throughput of "fault: NATS stopped" was 37.5 req/s in one
+	// run of a daprd and 12.1 in another, as its checks waited longer.
+	MinLongRequests int
+	// Latency judges the requests' latencies of a scenario whose reports
+	// keep them (LatencySamplesMs); the two ratios above, older reports'.
+	Latency LatencyThresholds
 }
 
 // DefaultThresholds were chosen from two runs of the pinned daprd (v1.16.5)
@@ -43,6 +57,9 @@ var DefaultThresholds = Thresholds{
 	ThroughputRatio: 0.9,
 	RSSRatio:        1.25,
 	MinRequests:     100,
+	CPURatio:        1.3,
+	MinLongRequests: 1000,
+	Latency:         DefaultLatencyThresholds,
 }
 
 // Result is the comparison.
@@ -51,9 +68,19 @@ type Result struct {
 	Candidate string   `json:"candidate"`
 	Regressed bool     `json:"regressed"`
 	Changes   []Change `json:"changes"`
-	// LatencyTests compare per-request latencies of repeated runs of each
-	// side (AddLatency); each is also one of Changes.
+	// LatencyTests compare per-request latencies of every run of each
+	// side; each is also one of Changes.
 	LatencyTests []LatencyTest `json:"latencyTests,omitempty"`
+	// Method says how the sides were run (rc-check sets it).
+	Method string `json:"method,omitempty"`
+}
+
+// Add adds the comparison of another suite of the same two sides (the
+// soak beside the e2e suite, say).
+func (r *Result) Add(other Result) {
+	r.Changes = append(r.Changes, other.Changes...)
+	r.LatencyTests = append(r.LatencyTests, other.LatencyTests...)
+	r.Regressed = r.Regressed || other.Regressed
 }
 
 // AddLatency adds a latency test to the comparison.
@@ -99,45 +126,101 @@ type Change struct {
 	Regression bool    `json:"regression"`
 }
 
-// Compare diffs candidate against base.
-func Compare(base, candidate report.Report, th Thresholds) Result {
-	res := Result{Base: base.Environment.DaprdVersion, Candidate: candidate.Environment.DaprdVersion, Changes: []Change{}}
-	baseByName := map[string]report.Scenario{}
-	for _, s := range base.Scenarios {
-		baseByName[s.Name] = s
+// Side is what one side of a comparison ran: the whole suite, and the
+// scenarios it ran again alone (rc-check's rounds), whose requests' latencies
+// pool with the suite's.
+type Side struct {
+	Suite report.Report
+	Again []report.Report
+}
+
+// scenarios are the scenarios s ran, by name, in order: the suite's, then
+// those it only ran again (their first run), as rc-check's rounds without
+// the suite are.
+func (s Side) scenarios() []report.Scenario {
+	out := slices.Clone(s.Suite.Scenarios)
+	for _, r := range s.Again {
+		for _, sc := range r.Scenarios {
+			if !slices.ContainsFunc(out, func(o report.Scenario) bool { return o.Name == sc.Name }) {
+				out = append(out, sc)
+			}
+		}
 	}
+	return out
+}
+
+// samples are the latency samples of every run of scenario on s, one slice
+// per run.
+func (s Side) samples(scenario string) [][]float64 {
+	var runs [][]float64
+	for _, r := range append([]report.Report{s.Suite}, s.Again...) {
+		for _, sc := range r.Scenarios {
+			if sc.Name == scenario && len(sc.LatencySamplesMs) > 0 {
+				runs = append(runs, sc.LatencySamplesMs)
+			}
+		}
+	}
+	return runs
+}
+
+// Compare diffs candidate against base: whether its suite finished, every
+// invariant the base checked (one that now fails, or is no longer checked,
+// is a regression), and the latency, throughput and sidecars' memory of
+// every scenario both ran. A base whose suite did not finish gives no
+// verdict (the caller's to refuse).
+func Compare(base, candidate Side, th Thresholds) Result {
+	res := Result{Base: base.Suite.Environment.DaprdVersion, Candidate: candidate.Suite.Environment.DaprdVersion, Changes: []Change{}}
 	add := func(c Change) {
 		res.Changes = append(res.Changes, c)
 		res.Regressed = res.Regressed || c.Regression
 	}
-	for _, cs := range candidate.Scenarios {
-		bs, ok := baseByName[cs.Name]
+	if why := candidate.Suite.Unfinished; why != "" {
+		add(Change{Scenario: "the whole suite", What: "finished", Base: "yes", Candidate: "NO: " + why, Regression: true})
+	}
+	candByName := map[string]report.Scenario{}
+	for _, s := range candidate.scenarios() {
+		candByName[s.Name] = s
+	}
+	for _, bs := range base.scenarios() {
+		cs, ok := candByName[bs.Name]
 		if !ok {
+			add(Change{Scenario: bs.Name, What: "scenario run", Base: fmt.Sprintf("ran, %d invariants", len(bs.Invariants)), Candidate: "NOT RUN", Regression: true})
 			continue
 		}
-		baseInv := map[string]bool{}
-		for _, inv := range bs.Invariants {
-			baseInv[inv.Name] = inv.Passed
-		}
-		for _, inv := range cs.Invariants {
-			if passedBefore, seen := baseInv[inv.Name]; !inv.Passed && (passedBefore || !seen) {
-				add(Change{Scenario: cs.Name, What: "invariant " + inv.Name, Base: "held", Candidate: "FAILED: " + inv.Observed, Regression: true})
-			}
+		for _, c := range compareInvariants(bs, cs) {
+			add(c)
 		}
 		if cs.Requests < th.MinRequests || bs.Requests < th.MinRequests {
 			continue
 		}
-		for _, m := range []struct {
-			what       string
-			base, cand float64
-		}{{"latency p50 ms", bs.Latency.P50, cs.Latency.P50}, {"latency p99 ms", bs.Latency.P99, cs.Latency.P99}} {
-			r := ratio(m.cand, m.base)
-			add(Change{Scenario: cs.Name, What: m.what, Base: fmt.Sprintf("%.1f", m.base), Candidate: fmt.Sprintf("%.1f", m.cand), Ratio: r,
-				Regression: r > th.LatencyRatio && m.cand-m.base > th.LatencyFloorMs})
+		if b, c := base.samples(bs.Name), candidate.samples(bs.Name); len(b) > 0 && len(c) > 0 {
+			sent := sending(cs)
+			if sending(bs) != sent {
+				sent = Otherwise // the scenario changed how it sends: nothing to judge
+			}
+			res.AddLatency(CompareLatency(bs.Name, sent, b, c, th.Latency))
+		} else {
+			// Reports from before every scenario kept its samples.
+			for _, m := range []struct {
+				what       string
+				base, cand float64
+			}{{"latency p50 ms", bs.Latency.P50, cs.Latency.P50}, {"latency p99 ms", bs.Latency.P99, cs.Latency.P99}} {
+				r := ratio(m.cand, m.base)
+				add(Change{Scenario: cs.Name, What: m.what, Base: fmt.Sprintf("%.1f", m.base), Candidate: fmt.Sprintf("%.1f", m.cand), Ratio: r,
+					Regression: r > th.LatencyRatio && m.cand-m.base > th.LatencyFloorMs})
+			}
 		}
-		r := ratio(cs.Throughput, bs.Throughput)
-		add(Change{Scenario: cs.Name, What: "throughput req/s", Base: fmt.Sprintf("%.1f", bs.Throughput), Candidate: fmt.Sprintf("%.1f", cs.Throughput),
-			Ratio: r, Regression: r < th.ThroughputRatio})
+		if long := bs.OpenLoop && cs.OpenLoop && min(bs.Requests, cs.Requests) >= th.MinLongRequests; long || bs.Throughput > 0 && cs.Throughput > 0 {
+			r := ratio(cs.Throughput, bs.Throughput)
+			add(Change{Scenario: cs.Name, What: "throughput req/s", Base: fmt.Sprintf("%.1f", bs.Throughput), Candidate: fmt.Sprintf("%.1f", cs.Throughput),
+				Ratio: r, Regression: long && bs.Throughput > 0 && r < th.ThroughputRatio})
+			if long {
+				b, c := cpuPerThousand(bs), cpuPerThousand(cs)
+				r := ratio(c, b)
+				add(Change{Scenario: cs.Name, What: "CPU s per 1,000 requests, every process", Base: fmt.Sprintf("%.2f", b), Candidate: fmt.Sprintf("%.2f", c),
+					Ratio: r, Regression: r > th.CPURatio})
+			}
+		}
 		baseRSS := map[string]float64{}
 		for _, p := range bs.Resources {
 			baseRSS[p.Process] = p.RSSMB
@@ -153,6 +236,46 @@ func Compare(base, candidate report.Report, th Thresholds) Result {
 		}
 	}
 	return res
+}
+
+// compareInvariants lists the invariants of scenario base that fail on
+// candidate (having held, or being new), and those candidate no longer
+// checks, as one change: a scenario that stops early checks fewer.
+func compareInvariants(base, candidate report.Scenario) []Change {
+	var changes []Change
+	passedBefore := map[string]bool{}
+	for _, inv := range base.Invariants {
+		passedBefore[inv.Name] = inv.Passed
+	}
+	checked := map[string]bool{}
+	for _, inv := range candidate.Invariants {
+		checked[inv.Name] = true
+		if held, seen := passedBefore[inv.Name]; !inv.Passed && (held || !seen) {
+			changes = append(changes, Change{Scenario: candidate.Name, What: "invariant " + inv.Name, Base: "held", Candidate: "FAILED: " + inv.Observed, Regression: true})
+		}
+	}
+	var gone []string
+	for _, inv := range base.Invariants {
+		if !checked[inv.Name] {
+			gone = append(gone, inv.Name)
+		}
+	}
+	if len(gone) > 0 {
+		changes = append(changes, Change{Scenario: candidate.Name, What: "invariants checked",
+			Base:      fmt.Sprint(len(base.Invariants)),
+			Candidate: fmt.Sprintf("%d; NOT CHECKED: %s", len(candidate.Invariants), strings.Join(gone, "; ")), Regression: true})
+	}
+	return changes
+}
+
+// cpuPerThousand is the CPU time of every process of s, per 1,000 of its
+// requests.
+func cpuPerThousand(s report.Scenario) float64 {
+	var cpu float64
+	for _, p := range s.Resources {
+		cpu += p.CPUSeconds
+	}
+	return cpu / float64(s.Requests) * 1000
 }
 
 func ratio(a, b float64) float64 {
@@ -171,6 +294,9 @@ func Markdown(r Result) string {
 		verdict = "REGRESSED"
 	}
 	fmt.Fprintf(&b, "# daprd %s vs %s: %s\n\n", r.Candidate, r.Base, verdict)
+	if r.Method != "" {
+		b.WriteString(r.Method + "\n\n")
+	}
 	regressions := slices.DeleteFunc(slices.Clone(r.Changes), func(c Change) bool { return !c.Regression })
 	if len(regressions) > 0 {
 		b.WriteString("## Regressions\n\n")

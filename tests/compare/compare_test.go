@@ -1,6 +1,9 @@
 package compare
 
 import (
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/daprshop/daprshop/tests/report"
@@ -14,14 +17,23 @@ func run(version string, p50, p99, rps, rss float64, invariantHolds bool) report
 			Invariants: []report.Invariant{{Name: "no oversell", Passed: invariantHolds, Observed: "24 confirmed"}},
 			Latency:    report.Latency{P50: p50, P99: p99},
 			Throughput: rps,
+			OpenLoop:   true,
 			Requests:   400,
 			Resources:  []report.Resource{{Process: "daprd-order", RSSMB: rss}},
 		}},
 	}
 }
 
+// withCPU gives r's scenario requests requests, its sidecar cpu seconds.
+func withCPU(r report.Report, requests int, cpu float64) report.Report {
+	r.Scenarios = slices.Clone(r.Scenarios)
+	r.Scenarios[0].Requests = requests
+	r.Scenarios[0].Resources = []report.Resource{{Process: "daprd-order", RSSMB: 100, CPUSeconds: cpu}}
+	return r
+}
+
 func TestCompare(t *testing.T) {
-	base := run("1.16.0", 6, 14, 20, 100, true)
+	base := withCPU(run("1.16.0", 6, 14, 20, 100, true), 1500, 10)
 	tests := []struct {
 		name      string
 		candidate report.Report
@@ -31,12 +43,15 @@ func TestCompare(t *testing.T) {
 		{"within noise", run("1.16.5", 7, 20, 19.5, 110, true), false},
 		{"invariant newly fails", run("1.16.5", 6, 14, 20, 100, false), true},
 		{"p99 doubled and more", run("1.16.5", 6, 40, 20, 100, true), true},
-		{"throughput fell", run("1.16.5", 6, 14, 15, 100, true), true},
+		{"throughput fell in a short load: shown, not judged", run("1.16.5", 6, 14, 15, 100, true), false},
+		{"throughput fell in a long load", withCPU(run("1.16.5", 6, 14, 15, 100, true), 1500, 10), true},
 		{"sidecar memory grew", run("1.16.5", 6, 14, 20, 140, true), true},
+		{"CPU per request up by a half, over 1,000 requests", withCPU(run("1.16.5", 6, 14, 20, 100, true), 1500, 15), true},
+		{"CPU per request up by a fifth", withCPU(run("1.16.5", 6, 14, 20, 100, true), 1500, 12), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Compare(base, tc.candidate, DefaultThresholds); got.Regressed != tc.want {
+			if got := Compare(Side{Suite: base}, Side{Suite: tc.candidate}, DefaultThresholds); got.Regressed != tc.want {
 				t.Errorf("regressed: got %v, want %v\n%s", got.Regressed, tc.want, Markdown(got))
 			}
 		})
@@ -45,7 +60,87 @@ func TestCompare(t *testing.T) {
 
 func TestSmallLatenciesAreNotRegressions(t *testing.T) {
 	base := run("1.16.0", 1, 2, 20, 100, true)
-	if got := Compare(base, run("1.16.5", 2.5, 5, 20, 100, true), DefaultThresholds); got.Regressed {
+	if got := Compare(Side{Suite: base}, Side{Suite: run("1.16.5", 2.5, 5, 20, 100, true)}, DefaultThresholds); got.Regressed {
 		t.Errorf("1 ms to 2.5 ms flagged as a regression:\n%s", Markdown(got))
+	}
+}
+
+// TestInvariantsNoLongerCheckedAreRegressions: a scenario the candidate
+// did not run, or ran checking fewer invariants (it stopped early), is a
+// regression that names what went unchecked; one it checks more of is not.
+func TestInvariantsNoLongerCheckedAreRegressions(t *testing.T) {
+	base := run("1.18.2", 6, 14, 20, 100, true)
+	base.Scenarios[0].Invariants = append(base.Scenarios[0].Invariants, report.Invariant{Name: "no event lost", Passed: true})
+	fewer := run("1.18.3", 6, 14, 20, 100, true)
+	none := run("1.18.3", 6, 14, 20, 100, true)
+	none.Scenarios = nil
+	more := run("1.18.3", 6, 14, 20, 100, true)
+	more.Scenarios[0].Invariants = append(slices.Clone(base.Scenarios[0].Invariants), report.Invariant{Name: "new", Passed: true})
+	for _, tc := range []struct {
+		name      string
+		candidate report.Report
+		want      string // in the regression; "" for none
+	}{
+		{"one invariant fewer", fewer, "1; NOT CHECKED: no event lost"},
+		{"scenario not run", none, "NOT RUN"},
+		{"suite cut short by its time limit", func() report.Report {
+			r := fewer
+			r.Unfinished = "stopped by the suite's time limit"
+			return r
+		}(), "NO: stopped by the suite's time limit"},
+		{"one invariant more", more, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Compare(Side{Suite: base}, Side{Suite: tc.candidate}, DefaultThresholds)
+			md := Markdown(got)
+			if got.Regressed != (tc.want != "") || !strings.Contains(md, tc.want) {
+				t.Errorf("regressed %v, want %q named:\n%s", got.Regressed, tc.want, md)
+			}
+		})
+	}
+}
+
+// TestEveryScenarioLatencyTested: a scenario whose reports keep their
+// samples is judged by the statistical test, pooled over the suite's run
+// and those run again; the throughput of one whose load did not come at a
+// fixed rate is not judged (it is its latency's reciprocal).
+func TestEveryScenarioLatencyTested(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	withSamples := func(version string, shiftMs float64, throughput float64) report.Report {
+		r := run(version, 6, 14, throughput, 100, true)
+		r.Scenarios[0].LatencySamplesMs = runs(rng, 1, 400, 6, shiftMs)[0]
+		r.Scenarios[0].OneAtATime, r.Scenarios[0].OpenLoop = true, false
+		return r
+	}
+	// Requests sent one at a time are judged over 3 runs a side or more.
+	side := func(version string, shiftMs float64, suite bool, runs int) Side {
+		var s Side
+		if suite {
+			s.Suite, runs = withSamples(version, shiftMs, 100), runs-1
+		}
+		for range runs {
+			s.Again = append(s.Again, withSamples(version, shiftMs, 100))
+		}
+		return s
+	}
+	base := side("1.18.2", 0, true, 3)
+	for _, tc := range []struct {
+		name      string
+		candidate Side
+		want      bool
+	}{
+		{"itself", side("1.18.2", 0, true, 3), false},
+		{"2 ms added, p50 and p99 alike", side("1.18.3", 2, true, 3), true},
+		{"2 ms added, but 2 runs: too few to judge", side("1.18.3", 2, true, 2), false},
+		{"one at a time, slower throughput alone", Side{Suite: withSamples("1.18.3", 0, 80)}, false},
+		{"rounds alone, no suite, 2 ms added", side("1.18.3", 2, false, 3), true},
+		{"rounds alone, itself", side("1.18.2", 0, false, 3), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Compare(base, tc.candidate, DefaultThresholds)
+			if got.Regressed != tc.want || len(got.LatencyTests) != 1 {
+				t.Errorf("regressed %v, want %v; %d latency tests, want 1:\n%s", got.Regressed, tc.want, len(got.LatencyTests), Markdown(got))
+			}
+		})
 	}
 }

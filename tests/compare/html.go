@@ -22,6 +22,12 @@ func HTML(r Result, base, candidate report.Report) (string, error) {
 			regressions = append(regressions, c)
 		}
 	}
+	// A scenario whose latencies the statistical test found slower has
+	// both its bars red.
+	slowerByTest := map[string]bool{}
+	for _, lt := range r.LatencyTests {
+		slowerByTest[lt.Scenario] = lt.Regression
+	}
 	baseByName := map[string]report.Scenario{}
 	for _, s := range base.Scenarios {
 		baseByName[s.Name] = s
@@ -34,11 +40,12 @@ func HTML(r Result, base, candidate report.Report) (string, error) {
 		}
 		bad := func(what string) bool { return regressed[cs.Name+"\x00"+what] }
 		if cs.Latency.Count > 0 && bs.Latency.Count > 0 {
+			slower := slowerByTest[cs.Name]
 			latency = append(latency, report.BarGroup{Label: cs.Name, Bars: []report.Bar{
 				{Label: r.Base + " p50", Value: bs.Latency.P50},
-				{Label: r.Candidate + " p50", Value: cs.Latency.P50, Bad: bad("latency p50 ms")},
+				{Label: r.Candidate + " p50", Value: cs.Latency.P50, Bad: slower || bad("latency p50 ms")},
 				{Label: r.Base + " p99", Value: bs.Latency.P99},
-				{Label: r.Candidate + " p99", Value: cs.Latency.P99, Bad: bad("latency p99 ms")},
+				{Label: r.Candidate + " p99", Value: cs.Latency.P99, Bad: slower || bad("latency p99 ms")},
 			}})
 		}
 		if cs.Throughput > 0 && bs.Throughput > 0 {

@@ -18,7 +18,7 @@ func TestCompareHTMLHighlightsRegressions(t *testing.T) {
 	base := run("1.16.0", 6, 14, 20, 100, true)
 	cand := run("1.16.5", 6, 40, 20, 100, true)
 	base.Scenarios[0].Latency.Count, cand.Scenarios[0].Latency.Count = 400, 400
-	res := Compare(base, cand, DefaultThresholds)
+	res := Compare(Side{Suite: base}, Side{Suite: cand}, DefaultThresholds)
 	if !res.Regressed {
 		t.Fatal("want a regression to render")
 	}

@@ -92,7 +92,7 @@ func NewMatrix(reports []report.Report, th Thresholds) Matrix {
 			continue
 		}
 		m.Stopped = append(m.Stopped, stoppedIssues(reports[col-1], r)...)
-		step := Compare(reports[col-1], r, th)
+		step := Compare(Side{Suite: reports[col-1]}, Side{Suite: r}, th)
 		m.Steps = append(m.Steps, step)
 		for _, ch := range step.Changes {
 			if i, ok := index[ch.Scenario]; ok && ch.Regression {

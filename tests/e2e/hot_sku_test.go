@@ -48,7 +48,7 @@ func TestHotSKU(t *testing.T) {
 	got := sys.StoredItem(t, "HOT-1")
 	sc.Check("hot SKU: every unit reserved once, none oversold", got.Available == 0 && got.Reserved == hotClients*hotOrdersEach,
 		fmt.Sprintf("available 0 reserved %d", hotClients*hotOrdersEach), fmt.Sprintf("available %d reserved %d", got.Available, got.Reserved))
-	missing, dups := notes.Await(append(cold.orders, hot.orders...), 30*time.Second)
+	missing, dups := notes.Await(suite.Confirmed(append(cold.orders, hot.orders...)), 30*time.Second)
 	sc.Check("one notification per confirmed order", len(missing) == 0 && len(dups) == 0,
 		fmt.Sprintf("%d notifications, none twice", len(cold.orders)+len(hot.orders)),
 		fmt.Sprintf("missing %v, repeated %v", suite.FirstFew(missing), suite.FirstFew(dups)))

@@ -27,9 +27,11 @@ func TestSustainedLoad(t *testing.T) {
 // middle of the load and starts it again: events it was handling are
 // redelivered, and no notification may be lost. A crash between sending and
 // recording may send one twice, with the same Nats-Msg-Id, which the report
-// shows.
+// shows. Dapr loses an event now and then here (about 1 run in 30): a
+// delivery that failed while another was under way is acknowledged.
 func TestFaultNotificationCrash(t *testing.T) {
-	testLoad(t, "fault: notification killed and restarted", loadOptions{}, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
+	opts := loadOptions{lostEvents: findings.FailedDeliveryAcked.Known()}
+	testLoad(t, "fault: notification killed and restarted", opts, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 		app := sys.App(t, "notification")
 		crash(app.Proc)
 		checkRecovers(sys, sc, "notification ready again after restart", app.URL+"/readyz", http.StatusOK, app)
@@ -104,7 +106,11 @@ func TestFaultOrderCrash(t *testing.T) {
 // the state store and the pub/sub broker both; or PostgreSQL, then
 // RabbitMQ) with SIGKILL under load and starts it again from its data.
 // Writes fail meanwhile and are retried; nothing acknowledged may be lost,
-// and every event must still be delivered once.
+// and every event must still be delivered once. An outbox event whose
+// acknowledgement the crash refused comes back after it was forwarded, and
+// order's sidecar may then spin on it and miss its grace period
+// (findings.OutboxRetriesForever; once in nine runs on Redis here, in make
+// test beside the other suites): that, and only that, is excused.
 func TestFaultServerCrash(t *testing.T) {
 	profile, err := system.SelectedProfile()
 	if err != nil {
@@ -112,7 +118,8 @@ func TestFaultServerCrash(t *testing.T) {
 	}
 	for _, server := range profile.ServerNames {
 		t.Run(server, func(t *testing.T) {
-			opts := loadOptions{knownIssue: crashIssues[server]}
+			opts := loadOptions{knownIssue: crashIssues[server],
+				system: system.Options{KnownShutdownIssue: findings.OutboxRetriesForever.Known()}}
 			testLoad(t, "fault: "+server+" killed and restarted", opts, func(t *testing.T, sys *suite.Shop, sc *report.ScenarioRecorder) {
 				crash(sys.Proc(t, server))
 				inventory := sys.App(t, "inventory")
@@ -167,6 +174,7 @@ func testLoad(t *testing.T, name string, opts loadOptions, fault func(*testing.T
 		Duration:                duration,
 		SubscribersDisconnected: opts.subscribersDisconnected,
 		ExactlyOnce:             opts.exactlyOnce,
+		LostEvents:              opts.lostEvents,
 	}
 	if fault != nil {
 		load.Fault = func() { fault(t, sys, sc) }
@@ -181,7 +189,10 @@ type loadOptions struct {
 	system system.Options
 	// knownIssue names the Dapr bug the scenario may show
 	// (report.ScenarioRecorder.KnownIssue).
-	knownIssue              string
+	knownIssue string
+	// lostEvents names the Dapr bug by which the fault may lose an event
+	// (suite.LoadOptions.LostEvents).
+	lostEvents              string
 	subscribersDisconnected bool
 	exactlyOnce             bool
 }

@@ -96,11 +96,12 @@ func TestMetricsAgreeWithTheSuite(t *testing.T) {
 	} {
 		// notification counts a delivery once its handler returns, a moment
 		// after the message reached NATS: give the counters that moment.
-		got := metric(t, c.app, c.sample)
-		for deadline := time.Now().Add(metricsSettle); got != float64(c.want) && time.Now().Before(deadline); {
-			time.Sleep(100 * time.Millisecond)
-			got = metric(t, c.app, c.sample)
-		}
+		ctx, cancel := context.WithTimeout(context.Background(), metricsSettle)
+		got, _ := proc.Await(ctx, func(context.Context) (float64, bool) {
+			got := metric(t, c.app, c.sample)
+			return got, got == float64(c.want)
+		})
+		cancel()
 		sc.Check(c.app.ID+" "+c.sample, got == float64(c.want), fmt.Sprint(c.want), fmt.Sprint(got))
 	}
 

@@ -30,6 +30,7 @@ func TestOrderFlow(t *testing.T) {
 		{"idempotent replay", testIdempotencyKey},
 		{"cancellation", testCancelTwice},
 		{"notification exactly once", testRedelivery},
+		{"events out of order", testEventsOutOfOrder},
 		{"dead letters", testPoisonEvent},
 		{"dead letter redriven", testRedrive},
 		{"unreadable message kept by the broker", testUnreadableMessageKept},
@@ -126,10 +127,10 @@ func testRedelivery(t *testing.T, sys *suite.Shop) {
 	}
 	first := suite.Receive(t, msgs)
 	// Publish the same event again, as a redelivery would bring it.
-	event := fmt.Sprintf(`{"eventId":%q,"type":"daprshop.order.confirmed.v1","orderId":%q,"customerId":%q,"status":"confirmed","items":[{"sku":"SKU-2","quantity":1}],"occurredAt":"2026-11-24T00:00:00Z"}`,
+	event := fmt.Sprintf(`{"eventId":%q,"type":"daprshop.order.confirmed.v1","orderId":%q,"version":1,"customerId":%q,"status":"confirmed","items":[{"sku":"SKU-2","quantity":1}],"occurredAt":"2026-11-24T00:00:00Z"}`,
 		first.Header.Get(nats.MsgIdHdr), id, customer)
-	if status := sys.Call(t, http.MethodPost, sys.App(t, "order").DaprURL+"/v1.0/publish/pubsub/orders", event, nil); status != http.StatusNoContent {
-		t.Fatalf("publish the event again: got status %d, want 204", status)
+	if err := publish(t, sys, "orders", event); err != nil {
+		t.Fatalf("publish the event again: %v", err)
 	}
 	sc := sys.Scenario
 	select {
@@ -140,6 +141,52 @@ func testRedelivery(t *testing.T, sys *suite.Shop) {
 	}
 	dups := metric(t, sys.App(t, "notification"), `daprshop_notification_events_total{outcome="duplicate"}`)
 	sc.Check("duplicates counted on /metrics", dups >= 1, "at least 1", fmt.Sprint(dups))
+}
+
+// testEventsOutOfOrder hands notification an order's cancellation before
+// its confirmation, as a broker or a sidecar that reorders a topic would:
+// the customer must not be told "confirmed" last.
+func testEventsOutOfOrder(t *testing.T, sys *suite.Shop) {
+	const order, customer = "o-reordered", "c-reordered"
+	notes := sys.CollectNotifications(t)
+	notification := sys.App(t, "notification")
+	for _, e := range []struct {
+		status  string
+		version int
+	}{{"cancelled", 2}, {"confirmed", 1}} {
+		handled := eventsHandled(t, notification)
+		if err := publish(t, sys, "orders", orderEvent(order, customer, e.status, e.version)); err != nil {
+			t.Fatalf("publish the %s event: %v", e.status, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := proc.WaitUntil(ctx, func(context.Context) error {
+			if eventsHandled(t, notification) == handled {
+				return fmt.Errorf("the %s event not handled yet", e.status)
+			}
+			return nil
+		})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	final := map[string]string{order: "cancelled"}
+	sc := sys.Scenario
+	wrong := notes.OutOfOrder(final)
+	sc.Check("an earlier event after a later one is not told (NATS)", len(wrong) == 0, "told cancelled last", fmt.Sprint(wrong))
+	wrong = suite.HistoriesOutOfOrder(t, sys, []string{customer}, final)
+	sc.Check("an earlier event after a later one is not told (history)", len(wrong) == 0, "cancelled newest", fmt.Sprint(wrong))
+}
+
+// eventsHandled is how many order events notification answered
+// SUCCESS to: told, found told before, or found too old to tell.
+func eventsHandled(t *testing.T, notification *system.App) float64 {
+	t.Helper()
+	var n float64
+	for _, outcome := range []string{"delivered", "duplicate", "outdated"} {
+		n += metric(t, notification, `daprshop_notification_events_total{outcome="`+outcome+`"}`)
+	}
+	return n
 }
 
 // metric reads one sample from an app's /metrics, 0 when it is absent.
@@ -155,8 +202,8 @@ func metric(t *testing.T, app *system.App, sample string) float64 {
 func testPoisonEvent(t *testing.T, sys *suite.Shop) {
 	// An event no consumer can handle: it names no customer.
 	poison := `{"eventId":"poison-1","type":"daprshop.order.confirmed.v1","orderId":"o-poison","status":"confirmed"}`
-	if status := sys.Call(t, http.MethodPost, sys.App(t, "order").DaprURL+"/v1.0/publish/pubsub/orders", poison, nil); status != http.StatusNoContent {
-		t.Fatalf("publish the poison event: got status %d, want 204", status)
+	if err := publish(t, sys, "orders", poison); err != nil {
+		t.Fatalf("publish the poison event: %v", err)
 	}
 	sc := sys.Scenario
 	_, listed := awaitDeadLetter(t, sys, "o-poison")
@@ -171,27 +218,51 @@ func testPoisonEvent(t *testing.T, sys *suite.Shop) {
 // what was listed instead.
 func awaitDeadLetter(t *testing.T, sys *suite.Shop, substr string) (id, instead string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var got struct {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type seen struct {
+		id     string
+		listed int
+	}
+	got, _ := proc.Await(ctx, func(context.Context) (seen, bool) {
+		var list struct {
 			DeadLetters []struct {
 				ID   string
 				Data json.RawMessage
 			} `json:"deadLetters"`
 		}
-		if status := sys.Call(t, http.MethodGet, sys.App(t, "notification").URL+"/deadletters", "", &got); status != http.StatusOK {
+		if status := sys.Call(t, http.MethodGet, sys.App(t, "notification").URL+"/deadletters", "", &list); status != http.StatusOK {
 			t.Fatalf("GET /deadletters: got status %d, want 200", status)
 		}
-		for _, d := range got.DeadLetters {
+		for _, d := range list.DeadLetters {
 			if strings.Contains(string(d.Data), substr) {
-				return d.ID, ""
+				return seen{id: d.ID}, true
 			}
 		}
-		if time.Now().After(deadline) {
-			return "", fmt.Sprintf("%d others listed", len(got.DeadLetters))
-		}
-		time.Sleep(250 * time.Millisecond)
+		return seen{listed: len(list.DeadLetters)}, false
+	})
+	if got.id == "" {
+		return "", fmt.Sprintf("%d others listed", got.listed)
 	}
+	return got.id, ""
+}
+
+// publish puts data on topic through order's sidecar, as any client
+// allowed to publish there could, and says why when the sidecar does not
+// accept it.
+func publish(t *testing.T, sys *suite.Shop, topic, data string) error {
+	status, err := sys.TryCall(http.MethodPost, sys.App(t, "order").DaprURL+"/v1.0/publish/pubsub/"+topic, data, nil)
+	if err == nil && status != http.StatusNoContent {
+		err = fmt.Errorf("publish on %s: got status %d, want 204", topic, status)
+	}
+	return err
+}
+
+// orderEvent is the data of the event that brought order, of customer, to
+// status and version, written out as a client of the topic would.
+func orderEvent(order, customer, status string, version int) string {
+	return fmt.Sprintf(`{"eventId":"%s.%s","type":"daprshop.order.%s.v1","orderId":%q,"version":%d,"customerId":%q,`+
+		`"status":%q,"occurredAt":"2026-12-06T00:00:00Z"}`, order, status, status, order, version, customer, status)
 }
 
 // testRedrive puts an event an operator would redrive on the dead-letter
@@ -200,10 +271,9 @@ func awaitDeadLetter(t *testing.T, sys *suite.Shop, substr string) (id, instead 
 // notified once and the dead letter gone.
 func testRedrive(t *testing.T, sys *suite.Shop) {
 	sc := sys.Scenario
-	event := `{"eventId":"o-redrive.confirmed","type":"daprshop.order.confirmed.v1","orderId":"o-redrive","customerId":"c-redrive","status":"confirmed","occurredAt":"2026-11-30T00:00:00Z"}`
 	msgs := sys.Subscribe(t, "c-redrive")
-	if status := sys.Call(t, http.MethodPost, sys.App(t, "order").DaprURL+"/v1.0/publish/pubsub/orders-deadletter", event, nil); status != http.StatusNoContent {
-		t.Fatalf("publish on the dead-letter topic: got status %d, want 204", status)
+	if err := publish(t, sys, "orders-deadletter", orderEvent("o-redrive", "c-redrive", "confirmed", 1)); err != nil {
+		t.Fatalf("publish on the dead-letter topic: %v", err)
 	}
 	id, listed := awaitDeadLetter(t, sys, "o-redrive")
 	if !sc.Check("event kept as a dead letter", listed == "", "listed by GET /deadletters within 30s", listed) {
@@ -272,7 +342,7 @@ func TestEventWithNonStringTraceID(t *testing.T) {
 	msgs := sys.Subscribe(t, customer)
 	event := `{"specversion":"1.0","id":"ce-traceid-1","source":"daprshop-suite","type":"daprshop.order.confirmed.v1",` +
 		`"datacontenttype":"application/json","traceid":7,"data":{"eventId":"o-traceid.confirmed",` +
-		`"type":"daprshop.order.confirmed.v1","orderId":"o-traceid","customerId":"c-traceid","status":"confirmed",` +
+		`"type":"daprshop.order.confirmed.v1","orderId":"o-traceid","version":1,"customerId":"c-traceid","status":"confirmed",` +
 		`"occurredAt":"2026-12-06T00:00:00Z"}}`
 	req, err := http.NewRequest(http.MethodPost, sys.App(t, "order").DaprURL+"/v1.0/publish/pubsub/orders", strings.NewReader(event))
 	if err != nil {

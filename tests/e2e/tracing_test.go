@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,11 +33,7 @@ func TestEveryOrderTraceIsComplete(t *testing.T) {
 	for range orders {
 		suite.Receive(t, msgs) // the pub/sub leg has run; its spans follow
 	}
-	for _, o := range traces {
-		problems := suite.AwaitCompleteTrace(backend, o, suite.TraceCompleteTimeout)
-		sc.Check("trace of order "+o.OrderID+" complete", len(problems) == 0,
-			"spans of every app and sidecar, no orphan", strings.Join(problems, "; "))
-	}
+	suite.CheckTracesComplete(sc, backend, traces)
 	t.Logf("backend received %d spans", backend.SpanCount())
 	if t.Failed() {
 		suite.LogTraces(t, backend)

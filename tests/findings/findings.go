@@ -72,7 +72,7 @@ var (
 			"is retried forever and never acknowledged (the forwarder's backoff without Stop); daprd's shutdown then " +
 			"hangs until its graceful-shutdown timeout and exits 1, or panics (nil pointer in state/postgresql/v2 Get, " +
 			"the store closed under the retry)",
-		Repro: []string{"unit", "BACKEND=postgres-rabbitmq"},
+		Repro: []string{"contracts", "BACKEND=postgres-rabbitmq"},
 	}
 	// RedisAcksFailedHandlers: pubsub.redis from 1.17 acknowledges a
 	// message whose handler failed.
@@ -102,6 +102,17 @@ var (
 			"left that takes messages and never hands them to the app (144 of 200 notifications unsent until the " +
 			"sidecar restarts, 2 runs of 3)",
 		Repro: []string{"e2e", "BACKEND=postgres-rabbitmq", "E2E_RUN=TestFaultServerCrash/RabbitMQ"},
+	}
+	// FailedDeliveryAcked: a delivery whose request to the app failed
+	// while another was under way may be acknowledged (every release run).
+	FailedDeliveryAcked = Finding{
+		Name: "failed-delivery-acked",
+		Summary: "daprd's app channel wraps each call in one shared middleware pipeline whose root it replaces on " +
+			"every call (pkg/middleware/http/pipeline.go), so concurrent calls run each other's handler: a delivery " +
+			"whose request to the app failed (the app killed, the connection dropped) leaves its error on another " +
+			"call and returns an empty 200 itself, which the subscription takes for SUCCESS; the event is " +
+			"acknowledged and lost",
+		Repro: []string{"e2e", "E2E_RUN=TestFailedDeliveriesAreNotAcknowledged"},
 	}
 	// PostgresMetadataRace: sidecars started at once on a new database.
 	PostgresMetadataRace = Finding{
@@ -149,7 +160,7 @@ var (
 // All are every finding, in the order docs/findings.md lists them.
 var All = []Finding{
 	OutboxRetriesForever, OutboxWaitsASecond, OutboxHoldsRolledBack, RedisAcksFailedHandlers, RedisFirstWriteInTransactions,
-	RabbitMQRestartStallsConsumer, PostgresMetadataRace, UntimedOperations, InternalPortTaken, NonStringTraceID,
+	RabbitMQRestartStallsConsumer, FailedDeliveryAcked, PostgresMetadataRace, UntimedOperations, InternalPortTaken, NonStringTraceID,
 }
 
 // ByName is the finding called name, or an error listing every name.

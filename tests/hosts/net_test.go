@@ -49,17 +49,17 @@ func startHost(t *testing.T, logDir, name, ip string, index int) *host {
 	h := &host{name: name, ip: ip, veth: fmt.Sprintf("dsveth%d", index)}
 	h.holder = proc.Start(t, proc.Spec{Name: "host-" + name, Path: "unshare", Args: []string{"--net", "--", "sh", "-c", holderScript}, LogDir: logDir})
 	// unshare execs sh once the namespace exists; wait until it has.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := proc.WaitUntil(ctx, func(context.Context) error {
 		self, _ := os.Readlink("/proc/self/ns/net")
-		its, err := os.Readlink(h.nsPath())
-		if err == nil && its != self {
-			break
+		if its, err := os.Readlink(h.nsPath()); err != nil || its == self {
+			return fmt.Errorf("no network namespace of its own: %s, %v", its, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("host %s: no network namespace of its own after 10s", name)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	}, h.holder)
+	if err != nil {
+		t.Fatalf("host %s: %v", name, err)
 	}
 	sh(t, fmt.Sprintf("ip link add %s type veth peer name eth0 netns %d && ip link set %s master %s up", h.veth, h.holder.PID(), h.veth, bridge))
 	sh(t, fmt.Sprintf("nsenter --net=%s sh -c 'ip link set lo up && ip addr add %s/24 dev eth0 && ip link set eth0 up && ip route add 224.0.0.0/4 dev eth0'", h.nsPath(), ip))

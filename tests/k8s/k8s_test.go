@@ -20,6 +20,7 @@ import (
 	"github.com/daprshop/daprshop/tests/harness/cluster"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/otlp"
+	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/report"
@@ -104,11 +105,7 @@ func TestKubernetes(t *testing.T) {
 		for range orders {
 			suite.Receive(t, msgs)
 		}
-		for _, o := range orders {
-			problems := suite.AwaitCompleteTrace(backend, o, suite.TraceCompleteTimeout)
-			sc.Check("trace of order "+o.OrderID+" complete", len(problems) == 0,
-				"spans of every app and sidecar, no orphan", strings.Join(problems, "; "))
-		}
+		suite.CheckTracesComplete(sc, backend, orders)
 		if t.Failed() {
 			suite.LogTraces(t, backend)
 		}
@@ -454,7 +451,9 @@ type fault struct {
 
 // faults are the ways a cluster takes a pod away under load: the load's
 // clients retry with their Idempotency-Key, and every invariant of the
-// load must hold (suite.Load).
+// load must hold (suite.Load). A fault is over when the pods it took away
+// are gone, not when their successors are ready: a terminating pod serves
+// on for a while (preStop), and the load must meet the moment it stops.
 func faults(c *shopCluster) []fault {
 	recovers := func(t *testing.T, sc *report.ScenarioRecorder, workload string) {
 		start := time.Now()
@@ -462,11 +461,22 @@ func faults(c *shopCluster) []fault {
 		sc.Check(workload+" available again", err == nil, "rolled out within "+rolloutTimeout.String(),
 			fmt.Sprintf("after %s: %s", time.Since(start).Round(time.Second), why(c, shopNamespace, workload, out, err)))
 	}
+	gone := func(t *testing.T, sc *report.ScenarioRecorder, invariant string, taken []pod) {
+		start := time.Now()
+		args := []string{"-n", shopNamespace, "wait", "--for=delete", "--timeout", rolloutTimeout.String()}
+		for _, p := range taken {
+			args = append(args, "pod/"+p.Metadata.Name)
+		}
+		out, err := c.KubectlContext(context.Background(), args...)
+		sc.Check(invariant, err == nil, "terminated within "+rolloutTimeout.String(),
+			fmt.Sprintf("after %s: %s", time.Since(start).Round(time.Second), why(c, shopNamespace, "", out, err)))
+	}
 	return []fault{
 		{"fault: an inventory pod deleted (its Deployment brings it back)", func(t *testing.T, sc *report.ScenarioRecorder) {
 			p := pods(t, c, "app.kubernetes.io/name=inventory")[0]
 			c.Kubectl(t, "-n", shopNamespace, "delete", "pod", p.Metadata.Name, "--wait=false")
 			recovers(t, sc, "deployment/inventory")
+			gone(t, sc, "the deleted pod gone", []pod{p})
 		}},
 		{"fault: order's daprd container killed", func(t *testing.T, sc *report.ScenarioRecorder) {
 			p := pods(t, c, "app.kubernetes.io/name=order")[0]
@@ -479,10 +489,12 @@ func faults(c *shopCluster) []fault {
 			})
 		}},
 		{"fault: kubectl rollout restart of every Deployment", func(t *testing.T, sc *report.ScenarioRecorder) {
+			before := pods(t, c, "app.kubernetes.io/name in (order,inventory,notification)")
 			c.Kubectl(t, "-n", shopNamespace, "rollout", "restart", "deployment")
 			for _, w := range []string{"deployment/order", "deployment/inventory", "deployment/notification"} {
 				recovers(t, sc, w)
 			}
+			gone(t, sc, "the replaced pods gone", before)
 		}},
 	}
 }
@@ -566,12 +578,11 @@ func ready(p pod) bool {
 func waitFor(t *testing.T, sc *report.ScenarioRecorder, invariant string, cond func() bool) {
 	t.Helper()
 	start := time.Now()
-	for !cond() {
-		if time.Since(start) > rolloutTimeout {
-			sc.Check(invariant, false, "within "+rolloutTimeout.String(), "not after "+rolloutTimeout.String())
-			return
-		}
-		time.Sleep(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), rolloutTimeout)
+	defer cancel()
+	if _, err := proc.Await(ctx, func(context.Context) (struct{}, bool) { return struct{}{}, cond() }); err != nil {
+		sc.Check(invariant, false, "within "+rolloutTimeout.String(), "not after "+rolloutTimeout.String())
+		return
 	}
 	sc.Check(invariant, true, "within "+rolloutTimeout.String(), "after "+time.Since(start).Round(time.Second).String())
 }

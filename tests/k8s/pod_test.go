@@ -90,6 +90,7 @@ var annotationFlags = []struct {
 	{"dapr.io/metrics-port", "--metrics-port", false},
 	{"dapr.io/enable-app-health-check", "--enable-app-health-check", true},
 	{"dapr.io/app-health-check-path", "--app-health-check-path", false},
+	{"dapr.io/app-health-probe-interval", "--app-health-probe-interval", false},
 	{"dapr.io/graceful-shutdown-seconds", "--dapr-graceful-shutdown-seconds", false},
 	{"dapr.io/block-shutdown-duration", "--dapr-block-shutdown-duration", false},
 }

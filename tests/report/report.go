@@ -62,6 +62,10 @@ type Report struct {
 	// Rates are how often each invariant failed, over the runs of a
 	// scenario that ran more than once (E2E_COUNT): absent otherwise.
 	Rates []Rate `json:"rates,omitempty"`
+	// Unfinished says why the run ended before its scenarios did (the
+	// suite's time limit): its scenarios are what was measured by then,
+	// and it did not pass.
+	Unfinished string `json:"unfinished,omitempty"`
 }
 
 // Rate is how often one invariant of a scenario run several times failed:
@@ -129,12 +133,24 @@ type Scenario struct {
 	// scenario ended, keyed "process sample": what explains a finding.
 	Counters map[string]float64 `json:"counters,omitempty"`
 	// LatencySamplesMs is the latency of every request the scenario
-	// measured, in milliseconds and in order, for a scenario that keeps
-	// them (ScenarioRecorder.KeepSamples): what a statistical comparison
-	// of two runs needs.
+	// measured, in milliseconds and in order (after its warm-up, for one
+	// measured one at a time): what a statistical comparison of two runs
+	// needs.
 	LatencySamplesMs []float64 `json:"latencySamplesMs,omitempty"`
+	// OneAtATime is a scenario that sent its measured requests one after
+	// another (ScenarioRecorder.MeasureOneAtATime): the cost of each, not
+	// queueing, is what its latencies show.
+	OneAtATime bool `json:"oneAtATime,omitempty"`
+	// OpenLoop is a scenario whose load came at a fixed rate, whatever the
+	// pace of the answers (ScenarioRecorder.OpenLoop): its throughput falls
+	// only when the system cannot keep up. Any other's throughput (one
+	// request at a time, a burst) is its latency's reciprocal.
+	OpenLoop bool `json:"openLoop,omitempty"`
 	// Measurements are what the scenario measured beside its requests.
 	Measurements []Measurement `json:"measurements,omitempty"`
+	// Unfinished is a scenario still running when the run was cut short
+	// (Report.Unfinished).
+	Unfinished bool `json:"unfinished,omitempty"`
 }
 
 // Phase is a step of a scenario, from AtSeconds after it started until the
@@ -210,6 +226,16 @@ type Recorder struct {
 	started   time.Time
 	scenarios []*ScenarioRecorder
 	notes     strings.Builder
+	cut       string // CutShort's why
+}
+
+// CutShort records that the run is about to end before its scenarios do,
+// and why: Report then says so, and that it did not pass. CutShort("")
+// takes it back: the run ended in time after all.
+func (r *Recorder) CutShort(why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cut = why
 }
 
 // Note adds Markdown to the report's notes.
@@ -259,9 +285,19 @@ func (r *Recorder) Report(env Environment) Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep := Report{SchemaVersion: SchemaVersion, StartedAt: r.started, FinishedAt: time.Now(), Passed: true, Environment: env,
-		Scenarios: []Scenario{}, Findings: []Finding{}, Notes: r.notes.String()}
+		Scenarios: []Scenario{}, Findings: []Finding{}, Notes: r.notes.String(), Unfinished: r.cut}
+	if r.cut != "" {
+		rep.Passed = false
+		rep.Findings = append(rep.Findings, Finding{Severity: SeverityCritical, Invariant: "the run finished",
+			Expected: "every scenario done", Observed: r.cut})
+	}
 	for _, s := range r.scenarios {
 		sc := s.snapshot()
+		sc.Unfinished = sc.Unfinished && r.cut != "" // a run not cut short is still going
+		if sc.Unfinished {
+			rep.Findings = append(rep.Findings, Finding{Severity: SeverityCritical, Scenario: sc.Name, Invariant: "scenario ran to completion",
+				Expected: "the scenario completes", Observed: fmt.Sprintf("still running after %.0f s: %s", sc.DurationSeconds, r.cut)})
+		}
 		rep.Scenarios = append(rep.Scenarios, sc)
 		for _, inv := range sc.Invariants {
 			switch {
@@ -330,8 +366,10 @@ type ScenarioRecorder struct {
 	faults     []FaultWindow
 	counters   map[string]float64
 	measured   []Measurement
-	keep       bool // the latencies from keepFrom on go into the report
-	keepFrom   int
+	finished   bool   // its test has ended
+	sampleFrom int    // the latencies from here on are the report's samples
+	oneAtATime bool   // MeasureOneAtATime
+	openLoop   bool   // OpenLoop
 	known      string // the upstream issue its failures are known to be
 	// first and last bound the requests in time, for throughput.
 	first, last time.Time
@@ -344,13 +382,21 @@ func (s *ScenarioRecorder) Resources(r []Resource) {
 	s.resources = slices.Clone(r)
 }
 
-// KeepSamples has the report keep the latency of every request recorded
-// from now on (what the scenario measures, not its setup), beside the
-// percentiles of all of them.
-func (s *ScenarioRecorder) KeepSamples() {
+// MeasureOneAtATime says that the scenario's warm-up is over and that its
+// requests from now on go one after another: the report's samples start
+// at the next request (the warm-up counts in the percentiles only).
+func (s *ScenarioRecorder) MeasureOneAtATime() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.keep, s.keepFrom = true, len(s.latencies)
+	s.sampleFrom, s.oneAtATime = len(s.latencies), true
+}
+
+// OpenLoop says that the scenario's load comes at a fixed rate, whatever
+// the pace of the answers (Scenario.OpenLoop).
+func (s *ScenarioRecorder) OpenLoop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.openLoop = true
 }
 
 // Phase records that the scenario enters the phase name (e.g. "checking
@@ -384,6 +430,25 @@ func (s *ScenarioRecorder) KnownIssue(issue string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.known = issue
+}
+
+// KnownIssueFor makes issue the known issue of the invariants checked until
+// restore is called, which puts back the one before: a Dapr bug that
+// explains some of a scenario's invariants, and must not excuse the
+// others. An empty issue changes nothing.
+func (s *ScenarioRecorder) KnownIssueFor(issue string) (restore func()) {
+	if issue == "" {
+		return func() {}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before := s.known
+	s.known = issue
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.known = before
+	}
 }
 
 // Check records an invariant; when it does not hold, the test fails too,
@@ -448,6 +513,7 @@ func (r Report) invariantsHeld() (passed, total int) {
 
 func (s *ScenarioRecorder) finish() {
 	s.mu.Lock()
+	s.finished = true
 	if s.duration == 0 {
 		s.duration = time.Since(s.started)
 	}
@@ -482,11 +548,9 @@ func (s *ScenarioRecorder) snapshot() Scenario {
 	sc.Faults = slices.Clone(s.faults)
 	sc.Counters = maps.Clone(s.counters)
 	sc.Measurements = slices.Clone(s.measured)
-	if s.keep {
-		sc.LatencySamplesMs = make([]float64, 0, len(s.latencies)-s.keepFrom)
-		for _, d := range s.latencies[s.keepFrom:] {
-			sc.LatencySamplesMs = append(sc.LatencySamplesMs, float64(d)/float64(time.Millisecond))
-		}
+	sc.OneAtATime, sc.OpenLoop, sc.Unfinished = s.oneAtATime, s.openLoop, !s.finished
+	for _, d := range s.latencies[s.sampleFrom:] {
+		sc.LatencySamplesMs = append(sc.LatencySamplesMs, float64(d)/float64(time.Millisecond))
 	}
 	if sc.Invariants == nil {
 		sc.Invariants = []Invariant{}

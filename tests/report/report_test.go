@@ -149,21 +149,34 @@ func TestKnownIssueIsReportedWithoutFailingTheRun(t *testing.T) {
 	}
 }
 
-func TestKeepSamplesKeepsWhatIsMeasuredFromThenOn(t *testing.T) {
+// TestSamplesAreEveryRequestAfterTheWarmUp: every scenario's report has
+// its requests' latencies, in order; one that starts its samples after a
+// warm-up has those after it only, and the warm-up in its percentiles.
+func TestSamplesAreEveryRequestAfterTheWarmUp(t *testing.T) {
 	rec := NewRecorder()
 	tb := &fakeTB{TB: t}
-	s := rec.Scenario(tb, "invocation latency")
-	s.Request(50*time.Millisecond, false) // setup
-	s.KeepSamples()
-	s.Request(time.Millisecond, false)
-	s.Request(2*time.Millisecond, false)
+	load := rec.Scenario(tb, "load")
+	load.Request(3*time.Millisecond, false)
+	load.Request(4*time.Millisecond, true)
+	measured := rec.Scenario(tb, "invocation latency")
+	measured.Request(50*time.Millisecond, false) // warm-up
+	measured.MeasureOneAtATime()
+	measured.Request(time.Millisecond, false)
+	measured.Request(2*time.Millisecond, false)
 	tb.runCleanups()
-	sc := rec.Report(Environment{}).Scenarios[0]
-	if got := sc.LatencySamplesMs; len(got) != 2 || got[0] != 1 || got[1] != 2 {
-		t.Errorf("kept %v, want [1 2]: the calls after KeepSamples, in order", got)
+	scenarios := rec.Report(Environment{}).Scenarios
+	if got := scenarios[0].LatencySamplesMs; !slices.Equal(got, []float64{3, 4}) {
+		t.Errorf("load: samples %v, want [3 4]: every request, in order", got)
 	}
-	if sc.Requests != 3 {
-		t.Errorf("requests = %d, want all 3", sc.Requests)
+	sc := scenarios[1]
+	if got := sc.LatencySamplesMs; !slices.Equal(got, []float64{1, 2}) {
+		t.Errorf("invocation latency: samples %v, want [1 2]: the requests after MeasureOneAtATime, in order", got)
+	}
+	if scenarios[0].OneAtATime || !sc.OneAtATime {
+		t.Errorf("one at a time: load %v, invocation latency %v; want false, true", scenarios[0].OneAtATime, sc.OneAtATime)
+	}
+	if sc.Requests != 3 || sc.Latency.Max != 50 {
+		t.Errorf("invocation latency: %d requests, max %v ms; want all 3, the warm-up's 50 ms the max", sc.Requests, sc.Latency.Max)
 	}
 }
 
@@ -242,5 +255,28 @@ func TestRatesCountFailuresOverRepeatedRuns(t *testing.T) {
 	}
 	if !strings.Contains(page, `<td>every order notified</td><td class="n">3</td><td class="n">1</td>`) {
 		t.Errorf("report.html does not show the rates:\n%s", page)
+	}
+}
+
+// TestCutShortSaysWhatWasMeasured: a run cut short (by its time limit)
+// reports what it measured by then, the scenario still running marked,
+// and does not pass.
+func TestCutShortSaysWhatWasMeasured(t *testing.T) {
+	rec := NewRecorder()
+	done, running := &fakeTB{TB: t}, &fakeTB{TB: t}
+	rec.Scenario(done, "happy path").Check("order confirmed", true, "201", "201")
+	done.runCleanups()
+	slow := rec.Scenario(running, "load")
+	slow.Request(time.Millisecond, false)
+	if rep := rec.Report(Environment{}); rep.Unfinished != "" || rep.Scenarios[1].Unfinished || !rep.Passed {
+		t.Fatalf("before the cut: unfinished %q, load unfinished %v, passed %v; want a run still going", rep.Unfinished, rep.Scenarios[1].Unfinished, rep.Passed)
+	}
+	rec.CutShort("the suite's time limit (20m0s) is near")
+	rep := rec.Report(Environment{})
+	if rep.Passed || rep.Unfinished == "" || rep.Scenarios[0].Unfinished || !rep.Scenarios[1].Unfinished || rep.Scenarios[1].Requests != 1 {
+		t.Errorf("cut short: passed %v, unfinished %q, scenarios %+v; want not passed, the load unfinished with its request", rep.Passed, rep.Unfinished, rep.Scenarios)
+	}
+	if md := Markdown(rep); !strings.Contains(md, "load · scenario ran to completion") || !strings.Contains(md, "time limit") {
+		t.Errorf("report.md does not say what was cut short:\n%s", md)
 	}
 }

@@ -9,10 +9,11 @@ import (
 	"os"
 	"testing"
 
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // run is this run of the soak.
-var run = suite.New("soak", suite.ProfileOut("out/soak"))
+var run = suite.New("soak", suite.ProfileOut(knobs.SoakOut.Value()))
 
 func TestMain(m *testing.M) { os.Exit(run.Main(m)) }

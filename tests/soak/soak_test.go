@@ -102,6 +102,7 @@ func TestSoak(t *testing.T) {
 	s := &soak{sys: sys, skus: skus, rate: rate, held: map[string]int{}, traced: map[string]int{},
 		traceEvery: max(orders/tenths/tracedPerTenth, 1)}
 	parts := make([]tenth, tenths)
+	sc.OpenLoop()
 	before := sys.Usage()
 	for i := range parts {
 		sc.Phase(fmt.Sprintf("%d%% of %d orders", (i+1)*100/tenths, orders))
@@ -320,25 +321,28 @@ func (s *soak) place(t *testing.T, part, n int) tenth {
 // (the exporters send them in batches) and returns their durations by the
 // tenth the order was placed in, and the traces that have none.
 func (s *soak) reserveTimes(traces *otlp.Receiver) (byTenth [tenths][]time.Duration, untraced []string) {
-	deadline := time.Now().Add(suite.TraceCompleteTimeout)
-	for {
-		byTenth, untraced = [tenths][]time.Duration{}, nil
+	ctx, cancel := context.WithTimeout(context.Background(), suite.TraceCompleteTimeout)
+	defer cancel()
+	type found struct {
+		byTenth  [tenths][]time.Duration
+		untraced []string
+	}
+	last, _ := proc.Await(ctx, func(context.Context) (found, bool) {
+		var f found
 		for id, part := range s.traced {
-			n := len(byTenth[part])
+			n := len(f.byTenth[part])
 			for _, span := range traces.Trace(id) {
 				if span.Service == "inventory" && span.Scope == telemetry.ScopeName && span.Name == reserveSpan {
-					byTenth[part] = append(byTenth[part], span.Duration())
+					f.byTenth[part] = append(f.byTenth[part], span.Duration())
 				}
 			}
-			if len(byTenth[part]) == n {
-				untraced = append(untraced, id)
+			if len(f.byTenth[part]) == n {
+				f.untraced = append(f.untraced, id)
 			}
 		}
-		if len(untraced) == 0 || time.Now().After(deadline) {
-			return byTenth, untraced
-		}
-		time.Sleep(time.Second)
-	}
+		return f, len(f.untraced) == 0
+	})
+	return last.byTenth, last.untraced
 }
 
 // measure fills in what the processes used during the tenth (from their

@@ -38,55 +38,7 @@ func HostileClient(t *testing.T, sc *report.ScenarioRecorder, sys *Shop) {
 	before := Snapshot(t, sys.Store)
 	fetches := watchKeyFetches(sys)
 
-	order := func(body string) string {
-		return `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}]` + body + `}`
-	}
-	nested := strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000)
-	refusals := []Refusal{
-		// Ids that would reach a NATS subject or a state key.
-		{Name: "customer id that splits its NATS subject (a.b)", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"a.b","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "customer id with an empty subject token (a.)", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"a.","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "customer id with NATS wildcards (a.>)", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"a.>","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "customer id with Dapr's key separator", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"a||b","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "customer id with a NUL", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c\u0000","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "sku with a unicode lookalike hyphen", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU‐1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "sku with Dapr's key separator", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU||1","quantity":1}]}`, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "Idempotency-Key with Dapr's key separator", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: order(""), Header: http.Header{"Idempotency-Key": {"a||b"}}, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "Idempotency-Key too long", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: order(""), Header: http.Header{"Idempotency-Key": {strings.Repeat("k", 129)}}, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "history of a subject wildcard", Method: "GET", Path: "/notifications?customerId=c.%3E", WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "history of a split subject", Method: "GET", Path: "/notifications?customerId=c.1", WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "history with Dapr's key separator", Method: "GET", Path: "/notifications?customerId=c%7C%7C1", WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "order id with Dapr's key separator", Method: "GET", Path: "/orders/a%7C%7Cb", WantStatus: 404, WantCode: "not_found"},
-		{Name: "an order POSTed to /orders/", Method: "POST", Path: "/orders/", ContentType: ContentTypeJSON, Body: order(""), WantStatus: 404, WantCode: "not_found"},
-		{Name: "path traversal", Method: "GET", Path: "/orders/..%2f..%2fetc%2fpasswd", WantStatus: 404, WantCode: "not_found"},
-		{Name: "an order id of 10,000 characters", Method: "GET", Path: "/orders/" + strings.Repeat("o", 10_000), WantStatus: 404, WantCode: "not_found"},
-		{Name: "sku path traversal on restock", Method: "POST", Path: "/items/..%2fSKU-1/restock", ContentType: ContentTypeJSON, Body: `{"quantity":1}`, WantStatus: 404, WantCode: "not_found"},
-		// Bodies.
-		{Name: "body over the limit", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: order(`,"pad":"` + strings.Repeat("x", 100<<10) + `"`), WantStatus: 413, WantCode: "body_too_large"},
-		{Name: "deeply nested JSON", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":` + nested + `}`, WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "two JSON values", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: order("") + order(""), WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "an array, not an order", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `[]`, WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "unknown field", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: order(`,"status":"confirmed"`), WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "quantity beyond int64", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1e300}]}`, WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "negative quantity", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":-1}]}`, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "fractional quantity", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":0.5}]}`, WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "quantity as a string", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":"1"}]}`, WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "51 lines", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[` + lines(51) + `]}`, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "restock of a trillion", Method: "POST", Path: "/items/SKU-1/restock", ContentType: ContentTypeJSON, Body: `{"quantity":1000000000000}`, WantStatus: 400, WantCode: "invalid_request"},
-		{Name: "customer id twice (which one is acted on?)", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}],"customerId":"c-2"}`, WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "customer id in another case", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"CustomerID":"c-1","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "customer id and its case variant", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: `{"customerId":"c-1","CUSTOMERID":"c-2","items":[{"sku":"SKU-1","quantity":1}]}`, WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "quantity twice on restock", Method: "POST", Path: "/items/SKU-1/restock", ContentType: ContentTypeJSON, Body: `{"quantity":1,"quantity":900000}`, WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "customer id in invalid UTF-8", Method: "POST", Path: "/orders", ContentType: ContentTypeJSON, Body: "{\"customerId\":\"c-\xff\",\"items\":[{\"sku\":\"SKU-1\",\"quantity\":1}]}", WantStatus: 400, WantCode: "malformed_json"},
-		{Name: "JSON sent as a form", Method: "POST", Path: "/orders", ContentType: "application/x-www-form-urlencoded", Body: order(""), WantStatus: 415, WantCode: "unsupported_media_type"},
-		// Methods.
-		{Name: "TRACE", Method: "TRACE", Path: "/orders", WantStatus: 405, WantCode: "method_not_allowed"},
-		{Name: "a made-up method", Method: "FOO", Path: "/orders", WantStatus: 405, WantCode: "method_not_allowed"},
-	}
-	for i := range 50 {
-		refusals = append(refusals, Refusal{Name: fmt.Sprintf("made-up method BREW%d", i), Method: fmt.Sprintf("BREW%d", i),
-			Path: fmt.Sprintf("/nowhere/%d", i), WantStatus: 404, WantCode: "not_found"})
-	}
+	refusals := requestAttacks()
 	refusals = append(refusals, tokenAttacks(t, sys, victim)...)
 	refusals = append(refusals, claimAttacks(sys, victim)...)
 	RefuseAll(t, sc, sys, refusals)
@@ -297,7 +249,10 @@ func tokenAttacks(t *testing.T, sys *Shop, victimOrderID string) []Refusal {
 		{"POST", "/items/SKU-1/restock", `{"quantity":1}`}, {"GET", "/deadletters", ""}, {"POST", "/deadletters/x/redrive", ""},
 		{"POST", "/notifications/credentials", `{"publicKey":"` + userPublicKey(t) + `"}`},
 	} {
-		refusals = append(refusals, Refusal{Name: "no token: " + r.method + " " + r.path, Method: r.method, Path: r.path,
+		// Named by route, not by the victim's order id: the same name in
+		// every run, which a comparison of two runs matches up.
+		route := strings.ReplaceAll(r.path, victimOrderID, "{id}")
+		refusals = append(refusals, Refusal{Name: "no token: " + r.method + " " + route, Method: r.method, Path: r.path,
 			ContentType: ContentTypeJSON, Body: r.body, Header: http.Header{"Authorization": nil}, WantStatus: 401, WantCode: "unauthorized"})
 	}
 	// Tokens the issuer did not sign as they are, or not for daprshop now.
@@ -534,6 +489,101 @@ func lines(n int) string {
 
 // ContentTypeJSON is the content type of every JSON body the apps take.
 const ContentTypeJSON = "application/json"
+
+// requestAttacks are the attacks on what a request carries (ids, bodies,
+// methods), each with the refusal it is due; they need no order of their
+// own.
+func requestAttacks() []Refusal {
+	// postJSON POSTs body to path as JSON; postOrder to /orders.
+	postJSON := func(name, path, body string, status int, code string) Refusal {
+		return Refusal{Name: name, Method: http.MethodPost, Path: path, ContentType: ContentTypeJSON, Body: body, WantStatus: status, WantCode: code}
+	}
+	postOrder := func(name, body string, status int, code string) Refusal {
+		return postJSON(name, "/orders", body, status, code)
+	}
+	get := func(name, path string, status int, code string) Refusal {
+		return Refusal{Name: name, Method: http.MethodGet, Path: path, WantStatus: status, WantCode: code}
+	}
+	keyed := func(r Refusal, key string) Refusal {
+		r.Header = http.Header{"Idempotency-Key": {key}}
+		return r
+	}
+	order := func(body string) string {
+		return `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}]` + body + `}`
+	}
+	nested := strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000)
+	refusals := []Refusal{
+		// Ids that would reach a NATS subject or a state key.
+		postOrder("customer id that splits its NATS subject (a.b)",
+			`{"customerId":"a.b","items":[{"sku":"SKU-1","quantity":1}]}`, 400, "invalid_request"),
+		postOrder("customer id with an empty subject token (a.)",
+			`{"customerId":"a.","items":[{"sku":"SKU-1","quantity":1}]}`, 400, "invalid_request"),
+		postOrder("customer id with NATS wildcards (a.>)",
+			`{"customerId":"a.>","items":[{"sku":"SKU-1","quantity":1}]}`, 400, "invalid_request"),
+		postOrder("customer id with Dapr's key separator",
+			`{"customerId":"a||b","items":[{"sku":"SKU-1","quantity":1}]}`, 400, "invalid_request"),
+		postOrder("customer id with a NUL",
+			`{"customerId":"c\u0000","items":[{"sku":"SKU-1","quantity":1}]}`, 400, "invalid_request"),
+		postOrder("sku with a unicode lookalike hyphen",
+			`{"customerId":"c-1","items":[{"sku":"SKU‐1","quantity":1}]}`, 400, "invalid_request"),
+		postOrder("sku with Dapr's key separator",
+			`{"customerId":"c-1","items":[{"sku":"SKU||1","quantity":1}]}`, 400, "invalid_request"),
+		keyed(postOrder("Idempotency-Key with Dapr's key separator", order(""), 400, "invalid_request"), "a||b"),
+		keyed(postOrder("Idempotency-Key too long", order(""), 400, "invalid_request"), strings.Repeat("k", 129)),
+		get("history of a subject wildcard", "/notifications?customerId=c.%3E", 400, "invalid_request"),
+		get("history of a split subject", "/notifications?customerId=c.1", 400, "invalid_request"),
+		get("history with Dapr's key separator", "/notifications?customerId=c%7C%7C1", 400, "invalid_request"),
+		get("order id with Dapr's key separator", "/orders/a%7C%7Cb", 404, "not_found"),
+		postJSON("an order POSTed to /orders/", "/orders/",
+			order(""), 404, "not_found"),
+		get("path traversal", "/orders/..%2f..%2fetc%2fpasswd", 404, "not_found"),
+		get("an order id of 10,000 characters", "/orders/"+strings.Repeat("o", 10_000), 404, "not_found"),
+		postJSON("sku path traversal on restock", "/items/..%2fSKU-1/restock",
+			`{"quantity":1}`, 404, "not_found"),
+		// Bodies.
+		postOrder("body over the limit",
+			order(`,"pad":"`+strings.Repeat("x", 100<<10)+`"`), 413, "body_too_large"),
+		postOrder("deeply nested JSON",
+			`{"customerId":"c-1","items":`+nested+`}`, 400, "malformed_json"),
+		postOrder("two JSON values",
+			order("")+order(""), 400, "malformed_json"),
+		postOrder("an array, not an order",
+			`[]`, 400, "malformed_json"),
+		postOrder("unknown field",
+			order(`,"status":"confirmed"`), 400, "malformed_json"),
+		postOrder("quantity beyond int64",
+			`{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1e300}]}`, 400, "malformed_json"),
+		postOrder("negative quantity",
+			`{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":-1}]}`, 400, "invalid_request"),
+		postOrder("fractional quantity",
+			`{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":0.5}]}`, 400, "malformed_json"),
+		postOrder("quantity as a string",
+			`{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":"1"}]}`, 400, "malformed_json"),
+		postOrder("51 lines",
+			`{"customerId":"c-1","items":[`+lines(51)+`]}`, 400, "invalid_request"),
+		postJSON("restock of a trillion", "/items/SKU-1/restock",
+			`{"quantity":1000000000000}`, 400, "invalid_request"),
+		postOrder("customer id twice (which one is acted on?)",
+			`{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}],"customerId":"c-2"}`, 400, "malformed_json"),
+		postOrder("customer id in another case",
+			`{"CustomerID":"c-1","items":[{"sku":"SKU-1","quantity":1}]}`, 400, "malformed_json"),
+		postOrder("customer id and its case variant",
+			`{"customerId":"c-1","CUSTOMERID":"c-2","items":[{"sku":"SKU-1","quantity":1}]}`, 400, "malformed_json"),
+		postJSON("quantity twice on restock", "/items/SKU-1/restock",
+			`{"quantity":1,"quantity":900000}`, 400, "malformed_json"),
+		postOrder("customer id in invalid UTF-8",
+			"{\"customerId\":\"c-\xff\",\"items\":[{\"sku\":\"SKU-1\",\"quantity\":1}]}", 400, "malformed_json"),
+		{Name: "JSON sent as a form", Method: "POST", Path: "/orders", ContentType: "application/x-www-form-urlencoded", Body: order(""), WantStatus: 415, WantCode: "unsupported_media_type"},
+		// Methods.
+		{Name: "TRACE", Method: "TRACE", Path: "/orders", WantStatus: 405, WantCode: "method_not_allowed"},
+		{Name: "a made-up method", Method: "FOO", Path: "/orders", WantStatus: 405, WantCode: "method_not_allowed"},
+	}
+	for i := range 50 {
+		refusals = append(refusals, Refusal{Name: fmt.Sprintf("made-up method BREW%d", i), Method: fmt.Sprintf("BREW%d", i),
+			Path: fmt.Sprintf("/nowhere/%d", i), WantStatus: 404, WantCode: "not_found"})
+	}
+	return refusals
+}
 
 // Refusal is a request the shop must refuse, and how.
 type Refusal struct {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/report"
 )
 
@@ -24,9 +25,16 @@ const (
 	LoadStockEach = 150
 )
 
-// loadSKUs is how many SKUs a load orders, each restocked with
-// LoadStockEach.
-const loadSKUs = 3
+// A load orders loadSKUs SKUs, each restocked with LoadStockEach, for
+// loadCustomers customers.
+const (
+	loadSKUs      = 3
+	loadCustomers = 10
+)
+
+// LoadAfterFault is how long the load goes on, at least, after its fault
+// is over.
+const LoadAfterFault = 5 * time.Second
 
 // RetryFor bounds how long a load client retries one request: longer than
 // any fault a suite injects lasts, so that every order gets its answer.
@@ -35,9 +43,11 @@ const RetryFor = 45 * time.Second
 // LoadOptions say how long the load runs, and what its fault does to the
 // checks.
 type LoadOptions struct {
+	// Duration is how long the load runs; with a fault, at least until
+	// LoadAfterFault after it is over.
 	Duration time.Duration
 	// Fault, when set, is injected 3 s into the load and recorded as the
-	// scenario's fault, named FaultName.
+	// scenario's fault, named FaultName; it returns when the fault is over.
 	Fault     func()
 	FaultName string
 	// SubscribersDisconnected: the fault cuts NATS subscribers off, so
@@ -46,6 +56,10 @@ type LoadOptions struct {
 	// ExactlyOnce: the fault kills nothing between sending a notification
 	// and recording it, so none may be sent twice.
 	ExactlyOnce bool
+	// LostEvents, when set, is the known Dapr issue by which the fault may
+	// lose an event (acknowledged, never handled): the notifications
+	// missing on NATS and unrecorded are reported as known, not failed.
+	LostEvents string
 }
 
 // Load restocks SKUs of its own, runs the load on sys, and then checks, as
@@ -67,14 +81,24 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 	notes := sys.CollectNotifications(t)
 
 	sc.Phase(fmt.Sprintf("load: %d orders/s for %s", LoadRate, opts.Duration))
+	sc.OpenLoop()
+	stop := make(chan struct{})
 	done := make(chan loadResult)
-	go func() { done <- l.run(t, sys, opts.Duration) }()
+	go func() { done <- l.run(t, sys, stop) }()
+	end := time.Now().Add(opts.Duration)
 	if opts.Fault != nil {
 		time.Sleep(3 * time.Second)
 		endFault := sc.Fault(opts.FaultName)
 		opts.Fault()
 		endFault()
+		// A fault that outlasts the load would be met only by the retries
+		// of the orders placed before it: new orders meet what it left.
+		if after := time.Now().Add(LoadAfterFault); after.After(end) {
+			end = after
+		}
 	}
+	time.Sleep(time.Until(end))
+	close(stop)
 	res := <-done
 	sc.Phase("checking invariants")
 	confirmed := res.confirmed
@@ -89,6 +113,7 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 	// Every order answered 201 can be read back; what the live ones hold
 	// is what the stored orders say, whatever the client saw of a cancel.
 	held := map[string]map[string]int{} // by SKU, by order id
+	final := map[string]string{}        // each order's status, by order id
 	var unreadable []string
 	for id, o := range confirmed {
 		var got Order
@@ -99,7 +124,9 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 				held[o.sku] = map[string]int{}
 			}
 			held[o.sku][id] = o.quantity
+			final[id] = got.Status
 		case s == http.StatusOK && got.Status == "cancelled":
+			final[id] = got.Status
 		default:
 			unreadable = append(unreadable, fmt.Sprintf("%s: %d %s", id, s, got.Status))
 		}
@@ -119,22 +146,33 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 	sc.Check("stock conserved and matching live orders", len(drift) == 0,
 		fmt.Sprintf("available+reserved+fulfilled = %d and reserved+fulfilled = held by live orders, per SKU", LoadStockEach), fmt.Sprint(drift))
 
-	// One notification per confirmed order, received by a subscriber. Core
+	// Every order's final status told, received by a subscriber. Core
 	// NATS delivers at most once, and only to a connected subscriber: when
 	// the fault cuts subscribers off (NATS itself stopped), what they miss
-	// is shown, not judged.
-	missing, dups := notes.Await(slices.Collect(maps.Keys(confirmed)), 30*time.Second)
+	// is shown, not judged. What they do receive of an order never goes
+	// back in its life: a cancelled order is not "confirmed" last.
+	missing, dups := notes.Await(final, 30*time.Second)
+	excused := sc.KnownIssueFor(opts.LostEvents)
 	if opts.SubscribersDisconnected {
 		t.Logf("a NATS subscriber missed %d notifications while disconnected: %v", len(missing), FirstFew(missing))
 	} else {
 		sc.Check("every notification received on NATS", len(missing) == 0,
-			fmt.Sprintf("%d notifications", len(confirmed)), fmt.Sprintf("%d missing: %v", len(missing), FirstFew(missing)))
+			fmt.Sprintf("%d notifications", len(final)), fmt.Sprintf("%d missing: %v", len(missing), FirstFew(missing)))
 	}
 	// And sent: the service records each one once NATS has accepted it.
 	// Where an unsent one's event got to names the link that broke.
-	unsent := unrecorded(t, sys, confirmed, 10*time.Second)
+	unsent := Unrecorded(t, sys, final, 10*time.Second)
 	sc.Check("every confirmed order notified (recorded as sent)", len(unsent) == 0,
-		fmt.Sprintf("%d notifications", len(confirmed)), fmt.Sprintf("%d unsent: %s", len(unsent), strings.Join(trails(t, sys, unsent), " | ")))
+		fmt.Sprintf("%d notifications", len(final)), fmt.Sprintf("%d unsent: %s", len(unsent), strings.Join(trails(t, sys, unsent), " | ")))
+	excused()
+	if !opts.SubscribersDisconnected {
+		wrong := notes.OutOfOrder(final)
+		sc.Check("what a customer is told of an order never goes back (NATS)", len(wrong) == 0,
+			"each order's notifications in the order of its life, the last its final status", fmt.Sprintf("%d out of order: %v", len(wrong), FirstFew(wrong)))
+	}
+	wrong := HistoriesOutOfOrder(t, sys, l.customers(), final)
+	sc.Check("what a customer is told of an order never goes back (history)", len(wrong) == 0,
+		"each order's history in the order of its life, the newest its final status", fmt.Sprintf("%d out of order: %v", len(wrong), FirstFew(wrong)))
 
 	// Without a fault none may come twice; with one, a repeat carries the
 	// same Nats-Msg-Id for receivers to drop, and is shown.
@@ -145,28 +183,53 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 	}
 }
 
-// unrecorded waits up to timeout for the notification service to have
-// recorded the notification of every order, looking at its state in the
-// state store, and returns the orders still without one.
-func unrecorded(t *testing.T, sys *Shop, orders map[string]loadOrder, timeout time.Duration) []string {
-	deadline := time.Now().Add(timeout)
-	for {
+// Unrecorded waits up to timeout for the notification service to have
+// recorded the notification of every order's final status (final, by
+// order id), looking at its state in the state store, and returns the ids
+// of the notifications still missing.
+func Unrecorded(t *testing.T, sys *Shop, final map[string]string, timeout time.Duration) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	missing, _ := proc.Await(ctx, func(ctx context.Context) ([]string, bool) {
 		var missing []string
-		for id := range orders {
-			_, ok, err := sys.Store.State(context.Background(), "notification", "notification:"+id+".confirmed")
-			if err != nil {
-				t.Errorf("state store: %v", err)
-				return nil
+		for id, status := range final {
+			_, ok, err := sys.Store.State(ctx, "notification", "notification:"+id+"."+status)
+			if err != nil && ctx.Err() == nil {
+				t.Fatalf("state store: %v", err)
 			}
 			if !ok {
-				missing = append(missing, id)
+				missing = append(missing, id+"."+status)
 			}
 		}
-		if len(missing) == 0 || time.Now().After(deadline) {
-			return missing
+		return missing, len(missing) == 0
+	})
+	return missing
+}
+
+// HistoriesOutOfOrder reads the history of customers, and of the orders in
+// final (their final status, by order id) returns those whose history is
+// not InOrder: it went back in their life, or lists something after their
+// final status. A history is written just after its notification is
+// recorded, so it is read again for up to 10 s while one is amiss.
+func HistoriesOutOfOrder(t *testing.T, sys *Shop, customers []string, final map[string]string) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wrong, _ := proc.Await(ctx, func(context.Context) ([]string, bool) {
+		told := map[string][]string{} // by order id, oldest first
+		for _, customer := range customers {
+			for _, n := range sys.History(t, customer) {
+				told[n.OrderID] = append([]string{n.Status}, told[n.OrderID]...)
+			}
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		var wrong []string
+		for _, id := range slices.Sorted(maps.Keys(final)) {
+			if !InOrder(told[id], final[id]) {
+				wrong = append(wrong, fmt.Sprintf("%s: %s, is %s", id, strings.Join(told[id], " then "), final[id]))
+			}
+		}
+		return wrong, len(wrong) == 0
+	})
+	return wrong
 }
 
 // holdsAmiss names the orders whose hold on a SKU (holds, as inventory
@@ -204,14 +267,14 @@ func sumValues(m map[string]int) int {
 	return sum
 }
 
-// trails returns the EventTrail of the confirmation of each of the first
-// few orders, and how many more there are.
-func trails(t testing.TB, sys *Shop, orders []string) []string {
+// trails returns the EventTrail of each of the first few events, and how
+// many more there are.
+func trails(t testing.TB, sys *Shop, events []string) []string {
 	few := make([]string, 0, firstFew+1)
-	for _, id := range orders[:min(len(orders), firstFew)] {
-		few = append(few, sys.EventTrail(t, id+".confirmed"))
+	for _, id := range events[:min(len(events), firstFew)] {
+		few = append(few, sys.EventTrail(t, id))
 	}
-	return append(few, FirstFew(orders)[len(few):]...)
+	return append(few, FirstFew(events)[len(few):]...)
 }
 
 // firstFew is how many ids a report lists before it only counts.
@@ -231,6 +294,20 @@ func FirstFew(ids []string) []string {
 type load struct {
 	id   string
 	skus []string
+}
+
+// customers returns the customers of the load's orders.
+func (l load) customers() []string {
+	all := make([]string, loadCustomers)
+	for i := range all {
+		all[i] = l.customer(i)
+	}
+	return all
+}
+
+// customer returns the customer of the load's order i.
+func (l load) customer(i int) string {
+	return fmt.Sprintf("c-load-%s-%d", l.id, i%loadCustomers)
 }
 
 type loadOrder struct {
@@ -269,17 +346,16 @@ func UntilAnswered(attempt func() (int, error)) (status, attempts int, err error
 	}
 }
 
-// run places orders at LoadRate for duration, each from its own goroutine
-// so that a slow answer never delays the next order, and cancels
+// run places orders at LoadRate until stop is closed, each from its own
+// goroutine so that a slow answer never delays the next order, and cancels
 // cancelShare percent of the confirmed ones. Every order carries an
 // Idempotency-Key, and a failed attempt is retried with it.
-func (l load) run(t *testing.T, sys *Shop, duration time.Duration) loadResult {
+func (l load) run(t *testing.T, sys *Shop, stop <-chan struct{}) loadResult {
 	res := loadResult{confirmed: map[string]loadOrder{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Second / LoadRate)
 	defer tick.Stop()
-	stop := time.After(duration)
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
@@ -292,7 +368,7 @@ func (l load) run(t *testing.T, sys *Shop, duration time.Duration) loadResult {
 			key := fmt.Sprintf("load-%s-%d", l.id, i)
 			var id string
 			status, attempts, err := UntilAnswered(func() (int, error) {
-				s, got, err := sys.TryPlaceOrder(key, fmt.Sprintf("c-load-%s-%d", l.id, i%10), o.sku, o.quantity)
+				s, got, err := sys.TryPlaceOrder(key, l.customer(i), o.sku, o.quantity)
 				id = got
 				return s, err
 			})

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
@@ -51,7 +52,7 @@ func New(name, out string) *Run {
 // mount namespace, as MainPrivileged does.
 func (r *Run) Main(m *testing.M) int {
 	r.recorder.Progress = os.Stderr
-	return system.Main(m, system.MainOptions{Name: r.name, Services: true, Preflight: true, Backend: true, After: r.writeReport})
+	return system.Main(m, system.MainOptions{Name: r.name, Services: true, Preflight: true, Backend: true, After: r.finished, BeforeTimeout: r.cutShort})
 }
 
 // MainPrivileged is Main for a suite that boots machines or runs a
@@ -68,7 +69,7 @@ func (r *Run) MainPrivileged(m *testing.M, prepare func(root string) error) int 
 		return 0
 	}
 	r.recorder.Progress = os.Stderr
-	return system.Main(m, system.MainOptions{Name: r.name, Services: true, Privileged: true, Prepare: prepare, After: r.writeReport})
+	return system.Main(m, system.MainOptions{Name: r.name, Services: true, Privileged: true, Prepare: prepare, After: r.finished, BeforeTimeout: r.cutShort})
 }
 
 // Scenario starts recording scenario name, run by test t; it ends with t.
@@ -91,6 +92,22 @@ func (r *Run) Out() string { return r.out }
 
 // Note adds Markdown to the report's notes (report.Report.Notes).
 func (r *Run) Note(markdown string) { r.recorder.Note(markdown) }
+
+// finished writes the report of the whole run, which ended in time even if
+// cutShort, with moments to go, thought it would not.
+func (r *Run) finished() error {
+	r.recorder.CutShort("")
+	return r.writeReport()
+}
+
+// cutShort writes the report of what was measured before the suite's time
+// limit ends it: a run too slow to finish still says how far it got.
+func (r *Run) cutShort(limit time.Duration) {
+	r.recorder.CutShort(fmt.Sprintf("stopped by the suite's time limit (go test -timeout %s) before every scenario ended", limit))
+	if err := r.writeReport(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: the report of the run cut short: %v\n", r.name, err)
+	}
+}
 
 func (r *Run) writeReport() error {
 	root, err := repo.Find()
@@ -132,20 +149,20 @@ func Start(t *testing.T, sc *report.ScenarioRecorder, opts system.Options) *Shop
 			sc.Counters(sys.Counters())
 		}
 		failures := sys.Stop()
-		known := sys.Profile.KnownShutdownFailures(failures)
+		known := sys.Profile.KnownShutdown(failures, opts)
 		if sc == nil {
 			for _, f := range failures {
-				if known {
-					t.Logf("%s: known issue: %s", f, sys.Profile.KnownShutdownIssue)
+				if known != "" {
+					t.Logf("%s: known issue: %s", f, known)
 				} else {
 					t.Error(f)
 				}
 			}
 			return
 		}
-		if known {
+		if known != "" {
 			// The last invariant: the issue excuses no other.
-			sc.KnownIssue(sys.Profile.KnownShutdownIssue)
+			sc.KnownIssue(known)
 		}
 		sc.Check("every process shut down cleanly", len(failures) == 0,
 			fmt.Sprintf("exit 0 on SIGINT, each sidecar within its %d s grace period", system.DaprdGracefulShutdownSeconds),

@@ -1,6 +1,8 @@
 package suite
 
 import (
+	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/daprshop/daprshop/internal/telemetry"
 	"github.com/daprshop/daprshop/tests/harness/otlp"
+	"github.com/daprshop/daprshop/tests/harness/proc"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // TracedApps are the apps every order's trace must reach: the order is
@@ -66,17 +70,29 @@ func (s *Shop) PlaceTracedOrder(t *testing.T, customer string) TracedOrder {
 	return o
 }
 
+// CheckTracesComplete checks, as one invariant each, that every one of
+// orders has a complete trace on the backend (AwaitCompleteTrace). An
+// invariant is named by the order's place, the same in every run (a
+// comparison of two runs matches invariants by name); the order's id is in
+// what it observed.
+func CheckTracesComplete(sc *report.ScenarioRecorder, backend *otlp.Receiver, orders []TracedOrder) {
+	for i, o := range orders {
+		problems := AwaitCompleteTrace(backend, o, TraceCompleteTimeout)
+		sc.Check(fmt.Sprintf("trace of order %d of %d complete", i+1, len(orders)), len(problems) == 0,
+			"spans of every app and sidecar, no orphan", "order "+o.OrderID+": "+cmp.Or(strings.Join(problems, "; "), "complete"))
+	}
+}
+
 // AwaitCompleteTrace polls the backend until o's trace is complete, or
 // timeout passes, and returns what is still wrong with it.
 func AwaitCompleteTrace(backend *otlp.Receiver, o TracedOrder, timeout time.Duration) []string {
-	deadline := time.Now().Add(timeout)
-	for {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	problems, _ := proc.Await(ctx, func(context.Context) ([]string, bool) {
 		problems := traceProblems(backend.Trace(o.TraceID), o.SpanID)
-		if len(problems) == 0 || time.Now().After(deadline) {
-			return problems
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return problems, len(problems) == 0
+	})
+	return problems
 }
 
 // traceProblems says what keeps spans from being one complete order trace:

@@ -1,5 +1,6 @@
 // Command rc-check gives a verdict on a candidate daprd against a baseline:
-// it runs the e2e suite on both, then the invocation-latency scenario on
+// it runs the e2e suite on both, then the scenarios that time Dapr's
+// operations one at a time (invocation, state, publish to delivery) on
 // each, interleaved, round after round, and writes the comparison
 // (compare.json, compare.md, compare.html) into -out:
 //
@@ -7,7 +8,7 @@
 //
 // Each side is a Dapr version (built by `make daprd DAPR_VERSION=...`), a
 // daprd binary, or the report.json of an earlier run (used as it is: no
-// run, and its one run of latencies). Without -base, the baseline is the
+// run, and its one run of each scenario). Without -base, the baseline is the
 // newest release in tools/daprd/releases before the candidate's version.
 // It runs the suite through `make e2e`, as a user would. It exits 1 when
 // the candidate regressed, 2 when it cannot tell.
@@ -43,12 +44,9 @@ import (
 	"github.com/daprshop/daprshop/tests/report"
 )
 
-// latencyScenario is the suite's scenario whose requests are compared run
-// by run (tests/e2e: TestInvocationLatency).
-const (
-	latencyTest     = "TestInvocationLatency"
-	latencyScenario = "service invocation latency"
-)
+// latencyTests run the suite's scenarios that time Dapr's operations one
+// at a time (tests/e2e/latency_test.go), run again round after round.
+const latencyTests = "^(TestInvocationLatency|TestBuildingBlockLatency)$"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -67,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	fs := flag.NewFlagSet("rc-check", flag.ContinueOnError)
 	candArg := fs.String("candidate", "", "the candidate: a Dapr version, a daprd binary, or a report.json")
 	baseArg := fs.String("base", "", "the baseline, as -candidate; default: the newest release in tools/daprd/releases before the candidate")
-	rounds := fs.Int("rounds", 5, "interleaved runs of the latency scenario on each side, after the suite's own")
+	rounds := fs.Int("rounds", 5, "interleaved runs of the latency scenarios on each side, after the suite's own; latencies one at a time are judged over 3 runs a side or more")
 	withSuite := fs.Bool("suite", true, "run the whole suite on each side first; false: the latency runs alone")
 	matrix := fs.String("matrix", "", "space-separated sides to run the suite on and set side by side, oldest first; \"releases\": tools/daprd/releases")
 	out := fs.String("out", "out/rc-check", "directory for the reports and the comparison (relative to the repository)")
@@ -104,12 +102,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	}
 	sides := []*side{base, cand}
 
-	// The whole suite on each side, then the latency scenario again,
+	// The whole suite on each side, then the latency scenarios again,
 	// alternating which side goes first, so that whatever drifts on the
 	// machine meanwhile lands on both.
 	if *withSuite {
 		for _, s := range sides {
 			if err := r.suite(ctx, s); err != nil {
+				return false, err
+			}
+			if err := r.contractsAndSoak(ctx, s); err != nil {
 				return false, err
 			}
 		}
@@ -126,9 +127,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 		}
 	}
 
-	res := compare.Compare(base.report, cand.report, compare.DefaultThresholds)
-	res.AddLatency(compare.CompareLatency(latencyScenario, base.latencies, cand.latencies, compare.DefaultLatencyThresholds))
-	if err := compare.Write(r.out, res, base.report, cand.report); err != nil {
+	if why := base.runs.Suite.Unfinished; why != "" {
+		return false, fmt.Errorf("no verdict: the baseline's suite did not finish (%s)", why)
+	}
+	res := compare.Compare(base.runs, cand.runs, compare.DefaultThresholds)
+	if base.soak != nil && cand.soak != nil {
+		res.Add(compareSoaks(*base.soak, *cand.soak))
+	}
+	if base.contracts != "" && cand.contracts != "" {
+		res.Add(compare.Result{Changes: []compare.Change{{Scenario: "the adapters' contracts (make contracts)", What: "passed",
+			Base: base.contracts, Candidate: cand.contracts, Regression: base.contracts == contractsPassed && cand.contracts != contractsPassed}}})
+	}
+	res.Method = method(base, cand, *withSuite, *rounds)
+	if err := compare.Write(r.out, res, base.runs.Suite, cand.runs.Suite); err != nil {
 		return false, err
 	}
 	fmt.Fprint(stdout, compare.Markdown(res))
@@ -136,15 +147,89 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	return res.Regressed, nil
 }
 
+// compareSoaks judges the two sides' soaks against each other (latency,
+// CPU and memory per request), and shows each one's own invariants
+// without judging them: those judge one run within itself (its last
+// tenths against its second), which 3,000 orders leave noisy. 1.18.2
+// against itself once failed "flat: p50 of an answer" at 1.57 times.
+func compareSoaks(base, cand report.Report) compare.Result {
+	held := func(r report.Report) string {
+		var n, total int
+		var failed []string
+		for _, s := range r.Scenarios {
+			for _, inv := range s.Invariants {
+				total++
+				if inv.Passed {
+					n++
+				} else {
+					failed = append(failed, inv.Name+": "+inv.Observed)
+				}
+			}
+		}
+		return strings.Join(append([]string{fmt.Sprintf("%d of %d held", n, total)}, failed...), "; ")
+	}
+	res := compare.Compare(compare.Side{Suite: withoutInvariants(base)}, compare.Side{Suite: withoutInvariants(cand)}, compare.DefaultThresholds)
+	res.Changes = append(res.Changes, compare.Change{Scenario: "the soak's own invariants (each within its run: shown, not judged)",
+		What: "invariants", Base: held(base), Candidate: held(cand)})
+	return res
+}
+
+// withoutInvariants is r with no invariants checked.
+func withoutInvariants(r report.Report) report.Report {
+	r.Scenarios = slices.Clone(r.Scenarios)
+	for i := range r.Scenarios {
+		r.Scenarios[i].Invariants = nil
+	}
+	return r
+}
+
+// method says how the sides were run, for the comparison's reader.
+func method(base, cand *side, withSuite bool, rounds int) string {
+	ran := func(s *side) string {
+		if s.daprd == "" {
+			return fmt.Sprintf("%s is its report, one run of each scenario", s.version)
+		}
+		var parts []string
+		if withSuite {
+			parts = append(parts, fmt.Sprintf("the whole suite, the adapters' contracts and a %d-order soak once", rcSoakOrders))
+		}
+		times := fmt.Sprintf("%d times", rounds)
+		if rounds == 1 {
+			times = "once"
+		}
+		switch {
+		case rounds > 0 && withSuite:
+			parts = append(parts, "the latency scenarios again "+times)
+		case rounds > 0:
+			parts = append(parts, "the latency scenarios "+times)
+		}
+		return fmt.Sprintf("%s ran %s", s.version, strings.Join(parts, ", then "))
+	}
+	m := "Runs: " + ran(base) + "; " + ran(cand) + "."
+	if base.daprd != "" && cand.daprd != "" && rounds > 0 {
+		m += " The latency rounds alternated between the sides, which went first in turn."
+	}
+	return m
+}
+
 // side is the baseline or the candidate.
 type side struct {
 	role    string // "base" or "candidate": the directory its runs go to
 	daprd   string // empty for a side given as a report
 	version string
-	report  report.Report
-	// latencies are the latency scenario's requests, one slice per run.
-	latencies [][]float64
+	runs    compare.Side
+	// soak is the short soak's report, and contracts how the adapters'
+	// contracts ended (contractsPassed, or where their log is), for a side
+	// that ran the suite.
+	soak      *report.Report
+	contracts string
 }
+
+// rcSoakOrders is the short soak each side runs, as make test's.
+const rcSoakOrders = 3000
+
+// contractsPassed is side.contracts of contracts that passed.
+const contractsPassed = "yes"
 
 type runner struct {
 	root, out string
@@ -184,7 +269,7 @@ func runMatrix(ctx context.Context, sides, out string, stdout, stderr io.Writer)
 		if err := r.suite(ctx, s); err != nil {
 			return err
 		}
-		reports = append(reports, s.report)
+		reports = append(reports, s.runs.Suite)
 	}
 	m := compare.NewMatrix(reports, compare.DefaultThresholds)
 	if err := os.MkdirAll(r.out, 0o755); err != nil {
@@ -218,8 +303,7 @@ func (r runner) resolve(ctx context.Context, role, arg string) (*side, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", role, err)
 		}
-		s.report, s.version = rep, "v"+strings.TrimPrefix(rep.Environment.DaprdVersion, "v")
-		s.addLatencies(rep)
+		s.runs.Suite, s.version = rep, "v"+strings.TrimPrefix(rep.Environment.DaprdVersion, "v")
 		return s, nil
 	case semver.IsValid(arg) && !strings.Contains(arg, "/"):
 		// DAPRD= on the command line: a DAPRD in the environment would
@@ -237,7 +321,7 @@ func (r runner) resolve(ctx context.Context, role, arg string) (*side, error) {
 	}
 	s.version = "v" + strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
 	// What the comparison calls this side, until a suite's report says more.
-	s.report.Environment = report.Environment{DaprdVersion: strings.TrimPrefix(s.version, "v"), DaprdPath: s.daprd}
+	s.runs.Suite.Environment = report.Environment{DaprdVersion: strings.TrimPrefix(s.version, "v"), DaprdPath: s.daprd}
 	return s, nil
 }
 
@@ -303,51 +387,87 @@ func (r runner) suite(ctx context.Context, s *side) error {
 	if err != nil {
 		return err
 	}
-	s.report = rep
-	s.addLatencies(rep)
+	s.runs.Suite = rep
 	return nil
 }
 
-// latencyRound runs the latency scenario alone on s, once more.
+// contractsAndSoak runs the adapters' contracts and a short soak on s's
+// daprd: a failing contract is kept as where its log is, a soak's report
+// as the suite's is.
+func (r runner) contractsAndSoak(ctx context.Context, s *side) error {
+	if s.daprd == "" {
+		return nil
+	}
+	dir := filepath.Join(r.out, s.role)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	logPath := filepath.Join(dir, "contracts.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.log, "rc-check: %s %s: make contracts (log: %s)\n", s.role, s.version, logPath)
+	runErr := r.make(ctx, log, "contracts", knobs.Daprd.Name+"="+s.daprd)
+	log.Close()
+	s.contracts = contractsPassed
+	if runErr != nil {
+		s.contracts = "NO: see " + logPath
+	}
+
+	soakDir := filepath.Join(dir, "soak")
+	rep, err := r.suiteRun(ctx, s, soakDir, "soak", knobs.SoakOut.Name+"="+soakDir, fmt.Sprintf("%s=%d", knobs.SoakOrders.Name, rcSoakOrders))
+	if err != nil {
+		return err
+	}
+	s.soak = &rep
+	return nil
+}
+
+// latencyRound runs the latency scenarios alone on s, once more.
 func (r runner) latencyRound(ctx context.Context, s *side, round int) error {
 	if s.daprd == "" {
 		return nil
 	}
-	rep, err := r.e2e(ctx, s, filepath.Join(r.out, s.role, fmt.Sprintf("latency-%d", round+1)), "^"+latencyTest+"$")
+	rep, err := r.e2e(ctx, s, filepath.Join(r.out, s.role, fmt.Sprintf("latency-%d", round+1)), latencyTests)
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(rep.Scenarios, func(sc report.Scenario) bool { return sc.Name == latencyScenario && sc.LatencySamplesMs != nil }) {
-		return fmt.Errorf("%s: the run in %s has no %q scenario with its latencies", s.role, rep.Environment.DaprdPath, latencyScenario)
+	if !slices.ContainsFunc(rep.Scenarios, func(sc report.Scenario) bool { return sc.OneAtATime && len(sc.LatencySamplesMs) > 0 }) {
+		return fmt.Errorf("%s: the run in %s has no scenario measured one at a time", s.role, rep.Environment.DaprdPath)
 	}
-	s.addLatencies(rep)
+	s.runs.Again = append(s.runs.Again, rep)
 	return nil
-}
-
-func (s *side) addLatencies(rep report.Report) {
-	for _, sc := range rep.Scenarios {
-		if sc.Name == latencyScenario && len(sc.LatencySamplesMs) > 0 {
-			s.latencies = append(s.latencies, sc.LatencySamplesMs)
-		}
-	}
 }
 
 // e2e runs `make e2e` on s's daprd, writing into dir, and reads the report.
 func (r runner) e2e(ctx context.Context, s *side, dir, only string) (report.Report, error) {
-	if err := os.RemoveAll(dir); err != nil {
-		return report.Report{}, err
-	}
-	args := []string{"e2e", knobs.Daprd.Name + "=" + s.daprd, knobs.E2EOut.Name + "=" + dir, knobs.E2ELogs.Name + "=" + filepath.Join(dir, "logs")}
+	args := []string{"e2e", knobs.E2EOut.Name + "=" + dir, knobs.E2ELogs.Name + "=" + filepath.Join(dir, "logs")}
 	if only != "" {
 		args = append(args, knobs.E2ERun.Name+"="+only)
 	}
+	return r.suiteRun(ctx, s, dir, args...)
+}
+
+// suiteRun runs the suite `make args` starts on s's daprd, its report
+// going to dir (emptied first: no earlier run's report is read as this
+// one's), and reads the report: a suite that failed or did not finish
+// still gives one, no report is an error.
+func (r runner) suiteRun(ctx context.Context, s *side, dir string, args ...string) (report.Report, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return report.Report{}, err
+	}
+	args = slices.Insert(args, 1, knobs.Daprd.Name+"="+s.daprd)
 	fmt.Fprintf(r.log, "rc-check: %s %s: make %s\n", s.role, s.version, strings.Join(args, " "))
 	runErr := r.make(ctx, &progressOnly{w: r.log}, args...)
 	rep, err := report.Read(filepath.Join(dir, "report.json"))
 	if err != nil {
 		return rep, fmt.Errorf("%s %s: the suite wrote no report (%v): %w", s.role, s.version, runErr, err)
 	}
-	if runErr != nil {
+	switch {
+	case rep.Unfinished != "":
+		fmt.Fprintf(r.log, "rc-check: %s %s: the suite did not finish (%s); its report says what it measured: %s\n", s.role, s.version, rep.Unfinished, filepath.Join(dir, "report.md"))
+	case runErr != nil:
 		fmt.Fprintf(r.log, "rc-check: %s %s: the suite failed; its report says what: %s\n", s.role, s.version, filepath.Join(dir, "report.md"))
 	}
 	return rep, nil

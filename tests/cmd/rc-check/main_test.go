@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/daprshop/daprshop/tests/compare"
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 func TestDefaultBase(t *testing.T) {
@@ -45,5 +48,49 @@ func TestProgressOnly(t *testing.T) {
 	}
 	if want := "[e2e 00:01] happy path: started\n[e2e 00:02] happy path: done\n"; got.String() != want {
 		t.Errorf("passed on %q, want %q", got.String(), want)
+	}
+}
+
+// TestMethodSaysWhatRan: the comparison calls the latency rounds
+// interleaved only when both sides ran them.
+func TestMethodSaysWhatRan(t *testing.T) {
+	report := &side{version: "v1.18.2"}
+	run := func(v string) *side { return &side{version: v, daprd: "/bin/daprd-" + v} }
+	for _, tc := range []struct {
+		name       string
+		base, cand *side
+		want       string
+	}{
+		{"both run", run("v1.18.2"), run("v1.18.3"),
+			"Runs: v1.18.2 ran the whole suite, the adapters' contracts and a 3000-order soak once, then the latency scenarios again 5 times; v1.18.3 ran the whole suite, the adapters' contracts and a 3000-order soak once, then the latency scenarios again 5 times. The latency rounds alternated between the sides, which went first in turn."},
+		{"base a report", report, run("v1.18.3"),
+			"Runs: v1.18.2 is its report, one run of each scenario; v1.18.3 ran the whole suite, the adapters' contracts and a 3000-order soak once, then the latency scenarios again 5 times."},
+	} {
+		if got := method(tc.base, tc.cand, true, 5); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+	want := "Runs: v1.18.2 ran the latency scenarios 3 times; v1.18.3 ran the latency scenarios 3 times. The latency rounds alternated between the sides, which went first in turn."
+	if got := method(run("v1.18.2"), run("v1.18.3"), false, 3); got != want {
+		t.Errorf("without the suite:\n got %q\nwant %q", got, want)
+	}
+	if got := method(run("v1.18.2"), run("v1.18.3"), true, 1); !strings.Contains(got, "soak once, then the latency scenarios again once;") {
+		t.Errorf("one round: got %q", got)
+	}
+}
+
+// TestSoaksJudgedAgainstEachOther: a soak's own invariant failing on one
+// side only is shown, not a regression; its CPU per request rising is.
+func TestSoaksJudgedAgainstEachOther(t *testing.T) {
+	soak := func(flat bool, cpu float64) report.Report {
+		return report.Report{Scenarios: []report.Scenario{{Name: "soak: 3000 orders at 50 a second", Requests: 3000, Throughput: 49, OpenLoop: true,
+			Invariants: []report.Invariant{{Name: "flat: p50 of an answer", Passed: flat, Observed: "1.57×"}},
+			Resources:  []report.Resource{{Process: "daprd-order", CPUSeconds: cpu, RSSMB: 100}}}}}
+	}
+	if got := compareSoaks(soak(true, 10), soak(false, 10)); got.Regressed || !strings.Contains(compare.Markdown(got), "0 of 1 held; flat: p50 of an answer: 1.57×") {
+		t.Errorf("a soak's own invariant failing: regressed %v, want shown only:\n%s", got.Regressed, compare.Markdown(got))
+	}
+	if got := compareSoaks(soak(true, 10), soak(true, 15)); !got.Regressed {
+		t.Errorf("CPU per request 1.5 times: not a regression:\n%s", compare.Markdown(got))
 	}
 }

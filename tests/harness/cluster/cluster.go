@@ -47,6 +47,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/daprshop/daprshop/internal/imageref"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/repo"
 )
@@ -215,8 +216,8 @@ func checkParts(opts Options) error {
 		}
 	}
 	for _, img := range []string{PauseImage, CoreDNSImage} {
-		if _, err := os.Stat(filepath.Join(opts.ImagesDir, ArchiveName(img))); err != nil {
-			missing = append(missing, filepath.Join(opts.ImagesDir, ArchiveName(img))+" (make cluster-images)")
+		if _, err := os.Stat(filepath.Join(opts.ImagesDir, imageref.ArchiveName(img))); err != nil {
+			missing = append(missing, filepath.Join(opts.ImagesDir, imageref.ArchiveName(img))+" (make cluster-images)")
 		}
 	}
 	for cmd, pkg := range map[string]string{"etcd": "etcd-server", "containerd": "containerd", "ctr": "containerd", "runc": "runc", "iptables": "iptables", "ip": "iproute2"} {
@@ -234,30 +235,6 @@ func checkParts(opts Options) error {
 		return fmt.Errorf("missing: %s", strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-// ArchiveName is the file name tools/k8s/cmd/cluster-images gives the
-// archive of image ref: "/" and ":" made "_", and ".tar".
-func ArchiveName(ref string) string {
-	return strings.NewReplacer("/", "_", ":", "_").Replace(ref) + ".tar"
-}
-
-// FullImageName is ref as the CRI names it: "daprshop/order:0.1.0" is
-// "docker.io/daprshop/order:0.1.0", "pause:1" "docker.io/library/pause:1".
-// An image loaded from an archive (tools/k8s/cmd/cluster-images) must carry
-// this name, or a pod asking for ref does not find it.
-func FullImageName(ref string) string {
-	first, _, found := strings.Cut(ref, "/")
-	if !found || (!strings.ContainsAny(first, ".:") && first != "localhost") {
-		if !found {
-			ref = "library/" + ref
-		}
-		ref = "docker.io/" + ref
-	}
-	if last := ref[strings.LastIndex(ref, "/")+1:]; !strings.ContainsAny(last, ":@") {
-		ref += ":latest"
-	}
-	return ref
 }
 
 func (c *Cluster) path(elem ...string) string {

@@ -4,6 +4,8 @@ import (
 	_ "embed"
 	"fmt"
 	"strings"
+
+	"github.com/daprshop/daprshop/internal/imageref"
 )
 
 // containerdConfig is containerd's configuration (version 2, which Debian's
@@ -54,7 +56,7 @@ disabled_plugins = [
     bin_dir = %[7]q
     conf_dir = %[8]q
 `, dir+"/root", dir+"/state", socket, socket+".ttrpc", dir+"/opt",
-		FullImageName(PauseImage), cniBinDir, cniConfDir)
+		imageref.FullName(PauseImage), cniBinDir, cniConfDir)
 }
 
 // cniConfig is the pods' network: a bridge with the node's pod range from

@@ -57,15 +57,15 @@ func (k Knob) Duration() (time.Duration, error) {
 // The knobs. Defaults that make computes (the pinned Dapr version) are
 // written as make would say them.
 var (
-	Daprd = Knob{Name: "DAPRD", DefaultDoc: "the build of DAPR_VERSION", Targets: "test e2e bench run unit k8s-e2e",
+	Daprd = Knob{Name: "DAPRD", DefaultDoc: "the build of DAPR_VERSION", Targets: "test e2e bench soak run contracts k8s-e2e",
 		Doc: "a daprd binary to run instead of building one (a release candidate, say); a relative path is relative to the repository"}
-	DaprVersion = Knob{Name: "DAPR_VERSION", DefaultDoc: "the version tools/daprd pins", Targets: "test e2e bench run unit",
+	DaprVersion = Knob{Name: "DAPR_VERSION", DefaultDoc: "the version tools/daprd pins", Targets: "test e2e bench soak run contracts",
 		Doc: "the Dapr release whose daprd is built under out/dapr/ and run"}
 	Sentry = Knob{Name: "SENTRY", DefaultDoc: "`make sentry`'s build, out/bin/sentry", Targets: "test selfhosted-hosts",
 		Doc: "the sentry binary the self-hosted hosts test runs"}
 	KubeAPIServer = Knob{Name: "KUBE_APISERVER", DefaultDoc: "the build under out/kubernetes/kube-apiserver", Targets: "test k8s-validate",
 		Doc: "the kube-apiserver that deploy/k8s is validated against"}
-	Backend = Knob{Name: "BACKEND", Default: "redis", Targets: "run e2e unit soak bench vm-e2e",
+	Backend = Knob{Name: "BACKEND", Default: "redis", Targets: "run e2e contracts soak bench vm-e2e",
 		Doc: "the backend profile the sidecars' state and pub/sub run on: `redis` (components/) or `postgres-rabbitmq` (components/postgres-rabbitmq/, as root)"}
 	ServicesDir = Knob{Name: "SERVICES_DIR", DefaultDoc: "built from this checkout", Targets: "test e2e bench selfhosted-hosts",
 		Doc: "a directory holding order, inventory and notification binaries to run instead of building them from this checkout"}
@@ -91,9 +91,9 @@ var (
 	RCBase = Knob{Name: "BASE", DefaultDoc: "the newest release before the candidate", Targets: "rc-check",
 		Doc: "the baseline, given as CANDIDATE is"}
 	RCRounds = Knob{Name: "RC_ROUNDS", Default: "5", Targets: "rc-check",
-		Doc: "how many more times the invocation-latency scenario runs on each side"}
+		Doc: "how many more times the latency scenarios (Dapr's operations one at a time) run on each side"}
 	RCSuite = Knob{Name: "RC_SUITE", Default: "true", Targets: "rc-check",
-		Doc: "`false` skips the suites: the latency comparison alone"}
+		Doc: "`false` skips the suites, contracts and soak: the latency comparison alone"}
 	MatrixVersions = Knob{Name: "VERSIONS", Default: "releases", Targets: "matrix",
 		Doc: "versions, daprd binaries or report.json files, oldest first; `releases` is every one in tools/daprd/releases"}
 
@@ -102,11 +102,13 @@ var (
 
 	ImageRegistry = Knob{Name: "IMAGE_REGISTRY", Targets: "images",
 		Doc: "the registry the rendered overlays pull the services' images from"}
-	ReportSampleOut = Knob{Name: "REPORT_SAMPLE_OUT", Targets: "test unit",
+	ReportSampleOut = Knob{Name: "REPORT_SAMPLE_OUT", Targets: "test",
 		Doc: "a directory where the report's unit tests keep the sample report.html, report.png and compare.png they render"}
 
 	SoakOrders = Knob{Name: "SOAK_ORDERS", Default: "100000", Targets: "soak",
 		Doc: "how many orders the soak places (at least 100)"}
+	SoakOut = Knob{Name: "SOAK_OUT", Default: "out/soak", Targets: "soak",
+		Doc: "the directory the soak's report goes to (report.json, .md, .html; followed by -PROFILE for another BACKEND)"}
 	SoakRate = Knob{Name: "SOAK_RATE", Default: "50", Targets: "soak",
 		Doc: "how many orders a second the soak places (50 leaves 2 cores room: at 100 the answer's p50 measures the queue)"}
 )
@@ -116,7 +118,7 @@ var All = []Knob{
 	Daprd, DaprVersion, Sentry, KubeAPIServer, Backend, ServicesDir,
 	E2ERun, E2ECount, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, Finding,
 	RCCandidate, RCBase, RCRounds, RCSuite, MatrixVersions,
-	FuzzTime, ImageRegistry, ReportSampleOut, SoakOrders, SoakRate,
+	FuzzTime, ImageRegistry, ReportSampleOut, SoakOrders, SoakOut, SoakRate,
 }
 
 // Int returns the knob's value as a positive whole number.

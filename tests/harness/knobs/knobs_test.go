@@ -18,11 +18,11 @@ import (
 // environment both set it, with the listed default, and is exported, so
 // the tests see what make saw; and make has no knob the list lacks.
 func TestMakeTakesEveryKnob(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(repo.Root(t), "Makefile"))
+	data, err := knobs.ReadMakefile(repo.Root(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	makefile := strings.ReplaceAll(string(data), "\\\n", " ")
+	makefile := strings.ReplaceAll(data, "\\\n", " ")
 	defaults := map[string]string{}
 	for _, m := range regexp.MustCompile(`(?m)^([A-Z0-9_]+) \?=[ \t]*(.*)$`).FindAllStringSubmatch(makefile, -1) {
 		defaults[m[1]] = m[2]
@@ -97,5 +97,29 @@ func TestOnlyKnobsReadTheEnvironment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestHelpListsEveryTarget wants every target a user can type documented
+// by the comment above its rule, which is what `make help` prints; a rule
+// without one is refused.
+func TestHelpListsEveryTarget(t *testing.T) {
+	data, err := knobs.ReadMakefile(repo.Root(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, err := knobs.Targets(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"run", "test", "unit", "contracts", "e2e", "k8s-e2e", "help", "daprd", "kubernetes"} {
+		if !slices.ContainsFunc(targets, func(got knobs.Target) bool { return got.Name == want && got.Doc != "" }) {
+			t.Errorf("make help says nothing of %s: %v", want, targets)
+		}
+	}
+
+	undocumented := strings.Replace(data, "# Removes out/, everything the targets built and wrote.\n", "", 1)
+	if _, err := knobs.Targets(undocumented); err == nil || !strings.Contains(err.Error(), "clean") {
+		t.Errorf("with clean's comment removed: got %v, want an error naming clean", err)
 	}
 }

@@ -25,19 +25,8 @@ func TestFreePortNeverRepeats(t *testing.T) {
 
 func TestUsageReadsCPUAndMemory(t *testing.T) {
 	p := Start(t, Spec{Name: "busy", Path: "/bin/sh", Args: []string{"-c", "trap 'exit 0' INT; while :; do :; done"}, LogDir: t.TempDir()})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		u, err := p.Usage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if u.CPUSeconds > 0 && u.RSSBytes > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a busy loop used %+v after 5s, want CPU time and memory", u)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if u := awaitUsage(t, p, func(u Usage) bool { return u.CPUSeconds > 0 && u.RSSBytes > 0 }); u.CPUSeconds == 0 || u.RSSBytes == 0 {
+		t.Fatalf("a busy loop used %+v after 5s, want CPU time and memory", u)
 	}
 	p.Stop()
 	if _, err := p.Usage(); !errors.Is(err, ErrExited) {
@@ -51,20 +40,28 @@ func TestUsageReadsCPUAndMemory(t *testing.T) {
 func TestUsageCountsTheWorkersAProcessStarted(t *testing.T) {
 	p := Start(t, Spec{Name: "waiting-parent", Path: "/bin/sh", LogDir: t.TempDir(),
 		Args: []string{"-c", "sh -c 'while :; do :; done' & child=$!; trap 'kill $child; exit 0' INT; wait"}})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	if u := awaitUsage(t, p, func(u Usage) bool { return u.CPUSeconds >= 0.5 }); u.CPUSeconds < 0.5 {
+		t.Fatalf("a parent whose child spins used %+v after 5s, want its child's CPU time", u)
+	}
+}
+
+// awaitUsage waits up to 5 s for p's usage to be enough, and returns the
+// last it read.
+func awaitUsage(t *testing.T, p *Process, enough func(Usage) bool) Usage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, err := Await(ctx, func(context.Context) (Usage, bool) {
 		u, err := p.Usage()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.CPUSeconds >= 0.5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a parent whose child spins used %+v after 5s, want its child's CPU time", u)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return u, enough(u)
+	})
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
 	}
+	return u
 }
 
 func TestWaitUntil(t *testing.T) {
@@ -175,5 +172,22 @@ func TestShutdownReportsAnExitOfItsOwn(t *testing.T) {
 				t.Errorf("Shutdown again: got %v, want nil: the exit was reported once", err)
 			}
 		})
+	}
+}
+
+func TestAwaitReturnsTheLastObservation(t *testing.T) {
+	calls := 0
+	got, err := Await(context.Background(), func(context.Context) (int, bool) {
+		calls++
+		return calls, calls == 3
+	})
+	if err != nil || got != 3 {
+		t.Errorf("Await until the third call: got %d, %v; want 3, nil", got, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*PollInterval/2)
+	defer cancel()
+	missing, err := Await(ctx, func(context.Context) ([]string, bool) { return []string{"still missing"}, false })
+	if !errors.Is(err, context.DeadlineExceeded) || len(missing) != 1 {
+		t.Errorf("Await that never ends: got %q, %v; want what it last saw, and the deadline", missing, err)
 	}
 }

@@ -2,9 +2,11 @@ package system
 
 import (
 	"cmp"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/daprshop/daprshop/tests/harness/netns"
 	"github.com/daprshop/daprshop/tests/harness/repo"
@@ -24,6 +26,10 @@ type MainOptions struct {
 	// After runs inside the namespace once the tests have run (writing
 	// the report, say); its error fails the run.
 	After func() error
+	// BeforeTimeout runs, told the limit, once the tests have run for
+	// all but TimeoutMargin of go test's -timeout, which then ends the
+	// binary without After: a suite writes what it measured by then.
+	BeforeTimeout func(limit time.Duration)
 	// Prepare runs with the repository's root before the namespace is
 	// entered, where it may use the network (to build a machine image,
 	// say), and again inside, before the tests, where it must find what it
@@ -70,7 +76,12 @@ func Main(m *testing.M, opts MainOptions) int {
 				return fail(2, err)
 			}
 		}
+		stop := func() {}
+		if opts.BeforeTimeout != nil {
+			stop = beforeTimeout(opts.BeforeTimeout)
+		}
 		code := m.Run()
+		stop()
 		if opts.After != nil {
 			if err := opts.After(); err != nil {
 				return fail(1, err)
@@ -109,4 +120,25 @@ func Main(m *testing.M, opts MainOptions) int {
 		return netns.ReexecPrivileged()
 	}
 	return netns.Reexec()
+}
+
+// TimeoutMargin is how long before go test's -timeout MainOptions.
+// BeforeTimeout runs: time for a report, its screenshot included.
+const TimeoutMargin = time.Minute
+
+// beforeTimeout has f run TimeoutMargin before the -timeout of the tests
+// about to run (whose clock starts with m.Run), if they have one longer
+// than that; it returns what cancels it.
+func beforeTimeout(f func(limit time.Duration)) (stop func()) {
+	// TestMain parses the flags itself to read one before m.Run.
+	flag.Parse()
+	limit := time.Duration(0)
+	if timeout := flag.Lookup("test.timeout"); timeout != nil {
+		limit, _ = timeout.Value.(flag.Getter).Get().(time.Duration)
+	}
+	if limit <= TimeoutMargin {
+		return func() {}
+	}
+	timer := time.AfterFunc(limit-TimeoutMargin, func() { f(limit) })
+	return func() { timer.Stop() }
 }

@@ -183,6 +183,28 @@ func (p Profile) KnownShutdownFailures(failures []string) bool {
 	return true
 }
 
+// orderSidecarHung matches what System.Stop says of order's sidecar when
+// it missed its grace period.
+var orderSidecarHung = regexp.MustCompile(`^daprd-order .*Graceful shutdown timeout exceeded`)
+
+// KnownShutdown returns the known Dapr issue that explains every one of
+// failures (as System.Stop says them), or "" when none does: the
+// profile's own, or the one opts name for order's sidecar.
+func (p Profile) KnownShutdown(failures []string, opts Options) string {
+	if p.KnownShutdownFailures(failures) {
+		return p.KnownShutdownIssue
+	}
+	if opts.KnownShutdownIssue == "" || len(failures) == 0 {
+		return ""
+	}
+	for _, f := range failures {
+		if !orderSidecarHung.MatchString(f) {
+			return ""
+		}
+	}
+	return opts.KnownShutdownIssue
+}
+
 // Proc returns the process of the server called name, failing the test if
 // there is none.
 func (s Servers) Proc(t testing.TB, name string) *proc.Process {

@@ -47,6 +47,10 @@ type Options struct {
 	SidecarTracingOff bool
 	// AppEnv is set in every app's environment, over the run file's.
 	AppEnv map[string]string
+	// KnownShutdownIssue names a Dapr bug by which the test's fault can
+	// keep order's sidecar from shutting down in its grace period, beside
+	// the profile's own (Profile.KnownShutdownIssue).
+	KnownShutdownIssue string
 
 	// withoutApp starts a sidecar with no app channel (StartSidecarAlone).
 	withoutApp bool

@@ -12,24 +12,24 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/daprshop/daprshop/tests/harness/cluster"
+	"github.com/daprshop/daprshop/internal/imageref"
 )
 
 // ImageNameAnnotation names an image in an OCI archive for containerd:
 // `ctr images import` creates an image of exactly this name, which the CRI
 // plugin (the kubelet's runtime) finds only when it is fully qualified
-// (cluster.FullImageName).
+// (imageref.FullName).
 const ImageNameAnnotation = "io.containerd.image.name"
 
 // WriteArchive writes img as an OCI archive (an OCI image layout in a tar
 // stream) named ref, which `ctr -n k8s.io images import` loads as the image
-// cluster.FullImageName(ref), and as that name's repository at the image's digest too
+// imageref.FullName(ref), and as that name's repository at the image's digest too
 // (docker.io/daprshop/order@sha256:...): a pod that names the image by its
 // digest, as a pinned overlay does, finds it only under that name, since
 // the runtime would otherwise ask a registry for it. Every entry has a zero timestamp and a fixed order, so the
 // same image always gives the same bytes.
 func WriteArchive(w io.Writer, img v1.Image, ref string) error {
-	full := cluster.FullImageName(ref)
+	full := imageref.FullName(ref)
 	manifest, err := img.RawManifest()
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package dapr_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/daprshop/daprshop/services/notification/internal/dapr"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 	"github.com/daprshop/daprshop/services/notification/internal/notification/notificationtest"
-	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 )
 
@@ -50,51 +48,23 @@ func TestStore(t *testing.T) {
 
 	store := dapr.NewStore(state)
 
-	t.Run("claim expires after its TTL", func(t *testing.T) {
+	// A lease left by a crashed delivery lapses by its time: the key
+	// that holds it keeps what the customer was told, and has no TTL.
+	t.Run("a lease lapses by its time", func(t *testing.T) {
 		ctx := testContext(t)
-		id := "e-ttl"
-		if won, err := store.Claim(ctx, id); err != nil || !won {
-			t.Fatalf("Claim: got %v, %v; want true, nil", won, err)
+		order := "o-lease"
+		if got, err := store.Claim(ctx, order, "e-1", 1); err != nil || got != notification.Claimed {
+			t.Fatalf("Claim: got %v, %v; want Claimed", got, err)
 		}
-		key := "claim:" + id
-		ttl, err := system.TTL(ctx, sidecar.Store, appID, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A claim left by a crashed delivery must go away by itself.
-		if ttl <= 0 || ttl > dapr.ClaimTTL {
-			t.Fatalf("TTL of %s: got %v, want at most %v and more than 0", key, ttl, dapr.ClaimTTL)
-		}
-		// The next Claim must find the claim gone, not a stale copy.
-		waitGone(t, sidecar.Store, key)
-		if won, err := store.Claim(ctx, id); err != nil || !won {
-			t.Errorf("Claim after the first claim expired: got %v, %v; want true, nil", won, err)
-		}
-	})
-
-	// Dapr's Redis state store sets a key's TTL in a second command: a
-	// Redis killed between the two keeps the claim with no TTL. It must
-	// not hold its event for ever.
-	t.Run("a claim that lost its TTL lapses all the same", func(t *testing.T) {
-		rdb := sidecar.RedisOnly(t, "Redis sets a key's TTL in a command of its own").Client(t)
-		ctx := testContext(t)
-		id := "e-no-ttl"
-		if won, err := store.Claim(ctx, id); err != nil || !won {
-			t.Fatalf("Claim: got %v, %v; want true, nil", won, err)
-		}
-		key := appID + "||claim:" + id
-		if err := rdb.Persist(ctx, key).Err(); err != nil {
-			t.Fatalf("redis PERSIST %s: %v", key, err)
-		}
-		if won, err := store.Claim(ctx, id); err != nil || won {
-			t.Fatalf("Claim while the first is live: got %v, %v; want false, nil", won, err)
+		if got, err := store.Claim(ctx, order, "e-2", 2); err != nil || got != notification.Busy {
+			t.Fatalf("Claim while the first is live: got %v, %v; want Busy", got, err)
 		}
 		later := dapr.NewStoreAt(state, func() time.Time { return time.Now().Add(dapr.ClaimTTL + time.Second) })
-		if won, err := later.Claim(ctx, id); err != nil || !won {
-			t.Errorf("Claim after the first one's time, its key still there: got %v, %v; want true, nil", won, err)
+		if got, err := later.Claim(ctx, order, "e-2", 2); err != nil || got != notification.Claimed {
+			t.Errorf("Claim after the first one's time: got %v, %v; want Claimed", got, err)
 		}
-		if won, err := later.Claim(ctx, id); err != nil || won {
-			t.Errorf("Claim again at once: got %v, %v; want false, nil: the new claim is live", won, err)
+		if got, err := later.Claim(ctx, order, "e-1", 1); err != nil || got != notification.Busy {
+			t.Errorf("Claim again at once: got %v, %v; want Busy: the new lease is live", got, err)
 		}
 	})
 
@@ -107,8 +77,12 @@ func TestStore(t *testing.T) {
 		if err := store.AddToHistory(ctx, n.CustomerID, n.ID); err != nil {
 			t.Fatal(err)
 		}
-		// An expired record would let a redelivery send again.
-		for _, key := range []string{"notification:" + n.ID, "histories:" + n.CustomerID} {
+		if err := store.Told(ctx, n.OrderID, n.ID, 1); err != nil {
+			t.Fatal(err)
+		}
+		// An expired record would let a redelivery send again, and one of
+		// what the customer was told an earlier change of the order.
+		for _, key := range []string{"notification:" + n.ID, "histories:" + n.CustomerID, "told:" + n.OrderID} {
 			checkNoTTL(t, sidecar.Store, key)
 		}
 	})
@@ -209,19 +183,19 @@ func TestStoreRefusingWrites(t *testing.T) {
 		t.Fatalf("redis CONFIG SET min-replicas-to-write: %v", err)
 	}
 
-	n := notification.Notification{ID: "e-refused", CustomerID: "c-refused"}
+	n := notification.Notification{ID: "e-refused", CustomerID: "c-refused", OrderID: "o-refused"}
 	tests := []struct {
 		name string
 		call func(ctx context.Context) error
 	}{
 		{"Claim", func(ctx context.Context) error {
-			won, err := store.Claim(ctx, n.ID)
-			if err == nil && !won {
-				return errors.New("lost a race no one else ran")
+			got, err := store.Claim(ctx, n.OrderID, n.ID, 1)
+			if err == nil && got != notification.Claimed {
+				return fmt.Errorf("claim answered %v, with no one else claiming", got)
 			}
 			return err
 		}},
-		{"Unclaim", func(ctx context.Context) error { return store.Unclaim(ctx, n.ID) }},
+		{"Told", func(ctx context.Context) error { return store.Told(ctx, n.OrderID, n.ID, 1) }},
 		{"Record", func(ctx context.Context) error { return store.Record(ctx, n) }},
 		{"AddToHistory", func(ctx context.Context) error { return store.AddToHistory(ctx, n.CustomerID, n.ID) }},
 		{"DeadLetters.Add", func(ctx context.Context) error {
@@ -247,24 +221,6 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// waitGone waits until the store has dropped app appID's key: its TTL
-// (dapr.ClaimTTL) ran out.
-func waitGone(t *testing.T, store system.Store, key string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), dapr.ClaimTTL+5*time.Second)
-	defer cancel()
-	err := proc.WaitUntil(ctx, func(ctx context.Context) error {
-		_, ok, err := store.State(ctx, appID, key)
-		if err == nil && ok {
-			err = errors.New("still stored")
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatalf("%s: %v", key, err)
-	}
 }
 
 // checkNoTTL fails t unless app appID's key exists and never expires.

@@ -3,8 +3,6 @@ package dapr
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -62,58 +60,84 @@ func (s *Store) Delivered(ctx context.Context, id string) (bool, error) {
 	return found, nil
 }
 
-// claimTTL bounds how long a claim keeps other deliveries of the same event
+// claimTTL bounds how long a lease keeps other deliveries of the same order
 // waiting. It must be far longer than a send and a record take (milliseconds)
 // and far shorter than the delivery retries of the resiliency policy (about
-// 30 s): a claim left by a crashed process must expire while the redelivery
+// 30 s): a lease left by a crashed process must lapse while the redelivery
 // is still being retried, or the event would end up a dead letter.
 const claimTTL = 5 * time.Second
 
-func claimKey(id string) string { return "claim:" + id }
+// toldKey holds what the customer of an order was told of it. Leases taken
+// by earlier versions, one per event under "claim:<event>", are not read:
+// they lapsed long ago.
+func toldKey(orderID string) string { return "told:" + orderID }
 
-// claim is what a claim holds: when it lapses. The store expires the key
-// then too (its TTL), but a state store may write a key and its TTL as two
-// commands (docs/patterns.md says which): one killed between the two keeps
-// the claim for ever, and every redelivery of its event would be told
-// another one is in progress until the event ends up a dead letter. A claim past its time is
-// taken over, whether or not its key expired.
-type claim struct {
-	Until time.Time `json:"until"`
+// told is what the customer of an order was told: the order's version, and
+// the lease of the delivery telling them now (Holder, its event id, until
+// Until). A lease lapses by its time, not by a TTL on the key, which must
+// outlive it: a state store may write a key and its TTL as two commands
+// (docs/patterns.md says which), and one killed between the two would keep
+// a lease for ever.
+type told struct {
+	Version int       `json:"version"`
+	Holder  string    `json:"holder,omitempty"`
+	Until   time.Time `json:"until,omitzero"`
 }
 
-// Claim creates a claim for id that lapses after claimTTL; first-write
-// refuses to create it while another one lives, and one past its time is
-// replaced (ETag: by one delivery only).
-func (s *Store) Claim(ctx context.Context, id string) (bool, error) {
-	meta := map[string]string{"ttlInSeconds": strconv.Itoa(int(claimTTL / time.Second))}
-	mine := claim{Until: s.now().Add(claimTTL)}
-	err := s.store.Put(ctx, claimKey(id), mine, "", meta)
-	if err == nil {
-		return true, nil
+// Claim takes the lease on the order for event unless a live one is held
+// or the customer was told of version already. Two deliveries that claim at
+// once race on the key's ETag: the loser reads the winner's lease.
+func (s *Store) Claim(ctx context.Context, orderID, event string, version int) (notification.Claim, error) {
+	var claim notification.Claim
+	err := daprstate.Modify(ctx, s.store, toldKey(orderID), func(o told, _ bool) (told, error) {
+		switch {
+		case o.Version >= version:
+			claim = notification.Superseded
+			return o, daprstate.ErrUnchanged
+		case o.Holder != "" && s.now().Before(o.Until):
+			claim = notification.Busy
+			return o, daprstate.ErrUnchanged
+		}
+		claim = notification.Claimed
+		o.Holder, o.Until = event, s.now().Add(claimTTL)
+		return o, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim order %s for %s: %w", orderID, event, err)
 	}
-	// Refused, or failed: a claim that exists now tells which.
-	var raw json.RawMessage
-	etag, found, gerr := s.store.Get(ctx, claimKey(id), &raw)
-	if gerr != nil || !found {
-		return false, errors.Join(fmt.Errorf("claim notification %s: %w", id, err), gerr)
-	}
-	var held claim
-	if json.Unmarshal(raw, &held) == nil && s.now().Before(held.Until) {
-		return false, nil
-	}
-	// Past its time (or written by an earlier version, without one). A
-	// delivery that takes it over at the same moment makes this write
-	// fail: this one is then retried, and finds that one's claim.
-	if err := s.store.Put(ctx, claimKey(id), mine, etag, meta); err != nil {
-		return false, fmt.Errorf("take over the lapsed claim of notification %s: %w", id, err)
-	}
-	return true, nil
+	return claim, nil
 }
 
-// Unclaim deletes the claim for id.
-func (s *Store) Unclaim(ctx context.Context, id string) error {
-	if err := s.store.Client.DeleteState(ctx, s.store.Name, claimKey(id), nil); err != nil {
-		return fmt.Errorf("unclaim notification %s: %w", id, err)
+// Told records that the order's customer was told of version, unless of a
+// later one already, and ends event's lease.
+func (s *Store) Told(ctx context.Context, orderID, event string, version int) error {
+	err := daprstate.Modify(ctx, s.store, toldKey(orderID), func(o told, _ bool) (told, error) {
+		if o.Version >= version && o.Holder != event {
+			return o, daprstate.ErrUnchanged
+		}
+		o.Version = max(o.Version, version)
+		if o.Holder == event {
+			o.Holder, o.Until = "", time.Time{}
+		}
+		return o, nil
+	})
+	if err != nil {
+		return fmt.Errorf("order %s told of %s: %w", orderID, event, err)
+	}
+	return nil
+}
+
+// Unclaim ends event's lease on the order, if it still holds it.
+func (s *Store) Unclaim(ctx context.Context, orderID, event string) error {
+	err := daprstate.Modify(ctx, s.store, toldKey(orderID), func(o told, _ bool) (told, error) {
+		if o.Holder != event {
+			return o, daprstate.ErrUnchanged
+		}
+		o.Holder, o.Until = "", time.Time{}
+		return o, nil
+	})
+	if err != nil {
+		return fmt.Errorf("unclaim order %s for %s: %w", orderID, event, err)
 	}
 	return nil
 }

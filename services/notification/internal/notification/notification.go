@@ -32,12 +32,20 @@ type Sender interface {
 	Send(ctx context.Context, n Notification) error
 }
 
-// Store remembers delivered notifications. Delivered reports whether the
-// notification with id was recorded; Claim takes a short lease on sending
-// it, and reports false when someone else holds one; Unclaim gives the lease
-// up early; Record stores n
-// (recording it again changes nothing); AddToHistory lists n.ID in its
-// customer's history, also idempotently.
+// Store remembers delivered notifications, and what each order's customer
+// was told.
+//
+// Delivered reports whether the notification with id was recorded; Record
+// stores n (recording it again changes nothing); AddToHistory lists n.ID in
+// its customer's history, also idempotently.
+//
+// Claim takes a short lease on telling the customer of an order about its
+// change to version, held by the delivery of event: one delivery at a time
+// tells a customer of one order, so two changes of an order are told in
+// the order they were handled. It answers Busy while another delivery holds
+// a lease on the order, and Superseded when the customer was told of
+// version or a later one already. Told records that the customer was told
+// of version and ends event's lease; Unclaim ends it without telling.
 //
 // History returns a page of a customer's history, newest first: of the
 // notifications listed before position before (the customer's first is at
@@ -46,12 +54,26 @@ type Sender interface {
 // grow with the customer's notifications.
 type Store interface {
 	Delivered(ctx context.Context, id string) (bool, error)
-	Claim(ctx context.Context, id string) (bool, error)
-	Unclaim(ctx context.Context, id string) error
+	Claim(ctx context.Context, orderID, event string, version int) (Claim, error)
+	Told(ctx context.Context, orderID, event string, version int) error
+	Unclaim(ctx context.Context, orderID, event string) error
 	Record(ctx context.Context, n Notification) error
 	AddToHistory(ctx context.Context, customerID, id string) error
 	History(ctx context.Context, customerID string, before, limit int) (page []Notification, older int, err error)
 }
+
+// Claim is what Store.Claim found.
+type Claim int
+
+// The answers of Store.Claim.
+const (
+	// Claimed: the lease is this delivery's; it may tell the customer.
+	Claimed Claim = iota + 1
+	// Busy: another delivery holds a lease on the order.
+	Busy
+	// Superseded: the customer was told of this version or a later one.
+	Superseded
+)
 
 // DeadLetter is an event that could not be processed: answered DROP, or
 // still failing after the retries of the resiliency policy. It is kept for an
@@ -171,52 +193,71 @@ const (
 	Delivered Outcome = iota + 1
 	// Duplicate: it had gone out before; the event was a redelivery.
 	Duplicate
+	// Outdated: the customer was told of a later change of the order
+	// already, and is not told of this earlier one: what a customer
+	// hears of an order never goes back in its life.
+	Outdated
 )
 
 // Handle delivers the notification for an order event exactly once per
-// event id. Two deliveries of one event can arrive at once (a redelivery
-// while the first is still being handled), so sending takes a lease first:
-// the second gets ErrInProgress and comes back later, to find the
-// notification recorded. Every step is idempotent, so when a step fails the
-// event is redelivered and Handle picks up where it stopped. The one window
-// left is a crash between sending and recording: once the lease expires, the
-// redelivery sends again with the same notification id, which receivers use
-// to drop the repeat.
+// event id, and never after the notification of a later change of the same
+// order. Dapr delivers an order's events in no particular order and several
+// at once (a confirmation and a cancel a moment later, or a redelivery
+// while the first delivery is still being handled), so Handle takes a lease
+// on the order first and does everything under it: a second delivery of
+// the order gets ErrInProgress and comes back later, to find this event
+// told (Duplicate), or a later change of the order told (Outdated: not
+// sent, not listed). Every step is idempotent, so when a step fails the
+// event is redelivered and Handle picks up where it stopped. The one
+// window left is a crash between sending and recording: once the lease
+// expires, the redelivery sends again with the same notification id, which
+// receivers use to drop the repeat.
 func (s *Service) Handle(ctx context.Context, e events.Order) (Outcome, error) {
-	if _, known := messages[e.Type]; !known || !keySafe(e.EventID) || !ids.Valid(e.OrderID) || !ids.Valid(e.CustomerID) {
-		return 0, fmt.Errorf("%w: event %.64q of type %.64q for order %.64q, customer %.64q", ErrMalformedEvent, e.EventID, e.Type, e.OrderID, e.CustomerID)
+	if _, known := messages[e.Type]; !known || !keySafe(e.EventID) || !ids.Valid(e.OrderID) || !ids.Valid(e.CustomerID) || e.Version < 1 {
+		return 0, fmt.Errorf("%w: event %.64q of type %.64q, version %d, for order %.64q, customer %.64q",
+			ErrMalformedEvent, e.EventID, e.Type, e.Version, e.OrderID, e.CustomerID)
 	}
-	delivered, err := s.store.Delivered(ctx, e.EventID)
+	claim, err := s.store.Claim(ctx, e.OrderID, e.EventID, e.Version)
 	if err != nil {
 		return 0, err
 	}
+	if claim == Busy {
+		return 0, ErrInProgress
+	}
+	delivered, err := s.store.Delivered(ctx, e.EventID)
+	switch {
+	case err != nil:
+		return 0, err
+	case claim == Superseded && delivered:
+		return Duplicate, nil
+	case claim == Superseded:
+		return Outdated, nil
+	}
 	outcome := Duplicate
 	if !delivered {
-		claimed, err := s.store.Claim(ctx, e.EventID)
-		if err != nil {
-			return 0, err
-		}
-		if !claimed {
-			return 0, ErrInProgress
-		}
-		n := Notification{
-			ID:         e.EventID,
-			CustomerID: e.CustomerID,
-			OrderID:    e.OrderID,
-			Status:     e.Status,
-			Message:    fmt.Sprintf(messages[e.Type], e.OrderID),
-			CreatedAt:  e.OccurredAt,
-		}
-		if err := s.send(ctx, n); err != nil {
+		if err := s.send(ctx, e); err != nil {
 			// The redelivery need not wait for the lease to expire.
-			return 0, errors.Join(err, s.store.Unclaim(context.WithoutCancel(ctx), n.ID))
+			return 0, errors.Join(err, s.store.Unclaim(context.WithoutCancel(ctx), e.OrderID, e.EventID))
 		}
 		outcome = Delivered
 	}
-	return outcome, s.store.AddToHistory(ctx, e.CustomerID, e.EventID)
+	// Listed before the lease ends: the history, too, never goes back.
+	if err := s.store.AddToHistory(ctx, e.CustomerID, e.EventID); err != nil {
+		return 0, err
+	}
+	return outcome, s.store.Told(ctx, e.OrderID, e.EventID, e.Version)
 }
 
-func (s *Service) send(ctx context.Context, n Notification) error {
+// send tells the customer of e and records that it did.
+func (s *Service) send(ctx context.Context, e events.Order) error {
+	n := Notification{
+		ID:         e.EventID,
+		CustomerID: e.CustomerID,
+		OrderID:    e.OrderID,
+		Status:     e.Status,
+		Message:    fmt.Sprintf(messages[e.Type], e.OrderID),
+		CreatedAt:  e.OccurredAt,
+	}
 	if err := s.sender.Send(ctx, n); err != nil {
 		return fmt.Errorf("send notification %s: %w", n.ID, err)
 	}

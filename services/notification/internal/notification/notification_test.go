@@ -13,11 +13,19 @@ import (
 	"github.com/daprshop/daprshop/services/notification/internal/notification/notificationtest"
 )
 
+// confirmed returns event eventID, which confirms order "o-"+eventID of
+// customer c-1.
 func confirmed(eventID string) events.Order {
 	return events.Order{
-		EventID: eventID, Type: events.TypeOrderConfirmed, OrderID: "o-1", CustomerID: "c-1",
+		EventID: eventID, Type: events.TypeOrderConfirmed, OrderID: "o-" + eventID, Version: 1, CustomerID: "c-1",
 		Status: "confirmed", OccurredAt: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC),
 	}
+}
+
+// cancelled returns the event cancelling the order e confirmed.
+func cancelled(e events.Order) events.Order {
+	e.EventID, e.Type, e.Version, e.Status = e.OrderID+".cancelled", events.TypeOrderCancelled, 2, "cancelled"
+	return e
 }
 
 func TestHandleDeliversOncePerEvent(t *testing.T) {
@@ -81,14 +89,19 @@ func TestHandleFailedRecordResendsWithTheSameID(t *testing.T) {
 
 func TestHandleRefusesMalformedEvents(t *testing.T) {
 	svc := notification.NewService(&notificationtest.Sender{}, notificationtest.NewStore(), nil, nil)
-	for _, e := range []events.Order{
-		{OrderID: "o-1", CustomerID: "c-1"},
-		{EventID: "e-1", CustomerID: "c-1"},
-		{EventID: "e-1", OrderID: "o-1"},
-		{EventID: "e-1", OrderID: "o-1", CustomerID: "c 1"},
+	for name, broken := range map[string]func(e *events.Order){
+		"no event id":     func(e *events.Order) { e.EventID = "" },
+		"no order id":     func(e *events.Order) { e.OrderID = "" },
+		"no customer id":  func(e *events.Order) { e.CustomerID = "" },
+		"bad customer id": func(e *events.Order) { e.CustomerID = "c 1" },
+		"unknown type":    func(e *events.Order) { e.Type = "daprshop.order.exploded.v1" },
+		// An event without a version cannot be placed in its order's life.
+		"no version": func(e *events.Order) { e.Version = 0 },
 	} {
+		e := confirmed("e-1")
+		broken(&e)
 		if _, err := svc.Handle(context.Background(), e); !errors.Is(err, notification.ErrMalformedEvent) {
-			t.Errorf("Handle(%+v): got %v, want ErrMalformedEvent", e, err)
+			t.Errorf("Handle of an event with %s: got %v, want ErrMalformedEvent", name, err)
 		}
 	}
 }
@@ -139,6 +152,57 @@ func TestHandleConcurrentDeliveriesSendOnce(t *testing.T) {
 	}
 	if len(sender.Sent()) != 1 {
 		t.Errorf("sent %d notifications, want 1", len(sender.Sent()))
+	}
+}
+
+func TestHandleTellsNothingOlderThanWhatWasTold(t *testing.T) {
+	sender, store := &notificationtest.Sender{}, notificationtest.NewStore()
+	svc := notification.NewService(sender, store, nil, nil)
+	ctx := context.Background()
+	confirm := confirmed("e-1")
+	// The cancel arrives first: the confirmation, later, would tell the
+	// customer an order is confirmed after it was cancelled.
+	for _, step := range []struct {
+		e    events.Order
+		want notification.Outcome
+	}{{cancelled(confirm), notification.Delivered}, {confirm, notification.Outdated}, {confirm, notification.Outdated}} {
+		if got, err := svc.Handle(ctx, step.e); err != nil || got != step.want {
+			t.Fatalf("Handle(%s): got %v, %v; want %v", step.e.EventID, got, err, step.want)
+		}
+	}
+	if sent := sender.Sent(); len(sent) != 1 || sent[0].Status != "cancelled" {
+		t.Errorf("sent: got %+v, want the cancel alone", sent)
+	}
+	page, _ := svc.History(ctx, "c-1", "", 0)
+	if len(page.Notifications) != 1 || page.Notifications[0].Status != "cancelled" {
+		t.Errorf("history: got %+v, want the cancel alone", page.Notifications)
+	}
+}
+
+func TestHandleTellsOneChangeOfAnOrderAtATime(t *testing.T) {
+	sender := &blockingSender{started: make(chan struct{}, 2), release: make(chan struct{})}
+	svc := notification.NewService(sender, notificationtest.NewStore(), nil, nil)
+	ctx := context.Background()
+	confirm := confirmed("e-1")
+
+	done := make(chan error)
+	go func() {
+		_, err := svc.Handle(ctx, confirm)
+		done <- err
+	}()
+	<-sender.started // the confirmation is being sent
+	if _, err := svc.Handle(ctx, cancelled(confirm)); !errors.Is(err, notification.ErrInProgress) {
+		t.Errorf("the cancel while the confirmation sends: got %v, want ErrInProgress", err)
+	}
+	close(sender.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, err := svc.Handle(ctx, cancelled(confirm)); err != nil || got != notification.Delivered {
+		t.Errorf("the cancel, retried: got %v, %v; want Delivered", got, err)
+	}
+	if sent := sender.Sent(); len(sent) != 2 || sent[0].Status != "confirmed" || sent[1].Status != "cancelled" {
+		t.Errorf("sent: got %+v, want the confirmation, then the cancel", sent)
 	}
 }
 

@@ -405,11 +405,21 @@ func (s *Service) event(o Order) events.Order {
 		EventID:    o.ID + "." + string(o.Status),
 		Type:       eventTypes[o.Status],
 		OrderID:    o.ID,
+		Version:    versions[o.Status],
 		CustomerID: o.CustomerID,
 		Items:      lines,
 		Status:     string(o.Status),
 		OccurredAt: o.UpdatedAt,
 	}
+}
+
+// versions are an order's version in each status. An order's life has no
+// cycle (confirmed or rejected, then perhaps cancelled), so its status
+// alone says how many changes brought it there.
+var versions = map[Status]int{
+	StatusConfirmed: 1,
+	StatusRejected:  1,
+	StatusCancelled: 2,
 }
 
 var eventTypes = map[Status]string{

@@ -26,7 +26,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/daprshop/daprshop/tests/harness/cluster"
+	"github.com/daprshop/daprshop/internal/imageref"
 	"github.com/daprshop/daprshop/tools/k8s/image"
 )
 
@@ -90,7 +90,7 @@ func write(dir, ref, source string, build func(string) (v1.Image, error), stdout
 	if err != nil {
 		return fmt.Errorf("image %s: %w", ref, err)
 	}
-	path := filepath.Join(dir, cluster.ArchiveName(ref))
+	path := filepath.Join(dir, imageref.ArchiveName(ref))
 	if err := image.WriteArchiveFile(path, img, ref); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -98,6 +98,6 @@ func write(dir, ref, source string, build func(string) (v1.Image, error), stdout
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s %s %s\n", cluster.FullImageName(ref), digest, path)
+	fmt.Fprintf(stdout, "%s %s %s\n", imageref.FullName(ref), digest, path)
 	return nil
 }

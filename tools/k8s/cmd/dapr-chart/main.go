@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tools/k8s/chart"
 )
 
@@ -39,7 +38,7 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	version := fs.String("version", "", "the dapr release whose chart to render (default: the one tools/daprd pins)")
+	version := fs.String("version", "", "the dapr release whose chart to render (the Makefile passes the one tools/daprd pins)")
 	registry := fs.String("registry", "", "the registry part of every image name: images are REGISTRY/NAME:TAG")
 	tag := fs.String("tag", "", "every image's tag (default: the version, without its v)")
 	daprdTag := fs.String("daprd-tag", "", "the tag of the sidecar's image, REGISTRY/daprd (default: -tag)")
@@ -50,17 +49,8 @@ func run(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if *registry == "" || *out == "" || fs.NArg() != 0 {
-		return errors.New("usage: dapr-chart [-version vX.Y.Z] -registry REGISTRY [-tag TAG] [-daprd-tag TAG] [-values FILE ...] -out FILE")
-	}
-	if *version == "" {
-		root, err := repo.Find()
-		if err != nil {
-			return err
-		}
-		if *version, err = repo.PinnedDaprVersion(root); err != nil {
-			return err
-		}
+	if *version == "" || *registry == "" || *out == "" || fs.NArg() != 0 {
+		return errors.New("usage: dapr-chart -version vX.Y.Z -registry REGISTRY [-tag TAG] [-daprd-tag TAG] [-values FILE ...] -out FILE")
 	}
 	if *tag == "" {
 		*tag = strings.TrimPrefix(*version, "v")

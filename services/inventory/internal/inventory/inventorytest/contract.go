@@ -1,7 +1,6 @@
 package inventorytest
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,12 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/internal/contracttest"
 	"github.com/daprshop/daprshop/services/inventory/internal/inventory"
 )
 
-// writers is how many goroutines the concurrency subtests run at once:
-// enough for every write to race several others.
-const writers = 8
+// writers is how many goroutines the concurrency subtests run at once.
+const writers = contracttest.Writers
 
 // TestStore checks that the stores newStore returns keep the contract of
 // inventory.Store. Call it from a test of each implementation. newStore may
@@ -30,7 +29,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) inventory.Store) {
 	newSKU := func(name string) string { return "contract-" + run + "-" + name }
 
 	t.Run("Get of an unknown SKU returns an UnknownSKUError naming it", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		sku := newSKU("unknown")
 		_, err := s.Get(ctx, sku)
 		var unknown *inventory.UnknownSKUError
@@ -43,7 +42,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) inventory.Store) {
 	})
 
 	t.Run("Update of a new SKU passes exists=false and a zero item, and creates it", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		sku := newSKU("create")
 		want := inventory.Item{SKU: sku, Available: 5}
 		err := s.Update(ctx, sku, func(item inventory.Item, exists bool) (inventory.Item, error) {
@@ -64,7 +63,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) inventory.Store) {
 	})
 
 	t.Run("Update of a stored SKU passes the stored item and exists=true", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		sku := newSKU("update")
 		stored := inventory.Item{SKU: sku, Available: 7, Reserved: 3, Holds: map[string]int{"o-1": 3}}
 		mustUpdate(t, s, sku, func(inventory.Item, bool) (inventory.Item, error) { return stored, nil })
@@ -85,7 +84,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) inventory.Store) {
 	})
 
 	t.Run("fn's error is returned and nothing is stored, even what fn changed in place", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		sku := newSKU("refused")
 		want := inventory.Item{SKU: sku, Available: 4, Reserved: 1, Holds: map[string]int{"o-1": 1}}
 		mustUpdate(t, s, sku, func(inventory.Item, bool) (inventory.Item, error) { return want, nil })
@@ -104,7 +103,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) inventory.Store) {
 	})
 
 	t.Run("a new SKU whose fn fails is neither stored nor listed", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		sku := newSKU("never")
 		refused := errors.New("refused by fn")
 		err := s.Update(ctx, sku, func(inventory.Item, bool) (inventory.Item, error) {
@@ -122,7 +121,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) inventory.Store) {
 	})
 
 	t.Run("an item round-trips whole: counts and every order's hold", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		sku := newSKU("holds")
 		// Order ids are UUIDs in production; the odd one checks that ids
 		// are stored as they are, not as keys of some encoding.
@@ -174,7 +173,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) inventory.Store) {
 	})
 
 	t.Run("concurrent Updates of one SKU all take effect", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		sku := newSKU("race")
 		const perWriter, start = 4, 100
 		mustUpdate(t, s, sku, func(inventory.Item, bool) (inventory.Item, error) {
@@ -210,7 +209,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) inventory.Store) {
 	})
 
 	t.Run("concurrent first writes of one new SKU: one creates it, the others update it", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		sku := newSKU("first")
 		var wg sync.WaitGroup
 		for range writers {
@@ -237,7 +236,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) inventory.Store) {
 	})
 
 	t.Run("concurrent creation of different SKUs: List has them all", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		skus := make([]string, writers)
 		for i := range skus {
 			skus[i] = newSKU("many-" + strconv.Itoa(i))
@@ -281,17 +280,10 @@ func TestStore(t *testing.T, newStore func(t *testing.T) inventory.Store) {
 	})
 }
 
-// testContext bounds a subtest's calls to the store.
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // mustUpdate runs s.Update, ending the test if it fails.
 func mustUpdate(t *testing.T, s inventory.Store, sku string, fn func(inventory.Item, bool) (inventory.Item, error)) {
 	t.Helper()
-	if err := s.Update(testContext(t), sku, fn); err != nil {
+	if err := s.Update(contracttest.Context(t), sku, fn); err != nil {
 		t.Fatalf("Update %s: %v", sku, err)
 	}
 }
@@ -299,7 +291,7 @@ func mustUpdate(t *testing.T, s inventory.Store, sku string, fn func(inventory.I
 // list returns what s.List returns, ending the test if it fails.
 func list(t *testing.T, s inventory.Store) []inventory.Item {
 	t.Helper()
-	items, err := s.List(testContext(t))
+	items, err := s.List(contracttest.Context(t))
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}

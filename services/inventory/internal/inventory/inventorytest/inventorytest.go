@@ -12,8 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/daprshop/daprshop/internal/contracttest"
 	"github.com/daprshop/daprshop/services/inventory/internal/inventory"
 )
 
@@ -95,15 +95,9 @@ func clone(it inventory.Item) inventory.Item {
 // be read.
 func MustGet(tb testing.TB, store inventory.Store, sku string) inventory.Item {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(tb.Context(), callTimeout)
-	defer cancel()
-	it, err := store.Get(ctx, sku)
+	it, err := store.Get(contracttest.Context(tb), sku)
 	if err != nil {
 		tb.Fatalf("Get %s: %v", sku, err)
 	}
 	return it
 }
-
-// callTimeout bounds one call to a store under test: a real store reached
-// through a sidecar that is gone would otherwise wait for it forever.
-const callTimeout = 30 * time.Second

@@ -1,7 +1,6 @@
 package notificationtest
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -11,17 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/internal/contracttest"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 )
 
-// callTimeout bounds every call a suite makes: a real adapter waits for its
-// sidecar, and a hung call should fail its subtest, not the whole run.
-const callTimeout = 10 * time.Second
-
-// concurrency is how many goroutines race in the concurrent subtests:
-// enough to make an ETag race or a double claim likely, few enough to stay
-// within daprstate's bound on retries.
-const concurrency = 16
+// concurrency is how many goroutines race in the concurrent subtests.
+const concurrency = contracttest.Writers
 
 // TestStore checks that the notification.Store made by newStore does what
 // the interface promises and the Service relies on. newStore is called once
@@ -31,14 +25,14 @@ const concurrency = 16
 // is for that store's own tests.
 func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 	t.Run("unknown id is not delivered", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		if got, err := s.Delivered(ctx, newID("e")); err != nil || got {
 			t.Errorf("Delivered of an unknown id: got %v, %v; want false, nil", got, err)
 		}
 	})
 
 	t.Run("recorded is delivered", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		n := newNotification(newID("c"))
 		mustDo(t, "Record", s.Record(ctx, n))
 		if got, err := s.Delivered(ctx, n.ID); err != nil || !got {
@@ -47,7 +41,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 	})
 
 	t.Run("recording again changes nothing", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		first := newNotification(newID("c"))
 		second := first
 		second.Message = "a second copy"
@@ -59,49 +53,78 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 	})
 
 	t.Run("first claimer wins until unclaim", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
-		id := newID("e")
-		if got, err := s.Claim(ctx, id); err != nil || !got {
-			t.Fatalf("first Claim: got %v, %v; want true, nil", got, err)
-		}
-		if got, err := s.Claim(ctx, id); err != nil || got {
-			t.Fatalf("second Claim while the first holds: got %v, %v; want false, nil", got, err)
-		}
-		mustDo(t, "Unclaim", s.Unclaim(ctx, id))
-		if got, err := s.Claim(ctx, id); err != nil || !got {
-			t.Errorf("Claim after Unclaim: got %v, %v; want true, nil", got, err)
-		}
+		s, ctx := newStore(t), contracttest.Context(t)
+		order := newID("o")
+		checkClaim(t, s, order, "e-1", 1, notification.Claimed)
+		// Another delivery of the same event, or of another of the order.
+		checkClaim(t, s, order, "e-1", 1, notification.Busy)
+		checkClaim(t, s, order, "e-2", 2, notification.Busy)
+		// Ending a lease another delivery holds ends nothing.
+		mustDo(t, "Unclaim by another event", s.Unclaim(ctx, order, "e-2"))
+		checkClaim(t, s, order, "e-2", 2, notification.Busy)
+		mustDo(t, "Unclaim", s.Unclaim(ctx, order, "e-1"))
+		checkClaim(t, s, order, "e-2", 2, notification.Claimed)
+	})
+
+	t.Run("told ends the lease, and what came before it", func(t *testing.T) {
+		s, ctx := newStore(t), contracttest.Context(t)
+		order := newID("o")
+		checkClaim(t, s, order, "e-2", 2, notification.Claimed)
+		mustDo(t, "Told", s.Told(ctx, order, "e-2", 2))
+		// The customer heard of version 2: version 1 comes too late, and
+		// version 2 was told.
+		checkClaim(t, s, order, "e-1", 1, notification.Superseded)
+		checkClaim(t, s, order, "e-2", 2, notification.Superseded)
+		checkClaim(t, s, order, "e-3", 3, notification.Claimed)
+	})
+
+	t.Run("told never goes back", func(t *testing.T) {
+		s, ctx := newStore(t), contracttest.Context(t)
+		order := newID("o")
+		mustDo(t, "Told of version 2", s.Told(ctx, order, "e-2", 2))
+		// A redelivery of an earlier event, found delivered, tells again.
+		mustDo(t, "Told of version 1", s.Told(ctx, order, "e-1", 1))
+		checkClaim(t, s, order, "e-2", 2, notification.Superseded)
+	})
+
+	t.Run("orders are claimed apart", func(t *testing.T) {
+		s, ctx := newStore(t), contracttest.Context(t)
+		a, b := newID("o"), newID("o")
+		checkClaim(t, s, a, "e-1", 1, notification.Claimed)
+		checkClaim(t, s, b, "e-1", 1, notification.Claimed)
+		mustDo(t, "Told", s.Told(ctx, a, "e-1", 1))
+		checkClaim(t, s, b, "e-2", 2, notification.Busy)
 	})
 
 	t.Run("a claim is not a delivery", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		id := newID("e")
-		if _, err := s.Claim(ctx, id); err != nil {
-			t.Fatalf("Claim: %v", err)
-		}
+		checkClaim(t, s, "o-"+id, id, 1, notification.Claimed)
 		if got, err := s.Delivered(ctx, id); err != nil || got {
 			t.Errorf("Delivered of a claimed id: got %v, %v; want false, nil", got, err)
 		}
 	})
 
 	t.Run("concurrent claims have one winner", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
-		id := newID("e")
+		s, ctx := newStore(t), contracttest.Context(t)
+		order := newID("o")
 		var wins atomic.Int32
+		var n atomic.Int32
 		race(t, concurrency, func() error {
-			won, err := s.Claim(ctx, id)
-			if won {
+			// Deliveries of one event and of others of the order.
+			got, err := s.Claim(ctx, order, fmt.Sprint("e-", n.Add(1)%3), 1+int(n.Load()%3))
+			if got == notification.Claimed {
 				wins.Add(1)
 			}
 			return err
 		})
 		if got := wins.Load(); got != 1 {
-			t.Errorf("%d concurrent Claims of one id: got %d winners, want 1", concurrency, got)
+			t.Errorf("%d concurrent Claims of one order: got %d winners, want 1", concurrency, got)
 		}
 	})
 
 	t.Run("history of an unknown customer is empty", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		got, older, err := s.History(ctx, newID("c"), -1, 10)
 		if err != nil || len(got) != 0 || older != 0 {
 			t.Fatalf("History of an unknown customer: got %v, older %d, %v; want none, 0, nil", got, older, err)
@@ -114,7 +137,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 	})
 
 	t.Run("history in the order added", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		customer := newID("c")
 		// Ids out of lexical order: an implementation that sorts, or
 		// iterates a map, shows up.
@@ -130,7 +153,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 	})
 
 	t.Run("histories are per customer", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		a, b := newNotification(newID("c")), newNotification(newID("c"))
 		for _, n := range []notification.Notification{a, b} {
 			mustDo(t, "Record", s.Record(ctx, n))
@@ -141,7 +164,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 	})
 
 	t.Run("adding to history again changes nothing", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		customer := newID("c")
 		first, second := newNotification(customer), newNotification(customer)
 		mustDo(t, "Record", s.Record(ctx, first))
@@ -154,7 +177,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 	})
 
 	t.Run("a long history pages newest first", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		customer := newID("c")
 		// More than two of the largest pages a client may ask for, so that
 		// a store keeping its history in pages of that size crosses two
@@ -180,7 +203,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 	})
 
 	t.Run("concurrent additions to one history lose nothing", func(t *testing.T) {
-		s, ctx := newStore(t), testContext(t)
+		s, ctx := newStore(t), contracttest.Context(t)
 		customer := newID("c")
 		want := make(map[string]bool, concurrency)
 		var mu sync.Mutex
@@ -214,7 +237,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 // entries to be its own).
 func TestDeadLetters(t *testing.T, newDeadLetters func(t *testing.T) notification.DeadLetters, limit int) {
 	t.Run("listed oldest first", func(t *testing.T) {
-		d, ctx := newDeadLetters(t), testContext(t)
+		d, ctx := newDeadLetters(t), contracttest.Context(t)
 		want := []notification.DeadLetter{newDeadLetter(), newDeadLetter(), newDeadLetter()}
 		want[0].ID, want[1].ID, want[2].ID = "z-"+want[0].ID, "a-"+want[1].ID, "m-"+want[2].ID
 		for _, dl := range want {
@@ -224,7 +247,7 @@ func TestDeadLetters(t *testing.T, newDeadLetters func(t *testing.T) notificatio
 	})
 
 	t.Run("adding again changes nothing", func(t *testing.T) {
-		d, ctx := newDeadLetters(t), testContext(t)
+		d, ctx := newDeadLetters(t), contracttest.Context(t)
 		first, other := newDeadLetter(), newDeadLetter()
 		again := first
 		again.Data = []byte(`{"copy":2}`)
@@ -235,7 +258,7 @@ func TestDeadLetters(t *testing.T, newDeadLetters func(t *testing.T) notificatio
 	})
 
 	t.Run("got as added, until removed", func(t *testing.T) {
-		d, ctx := newDeadLetters(t), testContext(t)
+		d, ctx := newDeadLetters(t), contracttest.Context(t)
 		kept, other := newDeadLetter(), newDeadLetter()
 		mustDo(t, "Add", d.Add(ctx, kept))
 		mustDo(t, "Add", d.Add(ctx, other))
@@ -253,7 +276,7 @@ func TestDeadLetters(t *testing.T, newDeadLetters func(t *testing.T) notificatio
 	})
 
 	t.Run("never added is not found", func(t *testing.T) {
-		d, ctx := newDeadLetters(t), testContext(t)
+		d, ctx := newDeadLetters(t), contracttest.Context(t)
 		if _, found, err := d.Get(ctx, newDeadLetter().ID); err != nil || found {
 			t.Errorf("Get of an id never added: got found %t, %v; want not found", found, err)
 		}
@@ -261,7 +284,7 @@ func TestDeadLetters(t *testing.T, newDeadLetters func(t *testing.T) notificatio
 	})
 
 	t.Run("concurrent adds lose nothing", func(t *testing.T) {
-		d, ctx := newDeadLetters(t), testContext(t)
+		d, ctx := newDeadLetters(t), contracttest.Context(t)
 		// No more than the bound, which would push some out.
 		n := concurrency
 		if limit > 0 {
@@ -286,7 +309,7 @@ func TestDeadLetters(t *testing.T, newDeadLetters func(t *testing.T) notificatio
 		return
 	}
 	t.Run("list keeps the most recent", func(t *testing.T) {
-		d, ctx := newDeadLetters(t), testContext(t)
+		d, ctx := newDeadLetters(t), contracttest.Context(t)
 		added := make([]notification.DeadLetter, limit+1)
 		for i := range added {
 			added[i] = newDeadLetter()
@@ -323,7 +346,7 @@ type Inbox func(t *testing.T, customerID string, n int) []notification.Notificat
 func TestSender(t *testing.T, newSender func(t *testing.T) (notification.Sender, Inbox)) {
 	t.Run("delivers intact to its customer", func(t *testing.T) {
 		s, inbox := newSender(t)
-		ctx := testContext(t)
+		ctx := contracttest.Context(t)
 		a, b := newNotification(newID("c")), newNotification(newID("c"))
 		mustDo(t, "Send", s.Send(ctx, a))
 		mustDo(t, "Send", s.Send(ctx, b))
@@ -339,7 +362,7 @@ func TestSender(t *testing.T, newSender func(t *testing.T) (notification.Sender,
 		// Handle sends again after a crash between sending and recording;
 		// receivers drop the repeat by its id.
 		s, inbox := newSender(t)
-		ctx := testContext(t)
+		ctx := contracttest.Context(t)
 		n := newNotification(newID("c"))
 		mustDo(t, "Send", s.Send(ctx, n))
 		mustDo(t, "Send again", s.Send(ctx, n))
@@ -348,13 +371,6 @@ func TestSender(t *testing.T, newSender func(t *testing.T) (notification.Sender,
 			t.Errorf("delivered after two Sends of %s: got %+v, want it twice with its id", n.ID, got)
 		}
 	})
-}
-
-// testContext returns t's context bounded by callTimeout.
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // race runs f in n goroutines released at once, and fails t with the
@@ -377,6 +393,15 @@ func race(t *testing.T, n int, f func() error) {
 		if err != nil {
 			t.Errorf("concurrent call: %v", err)
 		}
+	}
+}
+
+// checkClaim fails t unless Claim of order for event's version answers
+// want.
+func checkClaim(t *testing.T, s notification.Store, order, event string, version int, want notification.Claim) {
+	t.Helper()
+	if got, err := s.Claim(contracttest.Context(t), order, event, version); got != want || err != nil {
+		t.Fatalf("Claim of %s for %s, version %d: got %v, %v; want %v, nil", order, event, version, got, err, want)
 	}
 }
 
@@ -442,7 +467,7 @@ func historyOf(t *testing.T, s notification.Store, customerID string, limit int)
 	t.Helper()
 	var newestFirst []notification.Notification
 	for before := -1; ; {
-		page, older, err := s.History(testContext(t), customerID, before, limit)
+		page, older, err := s.History(contracttest.Context(t), customerID, before, limit)
 		if err != nil {
 			t.Fatalf("History before %d: %v", before, err)
 		}
@@ -466,7 +491,7 @@ func historyOf(t *testing.T, s notification.Store, customerID string, limit int)
 // of added, in the order listed.
 func ownDeadLetters(t *testing.T, d notification.DeadLetters, added []notification.DeadLetter) []notification.DeadLetter {
 	t.Helper()
-	all, err := d.List(testContext(t))
+	all, err := d.List(contracttest.Context(t))
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 // Store is an in-memory notification.Store, safe for concurrent use. Its
-// claims do not expire: a test gives one up with Unclaim.
+// leases do not expire: a test ends one with Told or Unclaim.
 type Store struct {
 	// Err, when set, is returned by every method, as by a store that is
 	// down. Set it, and RecordErr, between calls, not during them.
@@ -27,15 +27,22 @@ type Store struct {
 	RecordErr error
 
 	mu       sync.Mutex
-	claims   map[string]bool
+	orders   map[string]told
 	recorded map[string]notification.Notification
 	history  map[string][]string
+}
+
+// told is what a Store keeps of an order: the version its customer was
+// told of, and the event whose delivery holds a lease on it ("": none).
+type told struct {
+	version int
+	holder  string
 }
 
 // NewStore returns an empty Store.
 func NewStore() *Store {
 	return &Store{
-		claims:   map[string]bool{},
+		orders:   map[string]told{},
 		recorded: map[string]notification.Notification{},
 		history:  map[string][]string{},
 	}
@@ -52,28 +59,54 @@ func (s *Store) Delivered(_ context.Context, id string) (bool, error) {
 	return ok, nil
 }
 
-// Claim takes the claim on id unless someone holds it.
-func (s *Store) Claim(_ context.Context, id string) (bool, error) {
+// Claim takes a lease on the order for event unless one is held or the
+// customer was told of version already.
+func (s *Store) Claim(_ context.Context, orderID, event string, version int) (notification.Claim, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Err != nil {
-		return false, s.Err
+		return 0, s.Err
 	}
-	if s.claims[id] {
-		return false, nil
+	o := s.orders[orderID]
+	switch {
+	case o.version >= version:
+		return notification.Superseded, nil
+	case o.holder != "":
+		return notification.Busy, nil
 	}
-	s.claims[id] = true
-	return true, nil
+	o.holder = event
+	s.orders[orderID] = o
+	return notification.Claimed, nil
 }
 
-// Unclaim gives up the claim on id.
-func (s *Store) Unclaim(_ context.Context, id string) error {
+// Told records that the order's customer was told of version, and ends
+// event's lease.
+func (s *Store) Told(_ context.Context, orderID, event string, version int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Err != nil {
 		return s.Err
 	}
-	delete(s.claims, id)
+	o := s.orders[orderID]
+	o.version = max(o.version, version)
+	if o.holder == event {
+		o.holder = ""
+	}
+	s.orders[orderID] = o
+	return nil
+}
+
+// Unclaim ends event's lease on the order.
+func (s *Store) Unclaim(_ context.Context, orderID, event string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Err != nil {
+		return s.Err
+	}
+	if o := s.orders[orderID]; o.holder == event {
+		o.holder = ""
+		s.orders[orderID] = o
+	}
 	return nil
 }
 

@@ -11,17 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/internal/contracttest"
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/services/order/internal/order"
 )
 
-// callTimeout bounds each subtest's calls, so that a store that hangs
-// fails the subtest that found it rather than the whole test binary.
-const callTimeout = 30 * time.Second
-
 // writers is how many goroutines race for one order or key in the
-// concurrency tests: enough that, against a real store, writes collide.
-const writers = 8
+// concurrency tests.
+const writers = contracttest.Writers
 
 // TestRepository tests that an order.Repository does what its doc comment
 // says, as subtests of t. newRepo returns the repository under test for one
@@ -29,7 +26,7 @@ const writers = 8
 // between subtests), because every subtest uses order ids of its own.
 func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 	t.Run("Get of a missing order is ErrNotFound", func(t *testing.T) {
-		repo, ctx := newRepo(t), testContext(t)
+		repo, ctx := newRepo(t), contracttest.Context(t)
 		id := NewID()
 		if _, err := repo.Get(ctx, id); !errors.Is(err, order.ErrNotFound) {
 			t.Errorf("Get(%q) of an order never created: got error %v, want order.ErrNotFound", id, err)
@@ -37,7 +34,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 	})
 
 	t.Run("Create then Get returns the order", func(t *testing.T) {
-		repo, ctx := newRepo(t), testContext(t)
+		repo, ctx := newRepo(t), contracttest.Context(t)
 		// Rejected, so that every field, shortages included, makes the
 		// round trip.
 		want := NewOrder(NewID(), order.StatusRejected)
@@ -48,7 +45,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 	})
 
 	t.Run("Create of an existing id fails and changes nothing", func(t *testing.T) {
-		repo, ctx := newRepo(t), testContext(t)
+		repo, ctx := newRepo(t), contracttest.Context(t)
 		first := NewOrder(NewID(), order.StatusConfirmed)
 		mustCreate(t, ctx, repo, first)
 		second := NewOrder(first.ID, order.StatusRejected)
@@ -62,7 +59,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 	})
 
 	t.Run("concurrent Creates of one id store one", func(t *testing.T) {
-		repo, ctx := newRepo(t), testContext(t)
+		repo, ctx := newRepo(t), contracttest.Context(t)
 		// Requests that repeat an idempotency key race to create the same
 		// order id; order.Service takes the one Create that succeeded as
 		// the answer to all of them.
@@ -91,7 +88,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 	})
 
 	t.Run("Update stores what fn returns", func(t *testing.T) {
-		repo, ctx := newRepo(t), testContext(t)
+		repo, ctx := newRepo(t), contracttest.Context(t)
 		created := NewOrder(NewID(), order.StatusConfirmed)
 		mustCreate(t, ctx, repo, created)
 		want := created
@@ -116,7 +113,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 	})
 
 	t.Run("Update stores nothing when fn fails", func(t *testing.T) {
-		repo, ctx := newRepo(t), testContext(t)
+		repo, ctx := newRepo(t), contracttest.Context(t)
 		created := NewOrder(NewID(), order.StatusRejected)
 		mustCreate(t, ctx, repo, created)
 		refusal := errors.New("fn refuses")
@@ -136,7 +133,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 	})
 
 	t.Run("Update stores nothing when fn returns no event", func(t *testing.T) {
-		repo, ctx := newRepo(t), testContext(t)
+		repo, ctx := newRepo(t), contracttest.Context(t)
 		created := NewOrder(NewID(), order.StatusConfirmed)
 		mustCreate(t, ctx, repo, created)
 		_, err := repo.Update(ctx, created.ID, func(o order.Order) (order.Order, *events.Order, error) {
@@ -154,7 +151,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 	})
 
 	t.Run("Update of a missing order is ErrNotFound", func(t *testing.T) {
-		repo, ctx := newRepo(t), testContext(t)
+		repo, ctx := newRepo(t), contracttest.Context(t)
 		id := NewID()
 		called := false
 		_, err := repo.Update(ctx, id, func(o order.Order) (order.Order, *events.Order, error) {
@@ -174,7 +171,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 	})
 
 	t.Run("concurrent Updates are all applied", func(t *testing.T) {
-		repo, ctx := newRepo(t), testContext(t)
+		repo, ctx := newRepo(t), contracttest.Context(t)
 		created := NewOrder(NewID(), order.StatusConfirmed)
 		mustCreate(t, ctx, repo, created)
 		// Each writer adds a line of its own: an update lost to a race
@@ -225,7 +222,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 // every subtest uses keys of its own.
 func TestIdempotencyKeys(t *testing.T, newKeys func(t *testing.T) order.IdempotencyKeys) {
 	t.Run("the first Claim binds", func(t *testing.T) {
-		keys, ctx := newKeys(t), testContext(t)
+		keys, ctx := newKeys(t), contracttest.Context(t)
 		key := NewID()
 		if got, err := keys.Claim(ctx, key, "fp-a", "order-1"); err != nil || got != "order-1" {
 			t.Errorf("first Claim(%q, fp-a, order-1): got %q, %v; want order-1, nil", key, got, err)
@@ -233,7 +230,7 @@ func TestIdempotencyKeys(t *testing.T, newKeys func(t *testing.T) order.Idempote
 	})
 
 	t.Run("a repeat returns the first order", func(t *testing.T) {
-		keys, ctx := newKeys(t), testContext(t)
+		keys, ctx := newKeys(t), contracttest.Context(t)
 		key := NewID()
 		mustClaim(t, ctx, keys, key, "fp-a", "order-1")
 		for _, id := range []string{"order-2", "order-3"} {
@@ -244,7 +241,7 @@ func TestIdempotencyKeys(t *testing.T, newKeys func(t *testing.T) order.Idempote
 	})
 
 	t.Run("another fingerprint is ErrKeyReused", func(t *testing.T) {
-		keys, ctx := newKeys(t), testContext(t)
+		keys, ctx := newKeys(t), contracttest.Context(t)
 		key := NewID()
 		mustClaim(t, ctx, keys, key, "fp-a", "order-1")
 		if got, err := keys.Claim(ctx, key, "fp-b", "order-2"); !errors.Is(err, order.ErrKeyReused) {
@@ -257,7 +254,7 @@ func TestIdempotencyKeys(t *testing.T, newKeys func(t *testing.T) order.Idempote
 	})
 
 	t.Run("keys are independent", func(t *testing.T) {
-		keys, ctx := newKeys(t), testContext(t)
+		keys, ctx := newKeys(t), contracttest.Context(t)
 		k1, k2 := NewID(), NewID()
 		mustClaim(t, ctx, keys, k1, "fp-a", "order-1")
 		if got, err := keys.Claim(ctx, k2, "fp-b", "order-2"); err != nil || got != "order-2" {
@@ -266,7 +263,7 @@ func TestIdempotencyKeys(t *testing.T, newKeys func(t *testing.T) order.Idempote
 	})
 
 	t.Run("concurrent Claims have one winner", func(t *testing.T) {
-		keys, ctx := newKeys(t), testContext(t)
+		keys, ctx := newKeys(t), contracttest.Context(t)
 		key := NewID()
 		claimed := make([]string, writers)
 		for i := range claimed {
@@ -333,14 +330,6 @@ func Event(o order.Order) events.Order {
 		Status:     string(o.Status),
 		OccurredAt: o.UpdatedAt,
 	}
-}
-
-// testContext returns a context for one subtest's calls, cancelled after
-// callTimeout or when the subtest ends.
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func mustCreate(t *testing.T, ctx context.Context, repo order.Repository, o order.Order) {

@@ -1,8 +1,8 @@
-package cluster
+package imageref
 
 import "testing"
 
-func TestFullImageName(t *testing.T) {
+func TestFullName(t *testing.T) {
 	cases := []struct{ ref, want string }{
 		{"daprshop/order:0.1.0", "docker.io/daprshop/order:0.1.0"},
 		{"pause:1", "docker.io/library/pause:1"},
@@ -13,8 +13,8 @@ func TestFullImageName(t *testing.T) {
 		{"localhost/order:3", "localhost/order:3"},
 	}
 	for _, tc := range cases {
-		if got := FullImageName(tc.ref); got != tc.want {
-			t.Errorf("FullImageName(%q) = %q, want %q", tc.ref, got, tc.want)
+		if got := FullName(tc.ref); got != tc.want {
+			t.Errorf("FullName(%q) = %q, want %q", tc.ref, got, tc.want)
 		}
 	}
 }

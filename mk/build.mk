@@ -1,0 +1,65 @@
+# How daprshop's binaries are built, and the Debian packages the targets
+# need: included by the Makefile, whose own targets are the ones users type.
+
+OUT := out
+# A runtime directory in the layout the dapr CLI expects (DAPR_RUNTIME_PATH).
+RUNTIME := $(OUT)/dapr/$(DAPR_VERSION)
+BUILT_DAPRD := $(RUNTIME)/.dapr/bin/daprd
+DAPR_CLI := $(OUT)/bin/dapr
+CLI_VERSION := $(shell sed -n 's/^require github.com\/dapr\/cli v\(.*\)$$/\1/p' tools/dapr-cli/go.mod)
+
+GO_BUILD := CGO_ENABLED=0 go build -trimpath
+
+# Every binary make run starts: the services, daprd and the dapr CLI.
+build: services daprd cli
+
+# The three services' binaries, under out/bin.
+services:
+	go run ./tools/build/cmd/build -o $(OUT)/bin
+
+# The daprd under test: built, or, when DAPRD names one, asked its version,
+# so that a wrong path is one error before anything compiles (the suites
+# check it the same way when run with go test).
+daprd: $(if $(DAPRD),check-daprd,$(BUILT_DAPRD))
+
+# Whether DAPRD names a daprd that answers --version (make daprd's check).
+check-daprd:
+	@sh tools/daprd/check.sh "$(DAPRD)"
+
+# Any release's daprd, under out/dapr/VERSION: the one under test, and the
+# release before it that make vm-e2e upgrades from.
+$(OUT)/dapr/%/.dapr/bin/daprd: tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/build.sh
+	sh tools/daprd/build.sh $* $(@D) $(abspath $(OUT))/src/daprd-$*
+	@touch $@
+
+# The newest release in tools/daprd/releases before the daprd under test
+# (DAPRD's own version when it is set, else DAPR_VERSION): what make vm-e2e
+# installs first, to upgrade it to the daprd under test.
+UNDER_TEST_VERSION := $(if $(DAPRD),v$(shell timeout 5 "$(abspath $(DAPRD))" --version 2>/dev/null),$(DAPR_VERSION))
+PREVIOUS_RELEASE := $(shell { grep '^v' tools/daprd/releases; echo $(UNDER_TEST_VERSION); } | sort -uV | awk -v v=$(UNDER_TEST_VERSION) '$$0 == v { exit } { p = $$0 } END { print p }')
+PREVIOUS_DAPRD := $(if $(PREVIOUS_RELEASE),$(OUT)/dapr/$(PREVIOUS_RELEASE)/.dapr/bin/daprd)
+
+# Dapr's certificate authority for mTLS, from the same pinned module as daprd
+# (deploy/selfhosted installs it on the backends VM; tests/hosts runs it).
+BUILT_SENTRY := $(OUT)/bin/sentry
+sentry: $(if $(SENTRY),,$(BUILT_SENTRY))
+
+$(BUILT_SENTRY): tools/daprd/go.mod tools/daprd/go.sum
+	cd tools/daprd && $(GO_BUILD) -ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=$(PINNED_DAPR_VERSION:v%=%)" -o $(abspath $@) github.com/dapr/dapr/cmd/sentry
+
+# The dapr CLI make run starts the system with, from its Go module.
+cli: $(DAPR_CLI)
+
+$(DAPR_CLI): tools/dapr-cli/go.mod tools/dapr-cli/go.sum tools/dapr-cli/main.go
+	cd tools/dapr-cli && $(GO_BUILD) -ldflags "-X main.version=$(CLI_VERSION)" -o $(abspath $@) .
+
+# The Debian packages the tests need: the servers they start, the tools
+# that give each run a network namespace of its own, systemd-analyze to
+# check the units of deploy/selfhosted, the headless browser that checks
+# report.html renders and screenshots it, and debootstrap and systemd-nspawn
+# for the machines of make vm-e2e, and the servers of the second backend
+# profile (make backends).
+packages:
+	sh tools/ensure-packages.sh redis-server:redis-server nats-server:nats-server unshare:util-linux ip:iproute2 \
+		systemd-analyze:systemd chromium:chromium debootstrap:debootstrap systemd-nspawn:systemd-container \
+		/usr/lib/postgresql/15/bin/postgres:postgresql-15 /usr/lib/rabbitmq/bin/rabbitmq-server:rabbitmq-server

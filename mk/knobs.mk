@@ -1,0 +1,34 @@
+# daprshop's knobs, and the Dapr version it pins; included by the Makefile.
+
+PINNED_DAPR_VERSION := $(shell sed -n 's/^require github.com\/dapr\/dapr \(v.*\)$$/\1/p' tools/daprd/go.mod)
+
+# The knobs: `make help` says what each does (tests/harness/knobs lists
+# them, and a test checks this block against that list). Each is taken from
+# make's command line or the environment and exported, so the tests read
+# the same value whether started by make or by go test.
+DAPRD ?=
+DAPR_VERSION ?= $(PINNED_DAPR_VERSION)
+SENTRY ?=
+KUBE_APISERVER ?=
+BACKEND ?= redis
+SERVICES_DIR ?=
+E2E_RUN ?= .
+E2E_COUNT ?= 1
+E2E_OUT ?= out/e2e
+E2E_LOGS ?= out/e2e/logs
+E2E_LOAD_DURATION ?= 10s
+E2E_BREAK ?=
+FINDING ?=
+CANDIDATE ?= $(PINNED_DAPR_VERSION)
+BASE ?=
+RC_ROUNDS ?= 5
+RC_SUITE ?= true
+VERSIONS ?= releases
+FUZZ_TIME ?= 10s
+IMAGE_REGISTRY ?=
+REPORT_SAMPLE_OUT ?=
+SOAK_ORDERS ?= 100000
+SOAK_OUT ?= out/soak
+SOAK_RATE ?= 50
+export DAPRD DAPR_VERSION SENTRY KUBE_APISERVER BACKEND SERVICES_DIR E2E_RUN E2E_COUNT E2E_OUT E2E_LOGS E2E_LOAD_DURATION E2E_BREAK \
+	FINDING CANDIDATE BASE RC_ROUNDS RC_SUITE VERSIONS FUZZ_TIME IMAGE_REGISTRY REPORT_SAMPLE_OUT SOAK_ORDERS SOAK_OUT SOAK_RATE
