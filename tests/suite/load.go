@@ -161,7 +161,7 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 	}
 	// And sent: the service records each one once NATS has accepted it.
 	// Where an unsent one's event got to names the link that broke.
-	unsent := Unrecorded(t, sys, final, 10*time.Second)
+	unsent := Unrecorded(t, sys, final, 30*time.Second)
 	sc.Check("every confirmed order notified (recorded as sent)", len(unsent) == 0,
 		fmt.Sprintf("%d notifications", len(final)), fmt.Sprintf("%d unsent: %s", len(unsent), strings.Join(trails(t, sys, unsent), " | ")))
 	excused()
