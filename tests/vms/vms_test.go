@@ -279,6 +279,12 @@ func appPort(id string) int {
 	return map[string]int{"order": 8080, "inventory": 8081, "notification": 8082}[id]
 }
 
+// daprHTTPPort is the port the service's sidecar serves Dapr's HTTP API
+// on, as its env file says (DAPR_HTTP_PORT).
+func daprHTTPPort(id string) int {
+	return map[string]int{"order": 3500, "inventory": 3501, "notification": 3502}[id]
+}
+
 // get sends a GET from inside vm and returns the status and body.
 func (s *shop) get(vm *machine.Machine, url string) (int, []byte, error) {
 	return s.call(vm, http.MethodGet, url, "")
@@ -415,11 +421,12 @@ func TestVMs(t *testing.T) {
 // TestUpgrade installs daprshop with the release before the daprd under
 // test, places orders, installs the daprd under test with the same
 // install.sh, as an operator upgrading would, restarts each service, and
-// checks that nothing was lost.
+// checks that nothing was lost; then rolls back to the release before the
+// same way, and checks again.
 func TestUpgrade(t *testing.T) {
 	next := daprdUnderTest(t)
 	previous, version := previousRelease(t, next)
-	sc := run.Scenario(t, "vms: an upgrade of daprd from "+version+" with install.sh, nothing lost")
+	sc := run.Scenario(t, "vms: daprd upgraded from "+version+" with install.sh, then rolled back, nothing lost")
 	s := install(t, sc, previous, next)
 	l := &ledger{}
 	item := s.item(t)
@@ -428,19 +435,35 @@ func TestUpgrade(t *testing.T) {
 	s.order(t, sc, l, "c-upgrade-2")
 
 	sc.Phase("upgrading")
-	want := daprdVersion(t, next)
-	for _, svc := range services {
-		vm := s.vms[svc.id]
-		start := time.Now()
-		vm.MustExec(t, append(withDaprd(s.installer, nextDaprdDir+"/"+filepath.Base(next)), "--ca-cert", "/root/ca.crt", svc.id)...)
-		vm.MustExec(t, "systemctl", "restart", "daprshop@"+svc.id)
-		s.recovers(t, sc, svc.id, start)
-		got, err := runningDaprdVersion(t, vm, svc.id)
-		sc.Check("the sidecar of "+svc.id+" runs the new daprd", err == nil && got == want, want, fmt.Sprint(got, " ", err))
-	}
+	s.switchDaprd(t, sc, withDaprd(s.installer, nextDaprdDir+"/"+filepath.Base(next)), daprdVersion(t, next), "the new daprd")
 	s.checkInvariants(t, sc, l)
 	s.order(t, sc, l, "c-upgrade-3")
 	s.checkSystemd(t, sc)
+
+	// And back, as an operator whose upgrade went wrong would: the same
+	// install.sh with the release before.
+	sc.Phase("rolling back to " + version)
+	s.switchDaprd(t, sc, s.installer, daprdVersion(t, previous), version+" again")
+	s.checkInvariants(t, sc, l)
+	s.order(t, sc, l, "c-upgrade-4")
+	s.checkSystemd(t, sc)
+}
+
+// switchDaprd installs, on each service machine in turn, the daprd that
+// installer names (install.sh again, then systemctl restart), and checks
+// that the service is ready again and its sidecar runs version (described
+// as what).
+func (s *shop) switchDaprd(t *testing.T, sc *report.ScenarioRecorder, installer []string, version, what string) {
+	t.Helper()
+	for _, svc := range services {
+		vm := s.vms[svc.id]
+		start := time.Now()
+		vm.MustExec(t, append(slices.Clone(installer), "--ca-cert", "/root/ca.crt", svc.id)...)
+		vm.MustExec(t, "systemctl", "restart", "daprshop@"+svc.id)
+		s.recovers(t, sc, svc.id, start)
+		got, err := runningDaprdVersion(t, vm, svc.id)
+		sc.Check("the sidecar of "+svc.id+" runs "+what, err == nil && got == version, version, fmt.Sprint(got, " ", err))
+	}
 }
 
 // daprdUnderTest is the daprd the suite tests (DAPRD, or the build of
@@ -485,8 +508,7 @@ func previousRelease(t *testing.T, daprd string) (string, string) {
 // version (the metadata API, with the machine's Dapr API token).
 func runningDaprdVersion(t *testing.T, vm *machine.Machine, id string) (string, error) {
 	t.Helper()
-	port := map[string]int{"order": 3500, "inventory": 3501, "notification": 3502}[id]
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", port), nil)
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/v1.0/metadata", daprHTTPPort(id)), nil)
 	if err != nil {
 		return "", err
 	}
@@ -658,23 +680,31 @@ func (s *shop) checkInvariants(t *testing.T, sc *report.ScenarioRecorder, l *led
 		fmt.Sprintf("total %d, reserved %d", l.stock, want), fmt.Sprintf("total %d, reserved %d", item.Available+item.Reserved, item.Reserved))
 }
 
-// recovers waits until service id answers /readyz again, and records how
-// long that took since the fault, at start.
+// recovers waits until service id is ready again (waitReady), and records
+// how long that took since the fault, at start.
 func (s *shop) recovers(t *testing.T, sc *report.ScenarioRecorder, id string, start time.Time) {
 	t.Helper()
 	err := waitReady(s.vms[id], id, startTimeout)
 	took := time.Since(start)
 	sc.Measure("recovery: "+id+" ready again", took.Seconds(), "s")
-	sc.Check(id+" ready again", err == nil, fmt.Sprintf("/readyz 200 within %s", startTimeout), fmt.Sprintf("%v after %s", err, took.Round(100*time.Millisecond)))
+	sc.Check(id+" ready again", err == nil, fmt.Sprintf("/readyz, then its sidecar's /v1.0/healthz, 2xx within %s", startTimeout),
+		fmt.Sprintf("%v after %s", err, took.Round(100*time.Millisecond)))
 }
 
-// waitReady waits until the app of service id answers /readyz with 200,
-// which it does once its sidecar is healthy.
+// waitReady waits until the app of service id answers /readyz, which it
+// does once its sidecar can make calls, and then until the sidecar answers
+// /v1.0/healthz, which it does once it can take them too (its app
+// channel is up): the app's readiness alone let an order placed right
+// after inventory's sidecar was killed fail with a 500.
 func waitReady(vm *machine.Machine, id string, timeout time.Duration) error {
-	return waitOK(vm, fmt.Sprintf("http://127.0.0.1:%d/readyz", appPort(id)), timeout)
+	deadline := time.Now().Add(timeout)
+	if err := waitOK(vm, fmt.Sprintf("http://127.0.0.1:%d/readyz", appPort(id)), timeout); err != nil {
+		return err
+	}
+	return waitOK(vm, fmt.Sprintf("http://127.0.0.1:%d/v1.0/healthz", daprHTTPPort(id)), time.Until(deadline))
 }
 
-// waitOK waits until url, asked from inside vm, answers 200.
+// waitOK waits until url, asked from inside vm, answers 2xx.
 func waitOK(vm *machine.Machine, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -684,7 +714,7 @@ func waitOK(vm *machine.Machine, url string, timeout time.Duration) error {
 			return err
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
 			return fmt.Errorf("%s answered %d", url, resp.StatusCode)
 		}
 		return nil
