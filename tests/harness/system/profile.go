@@ -172,11 +172,16 @@ func (p Profile) Start(t testing.TB, logDir string, opts Options) Servers {
 // KnownShutdownFailures reports whether every one of failures (as
 // System.Stop says them) is what the profile's KnownShutdownIssue causes.
 func (p Profile) KnownShutdownFailures(failures []string) bool {
-	if p.knownShutdownFailure == nil || len(failures) == 0 {
+	return p.knownShutdownFailure != nil && allMatch(p.knownShutdownFailure, failures)
+}
+
+// allMatch reports whether there are failures and re matches every one.
+func allMatch(re *regexp.Regexp, failures []string) bool {
+	if len(failures) == 0 {
 		return false
 	}
 	for _, f := range failures {
-		if !p.knownShutdownFailure.MatchString(f) {
+		if !re.MatchString(f) {
 			return false
 		}
 	}
@@ -194,13 +199,8 @@ func (p Profile) KnownShutdown(failures []string, opts Options) string {
 	if p.KnownShutdownFailures(failures) {
 		return p.KnownShutdownIssue
 	}
-	if opts.KnownShutdownIssue == "" || len(failures) == 0 {
+	if opts.KnownShutdownIssue == "" || !allMatch(orderSidecarHung, failures) {
 		return ""
-	}
-	for _, f := range failures {
-		if !orderSidecarHung.MatchString(f) {
-			return ""
-		}
 	}
 	return opts.KnownShutdownIssue
 }
