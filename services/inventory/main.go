@@ -1,6 +1,5 @@
 // Command inventory serves the stock of every SKU: the reserve and release
 // methods the order service invokes through Dapr, and an operator API.
-// `inventory await-successor` is its pods' preStop hook (handover.go).
 package main
 
 import (
@@ -17,13 +16,7 @@ import (
 )
 
 func main() {
-	var err error
-	if len(os.Args) > 1 {
-		err = command(context.Background(), os.Args[1:], os.Stdout)
-	} else {
-		err = run(context.Background(), os.Getenv, os.Stdout)
-	}
-	if err != nil {
+	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "inventory:", err)
 		os.Exit(1)
 	}

@@ -111,7 +111,7 @@ func TestKubernetes(t *testing.T) {
 		}
 	})
 	t.Run("drain", func(t *testing.T) { drainNode(t, c) })
-	faultsUnderLoad(t, c, faults(c), "")
+	faultsUnderLoad(t, c, faults(c), "", soleReplicas)
 	if !t.Run("production overlay", func(t *testing.T) { upgradeToProduction(t, c, root) }) {
 		t.FailNow()
 	}
@@ -121,12 +121,12 @@ func TestKubernetes(t *testing.T) {
 	})
 	// With two replicas of each, the same faults: a pod deleted, a
 	// container killed, a rollout.
-	faultsUnderLoad(t, c, faults(c), ", production overlay")
+	faultsUnderLoad(t, c, faults(c), ", production overlay", replicated)
 }
 
 // faultsUnderLoad runs the suite's load once per fault, its scenario named
-// with suffix.
-func faultsUnderLoad(t *testing.T, c *shopCluster, fs []fault, suffix string) {
+// with suffix, on an overlay whose apps run replicas.
+func faultsUnderLoad(t *testing.T, c *shopCluster, fs []fault, suffix string, replicas replication) {
 	for _, f := range fs {
 		name := f.name + suffix
 		t.Run(name, func(t *testing.T) {
@@ -135,10 +135,17 @@ func faultsUnderLoad(t *testing.T, c *shopCluster, fs []fault, suffix string) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			start := time.Now()
+			defer func() {
+				if t.Failed() {
+					logErrorsSince(t, c, start)
+				}
+			}()
 			suite.Load(t, sc, shopOn(t, c, sc), suite.LoadOptions{
 				Duration:  duration,
 				FaultName: name,
 				Fault:     func() { f.inject(t, sc) },
+				RetryFor:  f.retryFor(replicas),
 			})
 		})
 	}
@@ -447,6 +454,37 @@ func why(c *shopCluster, namespace, workload, out string, err error) string {
 type fault struct {
 	name   string
 	inject func(t *testing.T, sc *report.ScenarioRecorder)
+	// takesAnInvokedPod: the fault deletes a pod of an app other apps
+	// invoke, which with a sole replica leaves its callers none to call.
+	takesAnInvokedPod bool
+}
+
+// replication says whether an overlay runs one pod of each app (dev) or
+// more (production).
+type replication bool
+
+const (
+	soleReplicas replication = false
+	replicated   replication = true
+)
+
+// soleReplicaRetryFor is how long the load's clients retry when the only
+// pod of an invoked app is deleted. Its callers' sidecars find it through
+// the cluster's DNS (its headless Service, APP-dapr), which lists no pod
+// from the deletion until the replacement is ready, and caches that "no
+// such name" for 30 s (CoreDNS's TTL, as kubeadm sets it), even past the
+// replacement's start; inventory's circuit breaker may then stay open for
+// 15 s more. On CI's busy node orders failed for about a minute.
+const soleReplicaRetryFor = 2 * time.Minute
+
+// retryFor is how long the load's clients retry under f on an overlay
+// with replicas: the suite's RetryFor, unless the fault leaves an invoked
+// app without a pod.
+func (f fault) retryFor(replicas replication) time.Duration {
+	if f.takesAnInvokedPod && replicas == soleReplicas {
+		return soleReplicaRetryFor
+	}
+	return suite.RetryFor
 }
 
 // faults are the ways a cluster takes a pod away under load: the load's
@@ -477,7 +515,7 @@ func faults(c *shopCluster) []fault {
 			c.Kubectl(t, "-n", shopNamespace, "delete", "pod", p.Metadata.Name, "--wait=false")
 			recovers(t, sc, "deployment/inventory")
 			gone(t, sc, "the deleted pod gone", []pod{p})
-		}},
+		}, true},
 		{"fault: order's daprd container killed", func(t *testing.T, sc *report.ScenarioRecorder) {
 			p := pods(t, c, "app.kubernetes.io/name=order")[0]
 			restarts := restartCount(p, sidecarContainer)
@@ -487,7 +525,7 @@ func faults(c *shopCluster) []fault {
 				c.GetJSON(t, &now, "-n", shopNamespace, "pod", p.Metadata.Name)
 				return restartCount(now, sidecarContainer) > restarts && ready(now)
 			})
-		}},
+		}, false},
 		{"fault: kubectl rollout restart of every Deployment", func(t *testing.T, sc *report.ScenarioRecorder) {
 			before := pods(t, c, "app.kubernetes.io/name in (order,inventory,notification)")
 			c.Kubectl(t, "-n", shopNamespace, "rollout", "restart", "deployment")
@@ -495,7 +533,7 @@ func faults(c *shopCluster) []fault {
 				recovers(t, sc, w)
 			}
 			gone(t, sc, "the replaced pods gone", before)
-		}},
+		}, false},
 	}
 }
 

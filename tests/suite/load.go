@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -50,6 +51,10 @@ type LoadOptions struct {
 	// scenario's fault, named FaultName; it returns when the fault is over.
 	Fault     func()
 	FaultName string
+	// RetryFor is how long a client retries one request (default
+	// RetryFor): longer for a fault that takes away the only instance of
+	// a service, whose callers wait for its replacement.
+	RetryFor time.Duration
 	// SubscribersDisconnected: the fault cuts NATS subscribers off, so
 	// what they receive is not an invariant.
 	SubscribersDisconnected bool
@@ -71,7 +76,7 @@ type LoadOptions struct {
 // several loads (a cluster's suite does).
 func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions) {
 	t.Helper()
-	l := load{id: randomHex(4)}
+	l := load{id: randomHex(4), retryFor: cmp.Or(opts.RetryFor, RetryFor)}
 	for i := range loadSKUs {
 		l.skus = append(l.skus, fmt.Sprintf("LOAD-%s-%d", l.id, i+1))
 	}
@@ -102,11 +107,13 @@ func Load(t *testing.T, sc *report.ScenarioRecorder, sys *Shop, opts LoadOptions
 	res := <-done
 	sc.Phase("checking invariants")
 	confirmed := res.confirmed
-	t.Logf("load: %d confirmed, %d cancelled, %d rejected; %d needed retries", len(confirmed), res.cancelled, res.rejected, res.retried)
+	t.Logf("load: %d confirmed, %d cancelled, %d rejected; %d needed retries, the longest answered after %s",
+		len(confirmed), res.cancelled, res.rejected, res.retried, res.longestAnswer.Round(time.Millisecond))
 	sc.Check("orders confirmed under load", len(confirmed) > 0, "some", fmt.Sprint(len(confirmed)))
 	sc.Check("every order answered, retried with its Idempotency-Key", len(res.unanswered) == 0,
-		fmt.Sprintf("an answer other than 5xx within %s", RetryFor),
-		fmt.Sprintf("%d unanswered: %v (%d orders needed retries)", len(res.unanswered), FirstFew(res.unanswered), res.retried))
+		fmt.Sprintf("an answer other than 5xx within %s", l.retryFor),
+		fmt.Sprintf("%d unanswered: %v (%d orders needed retries, the longest answered after %s)",
+			len(res.unanswered), FirstFew(res.unanswered), res.retried, res.longestAnswer.Round(time.Millisecond)))
 	sc.Check("every answer one the API gives", len(res.unexpected) == 0,
 		"201 placed or 409 out of stock; 200 cancelled", fmt.Sprintf("%d others: %v", len(res.unexpected), FirstFew(res.unexpected)))
 
@@ -294,6 +301,8 @@ func FirstFew(ids []string) []string {
 type load struct {
 	id   string
 	skus []string
+	// retryFor is how long a client retries one request.
+	retryFor time.Duration
 }
 
 // customers returns the customers of the load's orders.
@@ -326,6 +335,9 @@ type loadResult struct {
 	retried    int
 	unanswered []string
 	unexpected []string
+	// longestAnswer is the longest an answered request took, its retries
+	// included: how long the fault kept clients waiting.
+	longestAnswer time.Duration
 }
 
 // UntilAnswered calls attempt until it answers with something other than a
@@ -333,8 +345,13 @@ type loadResult struct {
 // backoff, for at most RetryFor. It returns the last status and error, and
 // how many attempts it took.
 func UntilAnswered(attempt func() (int, error)) (status, attempts int, err error) {
+	return UntilAnsweredWithin(RetryFor, attempt)
+}
+
+// UntilAnsweredWithin is UntilAnswered retrying for at most window.
+func UntilAnsweredWithin(window time.Duration, attempt func() (int, error)) (status, attempts int, err error) {
 	backoff := 100 * time.Millisecond
-	deadline := time.Now().Add(RetryFor)
+	deadline := time.Now().Add(window)
 	for {
 		attempts++
 		status, err = attempt()
@@ -367,22 +384,32 @@ func (l load) run(t *testing.T, sys *Shop, stop <-chan struct{}) loadResult {
 			o := loadOrder{sku: l.skus[rand.IntN(len(l.skus))], quantity: 1 + rand.IntN(3)}
 			key := fmt.Sprintf("load-%s-%d", l.id, i)
 			var id string
-			status, attempts, err := UntilAnswered(func() (int, error) {
+			start := time.Now()
+			status, attempts, err := UntilAnsweredWithin(l.retryFor, func() (int, error) {
 				s, got, err := sys.TryPlaceOrder(key, l.customer(i), o.sku, o.quantity)
 				id = got
 				return s, err
 			})
-			cancelStatus, cancelErr := 0, error(nil)
+			placing := time.Since(start)
+			cancelStatus, cancelErr, cancelling := 0, error(nil), time.Duration(0)
 			if err == nil && status == http.StatusCreated && rand.IntN(100) < cancelShare {
 				var got Order
-				cancelStatus, _, cancelErr = UntilAnswered(func() (int, error) {
+				start := time.Now()
+				cancelStatus, _, cancelErr = UntilAnsweredWithin(l.retryFor, func() (int, error) {
 					return sys.TryCall(http.MethodPost, sys.App(t, "order").URL+"/orders/"+id+"/cancel", "", &got)
 				})
+				cancelling = time.Since(start)
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			if attempts > 1 {
 				res.retried++
+			}
+			if err == nil && status < http.StatusInternalServerError {
+				res.longestAnswer = max(res.longestAnswer, placing)
+			}
+			if cancelErr == nil && cancelStatus != 0 && cancelStatus < http.StatusInternalServerError {
+				res.longestAnswer = max(res.longestAnswer, cancelling)
 			}
 			switch {
 			case err != nil || status >= http.StatusInternalServerError:

@@ -1,9 +1,7 @@
 package k8s
 
 import (
-	"flag"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -152,21 +150,9 @@ func TestIntentChecksCatchMistakes(t *testing.T) {
 		}, "preStop"},
 		{"invoked app stops serving before its callers look again", func(objs []*unstructured.Unstructured) {
 			c := container(objs, "inventory")
-			_ = unstructured.SetNestedField(c, []any{"/inventory", "await-successor", "-host", "inventory-dapr", "-min", "10s", "-max", "60s"},
-				"lifecycle", "preStop", "exec", "command")
+			_ = unstructured.SetNestedField(c, int64(30), "lifecycle", "preStop", "sleep", "seconds")
 			setContainer(objs, "inventory", c)
-		}, "daprReresolveInterval"},
-		{"invoked app stops before its replacement is ready", func(objs []*unstructured.Unstructured) {
-			c := container(objs, "inventory")
-			_ = unstructured.SetNestedField(c, map[string]any{"sleep": map[string]any{"seconds": int64(30)}}, "lifecycle", "preStop")
-			setContainer(objs, "inventory", c)
-		}, "await-successor"},
-		{"sidecar stops before its app's longest wait", func(objs []*unstructured.Unstructured) {
-			c := container(objs, "inventory")
-			_ = unstructured.SetNestedField(c, []any{"/inventory", "await-successor", "-host", "inventory-dapr", "-min", "30s", "-max", "5m"},
-				"lifecycle", "preStop", "exec", "command")
-			setContainer(objs, "inventory", c)
-		}, "block-shutdown-duration"},
+		}, "callerAddressLifetime"},
 		{"a metric series per path", func(objs []*unstructured.Unstructured) {
 			c := find(objs, "Configuration", "daprshop-inventory")
 			unstructured.RemoveNestedField(c.Object, "spec", "metric", "http")
@@ -333,30 +319,26 @@ func checkDaprApp(o *unstructured.Unstructured, d appsv1.Deployment, want intent
 }
 
 // checkShutdown checks that a terminating pod loses no request: the app
-// keeps serving (its preStop hook) while the cluster stops routing to it,
-// then drains for SHUTDOWN_TIMEOUT; its sidecar serves it all that time
+// keeps serving (preStop sleep) while the cluster stops routing to it, then
+// drains for SHUTDOWN_TIMEOUT; its sidecar serves it all that time
 // (block-shutdown-duration), then drains its own calls
 // (graceful-shutdown-seconds); and the kubelet waits for all of it
 // (terminationGracePeriodSeconds). An app that other apps invoke through
-// Dapr (invoked) serves for at least daprReresolveInterval, and until its
-// callers can find another pod of it (await-successor).
+// Dapr (invoked) serves for at least callerAddressLifetime.
 func checkShutdown(name string, ann map[string]string, spec corev1.PodSpec, app corev1.Container, invoked bool) []error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(name+": "+format, args...)) }
-	hook, err := preStopOf(app)
-	switch {
-	case err != nil:
-		fail("container %s: %v", app.Name, err)
-	case hook.most <= 0:
-		fail("container %s: no preStop hook: it stops serving while the cluster still routes to it", app.Name)
-	case invoked && hook.least < daprReresolveInterval:
-		fail("container %s: preStop serves %s at least: its callers' sidecars may hold on to this pod's address for %s (daprReresolveInterval)",
-			app.Name, hook.least, daprReresolveInterval)
-	case invoked && !hook.awaitsSuccessor:
-		fail("container %s: preStop does not await-successor: with one replica, its callers fail until the replacement is ready",
-			app.Name)
+	var preStop time.Duration
+	if h := app.Lifecycle; h != nil && h.PreStop != nil && h.PreStop.Sleep != nil {
+		preStop = time.Duration(h.PreStop.Sleep.Seconds) * time.Second
 	}
-	preStop := hook.most
+	if preStop <= 0 {
+		fail("container %s: no preStop sleep: it stops serving while the cluster still routes to it", app.Name)
+	}
+	if invoked && preStop < callerAddressLifetime {
+		fail("container %s: preStop sleep %s: its callers' sidecars may hold on to this pod's address for %s (callerAddressLifetime)",
+			app.Name, preStop, callerAddressLifetime)
+	}
 	drain := 20 * time.Second // the apps' default SHUTDOWN_TIMEOUT (internal/config)
 	for _, e := range app.Env {
 		if e.Name != "SHUTDOWN_TIMEOUT" {
@@ -381,47 +363,16 @@ func checkShutdown(name string, ann map[string]string, spec corev1.PodSpec, app 
 	return errs
 }
 
-// daprReresolveInterval is how long a caller's sidecar may keep calling a
-// pod that stopped: on Kubernetes, daprd reaches another app through gRPC's
-// DNS resolver, which resolves a name again at most every 30 s. A pod that
-// stops serving sooner after it is told to stop leaves its callers failing
+// callerAddressLifetime is how long a caller's sidecar may go on calling a
+// pod after it is told to stop. On Kubernetes, daprd finds another app by
+// looking its headless Service (APP-dapr) up in the cluster's DNS and
+// keeps the answer for 20 s (resolverCacheTTL in dapr's pkg/messaging);
+// the Service forgets a terminating pod at once, but the cluster's DNS may
+// give the old answer for its TTL, 30 s (CoreDNS's `ttl 30`, as kubeadm
+// sets it). A pod that stops serving sooner leaves its callers failing
 // until then, even with a replacement ready (make k8s-e2e measured 18 to
 // 25 s of failed orders when inventory's pod was replaced, with 10 s).
-const daprReresolveInterval = 30 * time.Second
-
-// preStop is how long a container's preStop hook keeps it serving.
-type preStop struct {
-	least, most     time.Duration
-	awaitsSuccessor bool
-}
-
-// preStopOf reads c's preStop hook: a sleep, or the apps' own
-// `await-successor -host NAME -min D -max D` (internal/handover), which
-// serves for -min at least and -max at most. No hook is the zero preStop.
-func preStopOf(c corev1.Container) (preStop, error) {
-	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil {
-		return preStop{}, nil
-	}
-	h := c.Lifecycle.PreStop
-	switch {
-	case h.Sleep != nil:
-		d := time.Duration(h.Sleep.Seconds) * time.Second
-		return preStop{least: d, most: d}, nil
-	case h.Exec != nil && len(h.Exec.Command) > 1 && h.Exec.Command[1] == "await-successor":
-		fs := flag.NewFlagSet("await-successor", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		host := fs.String("host", "", "")
-		var p preStop
-		fs.DurationVar(&p.least, "min", 0, "")
-		fs.DurationVar(&p.most, "max", 0, "")
-		if err := fs.Parse(h.Exec.Command[2:]); err != nil || *host == "" || p.most < p.least {
-			return preStop{}, fmt.Errorf("preStop %q: want await-successor -host NAME -min D -max D, min <= max (%v)", h.Exec.Command, err)
-		}
-		p.awaitsSuccessor = true
-		return p, nil
-	}
-	return preStop{}, fmt.Errorf("preStop: want a sleep or await-successor, not %+v", *h)
-}
+const callerAddressLifetime = 50 * time.Second
 
 // allowedCallers are the apps Configuration c lets invoke the app it is the
 // Configuration of (none for a nil c).
