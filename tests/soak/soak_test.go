@@ -14,6 +14,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/telemetry"
+	"github.com/daprshop/daprshop/tests/compare"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/otlp"
 	"github.com/daprshop/daprshop/tests/harness/proc"
@@ -149,20 +150,32 @@ func TestSoak(t *testing.T) {
 	early, late := pool(parts[1:4]), pool(parts[tenths-3:])
 	last := parts[tenths-1]
 	store := sys.Profile.ServerNames[0]
-	flatWithin := func(ratio float64) func(name, unit string, first, final float64, firstAt, finalAt string) {
+	// grownBy checks that final is at most ratio times first, or, with a
+	// floor, at most floor higher.
+	grownBy := func(ratio, floor float64) func(name, unit string, first, final float64, firstAt, finalAt string) {
 		return func(name, unit string, first, final float64, firstAt, finalAt string) {
-			sc.Check(name, final <= first*ratio, fmt.Sprintf("%s at most %.1f× the %s %s", finalAt, ratio, unit, firstAt),
+			expected := fmt.Sprintf("%s at most %.1f× the %s %s", finalAt, ratio, unit, firstAt)
+			if floor > 0 {
+				expected += fmt.Sprintf(", or at most %g higher", floor)
+			}
+			sc.Check(name, final <= first*ratio || final-first <= floor, expected,
 				fmt.Sprintf("%.4g %s, %.4g %s (%.2f×)", first, firstAt, final, finalAt, final/first))
 		}
 	}
-	flat, stretchFlat := flatWithin(flatRatio), flatWithin(flatRatio)
+	stretchRatio := flatRatio
 	if stretch := 3 * time.Duration(orders/tenths) * time.Second / time.Duration(rate); stretch < steadyStretch {
-		stretchFlat = flatWithin(shortStretchRatio)
+		stretchRatio = shortStretchRatio
 	}
+	flat := grownBy(flatRatio, 0)
+	// A p50 of a few milliseconds moves by one from stretch to stretch (a
+	// reservation's 1.94 ms became 2.99 in one of make test's soaks): it
+	// counts as grown only when it is also higher by more than rc-check
+	// lets a median under a fixed-rate load rise.
+	flatP50 := grownBy(stretchRatio, compare.DefaultThresholds.Latency.LoadMinP50DiffMs)
 	const earlyAt, lateAt = "from 20% to 40%", "from 80% to 100%"
-	stretchFlat("flat: p50 of an answer", "p50", early.p50(), late.p50(), earlyAt, lateAt)
-	stretchFlat("flat: p50 of a reservation, from traces", "reserve p50", early.reserveP50(), late.reserveP50(), earlyAt, lateAt)
-	stretchFlat("flat: CPU per order, every process", "CPU per order", early.cpuPerOrder(), late.cpuPerOrder(), earlyAt, lateAt)
+	flatP50("flat: p50 of an answer", "p50 (ms)", early.p50(), late.p50(), earlyAt, lateAt)
+	flatP50("flat: p50 of a reservation, from traces", "reserve p50 (ms)", early.reserveP50(), late.reserveP50(), earlyAt, lateAt)
+	grownBy(stretchRatio, 0)("flat: CPU per order, every process", "CPU per order", early.cpuPerOrder(), late.cpuPerOrder(), earlyAt, lateAt)
 	// What is measured at one moment (the largest entry, a process's
 	// memory or heap) varies from one moment to the next, by more than a
 	// fifth in a short run: the largest entry is a hot SKU's, holding the
