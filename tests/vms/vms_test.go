@@ -295,17 +295,9 @@ func (s *shop) get(vm *machine.Machine, url string) (int, []byte, error) {
 // and an operator's bearer token (who acts for the customers a request
 // names).
 func (s *shop) call(vm *machine.Machine, method, url, body string) (int, []byte, error) {
-	return s.callWith(vm, method, url, body, nil)
-}
-
-// callWith is call with header's fields set too.
-func (s *shop) callWith(vm *machine.Machine, method, url, body string, header http.Header) (int, []byte, error) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -597,7 +589,6 @@ func (s *shop) place(sc *report.ScenarioRecorder, key, body string) (int, []byte
 // checks it is confirmed, readable, and notified by the notification VM.
 func (s *shop) order(t *testing.T, sc *report.ScenarioRecorder, l *ledger, customer string) {
 	t.Helper()
-	order := s.vms["order"]
 	// As a client of the API does: with an Idempotency-Key, retried with
 	// it while the answer is none or a 5xx. The first call after a sidecar
 	// came back may fail: an order placed right after inventory's sidecar
@@ -605,13 +596,9 @@ func (s *shop) order(t *testing.T, sc *report.ScenarioRecorder, l *ledger, custo
 	// their health checks, most likely because order's sidecar reconnects
 	// with gRPC's backoff, which can outlast the resiliency retries (daprd
 	// drops a failed connection at once only for an app without a policy).
-	key := http.Header{"Idempotency-Key": {"vm-" + customer}}
 	var body []byte
 	status, attempts, err := suite.UntilAnswered(func() (int, error) {
-		start := time.Now()
-		status, got, err := s.callWith(order, http.MethodPost, "http://127.0.0.1:8080/orders",
-			fmt.Sprintf(`{"customerId":%q,"items":[{"sku":%q,"quantity":2}]}`, customer, sku), key)
-		sc.Request(time.Since(start), err != nil || status >= 500)
+		status, got, err := s.place(sc, "vm-"+customer, fmt.Sprintf(`{"customerId":%q,"items":[{"sku":%q,"quantity":2}]}`, customer, sku))
 		body = got
 		return status, err
 	})
