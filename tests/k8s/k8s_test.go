@@ -141,6 +141,10 @@ func faultsUnderLoad(t *testing.T, c *shopCluster, fs []fault, suffix string, re
 					logErrorsSince(t, c, start)
 				}
 			}()
+			if !checkSidecarsIdle(t, c, sc) {
+				c.spinning = true
+				t.FailNow()
+			}
 			suite.Load(t, sc, shopOn(t, c, sc), suite.LoadOptions{
 				Duration:  duration,
 				FaultName: name,
@@ -148,6 +152,12 @@ func faultsUnderLoad(t *testing.T, c *shopCluster, fs []fault, suffix string, re
 				RetryFor:  f.retryFor(replicas),
 			})
 		})
+		if c.spinning {
+			// A sidecar that burns a core with no load starves the node:
+			// every scenario after it would fail, each after its whole
+			// time, and the suite would run into its time limit.
+			t.Fatalf("stopped after %q: a sidecar spins with no load on it", name)
+		}
 	}
 }
 
@@ -339,6 +349,9 @@ endpoints:
 type shopCluster struct {
 	*cluster.Cluster
 	issuer *authtest.Issuer
+	// spinning: checkSidecarsIdle found a sidecar burning CPU with no
+	// load on it, and the suite stops.
+	spinning bool
 }
 
 // devIssuerURL is the issuer deploy/k8s/overlays/dev names (ConfigMap

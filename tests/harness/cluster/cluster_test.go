@@ -110,6 +110,21 @@ func TestClusterServesAService(t *testing.T) {
 		t.Errorf("from the node, the Service answered %q, want a web pod's name", body)
 	}
 
+	// What a web container has used, as its cgroup counts it: starting
+	// and serving took some.
+	var pods struct {
+		Items []struct {
+			Status struct {
+				ContainerStatuses []struct{ ContainerID string }
+			}
+		}
+	}
+	c.GetJSON(t, &pods, "pods", "-l", "app=web")
+	_, id, _ := strings.Cut(pods.Items[0].Status.ContainerStatuses[0].ContainerID, "://")
+	if used := c.ContainerCPU(t, id); used <= 0 {
+		t.Errorf("web's container %s used %s of CPU, want some", id, used)
+	}
+
 	pids := c.PIDs()
 	c.Stop(t)
 	for _, pid := range pids {
