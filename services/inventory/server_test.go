@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daprshop/daprshop/api/apitest"
 	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/health"
 	"github.com/daprshop/daprshop/internal/web"
@@ -53,7 +54,7 @@ func ready(context.Context) error { return nil }
 func newTestServer(t *testing.T, store inventory.Store, cfg Config, seeded health.Check) http.Handler {
 	t.Helper()
 	m, _ := newMetrics()
-	return newServer(slog.New(slog.DiscardHandler), cfg, inventory.NewService(store, inventory.Fulfilment{}), seeded, m)
+	return apitest.Checked(t, "inventory", newServer(slog.New(slog.DiscardHandler), cfg, inventory.NewService(store, inventory.Fulfilment{}), seeded, m))
 }
 
 // serve answers one request in-process.

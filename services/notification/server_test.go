@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/api/apitest"
 	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/web"
@@ -67,7 +68,7 @@ func newTestServer(t testing.TB, sidecarStatus int) *server {
 	}}
 	svc := notification.NewService(s.sender, s.store, s.deadLetters, s.events)
 	natsReady := func(context.Context) error { return s.natsErr }
-	s.Handler = newServer(slog.New(slog.DiscardHandler), cfg, svc, nil, natsReady, newMetrics())
+	s.Handler = apitest.Checked(t, "notification", newServer(slog.New(slog.DiscardHandler), cfg, svc, nil, natsReady, newMetrics()))
 	return s
 }
 

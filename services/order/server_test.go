@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daprshop/daprshop/api/apitest"
 	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/internal/config"
 	"github.com/daprshop/daprshop/internal/web"
@@ -76,7 +77,7 @@ func newFixtureWith(t *testing.T, settings map[string]string) *fixture {
 	now := func() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
 	f.svc = order.NewService(f.inv, f.repo, ordertest.NewIdempotencyKeys(), newID, now, 0)
 	m, _ := newMetrics()
-	f.handler = newServer(slog.New(slog.DiscardHandler), cfg, f.svc, m)
+	f.handler = apitest.Checked(t, "order", newServer(slog.New(slog.DiscardHandler), cfg, f.svc, m))
 	return f
 }
 
