@@ -98,8 +98,9 @@ func TestBench(t *testing.T) {
 	b.Latency = medianLatency(fixedRuns, func(r pipelineRun) report.Latency { return r.latency })
 	b.NotificationLatency = medianLatency(fixedRuns, func(r pipelineRun) report.Latency { return r.notified })
 	b.Saturation = saturationResult{
-		OrdersPerSecond: median(saturatedRuns, func(r pipelineRun) float64 { return r.ordersPerSecond }),
-		Latency:         medianLatency(saturatedRuns, func(r pipelineRun) report.Latency { return r.latency }),
+		OrdersPerSecond:   median(saturatedRuns, func(r pipelineRun) float64 { return r.ordersPerSecond }),
+		NotifiedPerSecond: median(saturatedRuns, func(r pipelineRun) float64 { return r.notifiedPerSecond }),
+		Latency:           medianLatency(saturatedRuns, func(r pipelineRun) report.Latency { return r.latency }),
 	}
 	b.OrdersPerSecond = b.Saturation.OrdersPerSecond
 
@@ -113,6 +114,7 @@ func TestBench(t *testing.T) {
 			RSSMB:                   fixedRuns[len(fixedRuns)-1].rssMB[name],
 		})
 	}
+	b.Calls = callsMedian(fixedRuns)
 	b.AppCPUMillisPerOrder = median(fixedRuns, func(r pipelineRun) float64 {
 		return (r.cpu["order"] + r.cpu["inventory"]) / float64(r.confirmed) * 1000
 	})
@@ -219,10 +221,12 @@ func children(s otlp.Span, spans []otlp.Span) []otlp.Span {
 // pipelineRun is one run of orders through the whole system.
 type pipelineRun struct {
 	confirmed, failed, unnotified int
-	ordersPerSecond               float64
+	ordersPerSecond               float64 // orders answered
+	notifiedPerSecond             float64 // orders notified, placing to notification
 	latency, notified             report.Latency
 	cpu                           map[string]float64 // CPU seconds used during the run, by process
 	rssMB                         map[string]float64
+	calls                         map[string]float64 // calls per order, by caller and kind (calls)
 }
 
 // runPipeline places orders for benchRun, paced by pacer (with workers
@@ -233,6 +237,7 @@ func runPipeline(t *testing.T, sys *suite.Shop, notes *suite.Notifications, sc *
 	t.Helper()
 	sc.Phase(fmt.Sprintf("run of %s", benchRun))
 	before := usage(t, sys)
+	callsBefore := calls(t, sys)
 	placed := map[string]time.Time{}
 	var latencies []time.Duration
 	run := pipelineRun{}
@@ -259,6 +264,17 @@ func runPipeline(t *testing.T, sys *suite.Shop, notes *suite.Notifications, sc *
 	run.latency = report.Percentiles(latencies)
 	delays, missing := notificationDelays(notes, placed, 30*time.Second)
 	run.notified, run.unnotified = report.Percentiles(delays), missing
+	// The pipeline's rate: from the first order placed to the last
+	// notification out, which at saturation trails the answers.
+	var lastNotified time.Time
+	for id := range placed {
+		if at, ok := notes.First(id); ok && at.After(lastNotified) {
+			lastNotified = at
+		}
+	}
+	run.notifiedPerSecond = float64(len(placed)-missing) / lastNotified.Sub(first).Seconds()
+	// Every order's calls are made once its notification is out.
+	run.calls = perOrder(callsBefore, calls(t, sys), run.confirmed)
 	run.cpu, run.rssMB = map[string]float64{}, map[string]float64{}
 	for name, u := range after {
 		run.cpu[name] = u.CPUSeconds - before[name].CPUSeconds
@@ -376,6 +392,9 @@ type figures struct {
 	SidecarHopMillis     float64
 	AppCPUMillisPerOrder float64
 	Resources            []benchResource
+	// Calls is how many calls of each kind an order makes, at the fixed
+	// rate (callsMedian).
+	Calls []callCount
 	// Profiles says what each app spends its CPU time on, from a CPU
 	// profile of the first run at the fixed rate (kept beside the report
 	// in profiles/<app>.pprof).
@@ -383,8 +402,12 @@ type figures struct {
 }
 
 type saturationResult struct {
-	OrdersPerSecond float64
-	Latency         report.Latency
+	// OrdersPerSecond are the orders answered a second; NotifiedPerSecond
+	// the orders whose notification went out, from the first order placed
+	// to the last notification: what the whole pipeline carries.
+	OrdersPerSecond   float64
+	NotifiedPerSecond float64
+	Latency           report.Latency
 }
 
 type benchResource struct {
@@ -405,7 +428,13 @@ func (b figures) measure(fixed, saturated *report.ScenarioRecorder) {
 	for _, r := range b.Resources {
 		fixed.Measure("CPU per 1,000 orders: "+r.Process, r.CPUSecondsPer1000Orders, "s")
 	}
+	for _, c := range b.Calls {
+		if strings.HasSuffix(c.Call, " (all)") {
+			fixed.Measure("calls per order: "+c.Call, c.PerOrder, "1")
+		}
+	}
 	saturated.Measure("orders per second", b.Saturation.OrdersPerSecond, "1/s")
+	saturated.Measure("notified orders per second", b.Saturation.NotifiedPerSecond, "1/s")
 }
 
 func (b figures) markdown() string {
@@ -415,7 +444,8 @@ func (b figures) markdown() string {
 	s.WriteString("| pipeline | orders/s | p50 ms | p90 ms | p99 ms |\n| --- | ---: | ---: | ---: | ---: |\n")
 	fmt.Fprintf(&s, "| POST /orders at %d orders/s | %d | %.1f | %.1f | %.1f |\n", b.FixedRate, b.FixedRate, b.Latency.P50, b.Latency.P90, b.Latency.P99)
 	fmt.Fprintf(&s, "| order → notification on NATS at %d orders/s | %d | %.1f | %.1f | %.1f |\n", b.FixedRate, b.FixedRate, b.NotificationLatency.P50, b.NotificationLatency.P90, b.NotificationLatency.P99)
-	fmt.Fprintf(&s, "| POST /orders at saturation (%d clients) | %.0f | %.1f | %.1f | %.1f |\n\n", b.Clients, b.Saturation.OrdersPerSecond, b.Saturation.Latency.P50, b.Saturation.Latency.P90, b.Saturation.Latency.P99)
+	fmt.Fprintf(&s, "| POST /orders at saturation (%d clients) | %.0f | %.1f | %.1f | %.1f |\n", b.Clients, b.Saturation.OrdersPerSecond, b.Saturation.Latency.P50, b.Saturation.Latency.P90, b.Saturation.Latency.P99)
+	fmt.Fprintf(&s, "| order → notification at saturation, first order to last notification | %.0f | | | |\n\n", b.Saturation.NotifiedPerSecond)
 	s.WriteString("| sidecar overhead | via Dapr p50 ms | direct p50 ms | ratio (p50) | via Dapr p99 ms | direct p99 ms |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, o := range b.Overhead {
 		fmt.Fprintf(&s, "| %s | %.3f | %.3f | %.1f× | %.3f | %.3f |\n", o.Name, o.Dapr.P50, o.Direct.P50, o.RatioP50, o.Dapr.P99, o.Direct.P99)
@@ -426,6 +456,7 @@ func (b figures) markdown() string {
 	for _, r := range b.Resources {
 		fmt.Fprintf(&s, "| %s | %.2f | %.1f |\n", r.Process, r.CPUSecondsPer1000Orders, r.RSSMB)
 	}
+	s.WriteString(callsMarkdown(b.Calls))
 	s.WriteString(profilesMarkdown(b.Profiles))
 	return s.String()
 }
