@@ -9,7 +9,7 @@ include mk/knobs.mk mk/build.mk mk/kubernetes.mk
 
 .DEFAULT_GOAL := build
 
-.PHONY: FORCE backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
+.PHONY: FORCE monitoring-check backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
 
 # Every target, from the comments above their rules, and every knob, with
 # its default and what it does.
@@ -31,10 +31,16 @@ run: build
 # Then a short soak of 3,000 orders (a minute), alone, since its invariants
 # compare figures measured at the start and at the end of its run: with
 # other suites beside it the machine's load would change between the two.
-test: packages k8s-packages build sentry $(PREVIOUS_DAPRD) k8s-validate k8s-e2e-images $(DAPR_CHART)
+test: packages k8s-packages build sentry $(PREVIOUS_DAPRD) k8s-validate k8s-e2e-images $(DAPR_CHART) $(PROMTOOL)
 	go vet ./...
 	go test -race -count=1 -timeout 30m ./tests/e2e ./tests/k8s $$(go list ./... | grep -v -e /tests/bench$$ -e /tests/e2e$$ -e /tests/k8s$$ -e /tests/soak$$)
 	SOAK_ORDERS=3000 go test -count=1 -timeout 5m ./tests/soak/
+
+# deploy/monitoring's alerts and dashboard: promtool checks the rules and
+# runs their tests (each alert fired by series that must fire it, and not
+# by others), and every dashboard query parses (make test runs it too).
+monitoring-check: $(PROMTOOL)
+	go test -count=1 -v ./deploy/monitoring/
 
 # deploy/selfhosted alone, verbose: the units verified, and the system on
 # four network-namespace hosts started from them (make test runs it too).
@@ -43,7 +49,7 @@ selfhosted-hosts: packages daprd sentry
 
 # The unit tests: the domain, the handlers in process, the fakes, and
 # notification's NATS side on a real nats-server; no daprd.
-unit: packages
+unit: packages $(PROMTOOL)
 	go test -race -count=1 $$(go list ./... | grep -v -e /tests/ -e $(CONTRACT_PACKAGES))
 
 # The adapters' contracts: each service's Dapr adapter against a real

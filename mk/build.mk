@@ -53,6 +53,15 @@ cli: $(DAPR_CLI)
 $(DAPR_CLI): tools/dapr-cli/go.mod tools/dapr-cli/go.sum tools/dapr-cli/main.go
 	cd tools/dapr-cli && $(GO_BUILD) -ldflags "-X main.version=$(CLI_VERSION)" -o $(abspath $@) .
 
+# promtool, which checks deploy/monitoring's alerts, from Debian's
+# prometheus package: unpacked into out/, not installed, since installing
+# the package would start a Prometheus server on this machine.
+PROMTOOL := out/promtool/usr/bin/promtool
+$(PROMTOOL):
+	rm -rf out/promtool && mkdir -p out/promtool
+	cd out/promtool && apt-get download prometheus && dpkg-deb -x prometheus_*.deb . && rm prometheus_*.deb
+	@test -x $@ || { echo "$@: not in Debian's prometheus package" >&2; exit 1; }
+
 # The Debian packages the tests need: the servers they start, the tools
 # that give each run a network namespace of its own, systemd-analyze to
 # check the units of deploy/selfhosted, the headless browser that checks

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/daprshop/daprshop/deploy/monitoring"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/suite"
@@ -104,6 +105,30 @@ func TestMetricsAgreeWithTheSuite(t *testing.T) {
 		cancel()
 		sc.Check(c.app.ID+" "+c.sample, got == float64(c.want), fmt.Sprint(c.want), fmt.Sprint(got))
 	}
+
+	// What deploy/monitoring's alerts and dashboard read is there: every
+	// metric they name is one of the apps' or the sidecars' /metrics.
+	names, err := monitoring.MetricNames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, app := range sys.Apps {
+		for _, url := range []string{app.URL + "/metrics", app.MetricsURL} {
+			samples, err := system.Samples(suite.HTTPClient, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for sample := range samples {
+				name, _, _ := strings.Cut(sample, "{")
+				exported[name] = true
+			}
+		}
+	}
+	missing := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return exported[n] })
+	sc.Check("the alerts and the dashboard name only metrics the system exports", len(missing) == 0,
+		fmt.Sprintf("all %d metrics of deploy/monitoring on the apps' or the sidecars' /metrics", len(names)),
+		fmt.Sprintf("%d missing: %s", len(missing), strings.Join(missing, ", ")))
 
 	// Each sidecar's latency histograms time every operation it counted:
 	// a percentile computed from them covers every call.
