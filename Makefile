@@ -9,7 +9,7 @@ include mk/knobs.mk mk/build.mk mk/kubernetes.mk
 
 .DEFAULT_GOAL := build
 
-.PHONY: FORCE monitoring-check backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
+.PHONY: FORCE monitoring-check token devissuer backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
 
 # Every target, from the comments above their rules, and every knob, with
 # its default and what it does.
@@ -17,9 +17,20 @@ help:
 	@go run ./tests/cmd/help
 
 # Runs the system in the foreground through `dapr run -f`; Ctrl-C stops it.
-# BACKEND=postgres-rabbitmq runs it on PostgreSQL and RabbitMQ (as root).
-run: build
+# BACKEND=postgres-rabbitmq runs it on PostgreSQL and RabbitMQ (as root);
+# RUN_SECURED=true runs it as production does: tokens, an issuer of
+# clients' tokens (make token), NATS in JWT mode, mTLS from a sentry.
+run: build $(if $(filter true,$(RUN_SECURED)),devissuer sentry)
 	bash deploy/selfhosted/run.sh
+
+# Prints a token from the development issuer of `RUN_SECURED=true make
+# run`, for CUSTOMER (CUSTOMER=c-1), or an operator's (ROLE=operator):
+#   curl -H "Authorization: Bearer $(make -s token CUSTOMER=c-1)" ...
+token:
+	@curl -sS --fail-with-body --get --data-urlencode "customer=$(CUSTOMER)" --data-urlencode "role=$(ROLE)" \
+		http://127.0.0.1:8088/token; rc=$$?; \
+	if [ $$rc -eq 7 ]; then echo "make token: nothing serves tokens on 127.0.0.1:8088: start RUN_SECURED=true make run first" >&2; fi; \
+	exit $$rc
 
 # Everything CI runs: vet, unit tests, the end-to-end tests on real daprd,
 # Redis and NATS (each test run in a network namespace of its own), the

@@ -13,6 +13,10 @@ GO_BUILD := CGO_ENABLED=0 go build -trimpath
 # Every binary make run starts: the services, daprd and the dapr CLI.
 build: services daprd cli
 
+# The development issuer of RUN_SECURED=true make run (tools/devissuer).
+devissuer:
+	go build -o $(OUT)/bin/devissuer ./tools/devissuer
+
 # The three services' binaries, under out/bin.
 services:
 	go run ./tools/build/cmd/build -o $(OUT)/bin

@@ -8,7 +8,9 @@
 # answer, starting those that do not: Redis (127.0.0.1:6379) for `redis`,
 # PostgreSQL (127.0.0.1:5432) and RabbitMQ (127.0.0.1:5672) for
 # `postgres-rabbitmq`, and NATS (127.0.0.1:4222) for both. On exit it stops
-# what it started, and only that.
+# what it started, and only that. RUN_SECURED=true runs the system as
+# production does (start_secured): tokens, an issuer, mTLS, NATS in JWT
+# mode.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,6 +24,14 @@ postgres-rabbitmq)
 	[ "$(id -u)" -eq 0 ] || { echo "run: BACKEND=$backend runs PostgreSQL as its own user: run as root" >&2; exit 2; } ;;
 *)
 	echo "run: BACKEND=$backend: want redis or postgres-rabbitmq" >&2
+	exit 2 ;;
+esac
+# RUN_SECURED=true runs the system as production does (start_secured).
+secured=${RUN_SECURED:-false}
+case $secured in
+true | false) ;;
+*)
+	echo "run: RUN_SECURED=$secured: want true or false" >&2
 	exit 2 ;;
 esac
 # DAPRD names another daprd to run (relative to the repository).
@@ -162,6 +172,76 @@ start_rabbitmq() {
 		RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RUNNING_UNDER_SYSTEMD=1 "$rabbitmq_bin/rabbitmq-server"
 }
 
+# start_secured starts, on loopback, what production has and development
+# does without, and exports what the apps and sidecars read of it: NATS in
+# JWT mode, trusting the account notification signs each customer's
+# credentials with (notification nats-trust); sentry, the certificate
+# authority of the sidecars' mTLS, which deploy/selfhosted/config.yaml
+# turns on with its access policy, as on the VMs; the development issuer
+# of clients' tokens (tools/devissuer, which make token asks); and a Dapr
+# API token and an app token made for this run.
+start_secured() {
+	local port
+	for port in 4222 8088 8089 50001; do
+		if listening "$port"; then
+			echo "run: RUN_SECURED=true starts servers of its own, and 127.0.0.1:$port is taken" >&2
+			exit 1
+		fi
+	done
+	need nats-server nats-server
+	scratch secured
+	local dir=$scratch_dir trust=$scratch_dir/nats-trust
+	"$out/bin/notification" nats-trust "$trust" >"$state/nats-trust.log" 2>&1 ||
+		{ echo "run: notification nats-trust failed; see $state/nats-trust.log" >&2; exit 1; }
+	cp "$trust/nats-server/daprshop-trust.conf" "$dir/"
+	printf 'listen: 127.0.0.1:4222\ninclude daprshop-trust.conf\n' >"$dir/nats.conf"
+	start nats 4222 nats-server -c "$dir/nats.conf"
+	export NATS_CREDENTIALS=$trust/notification/nats.creds
+	export NATS_ACCOUNT_SIGNING_KEY=$trust/notification/nats-account-signing-key
+	NATS_ACCOUNT=$(cat "$trust/notification/nats-account")
+	export NATS_ACCOUNT
+
+	local sentry=${SENTRY:-out/bin/sentry}
+	case $sentry in /*) ;; *) sentry=$root/$sentry ;; esac
+	mkdir "$dir/sentry"
+	start sentry 50001 "$sentry" --mode standalone --config "$root/deploy/selfhosted/config.yaml" \
+		--issuer-credentials "$dir/sentry" --trust-domain localhost --listen-address 127.0.0.1 --port 50001 \
+		--healthz-listen-address 127.0.0.1 --healthz-port 8090 --metrics-listen-address 127.0.0.1 --metrics-port 9099
+	for _ in $(seq 100); do
+		[ -s "$dir/sentry/ca.crt" ] && break
+		sleep 0.1
+	done
+	[ -s "$dir/sentry/ca.crt" ] || { echo "run: sentry made no ca.crt; see $state/sentry.log" >&2; exit 1; }
+	DAPR_TRUST_ANCHORS=$(cat "$dir/sentry/ca.crt")
+	export DAPR_TRUST_ANCHORS
+
+	start devissuer 8088 "$out/bin/devissuer" -issuer 127.0.0.1:8089 -tokens 127.0.0.1:8088
+	export AUTH_ISSUER=http://127.0.0.1:8089 AUTH_AUDIENCE=daprshop
+	DAPR_API_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+	APP_API_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+	export DAPR_API_TOKEN APP_API_TOKEN
+}
+
+# derive_runfile writes the run file make run runs, $state/dapr.yaml, as
+# deploy/selfhosted/dapr.yaml with each sed expression applied, each
+# checked by the pattern after it: the copy sits at the same depth, so its
+# other paths still resolve.
+derive_runfile() { # (sed-expression want-pattern)...
+	local from=$runfile args=() wants=()
+	while [ $# -gt 0 ]; do
+		args+=(-e "$1")
+		wants+=("$2")
+		shift 2
+	done
+	runfile=$state/dapr.yaml
+	sed "${args[@]}" "$from" >"$runfile.new"
+	mv "$runfile.new" "$runfile"
+	local want
+	for want in "${wants[@]}"; do
+		grep -q -- "$want" "$runfile" || { echo "run: deploy/selfhosted/dapr.yaml changed: cannot set $want" >&2; exit 1; }
+	done
+}
+
 runfile=$root/deploy/selfhosted/dapr.yaml
 case $backend in
 redis)
@@ -185,15 +265,25 @@ postgres-rabbitmq)
 	mkdir -p "$state/resources"
 	cp "$root"/components/*.yaml "$state/resources/"
 	cp "$root/components/$backend"/*.yaml "$state/resources/"
-	runfile=$state/dapr.yaml
-	sed -e 's|resourcesPaths: \["../../components"\]|resourcesPaths: ["resources"]|' \
-		-e 's|ORDERSTORE_CREATE_ETAG: "2147483647"|ORDERSTORE_CREATE_ETAG: ""|' "$root/deploy/selfhosted/dapr.yaml" >"$runfile"
-	for want in 'resourcesPaths: \["resources"\]' 'ORDERSTORE_CREATE_ETAG: ""'; do
-		grep -q "$want" "$runfile" || { echo "run: deploy/selfhosted/dapr.yaml changed: cannot set $want for $backend" >&2; exit 1; }
-	done
+	derive_runfile 's|resourcesPaths: \["../../components"\]|resourcesPaths: ["resources"]|' 'resourcesPaths: \["resources"\]' \
+		's|ORDERSTORE_CREATE_ETAG: "2147483647"|ORDERSTORE_CREATE_ETAG: ""|' 'ORDERSTORE_CREATE_ETAG: ""'
 	;;
 esac
-running nats 4222 || { need nats-server nats-server && start nats 4222 nats-server --addr 127.0.0.1 --port 4222; }
+mtls=
+if [ "$secured" = true ]; then
+	start_secured
+	# The apps take their tokens and issuer from the environment, and the
+	# sidecars their configuration from the VMs' (mTLS, access policy).
+	derive_runfile '/INSECURE_NO_TOKENS: "true"/d' 'APP_HOST: 127.0.0.1' \
+		's|configFilePath: ../../components/config.yaml|configFilePath: ../../deploy/selfhosted/config.yaml|' 'configFilePath: ../../deploy/selfhosted/config.yaml'
+	grep -q INSECURE_NO_TOKENS "$runfile" && { echo "run: deploy/selfhosted/dapr.yaml changed: cannot leave out INSECURE_NO_TOKENS" >&2; exit 1; }
+	# The CLI turns mTLS on itself for a configuration that enables it,
+	# with sentry at localhost:50001; sentry listens on 127.0.0.1 only,
+	# and localhost may resolve to ::1 first. The later flag wins.
+	mtls="--enable-mtls --sentry-address 127.0.0.1:50001"
+else
+	running nats 4222 || { need nats-server nats-server && start nats 4222 nats-server --addr 127.0.0.1 --port 4222; }
+fi
 
 # The CLI runs $DAPR_RUNTIME_PATH/.dapr/bin/daprd. That is a wrapper here: the
 # run file cannot set these two listen addresses, and daprd's defaults bind
@@ -204,7 +294,7 @@ runtime=$state/runtime
 mkdir -p "$runtime/.dapr/bin"
 cat >"$runtime/.dapr/bin/daprd" <<WRAPPER
 #!/bin/sh
-exec "$daprd" "\$@" --metrics-listen-address 127.0.0.1 --dapr-internal-grpc-listen-address 127.0.0.1 --dapr-graceful-shutdown-seconds 15
+exec "$daprd" "\$@" --metrics-listen-address 127.0.0.1 --dapr-internal-grpc-listen-address 127.0.0.1 --dapr-graceful-shutdown-seconds 15 $mtls
 WRAPPER
 chmod +x "$runtime/.dapr/bin/daprd"
 
@@ -213,7 +303,9 @@ chmod +x "$runtime/.dapr/bin/daprd"
 export DAPR_RUNTIME_PATH=$runtime
 export DAPR_HOST_IP=${DAPR_HOST_IP:-127.0.0.1}
 
-echo "run: INSECURE, for development only: no Dapr API or app tokens (INSECURE_NO_TOKENS in deploy/selfhosted/dapr.yaml), and no AUTH_ISSUER: every client is taken for an operator" >&2
+if [ "$secured" = false ]; then
+	echo "run: INSECURE, for development only: no Dapr API or app tokens (INSECURE_NO_TOKENS in deploy/selfhosted/dapr.yaml), and no AUTH_ISSUER: every client is taken for an operator (RUN_SECURED=true runs it as production does)" >&2
+fi
 
 # tee ignores Ctrl-C so that the shutdown's own log lines still get through.
 "$out/bin/dapr" run -f "$runfile" > >(trap '' INT && exec tee "$state/dapr.log") 2>&1 &
@@ -240,7 +332,20 @@ if [ -z "$ready" ]; then
 	exit 1
 fi
 
-cat >&2 <<MSG
+if [ "$secured" = true ]; then
+	cat >&2 <<MSG
+
+run: daprshop is up on daprd $("$daprd" --version), backend $backend, secured: every client presents a token
+(make token), the sidecars talk mTLS, NATS takes customers' credentials only. The API is at http://127.0.0.1:8080
+  curl -s -XPOST 127.0.0.1:8080/orders -H 'Content-Type: application/json' \\
+    -H "Authorization: Bearer \$(make -s token CUSTOMER=c-1)" -d '{"items":[{"sku":"SKU-1","quantity":2}]}'
+  curl -s 127.0.0.1:8081/items -H "Authorization: Bearer \$(make -s token CUSTOMER=c-1)"
+  curl -s 127.0.0.1:8082/notifications -H "Authorization: Bearer \$(make -s token CUSTOMER=c-1)"
+Notifications go out on NATS subjects notifications.<customerId>. Ctrl-C stops everything.
+
+MSG
+else
+	cat >&2 <<MSG
 
 run: daprshop is up on daprd $("$daprd" --version), backend $backend. The API is at http://127.0.0.1:8080
   curl -s -XPOST 127.0.0.1:8080/orders -H 'Content-Type: application/json' \\
@@ -250,4 +355,5 @@ run: daprshop is up on daprd $("$daprd" --version), backend $backend. The API is
 Notifications go out on NATS subjects notifications.<customerId>. Ctrl-C stops everything.
 
 MSG
+fi
 wait "$cli"

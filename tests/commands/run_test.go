@@ -30,24 +30,38 @@ const runUpTimeout = 2 * time.Minute
 // runIsUp is what `make run` says once every app answers.
 const runIsUp = "run: daprshop is up"
 
-// TestMakeRun runs `make run` on each backend profile, in namespaces of
-// its own (as root: PostgreSQL runs as its own user), types the README's
-// order into it, and stops it as a Ctrl-C does: the order is confirmed and
-// notified, make ends by the Ctrl-C, and once it has, nothing it started is
-// left running, nor any server's data.
+// TestMakeRun runs `make run` on each backend profile, and secured
+// (RUN_SECURED=true), in namespaces of its own (as root: PostgreSQL runs
+// as its own user), types the README's order into it, and stops it as a
+// Ctrl-C does: the order is confirmed and notified, make ends by the
+// Ctrl-C, and once it has, nothing it started is left running, nor any
+// server's data. Secured, a client without a token is refused and
+// another customer's token does not find the order.
 func TestMakeRun(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("make run in a network namespace of its own, entered to type the README's commands: as root")
 	}
 	root := repo.Root(t)
-	order := readmeBlock(t, root, "With the system up, place an order:")
 	// What make run builds first, built here, outside the namespace and
 	// its timeout (the dapr CLI takes minutes on a fresh machine).
-	runMake(t, root, 20*time.Minute, nil, "build")
+	runMake(t, root, 20*time.Minute, nil, "build", "devissuer", "sentry")
+	type runCase struct {
+		name    string
+		args    []string
+		order   string // the README's order
+		secured bool
+	}
+	var cases []runCase
 	for _, profile := range system.Profiles {
-		t.Run(profile.Name, func(t *testing.T) {
+		cases = append(cases, runCase{profile.Name, []string{"BACKEND=" + profile.Name},
+			readmeBlock(t, root, "With the system up, place an order:"), false})
+	}
+	cases = append(cases, runCase{"secured", []string{"RUN_SECURED=true"},
+		readmeBlock(t, root, "With it up, place an order as c-1:"), true})
+	for _, rc := range cases {
+		t.Run(rc.name, func(t *testing.T) {
 			scratchBefore := runScratch(t)
-			argv := ownMachine("make", "--no-print-directory", "run", "BACKEND="+profile.Name)
+			argv := ownMachine(append([]string{"make", "--no-print-directory", "run"}, rc.args...)...)
 			// A Ctrl-C reaches make and what it started, not the
 			// namespace's init (ownMachine), which then says how make
 			// ended.
@@ -55,13 +69,14 @@ func TestMakeRun(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), runUpTimeout)
 			defer cancel()
 			if err := proc.WaitUntil(ctx, func(context.Context) error { return said(run, runIsUp) }, run); err != nil {
-				t.Fatalf("make run BACKEND=%s: %v", profile.Name, err)
+				t.Fatalf("make run %s: %v", strings.Join(rc.args, " "), err)
 			}
 			// Only now is make surely in the namespace: unshare enters it
 			// after it started.
 			ns := fmt.Sprintf("/proc/%d/ns/net", run.PID())
 
-			typed := exec.Command("nsenter", "--net="+ns, "sh", "-c", order)
+			typed := exec.Command("nsenter", "--net="+ns, "sh", "-c", rc.order)
+			typed.Dir = root // make token, secured
 			out, err := typed.Output()
 			if err != nil {
 				t.Fatalf("the README's order: %v\n%s", err, out)
@@ -76,8 +91,13 @@ func TestMakeRun(t *testing.T) {
 				}}}
 			ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
+			var token string // c-1's, secured
+			if rc.secured {
+				token = runToken(t, ctx, client, "customer=c-1")
+				checkSecured(t, ctx, client, placed.ID, runToken(t, ctx, client, "customer=c-2"))
+			}
 			notified := func(ctx context.Context) error {
-				body, err := get(ctx, client, "http://127.0.0.1:8082/notifications?customerId=c-1")
+				body, err := get(ctx, client, "http://127.0.0.1:8082/notifications?customerId=c-1", token)
 				if err == nil && !strings.Contains(body, placed.ID) {
 					err = fmt.Errorf("no notification of order %s: %s", placed.ID, body)
 				}
@@ -103,6 +123,50 @@ func TestMakeRun(t *testing.T) {
 				t.Errorf("servers' data left behind: %v", left)
 			}
 		})
+	}
+}
+
+// runToken asks the development issuer of a secured make run for a token
+// (query: customer=ID, role=operator), as make token does.
+func runToken(t *testing.T, ctx context.Context, client *http.Client, query string) string {
+	t.Helper()
+	token, err := get(ctx, client, "http://127.0.0.1:8088/token?"+query, "")
+	if err != nil {
+		t.Fatalf("a token for %s: %v", query, err)
+	}
+	return strings.TrimSpace(token)
+}
+
+// checkSecured checks what a secured make run refuses: order id read
+// without a token (401), or with another customer's (404, as an order
+// that does not exist); and a restock by a customer (403).
+func checkSecured(t *testing.T, ctx context.Context, client *http.Client, id, otherCustomer string) {
+	t.Helper()
+	for _, c := range []struct {
+		what, method, url, token string
+		want                     int
+	}{
+		{"the order read without a token", http.MethodGet, "http://127.0.0.1:8080/orders/" + id, "", http.StatusUnauthorized},
+		{"the order read with another customer's token", http.MethodGet, "http://127.0.0.1:8080/orders/" + id, otherCustomer, http.StatusNotFound},
+		{"a restock by a customer", http.MethodPost, "http://127.0.0.1:8081/items/SKU-1/restock", otherCustomer, http.StatusForbidden},
+	} {
+		req, err := http.NewRequestWithContext(ctx, c.method, c.url, strings.NewReader(`{"quantity":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Errorf("%s: %v", c.what, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: %d, want %d", c.what, resp.StatusCode, c.want)
+		}
 	}
 }
 
@@ -200,10 +264,15 @@ func said(p *proc.Process, text string) error {
 	return err
 }
 
-func get(ctx context.Context, client *http.Client, url string) (string, error) {
+// get answers the body of GET url, presenting token when not "", or an
+// error unless the answer is 200.
+func get(ctx context.Context, client *http.Client, url, token string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -67,6 +67,12 @@ var (
 		Doc: "the kube-apiserver that deploy/k8s is validated against"}
 	Backend = Knob{Name: "BACKEND", Default: "redis", Targets: "run e2e contracts soak bench vm-e2e",
 		Doc: "the backend profile the sidecars' state and pub/sub run on: `redis` (components/) or `postgres-rabbitmq` (components/postgres-rabbitmq/, as root)"}
+	RunSecured = Knob{Name: "RUN_SECURED", Default: "false", Targets: "run",
+		Doc: "`true` runs the system as production does: Dapr API and app tokens, a development issuer of clients' tokens (`make token`), NATS in JWT mode, mTLS between the sidecars from a sentry"}
+	TokenCustomer = Knob{Name: "CUSTOMER", Targets: "token",
+		Doc: "the customer `make token` asks the development issuer of `RUN_SECURED=true make run` a token for"}
+	TokenRole = Knob{Name: "ROLE", Targets: "token",
+		Doc: "`operator` makes `make token` ask for an operator's token (for CUSTOMER, or one named operator)"}
 	ServicesDir = Knob{Name: "SERVICES_DIR", DefaultDoc: "built from this checkout", Targets: "test e2e bench selfhosted-hosts",
 		Doc: "a directory holding order, inventory and notification binaries to run instead of building them from this checkout"}
 
@@ -115,7 +121,7 @@ var (
 
 // All is every knob, in the order `make help` lists them.
 var All = []Knob{
-	Daprd, DaprVersion, Sentry, KubeAPIServer, Backend, ServicesDir,
+	Daprd, DaprVersion, Sentry, KubeAPIServer, Backend, RunSecured, TokenCustomer, TokenRole, ServicesDir,
 	E2ERun, E2ECount, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, Finding,
 	RCCandidate, RCBase, RCRounds, RCSuite, MatrixVersions,
 	FuzzTime, ImageRegistry, ReportSampleOut, SoakOrders, SoakOut, SoakRate,
