@@ -9,7 +9,7 @@ include mk/knobs.mk mk/build.mk mk/kubernetes.mk
 
 .DEFAULT_GOAL := build
 
-.PHONY: FORCE monitoring-check token devissuer backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
+.PHONY: FORCE monitoring-check token listen devissuer backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
 
 # Every target, from the comments above their rules, and every knob, with
 # its default and what it does.
@@ -22,6 +22,13 @@ help:
 # clients' tokens (make token), NATS in JWT mode, mTLS from a sentry.
 run: build $(if $(filter true,$(RUN_SECURED)),devissuer sentry)
 	bash deploy/selfhosted/run.sh
+
+# Shows CUSTOMER's notifications (CUSTOMER=c-1) as they arrive on NATS,
+# as that customer's client gets them: with NATS credentials issued for
+# the customer's token under RUN_SECURED=true make run, without any
+# otherwise. Ctrl-C stops it.
+listen:
+	@go run ./tools/listen -customer '$(CUSTOMER)'
 
 # Prints a token from the development issuer of `RUN_SECURED=true make
 # run`, for CUSTOMER (CUSTOMER=c-1), or an operator's (ROLE=operator):

@@ -75,6 +75,15 @@ func TestMakeRun(t *testing.T) {
 			// after it started.
 			ns := fmt.Sprintf("/proc/%d/ns/net", run.PID())
 
+			// The customer's client, listening as make listen does.
+			listen := proc.Start(t, proc.Spec{Name: "make-listen", Path: "nsenter", Args: []string{"--net=" + ns, "make", "--no-print-directory", "listen", "CUSTOMER=c-1"},
+				Dir: root, LogDir: t.TempDir(), StopGroup: true, EndsByStopSignal: true})
+			ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := proc.WaitUntil(ctx, func(context.Context) error { return said(listen, "listening on notifications.c-1") }, listen); err != nil {
+				t.Fatalf("make listen CUSTOMER=c-1: %v", err)
+			}
+
 			typed := exec.Command("nsenter", "--net="+ns, "sh", "-c", rc.order)
 			typed.Dir = root // make token, secured
 			out, err := typed.Output()
@@ -105,6 +114,12 @@ func TestMakeRun(t *testing.T) {
 			}
 			if err := proc.WaitUntil(ctx, notified, run); err != nil {
 				t.Errorf("order %s not notified: %v", placed.ID, err)
+			}
+			if err := proc.WaitUntil(ctx, func(context.Context) error { return said(listen, placed.ID) }, listen); err != nil {
+				t.Errorf("make listen CUSTOMER=c-1 showed no notification of order %s: %v", placed.ID, err)
+			}
+			if err := listen.Shutdown(); err != nil {
+				t.Errorf("make listen, Ctrl-C: %v", err)
 			}
 
 			if err := run.Shutdown(); err != nil {

@@ -69,8 +69,8 @@ var (
 		Doc: "the backend profile the sidecars' state and pub/sub run on: `redis` (components/) or `postgres-rabbitmq` (components/postgres-rabbitmq/, as root)"}
 	RunSecured = Knob{Name: "RUN_SECURED", Default: "false", Targets: "run",
 		Doc: "`true` runs the system as production does: Dapr API and app tokens, a development issuer of clients' tokens (`make token`), NATS in JWT mode, mTLS between the sidecars from a sentry"}
-	TokenCustomer = Knob{Name: "CUSTOMER", Targets: "token",
-		Doc: "the customer `make token` asks the development issuer of `RUN_SECURED=true make run` a token for"}
+	TokenCustomer = Knob{Name: "CUSTOMER", Targets: "token listen",
+		Doc: "the customer `make token` asks the development issuer of `RUN_SECURED=true make run` a token for, and whose notifications `make listen` shows"}
 	TokenRole = Knob{Name: "ROLE", Targets: "token",
 		Doc: "`operator` makes `make token` ask for an operator's token (for CUSTOMER, or one named operator)"}
 	ServicesDir = Knob{Name: "SERVICES_DIR", DefaultDoc: "built from this checkout", Targets: "test e2e bench selfhosted-hosts",
