@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,32 +62,11 @@ func TestMakeRun(t *testing.T) {
 	for _, rc := range cases {
 		t.Run(rc.name, func(t *testing.T) {
 			scratchBefore := runScratch(t)
-			argv := ownMachine(append([]string{"make", "--no-print-directory", "run"}, rc.args...)...)
-			// A Ctrl-C reaches make and what it started, not the
-			// namespace's init (ownMachine), which then says how make
-			// ended.
-			run := proc.Start(t, proc.Spec{Name: "make-run", Path: argv[0], Args: argv[1:], Dir: root, LogDir: t.TempDir(), StopGroup: true})
-			ctx, cancel := context.WithTimeout(context.Background(), runUpTimeout)
-			defer cancel()
-			if err := proc.WaitUntil(ctx, func(context.Context) error { return said(run, runIsUp) }, run); err != nil {
-				t.Fatalf("make run %s: %v", strings.Join(rc.args, " "), err)
-			}
-			// Only now is make surely in the namespace: unshare enters it
-			// after it started.
+			run, enter := startMakeRun(t, root, rc.args...)
 			ns := fmt.Sprintf("/proc/%d/ns/net", run.PID())
+			listen := startListen(t, root, run, "c-1")
 
-			// The customer's client, listening as make listen does.
-			listen := proc.Start(t, proc.Spec{Name: "make-listen", Path: "nsenter", Args: []string{"--net=" + ns, "make", "--no-print-directory", "listen", "CUSTOMER=c-1"},
-				Dir: root, LogDir: t.TempDir(), StopGroup: true, EndsByStopSignal: true})
-			ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if err := proc.WaitUntil(ctx, func(context.Context) error { return said(listen, "listening on notifications.c-1") }, listen); err != nil {
-				t.Fatalf("make listen CUSTOMER=c-1: %v", err)
-			}
-
-			typed := exec.Command("nsenter", "--net="+ns, "sh", "-c", rc.order)
-			typed.Dir = root // make token, secured
-			out, err := typed.Output()
+			out, err := exec.Command("nsenter", append(enter, "sh", "-c", rc.order)...).Output()
 			if err != nil {
 				t.Fatalf("the README's order: %v\n%s", err, out)
 			}
@@ -98,7 +78,7 @@ func TestMakeRun(t *testing.T) {
 				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 					return netns.Dial(ctx, ns, network, addr)
 				}}}
-			ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			var token string // c-1's, secured
 			if rc.secured {
@@ -139,6 +119,60 @@ func TestMakeRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startMakeRun starts `make run` with args on a machine of its own
+// (ownMachine), waits until it says the system is up, and returns it and
+// the nsenter arguments that run a command on that machine, in the
+// repository: in its network, PID and mount namespaces, so that what the
+// command sees (pgrep, say) is that machine's. A Ctrl-C (Shutdown)
+// reaches make and what it started, not the namespace's init, which then
+// says how make ended.
+func startMakeRun(t *testing.T, root string, args ...string) (*proc.Process, []string) {
+	t.Helper()
+	argv := ownMachine(append([]string{"make", "--no-print-directory", "run"}, args...)...)
+	run := proc.Start(t, proc.Spec{Name: "make-run", Path: argv[0], Args: argv[1:], Dir: root, LogDir: t.TempDir(), StopGroup: true})
+	ctx, cancel := context.WithTimeout(context.Background(), runUpTimeout)
+	defer cancel()
+	if err := proc.WaitUntil(ctx, func(context.Context) error { return said(run, runIsUp) }, run); err != nil {
+		t.Fatalf("make run %s: %v", strings.Join(args, " "), err)
+	}
+	// Only now is make surely in the namespaces: unshare enters them
+	// after it started. (nsenter's --wd would name the directory before
+	// it enters the mount namespace: the command goes there itself.)
+	return run, []string{"--target", strconv.Itoa(namespaceInit(t, run)), "--net", "--pid", "--mount", "sh", "-e", "-c", `cd "$0" && exec "$@"`, root}
+}
+
+// namespaceInit is the PID, as this machine sees it, of the init of the
+// namespaces ownMachine made for p: unshare's child.
+func namespaceInit(t *testing.T, p *proc.Process) int {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.PID(), p.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatalf("unshare's child: %q: %v", data, err)
+	}
+	return pid
+}
+
+// startListen starts `make listen CUSTOMER=customer` as the customer's
+// client, on the network of run's machine (startMakeRun) but not in its
+// PID namespace, where make run's end would find it still running, and
+// waits until it listens.
+func startListen(t *testing.T, root string, run *proc.Process, customer string) *proc.Process {
+	t.Helper()
+	net := fmt.Sprintf("--net=/proc/%d/ns/net", run.PID())
+	listen := proc.Start(t, proc.Spec{Name: "make-listen", Path: "nsenter", Args: []string{net, "make", "--no-print-directory", "listen", "CUSTOMER=" + customer},
+		Dir: root, LogDir: t.TempDir(), StopGroup: true, EndsByStopSignal: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := proc.WaitUntil(ctx, func(context.Context) error { return said(listen, "listening on notifications."+customer) }, listen); err != nil {
+		t.Fatalf("make listen CUSTOMER=%s: %v", customer, err)
+	}
+	return listen
 }
 
 // runToken asks the development issuer of a secured make run for a token

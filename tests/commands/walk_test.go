@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,28 +27,10 @@ func TestWalk(t *testing.T) {
 	script := docBlocks(t, filepath.Join(root, "docs", "walk.md"))
 	runMake(t, root, 20*time.Minute, nil, "build", "devissuer", "sentry")
 
-	argv := ownMachine("make", "--no-print-directory", "run", "RUN_SECURED=true")
-	run := proc.Start(t, proc.Spec{Name: "make-run", Path: argv[0], Args: argv[1:], Dir: root, LogDir: t.TempDir(), StopGroup: true})
-	ctx, cancel := context.WithTimeout(context.Background(), runUpTimeout)
-	defer cancel()
-	if err := proc.WaitUntil(ctx, func(context.Context) error { return said(run, runIsUp) }, run); err != nil {
-		t.Fatalf("make run RUN_SECURED=true: %v", err)
-	}
-	// Every namespace of the machine make runs on: the walk's pgrep must
-	// see its processes only.
-	// (nsenter's --wd would name the directory before it enters the mount
-	// namespace: the commands go there themselves.)
-	enter := []string{"--target", strconv.Itoa(namespaceInit(t, run)), "--net", "--pid", "--mount", "sh", "-e", "-c", `cd "$0" && exec "$@"`, root}
+	run, enter := startMakeRun(t, root, "RUN_SECURED=true")
+	listen := startListen(t, root, run, "c-1")
 
-	listen := proc.Start(t, proc.Spec{Name: "make-listen", Path: "nsenter", Args: append(enter, "make", "--no-print-directory", "listen", "CUSTOMER=c-1"),
-		Dir: root, LogDir: t.TempDir(), StopGroup: true, EndsByStopSignal: true})
-	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := proc.WaitUntil(ctx, func(context.Context) error { return said(listen, "listening on notifications.c-1") }, listen); err != nil {
-		t.Fatalf("make listen CUSTOMER=c-1: %v", err)
-	}
-
-	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	walk := exec.CommandContext(ctx, "nsenter", append(enter, "sh", "-e", "-x", "-c", script)...)
 	out, err := walk.CombinedOutput()
@@ -110,19 +91,4 @@ func docBlocks(t *testing.T, file string) string {
 		t.Fatalf("%s: no sh block", file)
 	}
 	return script.String()
-}
-
-// namespaceInit is the PID, as this machine sees it, of the init of the
-// namespaces ownMachine made for p: unshare's child.
-func namespaceInit(t *testing.T, p *proc.Process) int {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.PID(), p.PID()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		t.Fatalf("unshare's child: %q: %v", data, err)
-	}
-	return pid
 }
