@@ -430,7 +430,7 @@ func (b figures) measure(fixed, saturated *report.ScenarioRecorder) {
 	}
 	for _, c := range b.Calls {
 		if strings.HasSuffix(c.Call, " (all)") {
-			fixed.Measure("calls per order: "+c.Call, c.PerOrder, "1")
+			fixed.Measure(report.CallsPerOrder+c.Call, c.PerOrder, "1")
 		}
 	}
 	saturated.Measure("orders per second", b.Saturation.OrdersPerSecond, "1/s")

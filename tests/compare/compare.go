@@ -43,6 +43,11 @@ type Thresholds struct {
 	// Latency judges the requests' latencies of a scenario whose reports
 	// keep them (LatencySamplesMs); the two ratios above, older reports'.
 	Latency LatencyThresholds
+	// CallsPerOrderRise: how many more calls of a kind one order may make
+	// (report.CallsPerOrder measurements) before it counts as a
+	// regression. A call is a whole number; the medians move by a few
+	// hundredths with lost ETag races and redeliveries.
+	CallsPerOrderRise float64
 }
 
 // DefaultThresholds were chosen from two runs of the pinned daprd (v1.16.5)
@@ -60,6 +65,9 @@ var DefaultThresholds = Thresholds{
 	CPURatio:        1.3,
 	MinLongRequests: 1000,
 	Latency:         DefaultLatencyThresholds,
+	// make bench, three runs of one daprd: the totals moved by 0.08 at
+	// most (Redis's commands).
+	CallsPerOrderRise: 0.5,
 }
 
 // Result is the comparison.
@@ -190,6 +198,9 @@ func Compare(base, candidate Side, th Thresholds) Result {
 		for _, c := range compareInvariants(bs, cs) {
 			add(c)
 		}
+		for _, c := range compareCalls(bs, cs, th.CallsPerOrderRise) {
+			add(c)
+		}
 		if cs.Requests < th.MinRequests || bs.Requests < th.MinRequests {
 			continue
 		}
@@ -264,6 +275,29 @@ func compareInvariants(base, candidate report.Scenario) []Change {
 		changes = append(changes, Change{Scenario: candidate.Name, What: "invariants checked",
 			Base:      fmt.Sprint(len(base.Invariants)),
 			Candidate: fmt.Sprintf("%d; NOT CHECKED: %s", len(candidate.Invariants), strings.Join(gone, "; ")), Regression: true})
+	}
+	return changes
+}
+
+// compareCalls compares the calls one order makes of each kind
+// (report.CallsPerOrder measurements) in both reports: more than rise
+// more on candidate is a regression, a release that makes an order cost
+// another call.
+func compareCalls(base, candidate report.Scenario, rise float64) []Change {
+	before := map[string]float64{}
+	for _, m := range base.Measurements {
+		if strings.HasPrefix(m.Name, report.CallsPerOrder) {
+			before[m.Name] = m.Value
+		}
+	}
+	var changes []Change
+	for _, m := range candidate.Measurements {
+		b, ok := before[m.Name]
+		if !ok {
+			continue
+		}
+		changes = append(changes, Change{Scenario: candidate.Name, What: m.Name, Base: fmt.Sprintf("%.2f", b), Candidate: fmt.Sprintf("%.2f", m.Value),
+			Ratio: ratio(m.Value, b), Regression: m.Value-b > rise})
 	}
 	return changes
 }

@@ -144,3 +144,40 @@ func TestEveryScenarioLatencyTested(t *testing.T) {
 		})
 	}
 }
+
+// One more call of a kind per order is a regression; a few hundredths
+// (a lost ETag race now and then) are not, nor a kind the baseline did
+// not count.
+func TestCompareCalls(t *testing.T) {
+	measured := func(values map[string]float64) report.Scenario {
+		s := report.Scenario{Name: "bench: pipeline at 50 orders/s"}
+		for name, v := range values {
+			s.Measurements = append(s.Measurements, report.Measurement{Name: report.CallsPerOrder + name, Value: v, Unit: "1"})
+		}
+		s.Measurements = append(s.Measurements, report.Measurement{Name: "notification p50", Value: 1000, Unit: "ms"})
+		return s
+	}
+	base := measured(map[string]float64{"daprd-order grpc (all)": 3, "redis (all)": 64.05})
+	for _, tc := range []struct {
+		name      string
+		candidate map[string]float64
+		regressed []string
+	}{
+		{"the same", map[string]float64{"daprd-order grpc (all)": 3, "redis (all)": 64.13}, nil},
+		{"one more API call", map[string]float64{"daprd-order grpc (all)": 4, "redis (all)": 64.1}, []string{"calls per order: daprd-order grpc (all)"}},
+		{"fewer", map[string]float64{"daprd-order grpc (all)": 2, "redis (all)": 40}, nil},
+		{"a kind the baseline did not count", map[string]float64{"daprd-order state (all)": 9}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var regressed []string
+			for _, c := range compareCalls(base, measured(tc.candidate), DefaultThresholds.CallsPerOrderRise) {
+				if c.Regression {
+					regressed = append(regressed, c.What)
+				}
+			}
+			if !slices.Equal(regressed, tc.regressed) {
+				t.Errorf("regressions %v, want %v", regressed, tc.regressed)
+			}
+		})
+	}
+}

@@ -207,6 +207,11 @@ const (
 	SeverityKnown = "known"
 )
 
+// CallsPerOrder begins the name of a measurement that counts the calls
+// one order makes of a kind ("calls per order: daprd-order grpc (all)",
+// make bench), which compare flags when a candidate makes more.
+const CallsPerOrder = "calls per order: "
+
 // Measurement is one figure a scenario measured, e.g. {"CPU per 1,000
 // orders: order", 1.9, "s"}.
 type Measurement struct {
