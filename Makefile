@@ -9,7 +9,7 @@ include mk/knobs.mk mk/build.mk mk/kubernetes.mk
 
 .DEFAULT_GOAL := build
 
-.PHONY: FORCE monitoring-check token listen devissuer backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
+.PHONY: FORCE monitoring-check token listen devissuer traceview backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
 
 # Every target, from the comments above their rules, and every knob, with
 # its default and what it does.
@@ -19,8 +19,9 @@ help:
 # Runs the system in the foreground through `dapr run -f`; Ctrl-C stops it.
 # BACKEND=postgres-rabbitmq runs it on PostgreSQL and RabbitMQ (as root);
 # RUN_SECURED=true runs it as production does: tokens, an issuer of
-# clients' tokens (make token), NATS in JWT mode, mTLS from a sentry.
-run: build $(if $(filter true,$(RUN_SECURED)),devissuer sentry)
+# clients' tokens (make token), NATS in JWT mode, mTLS from a sentry, and
+# every request traced to a viewer on http://127.0.0.1:16686.
+run: build $(if $(filter true,$(RUN_SECURED)),devissuer traceview sentry)
 	bash deploy/selfhosted/run.sh
 
 # Shows CUSTOMER's notifications (CUSTOMER=c-1) as they arrive on NATS,

@@ -17,6 +17,10 @@ build: services daprd cli
 devissuer:
 	go build -o $(OUT)/bin/devissuer ./tools/devissuer
 
+# The trace viewer of RUN_SECURED=true make run (tools/traceview).
+traceview:
+	go build -o $(OUT)/bin/traceview ./tools/traceview
+
 # The three services' binaries, under out/bin.
 services:
 	go run ./tools/build/cmd/build -o $(OUT)/bin

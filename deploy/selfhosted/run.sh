@@ -178,11 +178,12 @@ start_rabbitmq() {
 # credentials with (notification nats-trust); sentry, the certificate
 # authority of the sidecars' mTLS, which deploy/selfhosted/config.yaml
 # turns on with its access policy, as on the VMs; the development issuer
-# of clients' tokens (tools/devissuer, which make token asks); and a Dapr
-# API token and an app token made for this run.
+# of clients' tokens (tools/devissuer, which make token asks); a trace
+# viewer (tools/traceview), which the sidecars and the apps send every
+# span to; and a Dapr API token and an app token made for this run.
 start_secured() {
 	local port
-	for port in 4222 8088 8089 50001; do
+	for port in 4222 4317 8088 8089 16686 50001; do
 		if listening "$port"; then
 			echo "run: RUN_SECURED=true starts servers of its own, and 127.0.0.1:$port is taken" >&2
 			exit 1
@@ -217,6 +218,19 @@ start_secured() {
 
 	start devissuer 8088 "$out/bin/devissuer" -issuer 127.0.0.1:8089 -tokens 127.0.0.1:8088
 	export AUTH_ISSUER=http://127.0.0.1:8089 AUTH_AUDIENCE=daprshop
+
+	# The sidecars' configuration: the VMs' (mTLS, the access policy),
+	# every request traced to the viewer.
+	start traceview 16686 "$out/bin/traceview" -otlp 127.0.0.1:4317 -http 127.0.0.1:16686
+	export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317
+	cat "$root/deploy/selfhosted/config.yaml" - >"$state/config.yaml" <<'TRACING'
+  tracing:
+    samplingRate: "1"
+    otel:
+      endpointAddress: 127.0.0.1:4317
+      protocol: grpc
+      isSecure: false
+TRACING
 	DAPR_API_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 	APP_API_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 	export DAPR_API_TOKEN APP_API_TOKEN
@@ -273,9 +287,9 @@ mtls=
 if [ "$secured" = true ]; then
 	start_secured
 	# The apps take their tokens and issuer from the environment, and the
-	# sidecars their configuration from the VMs' (mTLS, access policy).
+	# sidecars their configuration from start_secured's.
 	derive_runfile '/INSECURE_NO_TOKENS: "true"/d' 'APP_HOST: 127.0.0.1' \
-		's|configFilePath: ../../components/config.yaml|configFilePath: ../../deploy/selfhosted/config.yaml|' 'configFilePath: ../../deploy/selfhosted/config.yaml'
+		's|configFilePath: ../../components/config.yaml|configFilePath: config.yaml|' 'configFilePath: config.yaml'
 	grep -q INSECURE_NO_TOKENS "$runfile" && { echo "run: deploy/selfhosted/dapr.yaml changed: cannot leave out INSECURE_NO_TOKENS" >&2; exit 1; }
 	# The CLI turns mTLS on itself for a configuration that enables it,
 	# with sentry at localhost:50001; sentry listens on 127.0.0.1 only,

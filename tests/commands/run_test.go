@@ -45,7 +45,7 @@ func TestMakeRun(t *testing.T) {
 	root := repo.Root(t)
 	// What make run builds first, built here, outside the namespace and
 	// its timeout (the dapr CLI takes minutes on a fresh machine).
-	runMake(t, root, 20*time.Minute, nil, "build", "devissuer", "sentry")
+	runMake(t, root, 20*time.Minute, nil, "build", "devissuer", "traceview", "sentry")
 	type runCase struct {
 		name    string
 		args    []string

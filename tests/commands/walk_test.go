@@ -25,7 +25,7 @@ func TestWalk(t *testing.T) {
 	}
 	root := repo.Root(t)
 	script := docBlocks(t, filepath.Join(root, "docs", "walk.md"))
-	runMake(t, root, 20*time.Minute, nil, "build", "devissuer", "sentry")
+	runMake(t, root, 20*time.Minute, nil, "build", "devissuer", "traceview", "sentry")
 
 	run, enter := startMakeRun(t, root, "RUN_SECURED=true")
 	listen := startListen(t, root, run, "c-1")

@@ -68,7 +68,7 @@ var (
 	Backend = Knob{Name: "BACKEND", Default: "redis", Targets: "run e2e contracts soak bench vm-e2e",
 		Doc: "the backend profile the sidecars' state and pub/sub run on: `redis` (components/) or `postgres-rabbitmq` (components/postgres-rabbitmq/, as root)"}
 	RunSecured = Knob{Name: "RUN_SECURED", Default: "false", Targets: "run",
-		Doc: "`true` runs the system as production does: Dapr API and app tokens, a development issuer of clients' tokens (`make token`), NATS in JWT mode, mTLS between the sidecars from a sentry"}
+		Doc: "`true` runs the system as production does: Dapr API and app tokens, a development issuer of clients' tokens (`make token`), NATS in JWT mode, mTLS between the sidecars from a sentry, every request traced to a viewer on 127.0.0.1:16686"}
 	TokenCustomer = Knob{Name: "CUSTOMER", Targets: "token listen",
 		Doc: "the customer `make token` asks the development issuer of `RUN_SECURED=true make run` a token for, and whose notifications `make listen` shows"}
 	TokenRole = Knob{Name: "ROLE", Targets: "token",
