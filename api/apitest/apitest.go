@@ -104,7 +104,7 @@ func check(r routers.Router, req *http.Request, rec *httptest.ResponseRecorder) 
 		// A path parameter is one segment of the path: the router takes
 		// an escaped slash (/reservations/%2F) for one, the services'
 		// router, rightly, for a path of no route.
-		return undescribed(rec)
+		return undescribed(req, rec)
 	}
 	return openapi3filter.ValidateResponse(req.Context(), &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
@@ -124,14 +124,19 @@ func isPath(v string) bool {
 
 // undescribed checks the answer to a request no route of the document
 // takes: the error shape, with 404 not_found or 405 method_not_allowed.
-func undescribed(rec *httptest.ResponseRecorder) error {
+// A path with an empty segment (/items//restock) may also be refused
+// otherwise, with any 4xx: OpenAPI has no empty path parameter, and the
+// services' router takes it for one, which the handler refuses (an
+// empty SKU is invalid).
+func undescribed(req *http.Request, rec *httptest.ResponseRecorder) error {
 	var body struct {
 		Error struct{ Code string } `json:"error"`
 	}
 	_ = json.Unmarshal(rec.Body.Bytes(), &body)
 	switch {
 	case rec.Code == http.StatusNotFound && body.Error.Code == "not_found",
-		rec.Code == http.StatusMethodNotAllowed && body.Error.Code == "method_not_allowed":
+		rec.Code == http.StatusMethodNotAllowed && body.Error.Code == "method_not_allowed",
+		strings.Contains(req.URL.Path, "//") && rec.Code/100 == 4 && body.Error.Code != "":
 		return nil
 	}
 	return fmt.Errorf("the document has no such route, and the service served it")

@@ -45,6 +45,8 @@ func TestCheck(t *testing.T) {
 		{"no route, not found", http.MethodGet, "/nosuch", http.StatusNotFound, `{"error":{"code":"not_found","message":"no such route"}}`, false},
 		{"no such method", http.MethodDelete, "/orders/o-1", http.StatusMethodNotAllowed, `{"error":{"code":"method_not_allowed","message":"x"}}`, false},
 		{"a route served, not described", http.MethodGet, "/orders", http.StatusOK, `[]`, true},
+		{"an empty path parameter, refused", http.MethodPost, "/orders//cancel", http.StatusBadRequest, `{"error":{"code":"invalid_request","message":"x"}}`, false},
+		{"an empty path parameter, served", http.MethodPost, "/orders//cancel", http.StatusOK, `{}`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest(tc.method, tc.path, nil)
