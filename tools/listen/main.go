@@ -60,7 +60,7 @@ func run(args []string, out io.Writer) error {
 	case err != nil:
 		return err
 	case token == "":
-		fmt.Fprintf(os.Stderr, "listen: no issuer at %s: connecting without credentials, as make run's insecure NATS takes\n", *tokens)
+		fmt.Fprintf(os.Stderr, "listen: no issuer at %s: connecting without credentials, which the insecure make run's NATS does not ask for\n", *tokens)
 	default:
 		user, err := nkeys.CreateUser()
 		if err != nil {
