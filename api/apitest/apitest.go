@@ -74,7 +74,8 @@ func router(service string) (routers.Router, error) {
 // document does not describe for its route, and on a request the document
 // has no route for that is answered anything but the shared error shape
 // with 404 not_found or 405 method_not_allowed (a route served but not
-// described). Requests are not checked: tests send bad ones on purpose.
+// described; see undescribed for an empty path segment). Requests are not
+// checked: tests send bad ones on purpose.
 func Checked(t testing.TB, service string, h http.Handler) http.Handler {
 	t.Helper()
 	r, err := router(service)
