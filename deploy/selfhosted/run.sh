@@ -231,10 +231,13 @@ start_secured() {
       protocol: grpc
       isSecure: false
 TRACING
-	DAPR_API_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-	APP_API_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+	DAPR_API_TOKEN=$(new_token)
+	APP_API_TOKEN=$(new_token)
 	export DAPR_API_TOKEN APP_API_TOKEN
 }
+
+# new_token prints a random token of 32 letters and digits or so.
+new_token() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
 
 # derive_runfile writes the run file make run runs, $state/dapr.yaml, as
 # deploy/selfhosted/dapr.yaml with each sed expression applied, each
