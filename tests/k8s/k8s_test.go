@@ -153,9 +153,10 @@ func faultsUnderLoad(t *testing.T, c *shopCluster, fs []fault, suffix string, re
 			})
 		})
 		if c.spinning {
-			// A sidecar that burns a core with no load starves the node:
-			// every scenario after it would fail, each after its whole
-			// time, and the suite would run into its time limit.
+			// A sidecar that burns a core with no load, restarted or not,
+			// starves the node: every scenario after it would fail, each
+			// after its whole time, and the suite would run into its time
+			// limit.
 			t.Fatalf("stopped after %q: a sidecar spins with no load on it", name)
 		}
 	}
@@ -350,7 +351,7 @@ type shopCluster struct {
 	*cluster.Cluster
 	issuer *authtest.Issuer
 	// spinning: checkSidecarsIdle found a sidecar burning CPU with no
-	// load on it, and the suite stops.
+	// load on it even once restarted, and the suite stops.
 	spinning bool
 }
 
@@ -532,7 +533,7 @@ func faults(c *shopCluster) []fault {
 		{"fault: order's daprd container killed", func(t *testing.T, sc *report.ScenarioRecorder) {
 			p := pods(t, c, "app.kubernetes.io/name=order")[0]
 			restarts := restartCount(p, sidecarContainer)
-			c.KillContainer(t, containerID(t, p, sidecarContainer))
+			c.KillContainer(t, containerID(t, p, sidecarContainer), "SIGKILL")
 			waitFor(t, sc, "order's daprd restarted by the kubelet", func() bool {
 				var now pod
 				c.GetJSON(t, &now, "-n", shopNamespace, "pod", p.Metadata.Name)

@@ -247,6 +247,9 @@ func (c *Cluster) containerdSocket() string { return c.path("containerd", "conta
 // (system:masters) credentials.
 func (c *Cluster) Kubeconfig() string { return c.kubeconfig }
 
+// LogDir returns where the cluster's logs go (Options.LogDir).
+func (c *Cluster) LogDir() string { return c.opts.LogDir }
+
 // NodeIP returns the node's address, where the API server listens (port
 // 6443) and NodePorts are served.
 func (c *Cluster) NodeIP() string { return c.nodeIP }

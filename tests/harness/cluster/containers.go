@@ -8,15 +8,17 @@ import (
 	"time"
 )
 
-// KillContainer kills the container id (a pod status's containerID
-// without its "containerd://") with SIGKILL, through the node's container
-// runtime, as a crash or the OOM killer would: the kubelet sees it exit
-// and restarts it under the pod's restart policy.
-func (c *Cluster) KillContainer(t testing.TB, id string) {
+// KillContainer sends signal ("SIGKILL", "SIGQUIT") to the container id
+// (a pod status's containerID without its "containerd://") through the
+// node's container runtime: SIGKILL as a crash or the OOM killer would,
+// SIGQUIT to have a Go program print every goroutine's stack to its log
+// and exit. The kubelet sees it exit and restarts it under the pod's
+// restart policy.
+func (c *Cluster) KillContainer(t testing.TB, id, signal string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := c.ctr(ctx, "tasks", "kill", "--signal", "SIGKILL", id); err != nil {
+	if _, err := c.ctr(ctx, "tasks", "kill", "--signal", signal, id); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -3,6 +3,7 @@ package system
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -527,4 +528,60 @@ func (r *RabbitMQ) ctl(ctx context.Context, args ...string) (string, error) {
 		return "", fmt.Errorf("rabbitmqctl %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
+}
+
+// DropSpentOutboxEvents acknowledges each entry of an outbox stream (the
+// outbox's internal topic, "<namespace><app><topic>outbox") that has been
+// pending for longer than idle and whose transaction record is gone from
+// store (key recordPrefix + the event's CloudEvent id): the forwarder
+// deletes a record once it forwarded its event, and a transaction that
+// failed never wrote one, so such an event has nothing left to forward.
+// Dapr's forwarder, given one again, looks for its record forever and
+// spins (findings.OutboxRetriesForever); acknowledging it is the remedy
+// deploy/k8s/README.md gives operators. It returns what it acknowledged,
+// "stream/group entry" each.
+func (r *Redis) DropSpentOutboxEvents(ctx context.Context, store *Redis, recordPrefix string, idle time.Duration) ([]string, error) {
+	c, records := r.client(), store.client()
+	defer c.Close()
+	defer records.Close()
+	streams, err := keysOfType(ctx, c, "stream")
+	if err != nil {
+		return nil, err
+	}
+	var dropped []string
+	for _, stream := range slices.DeleteFunc(streams, func(s string) bool { return !strings.HasSuffix(s, "outbox") }) {
+		groups, err := c.XInfoGroups(ctx, stream).Result()
+		if err != nil {
+			return dropped, err
+		}
+		for _, g := range groups {
+			pending, err := c.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: g.Name, Idle: idle, Start: "-", End: "+", Count: 1000}).Result()
+			if err != nil {
+				return dropped, err
+			}
+			for _, p := range pending {
+				entries, err := c.XRange(ctx, stream, p.ID, p.ID).Result()
+				if err != nil {
+					return dropped, err
+				}
+				if len(entries) == 1 {
+					var event struct{ ID string }
+					if err := json.Unmarshal([]byte(fmt.Sprint(entries[0].Values["data"])), &event); err != nil || event.ID == "" {
+						continue // not an outbox event: leave it
+					}
+					if n, err := records.Exists(ctx, recordPrefix+event.ID).Result(); err != nil || n > 0 {
+						if err != nil {
+							return dropped, err
+						}
+						continue // its record is there: it may still be forwarded
+					}
+				}
+				if err := c.XAck(ctx, stream, g.Name, p.ID).Err(); err != nil {
+					return dropped, err
+				}
+				dropped = append(dropped, stream+"/"+g.Name+" "+p.ID)
+			}
+		}
+	}
+	return dropped, nil
 }
