@@ -175,8 +175,12 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	ready := true
 	for i, svc := range services {
 		vm := s.vms[svc.id]
-		ready = sc.Check(svc.id+" started by systemd and ready", errs[i] == nil, fmt.Sprintf("/readyz 200 within %s", startTimeout),
-			fmt.Sprintf("%v; systemd says: %s", errs[i], status(vm, "daprshop@"+svc.id, "daprshop-daprd@"+svc.id))) && ready
+		observed := "ready"
+		if errs[i] != nil {
+			observed = fmt.Sprintf("%v; systemd says: %s; %s", errs[i], status(vm, "daprshop@"+svc.id, "daprshop-daprd@"+svc.id),
+				restarts(vm, "daprshop-daprd@"+svc.id))
+		}
+		ready = sc.Check(svc.id+" started by systemd and ready", errs[i] == nil, fmt.Sprintf("/readyz 200 within %s", startTimeout), observed) && ready
 	}
 	if !ready {
 		t.FailNow()
@@ -785,6 +789,21 @@ func (s *shop) measureExposure(t *testing.T, sc *report.ScenarioRecorder) {
 func status(vm *machine.Machine, units ...string) string {
 	out, _ := vm.Exec(append([]string{"systemctl", "status", "--no-pager", "--lines=5"}, units...)...)
 	return strings.Join(strings.Fields(out), " ")
+}
+
+// restarts says, for a unit that failed to come up, what status shows
+// only of its latest start: how often systemd restarted it, and the last
+// errors it logged.
+func restarts(vm *machine.Machine, unit string) string {
+	n, _ := vm.Exec("systemctl", "show", "--property=NRestarts", "--value", unit)
+	logged, _ := vm.Exec("journalctl", "--no-pager", "--output=cat", "--unit", unit)
+	var errs []string
+	for line := range strings.Lines(logged) {
+		if strings.Contains(line, `"level":"fatal"`) || strings.Contains(line, `"level":"error"`) {
+			errs = append(errs, strings.TrimSpace(line))
+		}
+	}
+	return fmt.Sprintf("%s restarted %s times, its last errors: %s", unit, strings.TrimSpace(n), strings.Join(errs[max(0, len(errs)-3):], " | "))
 }
 
 // exposure is the overall exposure level systemd-analyze security gives
