@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	sdk "github.com/dapr/go-sdk/client"
@@ -59,35 +60,63 @@ func (s Store) Get(ctx context.Context, key string, v any) (etag string, found b
 // holds nothing.
 func GetAll[T any](ctx context.Context, s Store, ids []string, key func(id string) string) ([]T, error) {
 	out := make([]T, 0, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
 	keys := make([]string, len(ids))
 	for i, id := range ids {
 		keys[i] = key(id)
+	}
+	got, err := s.GetEach(ctx, keys...)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if !got[k].Found() {
+			continue
+		}
+		var v T
+		if err := got[k].Decode(k, &v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Entry is what one key held when GetEach read it: its JSON value (empty:
+// nothing) and its ETag, for a write guarded by it.
+type Entry struct {
+	Value []byte
+	ETag  string
+}
+
+// Found reports whether the key held a value.
+func (e Entry) Found() bool { return len(e.Value) > 0 }
+
+// Decode decodes the value of key into v.
+func (e Entry) Decode(key string, v any) error {
+	if err := json.Unmarshal(e.Value, v); err != nil {
+		return fmt.Errorf("decode %s: %w", key, err)
+	}
+	return nil
+}
+
+// GetEach reads keys in one bulk call and returns what each held, by key
+// (a key that held nothing maps to an Entry not Found).
+func (s Store) GetEach(ctx context.Context, keys ...string) (map[string]Entry, error) {
+	got := make(map[string]Entry, len(keys))
+	if len(keys) == 0 {
+		return got, nil
 	}
 	items, err := s.Client.GetBulkState(ctx, s.Name, keys, nil, bulkParallelism)
 	if err != nil {
 		return nil, fmt.Errorf("get %d keys: %w", len(keys), err)
 	}
-	byKey := make(map[string][]byte, len(items))
 	for _, it := range items {
 		if it.Error != "" {
 			return nil, fmt.Errorf("get %s: %s", it.Key, it.Error)
 		}
-		byKey[it.Key] = it.Value
+		got[it.Key] = Entry{Value: it.Value, ETag: it.Etag}
 	}
-	for _, k := range keys {
-		if len(byKey[k]) == 0 {
-			continue
-		}
-		var v T
-		if err := json.Unmarshal(byKey[k], &v); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", k, err)
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return got, nil
 }
 
 // bulkParallelism is how many reads the sidecar makes at once for GetAll.
@@ -107,6 +136,47 @@ func (s Store) Put(ctx context.Context, key string, v any, etag string, meta map
 		sdk.WithConsistency(sdk.StateConsistencyStrong))
 	if err != nil {
 		return &WriteError{Key: key, ETag: etag, Err: err}
+	}
+	return nil
+}
+
+// Write is one write of PutAll: Value as JSON under Key, guarded by ETag
+// as Put's writes are.
+type Write struct {
+	Key   string
+	Value any
+	ETag  string
+}
+
+// PutAll makes writes in one state transaction: all of them, or on a store
+// whose transactions roll back, none. Each is first-write, guarded as
+// Put's are, but a store may keep less inside a transaction: one ignores
+// first-write without an ETag there (a create overwrites), and one without
+// rollback makes the writes of a refused transaction that were not refused
+// themselves (docs/patterns.md, "Two backend profiles"). So a create in a
+// transaction may be unguarded, and every write of a transaction that may
+// be refused must be one that is harmless made alone, or made again.
+func (s Store) PutAll(ctx context.Context, writes ...Write) error {
+	ops := make([]*sdk.StateOperation, 0, len(writes))
+	keys := make([]string, 0, len(writes))
+	for _, w := range writes {
+		data, err := json.Marshal(w.Value)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", w.Key, err)
+		}
+		item := &sdk.SetStateItem{
+			Key:     w.Key,
+			Value:   data,
+			Options: &sdk.StateOptions{Concurrency: sdk.StateConcurrencyFirstWrite, Consistency: sdk.StateConsistencyStrong},
+		}
+		if w.ETag != "" {
+			item.Etag = &sdk.ETag{Value: w.ETag}
+		}
+		ops = append(ops, &sdk.StateOperation{Type: sdk.StateOperationTypeUpsert, Item: item})
+		keys = append(keys, w.Key)
+	}
+	if err := s.Client.ExecuteStateTransaction(ctx, s.Name, nil, ops); err != nil {
+		return fmt.Errorf("save %s in one transaction: %w", strings.Join(keys, ", "), err)
 	}
 	return nil
 }

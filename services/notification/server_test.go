@@ -275,7 +275,7 @@ func TestOrderEvents(t *testing.T) {
 		},
 		{
 			name:  "recording fails after the send",
-			setup: func(_ *testing.T, s *server) { s.store.RecordErr = errDown },
+			setup: func(_ *testing.T, s *server) { s.store.ToldErr = errDown },
 			body:  valid, want: statusRetry, outcome: "retry", wantSent: 1,
 		},
 	}

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	sdk "github.com/dapr/go-sdk/client"
+
 	"github.com/daprshop/daprshop/internal/daprstate"
+	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/services/notification/internal/dapr"
 	"github.com/daprshop/daprshop/services/notification/internal/notification"
 	"github.com/daprshop/daprshop/services/notification/internal/notification/notificationtest"
@@ -70,19 +73,19 @@ func TestStore(t *testing.T) {
 
 	t.Run("deliveries and histories do not expire", func(t *testing.T) {
 		ctx := testContext(t)
+		// The first of a customer is told step by step (its history's
+		// head is created), the second at once.
 		n := notification.Notification{ID: "e-kept", CustomerID: "c-kept", OrderID: "o-kept", Status: "confirmed"}
-		if err := store.Record(ctx, n); err != nil {
+		second := notification.Notification{ID: "e-kept-2", CustomerID: n.CustomerID, OrderID: n.OrderID, Status: "cancelled"}
+		if err := store.Told(ctx, n, 1); err != nil {
 			t.Fatal(err)
 		}
-		if err := store.AddToHistory(ctx, n.CustomerID, n.ID); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.Told(ctx, n.OrderID, n.ID, 1); err != nil {
+		if err := store.Told(ctx, second, 2); err != nil {
 			t.Fatal(err)
 		}
 		// An expired record would let a redelivery send again, and one of
 		// what the customer was told an earlier change of the order.
-		for _, key := range []string{"notification:" + n.ID, "histories:" + n.CustomerID, "told:" + n.OrderID} {
+		for _, key := range []string{"notification:" + n.ID, "notification:" + second.ID, "histories:" + n.CustomerID, "told:" + n.OrderID} {
 			checkNoTTL(t, sidecar.Store, key)
 		}
 	})
@@ -91,7 +94,8 @@ func TestStore(t *testing.T) {
 		ctx := testContext(t)
 		const customer, notified = "c-long", 2*notification.MaxHistoryPage + 50
 		for i := range notified {
-			if err := store.AddToHistory(ctx, customer, fmt.Sprintf("e-long-%d", i)); err != nil {
+			n := notification.Notification{ID: fmt.Sprintf("e-long-%d", i), CustomerID: customer, OrderID: "o-long", Status: "confirmed"}
+			if err := store.Told(ctx, n, i+1); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -170,7 +174,7 @@ func TestDeadLetters(t *testing.T) {
 
 // TestStoreRefusingWrites checks that a write the store refuses, for
 // another reason than a lost race, is an error: a Claim that reported a lost
-// race, or a Record that reported success, would be taken for an answer.
+// race, or a Told that reported success, would be taken for an answer.
 // Redis keeps answering reads meanwhile, so the adapters' look at what is
 // stored after a refused write finds nothing.
 func TestStoreRefusingWrites(t *testing.T) {
@@ -195,9 +199,7 @@ func TestStoreRefusingWrites(t *testing.T) {
 			}
 			return err
 		}},
-		{"Told", func(ctx context.Context) error { return store.Told(ctx, n.OrderID, n.ID, 1) }},
-		{"Record", func(ctx context.Context) error { return store.Record(ctx, n) }},
-		{"AddToHistory", func(ctx context.Context) error { return store.AddToHistory(ctx, n.CustomerID, n.ID) }},
+		{"Told", func(ctx context.Context) error { return store.Told(ctx, n, 1) }},
 		{"DeadLetters.Add", func(ctx context.Context) error {
 			return deadLetters.Add(ctx, notification.DeadLetter{ID: "dl-refused", Data: []byte(`{}`)})
 		}},
@@ -232,4 +234,55 @@ func checkNoTTL(t *testing.T, store system.Store, key string) {
 	} else if ttl != 0 {
 		t.Errorf("TTL of %s: got %v, want none", key, ttl)
 	}
+}
+
+// TestDeliveryCost counts the state calls a delivery makes through the
+// sidecar (docs/patterns.md, "What an order costs"): the lease taken (a
+// read and a write), "delivered?" (a read), and its end, the record, the
+// history and the lease's end, in one read and one transaction; one write
+// more for a customer's first notification, which creates the history.
+func TestDeliveryCost(t *testing.T) {
+	state, _ := startStateStore(t)
+	counted := &countingClient{Client: state.Client}
+	state.Client = counted
+	svc := notification.NewService(&notificationtest.Sender{}, dapr.NewStore(state), nil, nil)
+	customer := fmt.Sprintf("c-cost-%d", time.Now().UnixNano())
+	for i, want := range []int64{7, 6, 6} {
+		order := fmt.Sprintf("o-cost-%d-%d", time.Now().UnixNano(), i)
+		e := events.Order{EventID: order + ".confirmed", Type: events.TypeOrderConfirmed, OrderID: order, Version: 1,
+			CustomerID: customer, Status: "confirmed", OccurredAt: time.Now()}
+		counted.calls.Store(0)
+		if got, err := svc.Handle(testContext(t), e); err != nil || got != notification.Delivered {
+			t.Fatalf("Handle of %s: got %v, %v; want Delivered", e.EventID, got, err)
+		}
+		if got := counted.calls.Load(); got != want {
+			t.Errorf("the customer's notification #%d: %d state calls, want %d", i+1, got, want)
+		}
+	}
+}
+
+// countingClient counts the state calls made through it.
+type countingClient struct {
+	sdk.Client
+	calls atomic.Int64
+}
+
+func (c *countingClient) GetState(ctx context.Context, store, key string, meta map[string]string) (*sdk.StateItem, error) {
+	c.calls.Add(1)
+	return c.Client.GetState(ctx, store, key, meta)
+}
+
+func (c *countingClient) GetBulkState(ctx context.Context, store string, keys []string, meta map[string]string, parallelism int32) ([]*sdk.BulkStateItem, error) {
+	c.calls.Add(1)
+	return c.Client.GetBulkState(ctx, store, keys, meta, parallelism)
+}
+
+func (c *countingClient) SaveStateWithETag(ctx context.Context, store, key string, data []byte, etag string, meta map[string]string, so ...sdk.StateOption) error {
+	c.calls.Add(1)
+	return c.Client.SaveStateWithETag(ctx, store, key, data, etag, meta, so...)
+}
+
+func (c *countingClient) ExecuteStateTransaction(ctx context.Context, store string, meta map[string]string, ops []*sdk.StateOperation) error {
+	c.calls.Add(1)
+	return c.Client.ExecuteStateTransaction(ctx, store, meta, ops)
 }

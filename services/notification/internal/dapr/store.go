@@ -3,6 +3,7 @@ package dapr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -108,16 +109,107 @@ func (s *Store) Claim(ctx context.Context, orderID, event string, version int) (
 	return claim, nil
 }
 
-// Told records that the order's customer was told of version, unless of a
-// later one already, and ends event's lease.
-func (s *Store) Told(ctx context.Context, orderID, event string, version int) error {
-	err := daprstate.Modify(ctx, s.store, toldKey(orderID), func(o told, _ bool) (told, error) {
-		if o.Version >= version && o.Holder != event {
-			return o, daprstate.ErrUnchanged
+// Told records n, lists it in its customer's history and records that its
+// order's customer was told of version, ending the lease of n's event, as
+// notification.Store says: one read of the three keys, one transaction for
+// the record and the history's head, one write for the lease's end, each
+// guarded by the ETag read. The lease ends on its own write, after the
+// listing: on a store without rollback, a transaction refused for the
+// head's ETag would still make the lease's write in it, and end the lease
+// before the listing (docs/patterns.md, "Two backend profiles").
+func (s *Store) Told(ctx context.Context, n notification.Notification, version int) error {
+	recordKey, headKey, leaseKey := notificationKey(n.ID), historyHeadKey(n.CustomerID), toldKey(n.OrderID)
+	read, err := s.store.GetEach(ctx, recordKey, headKey, leaseKey)
+	if err != nil {
+		return err
+	}
+	if err := s.recordAndList(ctx, n, read[recordKey], read[headKey]); err != nil {
+		// A race lost on the head, or a head to archive first: step by
+		// step, each step idempotent, so that what a refused transaction
+		// made all the same on a store without rollback is found done.
+		if err := s.record(ctx, n); err != nil {
+			return err
 		}
-		o.Version = max(o.Version, version)
-		if o.Holder == event {
-			o.Holder, o.Until = "", time.Time{}
+		if err := s.addToHistory(ctx, n.CustomerID, n.ID); err != nil {
+			return err
+		}
+	}
+	// Ended after the listing: the history, too, never goes back.
+	return s.endLease(ctx, n.OrderID, n.ID, version, read[leaseKey])
+}
+
+// errHeadFull: the head must be archived before it lists another id.
+var errHeadFull = errors.New("the history's head is full")
+
+// recordAndList records n and lists it in its customer's history, given
+// what their keys held when read: in one transaction, guarded by the ETags
+// read. A customer's first notification creates the history's head after
+// it, alone: some stores do not guard a create inside a transaction.
+func (s *Store) recordAndList(ctx context.Context, n notification.Notification, record, head daprstate.Entry) error {
+	var writes []daprstate.Write
+	if !record.Found() {
+		// Unguarded where first-write is not kept in a transaction: a
+		// notification's id makes its contents, so a write over one
+		// recorded meanwhile writes the same.
+		writes = append(writes, daprstate.Write{Key: notificationKey(n.ID), Value: n})
+	}
+	var h historyHead
+	if head.Found() {
+		if err := head.Decode(historyHeadKey(n.CustomerID), &h); err != nil {
+			return err
+		}
+	}
+	listed, create := slices.Contains(h.Newest, n.ID), !head.Found()
+	switch {
+	case listed || create:
+	case len(h.Newest) >= historyPageSize:
+		return errHeadFull
+	default:
+		h.Newest = append(h.Newest, n.ID)
+		writes = append(writes, daprstate.Write{Key: historyHeadKey(n.CustomerID), Value: h, ETag: head.ETag})
+	}
+	if len(writes) > 0 {
+		if err := s.store.PutAll(ctx, writes...); err != nil {
+			return err
+		}
+	}
+	if create {
+		return s.store.Put(ctx, historyHeadKey(n.CustomerID), historyHead{Newest: []string{n.ID}}, "", nil)
+	}
+	return nil
+}
+
+// toldOf is o once its customer was told of version by event: the version
+// never goes back, and event's lease ends. changed is false when that
+// changes nothing.
+func toldOf(o told, event string, version int) (_ told, changed bool) {
+	if o.Version >= version && o.Holder != event {
+		return o, false
+	}
+	o.Version = max(o.Version, version)
+	if o.Holder == event {
+		o.Holder, o.Until = "", time.Time{}
+	}
+	return o, true
+}
+
+// endLease records that the order's customer was told of version, unless
+// of a later one already, and ends event's lease: written with the ETag of
+// lease, what the key held when Told read it, and read again if it moved
+// on since.
+func (s *Store) endLease(ctx context.Context, orderID, event string, version int, lease daprstate.Entry) error {
+	key := toldKey(orderID)
+	var o told
+	if lease.Found() && lease.Decode(key, &o) == nil {
+		o, changed := toldOf(o, event, version)
+		if !changed || s.store.Put(ctx, key, o, lease.ETag, nil) == nil {
+			return nil
+		}
+	}
+	err := daprstate.Modify(ctx, s.store, key, func(o told, _ bool) (told, error) {
+		o, changed := toldOf(o, event, version)
+		if !changed {
+			return o, daprstate.ErrUnchanged
 		}
 		return o, nil
 	})
@@ -142,8 +234,8 @@ func (s *Store) Unclaim(ctx context.Context, orderID, event string) error {
 	return nil
 }
 
-// Record stores n unless a notification with its id exists already.
-func (s *Store) Record(ctx context.Context, n notification.Notification) error {
+// record stores n unless a notification with its id exists already.
+func (s *Store) record(ctx context.Context, n notification.Notification) error {
 	err := s.store.Put(ctx, notificationKey(n.ID), n, "", nil)
 	if err == nil {
 		return nil
@@ -156,12 +248,12 @@ func (s *Store) Record(ctx context.Context, n notification.Notification) error {
 	return fmt.Errorf("record notification %s: %w", n.ID, err)
 }
 
-// AddToHistory appends id to the customer's history unless the head lists
+// addToHistory appends id to the customer's history unless the head lists
 // it. A head that is full is archived first, as the next page. A
 // redelivery's id that was archived meanwhile (after a hundred newer
 // notifications of the same customer) would be listed twice: the price of
 // not reading every page on every event.
-func (s *Store) AddToHistory(ctx context.Context, customerID, id string) error {
+func (s *Store) addToHistory(ctx context.Context, customerID, id string) error {
 	return daprstate.Modify(ctx, s.store, historyHeadKey(customerID), func(h historyHead, _ bool) (historyHead, error) {
 		if slices.Contains(h.Newest, id) {
 			return h, daprstate.ErrUnchanged

@@ -35,17 +35,21 @@ type Sender interface {
 // Store remembers delivered notifications, and what each order's customer
 // was told.
 //
-// Delivered reports whether the notification with id was recorded; Record
-// stores n (recording it again changes nothing); AddToHistory lists n.ID in
-// its customer's history, also idempotently.
+// Delivered reports whether the notification with id was recorded.
 //
 // Claim takes a short lease on telling the customer of an order about its
 // change to version, held by the delivery of event: one delivery at a time
 // tells a customer of one order, so two changes of an order are told in
 // the order they were handled. It answers Busy while another delivery holds
 // a lease on the order, and Superseded when the customer was told of
-// version or a later one already. Told records that the customer was told
-// of version and ends event's lease; Unclaim ends it without telling.
+// version or a later one already. Unclaim ends event's lease without
+// telling.
+//
+// Told records n (recording it again changes nothing), lists it in its
+// customer's history (listing it again changes nothing), and records that
+// the customer of n's order was told of version (the version told never
+// goes back), ending the lease of n's event: the end of a delivery, in as
+// few writes as the store allows.
 //
 // History returns a page of a customer's history, newest first: of the
 // notifications listed before position before (the customer's first is at
@@ -55,10 +59,8 @@ type Sender interface {
 type Store interface {
 	Delivered(ctx context.Context, id string) (bool, error)
 	Claim(ctx context.Context, orderID, event string, version int) (Claim, error)
-	Told(ctx context.Context, orderID, event string, version int) error
 	Unclaim(ctx context.Context, orderID, event string) error
-	Record(ctx context.Context, n Notification) error
-	AddToHistory(ctx context.Context, customerID, id string) error
+	Told(ctx context.Context, n Notification, version int) error
 	History(ctx context.Context, customerID string, before, limit int) (page []Notification, older int, err error)
 }
 
@@ -209,9 +211,9 @@ const (
 // told (Duplicate), or a later change of the order told (Outdated: not
 // sent, not listed). Every step is idempotent, so when a step fails the
 // event is redelivered and Handle picks up where it stopped. The one
-// window left is a crash between sending and recording: once the lease
-// expires, the redelivery sends again with the same notification id, which
-// receivers use to drop the repeat.
+// window left is between sending and recording (a crash, or the store
+// failing then): the redelivery sends again with the same notification
+// id, which receivers use to drop the repeat.
 func (s *Service) Handle(ctx context.Context, e events.Order) (Outcome, error) {
 	if _, known := messages[e.Type]; !known || !keySafe(e.EventID) || !ids.Valid(e.OrderID) || !ids.Valid(e.CustomerID) || e.Version < 1 {
 		return 0, fmt.Errorf("%w: event %.64q of type %.64q, version %d, for order %.64q, customer %.64q",
@@ -233,23 +235,6 @@ func (s *Service) Handle(ctx context.Context, e events.Order) (Outcome, error) {
 	case claim == Superseded:
 		return Outdated, nil
 	}
-	outcome := Duplicate
-	if !delivered {
-		if err := s.send(ctx, e); err != nil {
-			// The redelivery need not wait for the lease to expire.
-			return 0, errors.Join(err, s.store.Unclaim(context.WithoutCancel(ctx), e.OrderID, e.EventID))
-		}
-		outcome = Delivered
-	}
-	// Listed before the lease ends: the history, too, never goes back.
-	if err := s.store.AddToHistory(ctx, e.CustomerID, e.EventID); err != nil {
-		return 0, err
-	}
-	return outcome, s.store.Told(ctx, e.OrderID, e.EventID, e.Version)
-}
-
-// send tells the customer of e and records that it did.
-func (s *Service) send(ctx context.Context, e events.Order) error {
 	n := Notification{
 		ID:         e.EventID,
 		CustomerID: e.CustomerID,
@@ -258,13 +243,23 @@ func (s *Service) send(ctx context.Context, e events.Order) error {
 		Message:    fmt.Sprintf(messages[e.Type], e.OrderID),
 		CreatedAt:  e.OccurredAt,
 	}
-	if err := s.sender.Send(ctx, n); err != nil {
-		return fmt.Errorf("send notification %s: %w", n.ID, err)
+	outcome, err := Duplicate, error(nil)
+	if !delivered {
+		outcome = Delivered
+		if err = s.sender.Send(ctx, n); err != nil {
+			err = fmt.Errorf("send notification %s: %w", n.ID, err)
+		}
 	}
-	if err := s.store.Record(ctx, n); err != nil {
-		return fmt.Errorf("record notification %s: %w", n.ID, err)
+	if err == nil {
+		if err = s.store.Told(ctx, n, e.Version); err != nil {
+			err = fmt.Errorf("record notification %s: %w", n.ID, err)
+		}
 	}
-	return nil
+	if err != nil {
+		// The redelivery need not wait for the lease to expire.
+		return 0, errors.Join(err, s.store.Unclaim(context.WithoutCancel(ctx), e.OrderID, e.EventID))
+	}
+	return outcome, nil
 }
 
 // The size of a page of history: what one answer returns unless asked for

@@ -71,13 +71,13 @@ func TestHandleFailedSendIsRetriedLater(t *testing.T) {
 
 func TestHandleFailedRecordResendsWithTheSameID(t *testing.T) {
 	sender, store := &notificationtest.Sender{}, notificationtest.NewStore()
-	store.RecordErr = errors.New("state store down")
+	store.ToldErr = errors.New("state store down")
 	svc := notification.NewService(sender, store, nil, nil)
 	ctx := context.Background()
 	if _, err := svc.Handle(ctx, confirmed("e-1")); err == nil {
 		t.Fatal("Handle: got nil, want the store's error")
 	}
-	store.RecordErr = nil
+	store.ToldErr = nil
 	if _, err := svc.Handle(ctx, confirmed("e-1")); err != nil {
 		t.Fatal(err)
 	}

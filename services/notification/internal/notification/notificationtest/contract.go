@@ -31,12 +31,12 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 		}
 	})
 
-	t.Run("recorded is delivered", func(t *testing.T) {
+	t.Run("told is delivered", func(t *testing.T) {
 		s, ctx := newStore(t), contracttest.Context(t)
 		n := newNotification(newID("c"))
-		mustDo(t, "Record", s.Record(ctx, n))
+		mustDo(t, "Told", s.Told(ctx, n, 1))
 		if got, err := s.Delivered(ctx, n.ID); err != nil || !got {
-			t.Errorf("Delivered after Record: got %v, %v; want true, nil", got, err)
+			t.Errorf("Delivered after Told: got %v, %v; want true, nil", got, err)
 		}
 	})
 
@@ -45,55 +45,70 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 		first := newNotification(newID("c"))
 		second := first
 		second.Message = "a second copy"
-		mustDo(t, "Record", s.Record(ctx, first))
+		mustDo(t, "Told", s.Told(ctx, first, 1))
 		// A redelivery that sent again records again: not an error.
-		mustDo(t, "Record of the same id again", s.Record(ctx, second))
-		mustDo(t, "AddToHistory", s.AddToHistory(ctx, first.CustomerID, first.ID))
+		mustDo(t, "Told of the same id again", s.Told(ctx, second, 1))
 		checkHistory(t, s, first.CustomerID, first)
 	})
 
 	t.Run("first claimer wins until unclaim", func(t *testing.T) {
 		s, ctx := newStore(t), contracttest.Context(t)
-		order := newID("o")
-		checkClaim(t, s, order, "e-1", 1, notification.Claimed)
+		order, e1, e2 := newID("o"), newID("e"), newID("e")
+		checkClaim(t, s, order, e1, 1, notification.Claimed)
 		// Another delivery of the same event, or of another of the order.
-		checkClaim(t, s, order, "e-1", 1, notification.Busy)
-		checkClaim(t, s, order, "e-2", 2, notification.Busy)
+		checkClaim(t, s, order, e1, 1, notification.Busy)
+		checkClaim(t, s, order, e2, 2, notification.Busy)
 		// Ending a lease another delivery holds ends nothing.
-		mustDo(t, "Unclaim by another event", s.Unclaim(ctx, order, "e-2"))
-		checkClaim(t, s, order, "e-2", 2, notification.Busy)
-		mustDo(t, "Unclaim", s.Unclaim(ctx, order, "e-1"))
-		checkClaim(t, s, order, "e-2", 2, notification.Claimed)
+		mustDo(t, "Unclaim by another event", s.Unclaim(ctx, order, e2))
+		checkClaim(t, s, order, e2, 2, notification.Busy)
+		mustDo(t, "Unclaim", s.Unclaim(ctx, order, e1))
+		checkClaim(t, s, order, e2, 2, notification.Claimed)
 	})
 
 	t.Run("told ends the lease, and what came before it", func(t *testing.T) {
 		s, ctx := newStore(t), contracttest.Context(t)
-		order := newID("o")
-		checkClaim(t, s, order, "e-2", 2, notification.Claimed)
-		mustDo(t, "Told", s.Told(ctx, order, "e-2", 2))
+		second := newNotification(newID("c"))
+		checkClaim(t, s, second.OrderID, second.ID, 2, notification.Claimed)
+		mustDo(t, "Told", s.Told(ctx, second, 2))
 		// The customer heard of version 2: version 1 comes too late, and
 		// version 2 was told.
-		checkClaim(t, s, order, "e-1", 1, notification.Superseded)
-		checkClaim(t, s, order, "e-2", 2, notification.Superseded)
-		checkClaim(t, s, order, "e-3", 3, notification.Claimed)
+		checkClaim(t, s, second.OrderID, newID("e"), 1, notification.Superseded)
+		checkClaim(t, s, second.OrderID, second.ID, 2, notification.Superseded)
+		checkClaim(t, s, second.OrderID, newID("e"), 3, notification.Claimed)
+	})
+
+	t.Run("told while another delivery holds the lease leaves it held", func(t *testing.T) {
+		s, ctx := newStore(t), contracttest.Context(t)
+		customer := newID("c")
+		earlier, first, second := newNotification(customer), newNotification(customer), newNotification(customer)
+		second.OrderID = first.OrderID
+		// The customer's history has a head, and the order a lease: Told
+		// of first can write all it does at once.
+		mustDo(t, "Told", s.Told(ctx, earlier, 1))
+		checkClaim(t, s, first.OrderID, second.ID, 2, notification.Claimed)
+		mustDo(t, "Told of another event", s.Told(ctx, first, 1))
+		checkClaim(t, s, first.OrderID, newID("e"), 3, notification.Busy)
+		checkHistory(t, s, customer, earlier, first)
 	})
 
 	t.Run("told never goes back", func(t *testing.T) {
 		s, ctx := newStore(t), contracttest.Context(t)
-		order := newID("o")
-		mustDo(t, "Told of version 2", s.Told(ctx, order, "e-2", 2))
+		customer := newID("c")
+		first, second := newNotification(customer), newNotification(customer)
+		second.OrderID = first.OrderID
+		mustDo(t, "Told of version 2", s.Told(ctx, second, 2))
 		// A redelivery of an earlier event, found delivered, tells again.
-		mustDo(t, "Told of version 1", s.Told(ctx, order, "e-1", 1))
-		checkClaim(t, s, order, "e-2", 2, notification.Superseded)
+		mustDo(t, "Told of version 1", s.Told(ctx, first, 1))
+		checkClaim(t, s, first.OrderID, second.ID, 2, notification.Superseded)
 	})
 
 	t.Run("orders are claimed apart", func(t *testing.T) {
 		s, ctx := newStore(t), contracttest.Context(t)
-		a, b := newID("o"), newID("o")
-		checkClaim(t, s, a, "e-1", 1, notification.Claimed)
-		checkClaim(t, s, b, "e-1", 1, notification.Claimed)
-		mustDo(t, "Told", s.Told(ctx, a, "e-1", 1))
-		checkClaim(t, s, b, "e-2", 2, notification.Busy)
+		a, b := newNotification(newID("c")), newNotification(newID("c"))
+		checkClaim(t, s, a.OrderID, a.ID, 1, notification.Claimed)
+		checkClaim(t, s, b.OrderID, b.ID, 1, notification.Claimed)
+		mustDo(t, "Told", s.Told(ctx, a, 1))
+		checkClaim(t, s, b.OrderID, newID("e"), 2, notification.Busy)
 	})
 
 	t.Run("a claim is not a delivery", func(t *testing.T) {
@@ -146,8 +161,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 		}
 		want[0].ID, want[1].ID, want[2].ID = "z-"+want[0].ID, "a-"+want[1].ID, "m-"+want[2].ID
 		for _, n := range want {
-			mustDo(t, "Record", s.Record(ctx, n))
-			mustDo(t, "AddToHistory", s.AddToHistory(ctx, customer, n.ID))
+			mustDo(t, "Told", s.Told(ctx, n, 1))
 		}
 		checkHistory(t, s, customer, want...)
 	})
@@ -156,22 +170,19 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 		s, ctx := newStore(t), contracttest.Context(t)
 		a, b := newNotification(newID("c")), newNotification(newID("c"))
 		for _, n := range []notification.Notification{a, b} {
-			mustDo(t, "Record", s.Record(ctx, n))
-			mustDo(t, "AddToHistory", s.AddToHistory(ctx, n.CustomerID, n.ID))
+			mustDo(t, "Told", s.Told(ctx, n, 1))
 		}
 		checkHistory(t, s, a.CustomerID, a)
 		checkHistory(t, s, b.CustomerID, b)
 	})
 
-	t.Run("adding to history again changes nothing", func(t *testing.T) {
+	t.Run("telling again changes nothing", func(t *testing.T) {
 		s, ctx := newStore(t), contracttest.Context(t)
 		customer := newID("c")
 		first, second := newNotification(customer), newNotification(customer)
-		mustDo(t, "Record", s.Record(ctx, first))
-		mustDo(t, "Record", s.Record(ctx, second))
-		// A redelivery of the first event adds it again, after the second.
-		for _, id := range []string{first.ID, second.ID, first.ID} {
-			mustDo(t, "AddToHistory", s.AddToHistory(ctx, customer, id))
+		// A redelivery of the first event tells it again, after the second.
+		for _, n := range []notification.Notification{first, second, first} {
+			mustDo(t, "Told", s.Told(ctx, n, 1))
 		}
 		checkHistory(t, s, customer, first, second)
 	})
@@ -185,11 +196,10 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 		want := make([]notification.Notification, 2*notification.MaxHistoryPage+5)
 		for i := range want {
 			want[i] = newNotification(customer)
-			mustDo(t, "Record", s.Record(ctx, want[i]))
-			mustDo(t, "AddToHistory", s.AddToHistory(ctx, customer, want[i].ID))
+			mustDo(t, "Told", s.Told(ctx, want[i], 1))
 		}
 		// A redelivery of a recent one is not listed again.
-		mustDo(t, "AddToHistory", s.AddToHistory(ctx, customer, want[len(want)-3].ID))
+		mustDo(t, "Told again", s.Told(ctx, want[len(want)-3], 1))
 		checkHistory(t, s, customer, want...)
 		if got := historyOf(t, s, customer, notification.MaxHistoryPage); !slices.EqualFunc(got, want, sameNotification) {
 			t.Errorf("History by pages of %d: got %v, want %v", notification.MaxHistoryPage, notificationIDs(got), notificationIDs(want))
@@ -212,17 +222,14 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 			mu.Lock()
 			want[n.ID] = true
 			mu.Unlock()
-			if err := s.Record(ctx, n); err != nil {
-				return err
-			}
-			return s.AddToHistory(ctx, customer, n.ID)
+			return s.Told(ctx, n, 1)
 		})
 		got := historyOf(t, s, customer, 7)
 		for _, n := range got {
 			delete(want, n.ID)
 		}
 		if len(got) != concurrency || len(want) != 0 {
-			t.Errorf("History after %d concurrent AddToHistory: got %d entries, missing %v; want all %d",
+			t.Errorf("History after %d concurrent Tolds: got %d entries, missing %v; want all %d",
 				concurrency, len(got), slices.Sorted(maps.Keys(want)), concurrency)
 		}
 	})

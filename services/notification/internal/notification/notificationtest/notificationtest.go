@@ -20,11 +20,11 @@ import (
 // leases do not expire: a test ends one with Told or Unclaim.
 type Store struct {
 	// Err, when set, is returned by every method, as by a store that is
-	// down. Set it, and RecordErr, between calls, not during them.
+	// down. Set it, and ToldErr, between calls, not during them.
 	Err error
-	// RecordErr, when set, is returned by Record alone: the send went out
-	// but could not be recorded.
-	RecordErr error
+	// ToldErr, when set, is returned by Told alone, which then changes
+	// nothing: the send went out but could not be recorded.
+	ToldErr error
 
 	mu       sync.Mutex
 	orders   map[string]told
@@ -79,20 +79,27 @@ func (s *Store) Claim(_ context.Context, orderID, event string, version int) (no
 	return notification.Claimed, nil
 }
 
-// Told records that the order's customer was told of version, and ends
-// event's lease.
-func (s *Store) Told(_ context.Context, orderID, event string, version int) error {
+// Told records n unless its id is recorded, lists it in its customer's
+// history unless listed, and records that its order's customer was told
+// of version, ending its event's lease.
+func (s *Store) Told(_ context.Context, n notification.Notification, version int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.Err != nil {
-		return s.Err
+	if err := cmp.Or(s.Err, s.ToldErr); err != nil {
+		return err
 	}
-	o := s.orders[orderID]
+	if _, ok := s.recorded[n.ID]; !ok {
+		s.recorded[n.ID] = n
+	}
+	if !slices.Contains(s.history[n.CustomerID], n.ID) {
+		s.history[n.CustomerID] = append(s.history[n.CustomerID], n.ID)
+	}
+	o := s.orders[n.OrderID]
 	o.version = max(o.version, version)
-	if o.holder == event {
+	if o.holder == n.ID {
 		o.holder = ""
 	}
-	s.orders[orderID] = o
+	s.orders[n.OrderID] = o
 	return nil
 }
 
@@ -106,32 +113,6 @@ func (s *Store) Unclaim(_ context.Context, orderID, event string) error {
 	if o := s.orders[orderID]; o.holder == event {
 		o.holder = ""
 		s.orders[orderID] = o
-	}
-	return nil
-}
-
-// Record stores n unless a notification with its id is stored already.
-func (s *Store) Record(_ context.Context, n notification.Notification) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := cmp.Or(s.Err, s.RecordErr); err != nil {
-		return err
-	}
-	if _, ok := s.recorded[n.ID]; !ok {
-		s.recorded[n.ID] = n
-	}
-	return nil
-}
-
-// AddToHistory appends id to the customer's history unless it is there.
-func (s *Store) AddToHistory(_ context.Context, customerID, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.Err != nil {
-		return s.Err
-	}
-	if !slices.Contains(s.history[customerID], id) {
-		s.history[customerID] = append(s.history[customerID], id)
 	}
 	return nil
 }
