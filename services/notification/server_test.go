@@ -204,7 +204,7 @@ func (s *server) deliverEvent(t *testing.T, e events.Order) {
 // for event, as another delivery would.
 func claim(t *testing.T, s notification.Store, order, event string, version int) {
 	t.Helper()
-	if got, err := s.Claim(t.Context(), order, event, version); got != notification.Claimed || err != nil {
+	if got, _, err := s.Claim(t.Context(), order, event, version); got != notification.Claimed || err != nil {
 		t.Fatalf("Claim: got %v, %v; want Claimed", got, err)
 	}
 }

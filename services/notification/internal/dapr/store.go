@@ -51,8 +51,8 @@ func historyPageKey(customerID string, page int) string {
 	return "histories:" + customerID + ":" + strconv.Itoa(page)
 }
 
-// Delivered reports whether notification id was recorded.
-func (s *Store) Delivered(ctx context.Context, id string) (bool, error) {
+// delivered reports whether notification id was recorded.
+func (s *Store) delivered(ctx context.Context, id string) (bool, error) {
 	var n notification.Notification
 	_, found, err := s.store.Get(ctx, notificationKey(id), &n)
 	if err != nil {
@@ -86,27 +86,42 @@ type told struct {
 }
 
 // Claim takes the lease on the order for event unless a live one is held
-// or the customer was told of version already. Two deliveries that claim at
-// once race on the key's ETag: the loser reads the winner's lease.
-func (s *Store) Claim(ctx context.Context, orderID, event string, version int) (notification.Claim, error) {
+// or the customer was told of version already, and reports whether the
+// notification of event was recorded, read with the lease in one call.
+// Two deliveries that claim at once race on the lease's ETag: the loser
+// reads the winner's lease.
+func (s *Store) Claim(ctx context.Context, orderID, event string, version int) (notification.Claim, bool, error) {
 	var claim notification.Claim
-	err := daprstate.Modify(ctx, s.store, toldKey(orderID), func(o told, _ bool) (told, error) {
+	var delivered bool
+	leaseKey, recordKey := toldKey(orderID), notificationKey(event)
+	err := s.store.Update(ctx, func() error {
+		read, err := s.store.GetEach(ctx, leaseKey, recordKey)
+		if err != nil {
+			return err
+		}
+		delivered = read[recordKey].Found()
+		var o told
+		if read[leaseKey].Found() {
+			if err := read[leaseKey].Decode(leaseKey, &o); err != nil {
+				return err
+			}
+		}
 		switch {
 		case o.Version >= version:
 			claim = notification.Superseded
-			return o, daprstate.ErrUnchanged
+			return nil
 		case o.Holder != "" && s.now().Before(o.Until):
 			claim = notification.Busy
-			return o, daprstate.ErrUnchanged
+			return nil
 		}
 		claim = notification.Claimed
 		o.Holder, o.Until = event, s.now().Add(claimTTL)
-		return o, nil
+		return s.store.Put(ctx, leaseKey, o, read[leaseKey].ETag, nil)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("claim order %s for %s: %w", orderID, event, err)
+		return 0, false, fmt.Errorf("claim order %s for %s: %w", orderID, event, err)
 	}
-	return claim, nil
+	return claim, delivered, nil
 }
 
 // Told records n, lists it in its customer's history and records that its
@@ -242,7 +257,7 @@ func (s *Store) record(ctx context.Context, n notification.Notification) error {
 	}
 	// First-write refuses to overwrite an existing key: if it is there now,
 	// a concurrent redelivery recorded it first, which is just as good.
-	if delivered, derr := s.Delivered(ctx, n.ID); derr == nil && delivered {
+	if delivered, derr := s.delivered(ctx, n.ID); derr == nil && delivered {
 		return nil
 	}
 	return fmt.Errorf("record notification %s: %w", n.ID, err)

@@ -35,14 +35,13 @@ type Sender interface {
 // Store remembers delivered notifications, and what each order's customer
 // was told.
 //
-// Delivered reports whether the notification with id was recorded.
-//
 // Claim takes a short lease on telling the customer of an order about its
 // change to version, held by the delivery of event: one delivery at a time
 // tells a customer of one order, so two changes of an order are told in
 // the order they were handled. It answers Busy while another delivery holds
 // a lease on the order, and Superseded when the customer was told of
-// version or a later one already. Unclaim ends event's lease without
+// version or a later one already; delivered says whether the notification
+// of event was recorded (by Told). Unclaim ends event's lease without
 // telling.
 //
 // Told records n (recording it again changes nothing), lists it in its
@@ -57,8 +56,7 @@ type Sender interface {
 // for the older ones after them (0: there are none). No entry it keeps may
 // grow with the customer's notifications.
 type Store interface {
-	Delivered(ctx context.Context, id string) (bool, error)
-	Claim(ctx context.Context, orderID, event string, version int) (Claim, error)
+	Claim(ctx context.Context, orderID, event string, version int) (claim Claim, delivered bool, err error)
 	Unclaim(ctx context.Context, orderID, event string) error
 	Told(ctx context.Context, n Notification, version int) error
 	History(ctx context.Context, customerID string, before, limit int) (page []Notification, older int, err error)
@@ -219,17 +217,12 @@ func (s *Service) Handle(ctx context.Context, e events.Order) (Outcome, error) {
 		return 0, fmt.Errorf("%w: event %.64q of type %.64q, version %d, for order %.64q, customer %.64q",
 			ErrMalformedEvent, e.EventID, e.Type, e.Version, e.OrderID, e.CustomerID)
 	}
-	claim, err := s.store.Claim(ctx, e.OrderID, e.EventID, e.Version)
-	if err != nil {
-		return 0, err
-	}
-	if claim == Busy {
-		return 0, ErrInProgress
-	}
-	delivered, err := s.store.Delivered(ctx, e.EventID)
+	claim, delivered, err := s.store.Claim(ctx, e.OrderID, e.EventID, e.Version)
 	switch {
 	case err != nil:
 		return 0, err
+	case claim == Busy:
+		return 0, ErrInProgress
 	case claim == Superseded && delivered:
 		return Duplicate, nil
 	case claim == Superseded:

@@ -25,19 +25,16 @@ const concurrency = contracttest.Writers
 // is for that store's own tests.
 func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 	t.Run("unknown id is not delivered", func(t *testing.T) {
-		s, ctx := newStore(t), contracttest.Context(t)
-		if got, err := s.Delivered(ctx, newID("e")); err != nil || got {
-			t.Errorf("Delivered of an unknown id: got %v, %v; want false, nil", got, err)
-		}
+		s := newStore(t)
+		id := newID("e")
+		checkDelivered(t, s, "o-"+id, id, 1, notification.Claimed, false)
 	})
 
 	t.Run("told is delivered", func(t *testing.T) {
 		s, ctx := newStore(t), contracttest.Context(t)
 		n := newNotification(newID("c"))
 		mustDo(t, "Told", s.Told(ctx, n, 1))
-		if got, err := s.Delivered(ctx, n.ID); err != nil || !got {
-			t.Errorf("Delivered after Told: got %v, %v; want true, nil", got, err)
-		}
+		checkDelivered(t, s, n.OrderID, n.ID, 1, notification.Superseded, true)
 	})
 
 	t.Run("recording again changes nothing", func(t *testing.T) {
@@ -115,9 +112,8 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 		s, ctx := newStore(t), contracttest.Context(t)
 		id := newID("e")
 		checkClaim(t, s, "o-"+id, id, 1, notification.Claimed)
-		if got, err := s.Delivered(ctx, id); err != nil || got {
-			t.Errorf("Delivered of a claimed id: got %v, %v; want false, nil", got, err)
-		}
+		mustDo(t, "Unclaim", s.Unclaim(ctx, "o-"+id, id))
+		checkDelivered(t, s, "o-"+id, id, 1, notification.Claimed, false)
 	})
 
 	t.Run("concurrent claims have one winner", func(t *testing.T) {
@@ -127,7 +123,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) notification.Store) {
 		var n atomic.Int32
 		race(t, concurrency, func() error {
 			// Deliveries of one event and of others of the order.
-			got, err := s.Claim(ctx, order, fmt.Sprint("e-", n.Add(1)%3), 1+int(n.Load()%3))
+			got, _, err := s.Claim(ctx, order, fmt.Sprint("e-", n.Add(1)%3), 1+int(n.Load()%3))
 			if got == notification.Claimed {
 				wins.Add(1)
 			}
@@ -407,8 +403,20 @@ func race(t *testing.T, n int, f func() error) {
 // want.
 func checkClaim(t *testing.T, s notification.Store, order, event string, version int, want notification.Claim) {
 	t.Helper()
-	if got, err := s.Claim(contracttest.Context(t), order, event, version); got != want || err != nil {
+	if got, _, err := s.Claim(contracttest.Context(t), order, event, version); got != want || err != nil {
 		t.Fatalf("Claim of %s for %s, version %d: got %v, %v; want %v, nil", order, event, version, got, err, want)
+	}
+}
+
+// checkDelivered fails t unless Claim of order for event's version
+// answers want, and says the notification of event was recorded or not as
+// delivered.
+func checkDelivered(t *testing.T, s notification.Store, order, event string, version int, want notification.Claim, delivered bool) {
+	t.Helper()
+	got, recorded, err := s.Claim(contracttest.Context(t), order, event, version)
+	if got != want || recorded != delivered || err != nil {
+		t.Fatalf("Claim of %s for %s, version %d: got %v, delivered %v, %v; want %v, delivered %v, nil",
+			order, event, version, got, recorded, err, want, delivered)
 	}
 }
 

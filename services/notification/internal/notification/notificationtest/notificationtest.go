@@ -48,7 +48,8 @@ func NewStore() *Store {
 	}
 }
 
-// Delivered reports whether notification id was recorded.
+// Delivered reports whether notification id was recorded: for tests to
+// look, as notification.Store has no such method.
 func (s *Store) Delivered(_ context.Context, id string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -60,23 +61,25 @@ func (s *Store) Delivered(_ context.Context, id string) (bool, error) {
 }
 
 // Claim takes a lease on the order for event unless one is held or the
-// customer was told of version already.
-func (s *Store) Claim(_ context.Context, orderID, event string, version int) (notification.Claim, error) {
+// customer was told of version already, and reports whether the
+// notification of event was recorded.
+func (s *Store) Claim(_ context.Context, orderID, event string, version int) (notification.Claim, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Err != nil {
-		return 0, s.Err
+		return 0, false, s.Err
 	}
+	_, delivered := s.recorded[event]
 	o := s.orders[orderID]
 	switch {
 	case o.version >= version:
-		return notification.Superseded, nil
+		return notification.Superseded, delivered, nil
 	case o.holder != "":
-		return notification.Busy, nil
+		return notification.Busy, delivered, nil
 	}
 	o.holder = event
 	s.orders[orderID] = o
-	return notification.Claimed, nil
+	return notification.Claimed, delivered, nil
 }
 
 // Told records n unless its id is recorded, lists it in its customer's
