@@ -119,7 +119,7 @@ func (s Store) GetEach(ctx context.Context, keys ...string) (map[string]Entry, e
 	return got, nil
 }
 
-// bulkParallelism is how many reads the sidecar makes at once for GetAll.
+// bulkParallelism is how many reads the sidecar makes at once for GetEach.
 const bulkParallelism = 4
 
 // Put stores v as JSON under key, with first-write concurrency: with an

@@ -29,6 +29,11 @@ const idleSidecarCores = 0.3
 // records among them.
 const outboxRecordPrefix = "order||"
 
+// processingTimeout is the pub/sub component's
+// (deploy/k8s/base/dapr/pubsub.yaml): an outbox event pending for less may
+// still be on its way.
+const processingTimeout = 15 * time.Second
+
 // outboxForwarder is the function of daprd whose goroutines forward
 // outbox events (pkg/runtime/pubsub/outbox.go); with no load on the shop,
 // none of them should be running.
@@ -50,12 +55,12 @@ type sidecarLoad struct {
 // A spinning sidecar is stopped as deploy/k8s/README.md tells operators
 // to: the outbox events that have nothing left to forward are
 // acknowledged, then the sidecar is sent SIGQUIT, which has daprd print
-// every goroutine's stack to its log (kept in the cluster's log
-// directory) before the kubelet restarts it. When
-// those stacks show the outbox forwarder still running in every spinning
-// sidecar, all of them order's, the failure is the known
-// findings.OutboxRetriesForever; anything else is not. It returns false,
-// and the suite stops, only if a sidecar still spins once restarted.
+// every goroutine's stack to its log (kept in the cluster's log directory)
+// before the kubelet restarts it. When those stacks show the outbox
+// forwarder still running in every spinning sidecar, all of them order's,
+// the failure is the known findings.OutboxRetriesForever; anything else
+// is not. It returns false, and the suite stops, only if a sidecar still
+// spins once restarted.
 func checkSidecarsIdle(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder) bool {
 	t.Helper()
 	const invariant = "every sidecar idle before the load"
@@ -67,10 +72,7 @@ func checkSidecarsIdle(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder
 	}
 
 	redis := shopOn(t, c, sc).Servers.Redis
-	// Only events pending for longer than the pub/sub component's
-	// processingTimeout (deploy/k8s/base/dapr/pubsub.yaml): a younger one
-	// may still be on its way.
-	dropped, err := redis.DropSpentOutboxEvents(context.Background(), redis, outboxRecordPrefix, 15*time.Second)
+	dropped, err := redis.DropSpentOutboxEvents(context.Background(), redis, outboxRecordPrefix, processingTimeout)
 	what := []string{fmt.Sprintf("outbox events acknowledged with their record gone: %d %v", len(dropped), dropped)}
 	if err != nil {
 		what = append(what, "acknowledging them: "+err.Error())
@@ -122,6 +124,7 @@ func measureSidecars(t *testing.T, c *shopCluster) []sidecarLoad {
 	return loads
 }
 
+// describeLoads says how much of a core each sidecar used.
 func describeLoads(loads []sidecarLoad) string {
 	used := make([]string, 0, len(loads))
 	for _, l := range loads {

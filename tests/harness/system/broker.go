@@ -569,10 +569,11 @@ func (r *Redis) DropSpentOutboxEvents(ctx context.Context, store *Redis, recordP
 					if err := json.Unmarshal([]byte(fmt.Sprint(entries[0].Values["data"])), &event); err != nil || event.ID == "" {
 						continue // not an outbox event: leave it
 					}
-					if n, err := records.Exists(ctx, recordPrefix+event.ID).Result(); err != nil || n > 0 {
-						if err != nil {
-							return dropped, err
-						}
+					n, err := records.Exists(ctx, recordPrefix+event.ID).Result()
+					if err != nil {
+						return dropped, err
+					}
+					if n > 0 {
 						continue // its record is there: it may still be forwarded
 					}
 				}
