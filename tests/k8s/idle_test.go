@@ -139,13 +139,7 @@ func describeLoads(loads []sidecarLoad) string {
 // ("outbox.go:319" each).
 func quitSidecar(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, p pod) (forwarders []string, kept string) {
 	t.Helper()
-	restarts := restartCount(p, sidecarContainer)
-	c.KillContainer(t, containerID(t, p, sidecarContainer), "SIGQUIT")
-	waitFor(t, sc, p.Metadata.Name+"'s daprd restarted after SIGQUIT", func() bool {
-		var now pod
-		c.GetJSON(t, &now, "-n", shopNamespace, "pod", p.Metadata.Name)
-		return restartCount(now, sidecarContainer) > restarts && ready(now)
-	})
+	killSidecar(t, c, sc, p, "SIGQUIT", p.Metadata.Name+"'s daprd restarted after SIGQUIT")
 	stacks, err := c.KubectlContext(context.Background(), "-n", shopNamespace, "logs", p.Metadata.Name, "-c", sidecarContainer, "--previous")
 	if err != nil {
 		t.Logf("%s's daprd's stacks: %v", p.Metadata.Name, err)

@@ -532,13 +532,7 @@ func faults(c *shopCluster) []fault {
 		}, true},
 		{"fault: order's daprd container killed", func(t *testing.T, sc *report.ScenarioRecorder) {
 			p := pods(t, c, "app.kubernetes.io/name=order")[0]
-			restarts := restartCount(p, sidecarContainer)
-			c.KillContainer(t, containerID(t, p, sidecarContainer), "SIGKILL")
-			waitFor(t, sc, "order's daprd restarted by the kubelet", func() bool {
-				var now pod
-				c.GetJSON(t, &now, "-n", shopNamespace, "pod", p.Metadata.Name)
-				return restartCount(now, sidecarContainer) > restarts && ready(now)
-			})
+			killSidecar(t, c, sc, p, "SIGKILL", "order's daprd restarted by the kubelet")
 		}, false},
 		{"fault: kubectl rollout restart of every Deployment", func(t *testing.T, sc *report.ScenarioRecorder) {
 			before := pods(t, c, "app.kubernetes.io/name in (order,inventory,notification)")
@@ -591,6 +585,20 @@ func drainNode(t *testing.T, c *shopCluster) {
 	})
 	sc.Check("orders taken again", err == nil && status == http.StatusCreated && placed.Status == "confirmed",
 		"201 with a confirmed order", fmt.Sprintf("%d %q after %d attempts, %v", status, placed.Status, attempts, err))
+}
+
+// killSidecar sends p's daprd signal through the node's container runtime
+// and records, as invariant, that the kubelet restarted it and the pod is
+// ready again.
+func killSidecar(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, p pod, signal, invariant string) {
+	t.Helper()
+	restarts := restartCount(p, sidecarContainer)
+	c.KillContainer(t, containerID(t, p, sidecarContainer), signal)
+	waitFor(t, sc, invariant, func() bool {
+		var now pod
+		c.GetJSON(t, &now, "-n", shopNamespace, "pod", p.Metadata.Name)
+		return restartCount(now, sidecarContainer) > restarts && ready(now)
+	})
 }
 
 // containerID is the container runtime's id of p's container name.

@@ -751,13 +751,7 @@ func (s *shop) checkSystemd(t *testing.T, sc *report.ScenarioRecorder) {
 		state, _ := vm.Exec("systemctl", "is-active", app, sidecar)
 		sc.Check("app and sidecar active on "+svc.id, strings.Join(strings.Fields(state), " ") == "active active",
 			"active active", status(vm, app, sidecar))
-		journal, _ := vm.Exec("journalctl", "--no-pager", "--output=cat", "-u", sidecar)
-		var errs []string
-		for line := range strings.Lines(journal) {
-			if strings.Contains(line, `"level":"error"`) || strings.Contains(line, `"level":"fatal"`) {
-				errs = append(errs, strings.TrimSpace(line))
-			}
-		}
+		errs := journalErrors(vm, sidecar)
 		sc.Check("no error in the journal of "+sidecar, len(errs) == 0, "none", strings.Join(errs, " | "))
 	}
 }
@@ -796,14 +790,21 @@ func status(vm *machine.Machine, units ...string) string {
 // errors it logged.
 func restarts(vm *machine.Machine, unit string) string {
 	n, _ := vm.Exec("systemctl", "show", "--property=NRestarts", "--value", unit)
-	logged, _ := vm.Exec("journalctl", "--no-pager", "--output=cat", "--unit", unit)
+	errs := journalErrors(vm, unit)
+	return fmt.Sprintf("%s restarted %s times, its last errors: %s", unit, strings.TrimSpace(n), strings.Join(errs[max(0, len(errs)-3):], " | "))
+}
+
+// journalErrors returns the lines unit logged (daprd's JSON) at level
+// error or fatal, oldest first.
+func journalErrors(vm *machine.Machine, unit string) []string {
+	journal, _ := vm.Exec("journalctl", "--no-pager", "--output=cat", "--unit", unit)
 	var errs []string
-	for line := range strings.Lines(logged) {
-		if strings.Contains(line, `"level":"fatal"`) || strings.Contains(line, `"level":"error"`) {
+	for line := range strings.Lines(journal) {
+		if strings.Contains(line, `"level":"error"`) || strings.Contains(line, `"level":"fatal"`) {
 			errs = append(errs, strings.TrimSpace(line))
 		}
 	}
-	return fmt.Sprintf("%s restarted %s times, its last errors: %s", unit, strings.TrimSpace(n), strings.Join(errs[max(0, len(errs)-3):], " | "))
+	return errs
 }
 
 // exposure is the overall exposure level systemd-analyze security gives
