@@ -19,7 +19,10 @@ const (
 	TypeOrderCancelled = "daprshop.order.cancelled.v1"
 )
 
-// Line is one SKU and quantity of an order.
+// Line is one SKU and quantity of an order, as its events publish it. Not
+// order.Line: what subscribers read is versioned with the event type (v1),
+// so how the order service stores or serves an order may change without
+// changing it.
 type Line struct {
 	SKU      string `json:"sku"`
 	Quantity int    `json:"quantity"`

@@ -11,7 +11,9 @@ package inventoryapi
 func ReservePath(orderID string) string { return "reservations/" + orderID }
 func ReleasePath(orderID string) string { return "reservations/" + orderID + "/release" }
 
-// Line is a SKU and quantity.
+// Line is a SKU and quantity, as the reserve and release calls carry it:
+// the one wire form between order and inventory, whose domains each have a
+// Line of their own and translate at their adapters.
 type Line struct {
 	SKU      string `json:"sku"`
 	Quantity int    `json:"quantity"`
@@ -39,7 +41,9 @@ type ReserveResult struct {
 	UnknownSKU string `json:"unknownSku,omitempty"`
 }
 
-// Shortage says how much of a SKU was asked for and how much was available.
+// Shortage says how much of a SKU was asked for and how much was
+// available, as a reserve call answers it: the wire form of
+// inventory.Shortage, translated into order.Shortage by the caller.
 type Shortage struct {
 	SKU       string `json:"sku"`
 	Requested int    `json:"requested"`

@@ -31,14 +31,16 @@ type Item struct {
 	HeldSince map[string]int64 `json:"heldSince,omitempty"`
 }
 
-// Line asks for a quantity of one SKU.
+// Line asks for a quantity of one SKU. The domain's own, with no wire
+// form: the handlers translate inventoryapi.Line, the contract with the
+// order service, into it.
 type Line struct {
 	SKU      string
 	Quantity int
 }
 
 // Shortage says how much of a SKU an order asked for and how much was
-// available.
+// available. The handlers answer it as inventoryapi.Shortage.
 type Shortage struct {
 	SKU       string
 	Requested int

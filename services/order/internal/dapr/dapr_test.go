@@ -62,7 +62,7 @@ func TestOrderStore(t *testing.T) {
 	t.Run("the outbox publishes every saved event", func(t *testing.T) {
 		ctx := callContext(t)
 		created := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
-		createdEvent := ordertest.Event(created)
+		createdEvent := order.EventFor(created)
 		if err := repo.Create(ctx, created, createdEvent); err != nil {
 			t.Fatalf("Create(%s): %v", created.ID, err)
 		}
@@ -78,10 +78,10 @@ func TestOrderStore(t *testing.T) {
 	t.Run("the outbox publishes nothing for a refused create", func(t *testing.T) {
 		ctx := callContext(t)
 		created := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
-		if err := repo.Create(ctx, created, ordertest.Event(created)); err != nil {
+		if err := repo.Create(ctx, created, order.EventFor(created)); err != nil {
 			t.Fatalf("Create(%s): %v", created.ID, err)
 		}
-		refused := ordertest.Event(created)
+		refused := order.EventFor(created)
 		refused.EventID += ".refused"
 		if err := repo.Create(ctx, created, refused); err == nil {
 			t.Fatalf("second Create(%s): got nil error, want a refusal: the order exists; it overwrote the order, so no refused write is left to check the outbox with", created.ID)
@@ -93,7 +93,7 @@ func TestOrderStore(t *testing.T) {
 	t.Run("the outbox publishes nothing for a lost race", func(t *testing.T) {
 		ctx := callContext(t)
 		created := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
-		if err := repo.Create(ctx, created, ordertest.Event(created)); err != nil {
+		if err := repo.Create(ctx, created, order.EventFor(created)); err != nil {
 			t.Fatalf("Create(%s): %v", created.ID, err)
 		}
 		// The first attempt loses its ETag race for sure: a second writer
@@ -106,7 +106,7 @@ func TestOrderStore(t *testing.T) {
 				interloper = cancel(t, ctx, repo, created.ID, ".interloper")
 			}
 			o.Status = order.StatusCancelled
-			winner = ordertest.Event(o)
+			winner = order.EventFor(o)
 			winner.EventID += fmt.Sprintf(".attempt-%d", attempts)
 			return o, &winner, nil
 		})
@@ -126,7 +126,7 @@ func TestOrderStore(t *testing.T) {
 		rejected := ordertest.NewOrder(ordertest.NewID(), order.StatusRejected)
 		confirmed := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
 		for _, o := range []order.Order{rejected, confirmed} {
-			if err := repo.Create(ctx, o, ordertest.Event(o)); err != nil {
+			if err := repo.Create(ctx, o, order.EventFor(o)); err != nil {
 				t.Fatalf("Create(%s): %v", o.ID, err)
 			}
 		}
@@ -136,7 +136,7 @@ func TestOrderStore(t *testing.T) {
 		if ttl, err := system.TTL(ctx, sidecar.Store, appID, "order:"+confirmed.ID); err != nil || ttl != 0 {
 			t.Errorf("TTL of the confirmed order: got %v, %v; want none", ttl, err)
 		}
-		waitPublished(t, orders, ordertest.Event(rejected).EventID, ordertest.Event(confirmed).EventID)
+		waitPublished(t, orders, order.EventFor(rejected).EventID, order.EventFor(confirmed).EventID)
 	})
 
 	t.Run("counts the orders saved with their event", func(t *testing.T) {
@@ -147,7 +147,7 @@ func TestOrderStore(t *testing.T) {
 			order.StatusCancelled: cancelled,
 		}, time.Hour, createETag)
 		o := ordertest.NewOrder(ordertest.NewID(), order.StatusConfirmed)
-		if err := repo.Create(ctx, o, ordertest.Event(o)); err != nil {
+		if err := repo.Create(ctx, o, order.EventFor(o)); err != nil {
 			t.Fatalf("Create(%s): %v", o.ID, err)
 		}
 		unchanged := func(o order.Order) (order.Order, *events.Order, error) { return o, nil, nil }
@@ -207,7 +207,7 @@ func cancel(t *testing.T, ctx context.Context, repo order.Repository, id, suffix
 	var e events.Order
 	_, err := repo.Update(ctx, id, func(o order.Order) (order.Order, *events.Order, error) {
 		o.Status = order.StatusCancelled
-		e = ordertest.Event(o)
+		e = order.EventFor(o)
 		e.EventID += suffix
 		return o, &e, nil
 	})

@@ -28,7 +28,10 @@ const (
 	StatusCancelled Status = "cancelled"
 )
 
-// Line is a SKU and the quantity ordered.
+// Line is a SKU and the quantity ordered: the domain's, and with its JSON
+// tags also how an order is stored and served. What other services see
+// has types of its own (events.Line, inventoryapi.Line): those are
+// contracts with them, which must not change when this one does.
 type Line struct {
 	SKU      string `json:"sku"`
 	Quantity int    `json:"quantity"`
@@ -81,7 +84,9 @@ type UnknownSKUError struct {
 
 func (e *UnknownSKUError) Error() string { return fmt.Sprintf("unknown sku %q", e.SKU) }
 
-// Shortage says how much of a SKU was ordered and how much was available.
+// Shortage says how much of a SKU was ordered and how much was available:
+// the domain's, stored and served with a rejected order. The inventory
+// adapter translates inventoryapi.Shortage, the wire form, into it.
 type Shortage struct {
 	SKU       string `json:"sku"`
 	Requested int    `json:"requested"`
@@ -260,7 +265,7 @@ func (s *Service) place(ctx context.Context, id string, req PlaceRequest) (Order
 // the event, say), for SettleTimeout more: otherwise the stock of an order
 // never stored would stay held.
 func (s *Service) create(ctx context.Context, o Order) (Order, error) {
-	err := s.repo.Create(ctx, o, s.event(o))
+	err := s.repo.Create(ctx, o, EventFor(o))
 	if err == nil {
 		return o, outcome(o)
 	}
@@ -374,7 +379,7 @@ func (s *Service) Cancel(ctx context.Context, id, customer string) (Order, error
 			}
 			o.Status = StatusCancelled
 			o.UpdatedAt = s.now().UTC()
-			e := s.event(o)
+			e := EventFor(o)
 			return o, &e, nil
 		default:
 			return Order{}, nil, fmt.Errorf("%w: it is %s", ErrNotCancellable, o.Status)
@@ -392,11 +397,11 @@ func (s *Service) Cancel(ctx context.Context, id, customer string) (Order, error
 	return o, nil
 }
 
-// event records the change that brought o to its status. Its id names the
-// transition, not the attempt: an order is confirmed, rejected or cancelled
-// once, so an event written twice (a retried save, say) is recognisably the
-// same event to consumers.
-func (s *Service) event(o Order) events.Order {
+// EventFor is the event that records the change that brought o to its
+// status. Its id names the transition, not the attempt: an order is
+// confirmed, rejected or cancelled once, so an event written twice (a
+// retried save, say) is recognisably the same event to consumers.
+func EventFor(o Order) events.Order {
 	lines := make([]events.Line, len(o.Items))
 	for i, l := range o.Items {
 		lines[i] = events.Line{SKU: l.SKU, Quantity: l.Quantity}

@@ -50,7 +50,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		mustCreate(t, ctx, repo, first)
 		second := NewOrder(first.ID, order.StatusRejected)
 		second.CustomerID = "someone-else"
-		if err := repo.Create(ctx, second, Event(second)); err == nil {
+		if err := repo.Create(ctx, second, order.EventFor(second)); err == nil {
 			t.Errorf("second Create of %s: got nil error, want an error: the order exists", first.ID)
 		}
 		if got := mustGet(t, ctx, repo, first.ID); !reflect.DeepEqual(got, first) {
@@ -70,7 +70,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		for i := range writers {
 			tried[i] = NewOrder(id, order.StatusConfirmed)
 			tried[i].CustomerID = fmt.Sprintf("customer-%d", i)
-			wg.Go(func() { errs[i] = repo.Create(ctx, tried[i], Event(tried[i])) })
+			wg.Go(func() { errs[i] = repo.Create(ctx, tried[i], order.EventFor(tried[i])) })
 		}
 		wg.Wait()
 		var won []int
@@ -98,7 +98,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 			if !reflect.DeepEqual(o, created) {
 				t.Errorf("fn was given:\n got %+v\nwant the stored order %+v", o, created)
 			}
-			e := Event(want)
+			e := order.EventFor(want)
 			return want, &e, nil
 		})
 		if err != nil {
@@ -119,7 +119,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		refusal := errors.New("fn refuses")
 		_, err := repo.Update(ctx, created.ID, func(o order.Order) (order.Order, *events.Order, error) {
 			o.Status = order.StatusCancelled
-			e := Event(o)
+			e := order.EventFor(o)
 			return o, &e, refusal
 		})
 		// The domain tells its refusals (order.ErrNotCancellable) by
@@ -156,7 +156,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 		called := false
 		_, err := repo.Update(ctx, id, func(o order.Order) (order.Order, *events.Order, error) {
 			called = true
-			e := Event(o)
+			e := order.EventFor(o)
 			return o, &e, nil
 		})
 		if !errors.Is(err, order.ErrNotFound) {
@@ -183,7 +183,7 @@ func TestRepository(t *testing.T, newRepo func(t *testing.T) order.Repository) {
 			wg.Go(func() {
 				_, errs[i] = repo.Update(ctx, created.ID, func(o order.Order) (order.Order, *events.Order, error) {
 					o.Items = append(slices.Clone(o.Items), order.Line{SKU: sku(i), Quantity: 1})
-					e := Event(o)
+					e := order.EventFor(o)
 					e.EventID = fmt.Sprintf("%s.%s", o.ID, sku(i))
 					return o, &e, nil
 				})
@@ -315,26 +315,9 @@ func NewOrder(id string, status order.Status) order.Order {
 	return o
 }
 
-// Event returns an event recording that o reached its status.
-func Event(o order.Order) events.Order {
-	lines := make([]events.Line, len(o.Items))
-	for i, l := range o.Items {
-		lines[i] = events.Line{SKU: l.SKU, Quantity: l.Quantity}
-	}
-	return events.Order{
-		EventID:    o.ID + "." + string(o.Status),
-		Type:       "ordertest." + string(o.Status),
-		OrderID:    o.ID,
-		CustomerID: o.CustomerID,
-		Items:      lines,
-		Status:     string(o.Status),
-		OccurredAt: o.UpdatedAt,
-	}
-}
-
 func mustCreate(t *testing.T, ctx context.Context, repo order.Repository, o order.Order) {
 	t.Helper()
-	if err := repo.Create(ctx, o, Event(o)); err != nil {
+	if err := repo.Create(ctx, o, order.EventFor(o)); err != nil {
 		t.Fatalf("Create(%s): %v", o.ID, err)
 	}
 }
