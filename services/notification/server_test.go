@@ -363,22 +363,62 @@ func TestDeadLetterEvents(t *testing.T) {
 	}
 }
 
-// TestAPI checks every route's answers to the calls clients, the platform
-// and daprd make, errors included: an error is always the shared JSON shape
-// with its code.
-func TestAPI(t *testing.T) {
-	sidecarEvent := envelope("ce-1", events.TopicOrders, orderData("e-1", "c-1"))
-	tests := []struct {
-		name    string
-		sidecar int // the sidecar's outbound health status; 0: 204
-		setup   func(t *testing.T, s *server)
-		req     request
-		// wantStatus, and wantCode for an error or wantBody (exact JSON)
-		// for a success.
-		wantStatus int
-		wantCode   string
-		wantBody   string
-	}{
+// apiCase is one call to the API and the answer it must get.
+type apiCase struct {
+	name    string
+	sidecar int // the sidecar's outbound health status; 0: 204
+	setup   func(t *testing.T, s *server)
+	req     request
+	// wantStatus, and wantCode for an error or wantBody (exact JSON)
+	// for a success.
+	wantStatus int
+	wantCode   string
+	wantBody   string
+}
+
+// runAPICases runs each case on a server of its own and checks the
+// answer, errors included: an error is always the shared JSON shape with
+// its code.
+func runAPICases(t *testing.T, cases []apiCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, cmp.Or(tc.sidecar, http.StatusNoContent))
+			if tc.setup != nil {
+				tc.setup(t, s)
+			}
+			status, body := s.do(t, tc.req)
+			if status != tc.wantStatus {
+				t.Errorf("%s %s: got status %d, want %d (%s)", tc.req.method, tc.req.path, status, tc.wantStatus, body)
+			}
+			if tc.wantCode != "" {
+				checkError(t, body, tc.wantCode)
+			} else if string(body) != tc.wantBody {
+				t.Errorf("%s %s: got body\n%s\nwant\n%s", tc.req.method, tc.req.path, body, tc.wantBody)
+			}
+			// Refused calls change nothing. The setups with deliveries
+			// send before the call.
+			if tc.wantStatus != http.StatusOK && len(s.sender.Sent()) != 0 {
+				t.Errorf("notifications sent by a refused call: got %d, want 0", len(s.sender.Sent()))
+			}
+		})
+	}
+}
+
+// keptDeadLetter returns a case's setup: dl kept, as the dead-letter route
+// keeps one.
+func keptDeadLetter(dl notification.DeadLetter) func(t *testing.T, s *server) {
+	return func(t *testing.T, s *server) {
+		t.Helper()
+		if err := s.deadLetters.Add(t.Context(), dl); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestListNotifications checks GET /notifications, a customer's history.
+func TestListNotifications(t *testing.T) {
+	runAPICases(t, []apiCase{
 		{
 			name: "history",
 			setup: func(t *testing.T, s *server) {
@@ -423,16 +463,25 @@ func TestAPI(t *testing.T) {
 			req:        request{method: http.MethodGet, path: "/notifications?customerId=c-1"},
 			wantStatus: http.StatusInternalServerError, wantCode: web.CodeInternal,
 		},
-		{name: "no dead letters", req: request{method: http.MethodGet, path: "/deadletters"}, wantStatus: http.StatusOK, wantBody: `{"deadLetters":[]}`},
+	})
+}
+
+// TestIssueCredentials checks POST /notifications/credentials where NATS
+// takes none. Credentials issued for a NATS account are the e2e suite's
+// (tests/suite).
+func TestIssueCredentials(t *testing.T) {
+	runAPICases(t, []apiCase{
 		{name: "NATS credentials where NATS takes none", req: request{method: http.MethodPost, path: "/notifications/credentials"}, wantStatus: http.StatusNotFound, wantCode: web.CodeNotFound},
+	})
+}
+
+// TestListDeadLetters checks GET /deadletters, an operator's.
+func TestListDeadLetters(t *testing.T) {
+	runAPICases(t, []apiCase{
+		{name: "no dead letters", req: request{method: http.MethodGet, path: "/deadletters"}, wantStatus: http.StatusOK, wantBody: `{"deadLetters":[]}`},
 		{
-			name: "dead letters",
-			setup: func(t *testing.T, s *server) {
-				dl := notification.DeadLetter{ID: "ce-9", Topic: "orders-deadletter", Data: json.RawMessage(`{"eventId":"e-9"}`), ReceivedAt: time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC)}
-				if err := s.deadLetters.Add(t.Context(), dl); err != nil {
-					t.Fatal(err)
-				}
-			},
+			name:       "dead letters",
+			setup:      keptDeadLetter(notification.DeadLetter{ID: "ce-9", Topic: "orders-deadletter", Data: json.RawMessage(`{"eventId":"e-9"}`), ReceivedAt: time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC)}),
 			req:        request{method: http.MethodGet, path: "/deadletters"},
 			wantStatus: http.StatusOK,
 			wantBody:   `{"deadLetters":[{"id":"ce-9","topic":"orders-deadletter","data":{"eventId":"e-9"},"receivedAt":"2026-11-24T10:30:00Z"}]}`,
@@ -443,13 +492,15 @@ func TestAPI(t *testing.T) {
 			req:        request{method: http.MethodGet, path: "/deadletters"},
 			wantStatus: http.StatusInternalServerError, wantCode: web.CodeInternal,
 		},
+	})
+}
+
+// TestRedrive checks POST /deadletters/:id/redrive, an operator's.
+func TestRedrive(t *testing.T) {
+	runAPICases(t, []apiCase{
 		{
-			name: "redrive a dead letter",
-			setup: func(t *testing.T, s *server) {
-				if err := s.deadLetters.Add(t.Context(), notification.DeadLetter{ID: "ce-9", Data: json.RawMessage(`{"eventId":"e-9"}`)}); err != nil {
-					t.Fatal(err)
-				}
-			},
+			name:       "redrive a dead letter",
+			setup:      keptDeadLetter(notification.DeadLetter{ID: "ce-9", Data: json.RawMessage(`{"eventId":"e-9"}`)}),
 			req:        request{method: http.MethodPost, path: "/deadletters/ce-9/redrive"},
 			wantStatus: http.StatusAccepted, wantBody: `{"redriven":"ce-9"}`,
 		},
@@ -458,23 +509,45 @@ func TestAPI(t *testing.T) {
 		{
 			name: "redrive with the broker down",
 			setup: func(t *testing.T, s *server) {
-				if err := s.deadLetters.Add(t.Context(), notification.DeadLetter{ID: "ce-9", Data: json.RawMessage(`{}`)}); err != nil {
-					t.Fatal(err)
-				}
+				keptDeadLetter(notification.DeadLetter{ID: "ce-9", Data: json.RawMessage(`{}`)})(t, s)
 				s.events.Err = errDown
 			},
 			req:        request{method: http.MethodPost, path: "/deadletters/ce-9/redrive"},
 			wantStatus: http.StatusInternalServerError, wantCode: web.CodeInternal,
 		},
-		{name: "wrong method on redrive", req: request{method: http.MethodGet, path: "/deadletters/ce-9/redrive"}, wantStatus: http.StatusMethodNotAllowed, wantCode: web.CodeMethodNotAllowed},
+	})
+}
+
+// sidecarEvent is an order event as daprd delivers it.
+var sidecarEvent = envelope("ce-1", events.TopicOrders, orderData("e-1", "c-1"))
+
+// TestEventsNeedTheAppToken checks that the routes daprd delivers events
+// to refuse a call without its token. TestOrderEvents and
+// TestDeadLetterEvents check the answers to the events themselves.
+func TestEventsNeedTheAppToken(t *testing.T) {
+	runAPICases(t, []apiCase{
 		{name: "event without the app token", req: request{method: http.MethodPost, path: "/events/orders", body: sidecarEvent}, wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
 		{name: "event with a wrong app token", req: request{method: http.MethodPost, path: "/events/orders", token: "guess", body: sidecarEvent}, wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
 		{name: "dead letter without the app token", req: request{method: http.MethodPost, path: "/events/deadletters", body: sidecarEvent}, wantStatus: http.StatusUnauthorized, wantCode: web.CodeUnauthorized},
+	})
+}
+
+// TestRouting checks the answers to a path the API does not have, and to
+// a method its path does not take.
+func TestRouting(t *testing.T) {
+	runAPICases(t, []apiCase{
+		{name: "wrong method on redrive", req: request{method: http.MethodGet, path: "/deadletters/ce-9/redrive"}, wantStatus: http.StatusMethodNotAllowed, wantCode: web.CodeMethodNotAllowed},
 		{name: "wrong method on history", req: request{method: http.MethodPost, path: "/notifications"}, wantStatus: http.StatusMethodNotAllowed, wantCode: web.CodeMethodNotAllowed},
 		{name: "wrong method on dead letters", req: request{method: http.MethodDelete, path: "/deadletters"}, wantStatus: http.StatusMethodNotAllowed, wantCode: web.CodeMethodNotAllowed},
 		{name: "wrong method on events", req: request{method: http.MethodGet, path: "/events/orders", token: appToken}, wantStatus: http.StatusMethodNotAllowed, wantCode: web.CodeMethodNotAllowed},
 		{name: "unknown route", req: request{method: http.MethodGet, path: "/notifications/c-1"}, wantStatus: http.StatusNotFound, wantCode: web.CodeNotFound},
 		{name: "unknown event route", req: request{method: http.MethodPost, path: "/events/payments", token: appToken, body: sidecarEvent}, wantStatus: http.StatusNotFound, wantCode: web.CodeNotFound},
+	})
+}
+
+// TestProbes checks the platform's routes: /healthz, /readyz and /metrics.
+func TestProbes(t *testing.T) {
+	runAPICases(t, []apiCase{
 		{name: "alive", req: request{method: http.MethodGet, path: "/healthz"}, wantStatus: http.StatusOK, wantBody: `{"status":"ok"}`},
 		{name: "ready", req: request{method: http.MethodGet, path: "/readyz"}, wantStatus: http.StatusOK, wantBody: `{"status":"ready"}`},
 		{
@@ -484,29 +557,7 @@ func TestAPI(t *testing.T) {
 			wantStatus: http.StatusServiceUnavailable, wantCode: web.CodeUnavailable,
 		},
 		{name: "not ready: sidecar not ready", sidecar: http.StatusInternalServerError, req: request{method: http.MethodGet, path: "/readyz"}, wantStatus: http.StatusServiceUnavailable, wantCode: web.CodeUnavailable},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newTestServer(t, cmp.Or(tc.sidecar, http.StatusNoContent))
-			if tc.setup != nil {
-				tc.setup(t, s)
-			}
-			status, body := s.do(t, tc.req)
-			if status != tc.wantStatus {
-				t.Errorf("%s %s: got status %d, want %d (%s)", tc.req.method, tc.req.path, status, tc.wantStatus, body)
-			}
-			if tc.wantCode != "" {
-				checkError(t, body, tc.wantCode)
-			} else if string(body) != tc.wantBody {
-				t.Errorf("%s %s: got body\n%s\nwant\n%s", tc.req.method, tc.req.path, body, tc.wantBody)
-			}
-			// Refused calls change nothing. The setups with deliveries
-			// send before the call.
-			if tc.wantStatus != http.StatusOK && len(s.sender.Sent()) != 0 {
-				t.Errorf("notifications sent by a refused call: got %d, want 0", len(s.sender.Sent()))
-			}
-		})
-	}
+	})
 
 	t.Run("metrics", func(t *testing.T) {
 		s := newTestServer(t, http.StatusNoContent)

@@ -175,159 +175,24 @@ func TestCustomersActOnlyForThemselves(t *testing.T) {
 	}
 }
 
-func TestAPI(t *testing.T) {
-	tooMany := make([]string, order.MaxLines+1)
-	for i := range tooMany {
-		tooMany[i] = fmt.Sprintf(`{"sku":"S-%d","quantity":1}`, i)
-	}
-	placed := func(t *testing.T, f *fixture) { f.place(t, "") }
-	rejected := func(t *testing.T, f *fixture) {
-		f.inv.ReserveErr = &order.InsufficientStockError{Shortages: []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 1}}}
-		f.place(t, "")
-	}
-	storeDown := errors.New("redis: connection refused at 10.0.0.7:6379")
+// apiCase is one request to the API and the answer it must get: its
+// status and, for an error, its code; check, if set, looks further.
+type apiCase struct {
+	name                                 string
+	setup                                func(t *testing.T, f *fixture)
+	method, path, contentType, key, body string
+	wantStatus                           int
+	// wantCode is the error code the answer carries; "" for a success.
+	wantCode string
+	check    func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder)
+}
 
-	tests := []struct {
-		name                                 string
-		setup                                func(t *testing.T, f *fixture)
-		method, path, contentType, key, body string
-		wantStatus                           int
-		// wantCode is the error code the answer carries; "" for a success.
-		wantCode string
-		check    func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder)
-	}{
-		// Every route's success.
-		{name: "place", method: "POST", path: "/orders", contentType: ctJSON, body: placeBody, wantStatus: 201,
-			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
-				o := decode[order.Order](t, rec)
-				if o.ID != "id-1" || o.Status != order.StatusConfirmed || !f.inv.Holds("id-1") {
-					t.Errorf("got order %s %s, holding stock %v; want id-1 confirmed, holding stock", o.ID, o.Status, f.inv.Holds("id-1"))
-				}
-				if got := rec.Header().Get("Location"); got != "/orders/id-1" {
-					t.Errorf("Location: got %q, want /orders/id-1", got)
-				}
-			}},
-		{name: "place with a charset", method: "POST", path: "/orders", contentType: ctJSON + "; charset=utf-8", body: placeBody, wantStatus: 201},
-		{name: "place again with the same key", setup: func(t *testing.T, f *fixture) { f.place(t, "k-1") },
-			method: "POST", path: "/orders", contentType: ctJSON, key: "k-1", body: placeBody, wantStatus: 201,
-			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
-				if o := decode[order.Order](t, rec); o.ID != "id-1" || f.inv.Reserves() != 1 {
-					t.Errorf("got order %s after %d reservations, want id-1 (the first answer) after 1", o.ID, f.inv.Reserves())
-				}
-			}},
-		{name: "get", setup: placed, method: "GET", path: "/orders/id-1", wantStatus: 200,
-			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
-				want, err := f.repo.Get(t.Context(), "id-1")
-				if got := decode[order.Order](t, rec); err != nil || !reflect.DeepEqual(got, want) {
-					t.Errorf("got %+v, want the stored order %+v (%v)", got, want, err)
-				}
-			}},
-		{name: "cancel", setup: placed, method: "POST", path: "/orders/id-1/cancel", wantStatus: 200,
-			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
-				if o := decode[order.Order](t, rec); o.Status != order.StatusCancelled || f.inv.Holds("id-1") {
-					t.Errorf("got status %s, holding stock %v; want cancelled, stock back", o.Status, f.inv.Holds("id-1"))
-				}
-			}},
-		{name: "cancel a cancelled order", setup: func(t *testing.T, f *fixture) {
-			placed(t, f)
-			if _, err := f.svc.Cancel(t.Context(), "id-1", order.AnyCustomer); err != nil {
-				t.Fatal(err)
-			}
-		}, method: "POST", path: "/orders/id-1/cancel", wantStatus: 200},
-		{name: "healthz", method: "GET", path: "/healthz", wantStatus: 200},
-		{name: "readyz", method: "GET", path: "/readyz", wantStatus: 200},
-		{name: "metrics", method: "GET", path: "/metrics", wantStatus: 200,
-			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
-				if !strings.Contains(rec.Body.String(), `daprshop_order_orders_total{status="confirmed"} 0`) {
-					t.Errorf("/metrics does not list the order counters at 0:\n%s", rec.Body)
-				}
-			}},
-
-		// What the domain refuses.
-		{name: "insufficient stock", setup: func(t *testing.T, f *fixture) {
-			f.inv.ReserveErr = &order.InsufficientStockError{Shortages: []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 1}}}
-		}, method: "POST", path: "/orders", contentType: ctJSON, body: placeBody, wantStatus: 409, wantCode: "insufficient_stock",
-			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
-				body := decode[insufficientStockBody](t, rec)
-				want := []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 1}}
-				if body.OrderID != "id-1" || !slices.Equal(body.Shortages, want) {
-					t.Errorf("got orderId %q, shortages %+v; want id-1, %+v", body.OrderID, body.Shortages, want)
-				}
-				if o, err := f.repo.Get(t.Context(), "id-1"); err != nil || o.Status != order.StatusRejected {
-					t.Errorf("stored: got %+v, %v; want the rejected order", o, err)
-				}
-			}},
-		{name: "unknown sku", setup: func(t *testing.T, f *fixture) { f.inv.ReserveErr = &order.UnknownSKUError{SKU: "NOPE"} },
-			method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"NOPE","quantity":1}]`), wantStatus: 422, wantCode: "unknown_sku",
-			check: func(t *testing.T, f *fixture, _ *httptest.ResponseRecorder) {
-				if n := f.repo.Len(); n != 0 {
-					t.Errorf("stored %d orders, want none", n)
-				}
-			}},
-		{name: "key reused for another order", setup: func(t *testing.T, f *fixture) { f.place(t, "k-1") },
-			method: "POST", path: "/orders", contentType: ctJSON, key: "k-1", body: placeWith(`[{"sku":"SKU-9","quantity":1}]`),
-			wantStatus: 422, wantCode: "idempotency_key_reused"},
-		{name: "key with a space", method: "POST", path: "/orders", contentType: ctJSON, key: "k 1", body: placeBody, wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "key too long", method: "POST", path: "/orders", contentType: ctJSON, key: strings.Repeat("k", 129), body: placeBody, wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "key not ASCII", method: "POST", path: "/orders", contentType: ctJSON, key: "ключ", body: placeBody, wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "cancel a rejected order", setup: rejected, method: "POST", path: "/orders/id-1/cancel", wantStatus: 409, wantCode: "not_cancellable"},
-		{name: "get an unknown order", method: "GET", path: "/orders/no-such-order", wantStatus: 404, wantCode: web.CodeNotFound},
-		{name: "cancel an unknown order", method: "POST", path: "/orders/no-such-order/cancel", wantStatus: 404, wantCode: web.CodeNotFound},
-		{name: "get an odd id", method: "GET", path: "/orders/%2e%2e%2fetc", wantStatus: 404, wantCode: web.CodeNotFound},
-		{name: "get an id with a space", method: "GET", path: "/orders/a%20b", wantStatus: 404, wantCode: web.CodeNotFound},
-		{name: "get an id too long", method: "GET", path: "/orders/" + strings.Repeat("i", 65), wantStatus: 404, wantCode: web.CodeNotFound},
-		{name: "cancel an odd id", method: "POST", path: "/orders/a%20b/cancel", wantStatus: 404, wantCode: web.CodeNotFound},
-
-		// Invalid orders.
-		{name: "empty items", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[]`), wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "no items", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c-1"}`, wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "too many items", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith("[" + strings.Join(tooMany, ",") + "]"), wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "missing customer", method: "POST", path: "/orders", contentType: ctJSON, body: `{"items":[{"sku":"SKU-1","quantity":1}]}`, wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "customer with a slash", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c/1","items":[{"sku":"SKU-1","quantity":1}]}`, wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "zero quantity", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":0}]`), wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "negative quantity", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":-5}]`), wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "absurd quantity", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":99999999999}]`), wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "empty sku", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"","quantity":1}]`), wantStatus: 400, wantCode: web.CodeInvalid},
-		{name: "duplicate sku", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":1},{"sku":"SKU-1","quantity":1}]`), wantStatus: 400, wantCode: web.CodeInvalid},
-
-		// Bodies that are not one JSON order.
-		{name: "malformed json", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":`, wantStatus: 400, wantCode: web.CodeMalformed},
-		{name: "empty body", method: "POST", path: "/orders", contentType: ctJSON, wantStatus: 400, wantCode: web.CodeMalformed},
-		{name: "unknown field", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}],"discount":100}`, wantStatus: 400, wantCode: web.CodeMalformed},
-		{name: "unknown field in a line", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":1,"price":0}]`), wantStatus: 400, wantCode: web.CodeMalformed},
-		{name: "quantity beyond int64", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":1e30}]`), wantStatus: 400, wantCode: web.CodeMalformed},
-		{name: "quantity as a string", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":"2"}]`), wantStatus: 400, wantCode: web.CodeMalformed},
-		{name: "two orders in one body", method: "POST", path: "/orders", contentType: ctJSON, body: placeBody + placeBody, wantStatus: 400, wantCode: web.CodeMalformed},
-		{name: "wrong content type", method: "POST", path: "/orders", contentType: "text/plain", body: placeBody, wantStatus: 415, wantCode: web.CodeContentType},
-		{name: "no content type", method: "POST", path: "/orders", body: placeBody, wantStatus: 415, wantCode: web.CodeContentType},
-		{name: "oversized body", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"` + strings.Repeat("c", web.MaxBodyBytes) + `"}`, wantStatus: 413, wantCode: web.CodeTooLarge},
-
-		// Failures behind the API: 5xx, with nothing of the cause in the
-		// answer.
-		{name: "store down on place", setup: func(_ *testing.T, f *fixture) { f.repo.CreateErr = storeDown },
-			method: "POST", path: "/orders", contentType: ctJSON, body: placeBody, wantStatus: 500, wantCode: web.CodeInternal,
-			check: func(t *testing.T, f *fixture, _ *httptest.ResponseRecorder) {
-				if n := f.inv.Held(); n != 0 {
-					t.Errorf("%d orders hold stock after the store failed, want 0", n)
-				}
-			}},
-		{name: "inventory unreachable", setup: func(_ *testing.T, f *fixture) { f.inv.ReserveErr = errors.New("invoke inventory: deadline exceeded") },
-			method: "POST", path: "/orders", contentType: ctJSON, body: placeBody, wantStatus: 500, wantCode: web.CodeInternal},
-		{name: "store down on get", setup: func(_ *testing.T, f *fixture) { f.repo.GetErr = storeDown },
-			method: "GET", path: "/orders/id-1", wantStatus: 500, wantCode: web.CodeInternal},
-		{name: "store down on cancel", setup: func(_ *testing.T, f *fixture) { f.repo.UpdateErr = storeDown },
-			method: "POST", path: "/orders/id-1/cancel", wantStatus: 500, wantCode: web.CodeInternal},
-		{name: "readyz with the sidecar down", setup: func(_ *testing.T, f *fixture) { f.sidecarStatus.Store(http.StatusInternalServerError) },
-			method: "GET", path: "/readyz", wantStatus: 503, wantCode: web.CodeUnavailable},
-
-		// Routing.
-		{name: "no such route", method: "GET", path: "/nope", wantStatus: 404, wantCode: web.CodeNotFound},
-		{name: "delete orders", method: "DELETE", path: "/orders", wantStatus: 405, wantCode: web.CodeMethodNotAllowed},
-		{name: "list orders", method: "GET", path: "/orders", wantStatus: 405, wantCode: web.CodeMethodNotAllowed},
-		{name: "put an order", setup: placed, method: "PUT", path: "/orders/id-1", contentType: ctJSON, body: placeBody, wantStatus: 405, wantCode: web.CodeMethodNotAllowed},
-		{name: "get a cancel", setup: placed, method: "GET", path: "/orders/id-1/cancel", wantStatus: 405, wantCode: web.CodeMethodNotAllowed},
-	}
-	for _, tc := range tests {
+// runAPICases runs each case on a fixture of its own. Besides what a case
+// wants, every answer must be JSON (but /metrics), an error must have the
+// one error shape, and a refused request must leave the fakes untouched.
+func runAPICases(t *testing.T, cases []apiCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			if tc.setup != nil {
@@ -358,6 +223,197 @@ func TestAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// errStoreDown is the store's failure in the cases that need one. It names
+// an address: the answer must not show it.
+var errStoreDown = errors.New("redis: connection refused at 10.0.0.7:6379")
+
+// orderPlaced is a case's setup: order id-1, placed for c-1 earlier.
+func orderPlaced(t *testing.T, f *fixture) { f.place(t, "") }
+
+// shortOfStock is a case's setup: inventory has 1 of SKU-1, and placeBody
+// asks for 2.
+func shortOfStock(_ *testing.T, f *fixture) {
+	f.inv.ReserveErr = &order.InsufficientStockError{Shortages: []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 1}}}
+}
+
+// orderRejected is a case's setup: order id-1, placed for c-1 earlier and
+// rejected for want of stock.
+func orderRejected(t *testing.T, f *fixture) {
+	shortOfStock(t, f)
+	f.place(t, "")
+}
+
+// TestPlaceOrder checks POST /orders.
+func TestPlaceOrder(t *testing.T) {
+	tooMany := make([]string, order.MaxLines+1)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf(`{"sku":"S-%d","quantity":1}`, i)
+	}
+	runAPICases(t, []apiCase{
+		{name: "place", method: "POST", path: "/orders", contentType: ctJSON, body: placeBody, wantStatus: 201,
+			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
+				o := decode[order.Order](t, rec)
+				if o.ID != "id-1" || o.Status != order.StatusConfirmed || !f.inv.Holds("id-1") {
+					t.Errorf("got order %s %s, holding stock %v; want id-1 confirmed, holding stock", o.ID, o.Status, f.inv.Holds("id-1"))
+				}
+				if got := rec.Header().Get("Location"); got != "/orders/id-1" {
+					t.Errorf("Location: got %q, want /orders/id-1", got)
+				}
+			}},
+		{name: "place with a charset", method: "POST", path: "/orders", contentType: ctJSON + "; charset=utf-8", body: placeBody, wantStatus: 201},
+		{name: "place again with the same key", setup: func(t *testing.T, f *fixture) { f.place(t, "k-1") },
+			method: "POST", path: "/orders", contentType: ctJSON, key: "k-1", body: placeBody, wantStatus: 201,
+			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
+				if o := decode[order.Order](t, rec); o.ID != "id-1" || f.inv.Reserves() != 1 {
+					t.Errorf("got order %s after %d reservations, want id-1 (the first answer) after 1", o.ID, f.inv.Reserves())
+				}
+			}},
+
+		// What the domain refuses.
+		{name: "insufficient stock", setup: shortOfStock,
+			method: "POST", path: "/orders", contentType: ctJSON, body: placeBody, wantStatus: 409, wantCode: "insufficient_stock",
+			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
+				body := decode[insufficientStockBody](t, rec)
+				want := []order.Shortage{{SKU: "SKU-1", Requested: 2, Available: 1}}
+				if body.OrderID != "id-1" || !slices.Equal(body.Shortages, want) {
+					t.Errorf("got orderId %q, shortages %+v; want id-1, %+v", body.OrderID, body.Shortages, want)
+				}
+				if o, err := f.repo.Get(t.Context(), "id-1"); err != nil || o.Status != order.StatusRejected {
+					t.Errorf("stored: got %+v, %v; want the rejected order", o, err)
+				}
+			}},
+		{name: "unknown sku", setup: func(t *testing.T, f *fixture) { f.inv.ReserveErr = &order.UnknownSKUError{SKU: "NOPE"} },
+			method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"NOPE","quantity":1}]`), wantStatus: 422, wantCode: "unknown_sku",
+			check: func(t *testing.T, f *fixture, _ *httptest.ResponseRecorder) {
+				if n := f.repo.Len(); n != 0 {
+					t.Errorf("stored %d orders, want none", n)
+				}
+			}},
+		{name: "key reused for another order", setup: func(t *testing.T, f *fixture) { f.place(t, "k-1") },
+			method: "POST", path: "/orders", contentType: ctJSON, key: "k-1", body: placeWith(`[{"sku":"SKU-9","quantity":1}]`),
+			wantStatus: 422, wantCode: "idempotency_key_reused"},
+		{name: "key with a space", method: "POST", path: "/orders", contentType: ctJSON, key: "k 1", body: placeBody, wantStatus: 400, wantCode: web.CodeInvalid},
+		{name: "key too long", method: "POST", path: "/orders", contentType: ctJSON, key: strings.Repeat("k", 129), body: placeBody, wantStatus: 400, wantCode: web.CodeInvalid},
+		{name: "key not ASCII", method: "POST", path: "/orders", contentType: ctJSON, key: "ключ", body: placeBody, wantStatus: 400, wantCode: web.CodeInvalid},
+
+		// Invalid orders.
+		{name: "empty items", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[]`), wantStatus: 400, wantCode: web.CodeInvalid},
+		{name: "no items", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c-1"}`, wantStatus: 400, wantCode: web.CodeInvalid},
+		{name: "too many items", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith("[" + strings.Join(tooMany, ",") + "]"), wantStatus: 400, wantCode: web.CodeInvalid},
+		{name: "missing customer", method: "POST", path: "/orders", contentType: ctJSON, body: `{"items":[{"sku":"SKU-1","quantity":1}]}`, wantStatus: 400, wantCode: web.CodeInvalid},
+		{name: "customer with a slash", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c/1","items":[{"sku":"SKU-1","quantity":1}]}`, wantStatus: 400, wantCode: web.CodeInvalid},
+		{name: "zero quantity", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":0}]`), wantStatus: 400, wantCode: web.CodeInvalid},
+		{name: "negative quantity", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":-5}]`), wantStatus: 400, wantCode: web.CodeInvalid},
+		{name: "absurd quantity", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":99999999999}]`), wantStatus: 400, wantCode: web.CodeInvalid},
+		{name: "empty sku", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"","quantity":1}]`), wantStatus: 400, wantCode: web.CodeInvalid},
+		{name: "duplicate sku", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":1},{"sku":"SKU-1","quantity":1}]`), wantStatus: 400, wantCode: web.CodeInvalid},
+
+		// Bodies that are not one JSON order.
+		{name: "malformed json", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":`, wantStatus: 400, wantCode: web.CodeMalformed},
+		{name: "empty body", method: "POST", path: "/orders", contentType: ctJSON, wantStatus: 400, wantCode: web.CodeMalformed},
+		{name: "unknown field", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"c-1","items":[{"sku":"SKU-1","quantity":1}],"discount":100}`, wantStatus: 400, wantCode: web.CodeMalformed},
+		{name: "unknown field in a line", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":1,"price":0}]`), wantStatus: 400, wantCode: web.CodeMalformed},
+		{name: "quantity beyond int64", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":1e30}]`), wantStatus: 400, wantCode: web.CodeMalformed},
+		{name: "quantity as a string", method: "POST", path: "/orders", contentType: ctJSON, body: placeWith(`[{"sku":"SKU-1","quantity":"2"}]`), wantStatus: 400, wantCode: web.CodeMalformed},
+		{name: "two orders in one body", method: "POST", path: "/orders", contentType: ctJSON, body: placeBody + placeBody, wantStatus: 400, wantCode: web.CodeMalformed},
+		{name: "wrong content type", method: "POST", path: "/orders", contentType: "text/plain", body: placeBody, wantStatus: 415, wantCode: web.CodeContentType},
+		{name: "no content type", method: "POST", path: "/orders", body: placeBody, wantStatus: 415, wantCode: web.CodeContentType},
+		{name: "oversized body", method: "POST", path: "/orders", contentType: ctJSON, body: `{"customerId":"` + strings.Repeat("c", web.MaxBodyBytes) + `"}`, wantStatus: 413, wantCode: web.CodeTooLarge},
+
+		// Failures behind the API: 5xx, with nothing of the cause in the
+		// answer.
+		{name: "store down on place", setup: func(_ *testing.T, f *fixture) { f.repo.CreateErr = errStoreDown },
+			method: "POST", path: "/orders", contentType: ctJSON, body: placeBody, wantStatus: 500, wantCode: web.CodeInternal,
+			check: func(t *testing.T, f *fixture, _ *httptest.ResponseRecorder) {
+				if n := f.inv.Held(); n != 0 {
+					t.Errorf("%d orders hold stock after the store failed, want 0", n)
+				}
+			}},
+		{name: "inventory unreachable", setup: func(_ *testing.T, f *fixture) { f.inv.ReserveErr = errors.New("invoke inventory: deadline exceeded") },
+			method: "POST", path: "/orders", contentType: ctJSON, body: placeBody, wantStatus: 500, wantCode: web.CodeInternal},
+	})
+}
+
+// TestGetOrder checks GET /orders/:id.
+func TestGetOrder(t *testing.T) {
+	runAPICases(t, []apiCase{
+		{name: "get", setup: orderPlaced, method: "GET", path: "/orders/id-1", wantStatus: 200,
+			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
+				want, err := f.repo.Get(t.Context(), "id-1")
+				if got := decode[order.Order](t, rec); err != nil || !reflect.DeepEqual(got, want) {
+					t.Errorf("got %+v, want the stored order %+v (%v)", got, want, err)
+				}
+			}},
+
+		// What the domain refuses.
+		{name: "get an unknown order", method: "GET", path: "/orders/no-such-order", wantStatus: 404, wantCode: web.CodeNotFound},
+		{name: "get an odd id", method: "GET", path: "/orders/%2e%2e%2fetc", wantStatus: 404, wantCode: web.CodeNotFound},
+		{name: "get an id with a space", method: "GET", path: "/orders/a%20b", wantStatus: 404, wantCode: web.CodeNotFound},
+		{name: "get an id too long", method: "GET", path: "/orders/" + strings.Repeat("i", 65), wantStatus: 404, wantCode: web.CodeNotFound},
+
+		// Failures behind the API: 5xx, with nothing of the cause in the
+		// answer.
+		{name: "store down on get", setup: func(_ *testing.T, f *fixture) { f.repo.GetErr = errStoreDown },
+			method: "GET", path: "/orders/id-1", wantStatus: 500, wantCode: web.CodeInternal},
+	})
+}
+
+// TestCancelOrder checks POST /orders/:id/cancel.
+func TestCancelOrder(t *testing.T) {
+	runAPICases(t, []apiCase{
+		{name: "cancel", setup: orderPlaced, method: "POST", path: "/orders/id-1/cancel", wantStatus: 200,
+			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
+				if o := decode[order.Order](t, rec); o.Status != order.StatusCancelled || f.inv.Holds("id-1") {
+					t.Errorf("got status %s, holding stock %v; want cancelled, stock back", o.Status, f.inv.Holds("id-1"))
+				}
+			}},
+		{name: "cancel a cancelled order", setup: func(t *testing.T, f *fixture) {
+			orderPlaced(t, f)
+			if _, err := f.svc.Cancel(t.Context(), "id-1", order.AnyCustomer); err != nil {
+				t.Fatal(err)
+			}
+		}, method: "POST", path: "/orders/id-1/cancel", wantStatus: 200},
+
+		// What the domain refuses.
+		{name: "cancel a rejected order", setup: orderRejected, method: "POST", path: "/orders/id-1/cancel", wantStatus: 409, wantCode: "not_cancellable"},
+		{name: "cancel an unknown order", method: "POST", path: "/orders/no-such-order/cancel", wantStatus: 404, wantCode: web.CodeNotFound},
+		{name: "cancel an odd id", method: "POST", path: "/orders/a%20b/cancel", wantStatus: 404, wantCode: web.CodeNotFound},
+
+		// Failures behind the API: 5xx, with nothing of the cause in the
+		// answer.
+		{name: "store down on cancel", setup: func(_ *testing.T, f *fixture) { f.repo.UpdateErr = errStoreDown },
+			method: "POST", path: "/orders/id-1/cancel", wantStatus: 500, wantCode: web.CodeInternal},
+	})
+}
+
+// TestProbes checks the platform's routes: /healthz, /readyz and /metrics.
+func TestProbes(t *testing.T) {
+	runAPICases(t, []apiCase{
+		{name: "healthz", method: "GET", path: "/healthz", wantStatus: 200},
+		{name: "readyz", method: "GET", path: "/readyz", wantStatus: 200},
+		{name: "metrics", method: "GET", path: "/metrics", wantStatus: 200,
+			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder) {
+				if !strings.Contains(rec.Body.String(), `daprshop_order_orders_total{status="confirmed"} 0`) {
+					t.Errorf("/metrics does not list the order counters at 0:\n%s", rec.Body)
+				}
+			}},
+		{name: "readyz with the sidecar down", setup: func(_ *testing.T, f *fixture) { f.sidecarStatus.Store(http.StatusInternalServerError) },
+			method: "GET", path: "/readyz", wantStatus: 503, wantCode: web.CodeUnavailable},
+	})
+}
+
+// TestRouting checks the answers to a path the API does not have, and to
+// a method its path does not take.
+func TestRouting(t *testing.T) {
+	runAPICases(t, []apiCase{
+		{name: "no such route", method: "GET", path: "/nope", wantStatus: 404, wantCode: web.CodeNotFound},
+		{name: "delete orders", method: "DELETE", path: "/orders", wantStatus: 405, wantCode: web.CodeMethodNotAllowed},
+		{name: "list orders", method: "GET", path: "/orders", wantStatus: 405, wantCode: web.CodeMethodNotAllowed},
+		{name: "put an order", setup: orderPlaced, method: "PUT", path: "/orders/id-1", contentType: ctJSON, body: placeBody, wantStatus: 405, wantCode: web.CodeMethodNotAllowed},
+		{name: "get a cancel", setup: orderPlaced, method: "GET", path: "/orders/id-1/cancel", wantStatus: 405, wantCode: web.CodeMethodNotAllowed},
+	})
 }
 
 // checkErrorBody checks that rec's body is the one error shape,
