@@ -88,7 +88,24 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	root := repo.Root(t)
 	sentry := knobs.Sentry.Path(root, filepath.Join("out", "bin", "sentry"))
 	natsAuth := system.NewNATSAuth(t, system.ServicesDir(root))
-	binds := []string{
+	profile, err := system.SelectedProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend, ok := backendVMs[profile.Name]
+	if !ok {
+		t.Fatalf("no backends VM for profile %s", profile.Name)
+	}
+	s := &shop{
+		installer: []string{"env", "BIN_DIR=" + servicesDir, "DAPRD=" + filepath.Join(daprdDir, filepath.Base(daprd)),
+			"SENTRY=" + filepath.Join(sentryDir, filepath.Base(sentry)), checkoutDir + "/deploy/selfhosted/install.sh",
+			"--backend", profile.Name},
+		backend: backend,
+		vms:     map[string]*machine.Machine{},
+		issuer:  startIssuer(t),
+	}
+	// Step 1: the release, on every machine.
+	release := []string{
 		root + ":" + checkoutDir,
 		natsAuth.Dir + ":" + natsTrustDir,
 		system.ServicesDir(root) + ":" + servicesDir,
@@ -96,58 +113,66 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 		filepath.Dir(sentry) + ":" + sentryDir,
 	}
 	if next != "" {
-		binds = append(binds, filepath.Dir(next)+":"+nextDaprdDir)
+		release = append(release, filepath.Dir(next)+":"+nextDaprdDir)
 	}
-	profile, err := system.SelectedProfile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	installer := []string{"env", "BIN_DIR=" + servicesDir, "DAPRD=" + filepath.Join(daprdDir, filepath.Base(daprd)),
-		"SENTRY=" + filepath.Join(sentryDir, filepath.Base(sentry)), checkoutDir + "/deploy/selfhosted/install.sh",
-		"--backend", profile.Name}
+	sc.Phase("booting the machines")
+	s.boot(t, release)
+	sc.Phase("installing")
+	ca, secrets := s.installBackends(t, natsAuth)
+	s.installServices(t, ca, secrets)
+	sc.Phase("waiting for the apps")
+	s.awaitServices(t, sc)
+	return s
+}
 
-	logDir := filepath.Join(root, run.Out(), "logs", strings.ReplaceAll(t.Name(), "/", "_"))
+// boot boots the backends machine and one per service on a bridge of
+// their own, each seeing release read-only and logging under the test's
+// log directory.
+func (s *shop) boot(t *testing.T, release []string) {
+	t.Helper()
+	logDir := filepath.Join(repo.Root(t), run.Out(), "logs", strings.ReplaceAll(t.Name(), "/", "_"))
 	if err := os.RemoveAll(logDir); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	bridge := machine.NewBridge(t, "br-shop", prefix)
-
-	sc.Phase("booting the machines")
-	s := &shop{installer: installer, bridge: bridge, vms: map[string]*machine.Machine{}, issuer: startIssuer(t)}
-	s.backends = machine.Boot(t, image, bridge, logDir, machine.Spec{Name: "backends", Host: backendsHost, BindRO: binds})
+	s.bridge = machine.NewBridge(t, "br-shop", prefix)
+	s.backends = machine.Boot(t, image, s.bridge, logDir, machine.Spec{Name: "backends", Host: backendsHost, BindRO: release})
 	for _, svc := range services {
-		s.vms[svc.id] = machine.Boot(t, image, bridge, logDir, machine.Spec{Name: svc.id, Host: svc.host, BindRO: binds})
+		s.vms[svc.id] = machine.Boot(t, image, s.bridge, logDir, machine.Spec{Name: svc.id, Host: svc.host, BindRO: release})
 	}
+}
 
-	sc.Phase("installing")
-	// Step 2: the profile's servers and NATS on the backends VM, on its
-	// address, each with a password; then sentry.
+// installBackends is step 2: the profile's servers and NATS on the
+// backends machine, on its address, each with a password; then sentry.
+// It returns sentry's CA certificate, once sentry serves, and the servers'
+// secrets the services need.
+func (s *shop) installBackends(t *testing.T, natsAuth *system.NATSAuth) (ca []byte, secrets map[string]string) {
+	t.Helper()
 	b := s.backends
-	backend, ok := backendVMs[profile.Name]
-	if !ok {
-		t.Fatalf("no backends VM for profile %s", profile.Name)
-	}
-	s.backend = backend
-	secrets := backend.setUp(t, b)
+	secrets = s.backend.setUp(t, b)
 	// NATS authenticates its clients: the configuration includes the
 	// trust nats-trust made, copied beside it.
 	b.WriteFile(t, filepath.Join("etc", natstrust.ServerConfigFile), natsAuth.ServerConfig, 0o644)
 	b.WriteFile(t, "etc/nats-server.conf", "host: "+b.IP+"\nport: 4222\ninclude \""+natstrust.ServerConfigFile+"\"\n", 0o644)
 	b.MustExec(t, "systemctl", "enable", "--now", "nats-server")
-	b.MustExec(t, append(installer, "sentry")...)
+	b.MustExec(t, append(s.installer, "sentry")...)
 	b.MustExec(t, "systemctl", "start", "daprshop-sentry")
-	ca := waitFile(t, b, "var/lib/daprshop-sentry/ca.crt")
+	ca = waitFile(t, b, "var/lib/daprshop-sentry/ca.crt")
 	// sentry writes ca.crt before it serves: a sidecar started in between
 	// fails to get its identity (a fatal error in its journal, before
 	// Restart= tries again). Wait until it is healthy.
 	if err := waitOK(b, "http://127.0.0.1:8090/healthz", startTimeout); err != nil {
 		t.Fatalf("sentry on %s not healthy: %v; systemd says: %s", b.Name, err, status(b, "daprshop-sentry.service"))
 	}
+	return ca, secrets
+}
 
-	// Steps 3 to 7 on every service VM.
+// installServices is steps 3 to 7 on every service machine: the CA,
+// install.sh, the backends' secrets, and the units enabled and started.
+func (s *shop) installServices(t *testing.T, ca []byte, secrets map[string]string) {
+	t.Helper()
 	for _, svc := range services {
 		vm := s.vms[svc.id]
 		vm.WriteFile(t, "root/ca.crt", string(ca), 0o644)
@@ -155,17 +180,23 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 		if svc.id == "notification" {
 			args = append(args, "--nats-trust", natsTrustDir)
 		}
-		vm.MustExec(t, slices.Concat(installer, args, []string{svc.id})...)
+		vm.MustExec(t, slices.Concat(s.installer, args, []string{svc.id})...)
 		for name, secret := range secrets {
 			vm.WriteFile(t, "etc/daprshop/secrets/"+name, secret, 0o600)
 		}
 	}
 	for _, svc := range services {
-		// Started, not waited for: a unit that fails is reported below in
-		// systemd's own words.
+		// Started, not waited for: a unit that fails is reported by
+		// awaitServices in systemd's own words.
 		_, _ = s.vms[svc.id].Exec("systemctl", "enable", "--now", "--no-block", "daprshop@"+svc.id)
 	}
-	sc.Phase("waiting for the apps")
+}
+
+// awaitServices checks that every app, started by systemd, is ready
+// within startTimeout, and stops the test if one is not: the scenarios
+// after it need them all.
+func (s *shop) awaitServices(t *testing.T, sc *report.ScenarioRecorder) {
+	t.Helper()
 	errs := make([]error, len(services))
 	var wg sync.WaitGroup
 	for i, svc := range services {
@@ -185,7 +216,6 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	if !ready {
 		t.FailNow()
 	}
-	return s
 }
 
 // backendVM is what the backends machine runs for a backend profile,

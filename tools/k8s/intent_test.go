@@ -81,21 +81,22 @@ func TestOverlaysSayWhatWeMean(t *testing.T) {
 
 // TestIntentChecksCatchMistakes breaks a rendered overlay in the ways the
 // checks exist for, one at a time, and expects each to be caught.
+// editContainer changes, in place, the first container of the Deployment
+// name in objs.
+func editContainer(objs []*unstructured.Unstructured, name string, edit func(c map[string]any)) {
+	d := find(objs, "Deployment", name)
+	cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	c := cs[0].(map[string]any)
+	edit(c)
+	cs[0] = c
+	_ = unstructured.SetNestedSlice(d.Object, cs, "spec", "template", "spec", "containers")
+}
+
 func TestIntentChecksCatchMistakes(t *testing.T) {
 	r := renderAll(t)[0]
 	want := loadIntent(t, r.overlay)
 	if errs := checkIntent(r.objs, want); len(errs) != 0 {
 		t.Fatalf("overlay %s does not pass as rendered: %v", r.overlay, errs)
-	}
-	container := func(objs []*unstructured.Unstructured, name string) map[string]any {
-		cs, _, _ := unstructured.NestedSlice(find(objs, "Deployment", name).Object, "spec", "template", "spec", "containers")
-		return cs[0].(map[string]any)
-	}
-	setContainer := func(objs []*unstructured.Unstructured, name string, c map[string]any) {
-		d := find(objs, "Deployment", name)
-		cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
-		cs[0] = c
-		_ = unstructured.SetNestedSlice(d.Object, cs, "spec", "template", "spec", "containers")
 	}
 	cases := []struct {
 		name   string
@@ -103,15 +104,15 @@ func TestIntentChecksCatchMistakes(t *testing.T) {
 		want   string
 	}{
 		{"image tagged latest", func(objs []*unstructured.Unstructured) {
-			c := container(objs, "order")
-			c["image"] = "daprshop/order:latest"
-			setContainer(objs, "order", c)
+			editContainer(objs, "order", func(c map[string]any) {
+				c["image"] = "daprshop/order:latest"
+			})
 		}, "latest"},
 		{"image not the one built", func(objs []*unstructured.Unstructured) {
-			c := container(objs, "inventory")
-			ref, _, _ := strings.Cut(c["image"].(string), "@")
-			c["image"] = ref // the tag alone, no digest
-			setContainer(objs, "inventory", c)
+			editContainer(objs, "inventory", func(c map[string]any) {
+				ref, _, _ := strings.Cut(c["image"].(string), "@")
+				c["image"] = ref // the tag alone, no digest
+			})
 		}, "not the digest built"},
 		{"pod runs as root", func(objs []*unstructured.Unstructured) {
 			d := find(objs, "Deployment", "notification")
@@ -144,23 +145,23 @@ func TestIntentChecksCatchMistakes(t *testing.T) {
 			unstructured.RemoveNestedField(d.Object, "spec", "template", "metadata", "annotations", "dapr.io/block-shutdown-duration")
 		}, "block-shutdown-duration"},
 		{"app stops serving at once", func(objs []*unstructured.Unstructured) {
-			c := container(objs, "inventory")
-			delete(c, "lifecycle")
-			setContainer(objs, "inventory", c)
+			editContainer(objs, "inventory", func(c map[string]any) {
+				delete(c, "lifecycle")
+			})
 		}, "preStop"},
 		{"invoked app stops serving before its callers look again", func(objs []*unstructured.Unstructured) {
-			c := container(objs, "inventory")
-			_ = unstructured.SetNestedField(c, int64(30), "lifecycle", "preStop", "sleep", "seconds")
-			setContainer(objs, "inventory", c)
+			editContainer(objs, "inventory", func(c map[string]any) {
+				_ = unstructured.SetNestedField(c, int64(30), "lifecycle", "preStop", "sleep", "seconds")
+			})
 		}, "callerAddressLifetime"},
 		{"a metric series per path", func(objs []*unstructured.Unstructured) {
 			c := find(objs, "Configuration", "daprshop-inventory")
 			unstructured.RemoveNestedField(c.Object, "spec", "metric", "http")
 		}, "increasedCardinality"},
 		{"no readiness probe", func(objs []*unstructured.Unstructured) {
-			c := container(objs, "order")
-			delete(c, "readinessProbe")
-			setContainer(objs, "order", c)
+			editContainer(objs, "order", func(c map[string]any) {
+				delete(c, "readinessProbe")
+			})
 		}, "readiness"},
 	}
 	for _, tc := range cases {
