@@ -17,7 +17,7 @@ KUBE_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION
 # with the images pinned to the digests just built (pulled from
 # IMAGE_REGISTRY/daprshop/SERVICE when IMAGE_REGISTRY is set).
 images:
-	go run -C tools/k8s ./cmd/images -root $(CURDIR) -out $(abspath $(OUT)) -registry "$(IMAGE_REGISTRY)"
+	$(TIMED) "the services' images" go run -C tools/k8s ./cmd/images -root $(CURDIR) -out $(abspath $(OUT)) -registry "$(IMAGE_REGISTRY)"
 
 # Kubernetes from Go modules: kube-apiserver (what make k8s-validate judges
 # the manifests with), and the rest of the one-node cluster of make
@@ -31,11 +31,11 @@ images:
 kubernetes: $(BUILT_KUBE_APISERVER) $(KUBE_BIN)/coredns
 
 $(BUILT_KUBE_APISERVER): tools/kubernetes/go.mod tools/kubernetes/go.sum $(wildcard tools/kubernetes/cmd/*/*.go tools/kubernetes/internal/*/*.go)
-	cd tools/kubernetes && $(GO_BUILD) -gcflags=all='-N -l -dwarf=false' -ldflags "$(KUBE_LDFLAGS)" -o $(abspath $(KUBE_BIN))/ ./cmd/...
+	$(TIMED) Kubernetes $(call GO_BUILD_IN,tools/kubernetes) -gcflags=all='-N -l -dwarf=false' -ldflags "$(KUBE_LDFLAGS)" -o $(abspath $(KUBE_BIN))/ ./cmd/...
 	@touch $@
 
 $(KUBE_BIN)/coredns: tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go
-	cd tools/coredns && $(GO_BUILD) -o $(abspath $@) .
+	$(TIMED) CoreDNS $(call GO_BUILD_IN,tools/coredns) -ldflags "-s -w" -o $(abspath $@) .
 
 # The images the cluster itself runs (its pause container, CoreDNS, the
 # test server of tests/harness/cluster), as OCI archives its containerd
@@ -43,7 +43,7 @@ $(KUBE_BIN)/coredns: tools/coredns/go.mod tools/coredns/go.sum tools/coredns/mai
 COREDNS_VERSION := $(shell sed -n 's/^require github.com\/coredns\/coredns \(v[0-9.]*\)$$/\1/p' tools/coredns/go.mod)
 CLUSTER_IMAGES := $(KUBE_BIN)/images
 cluster-images: kubernetes
-	go run -C tools/k8s ./cmd/cluster-images -out $(abspath $(CLUSTER_IMAGES)) \
+	$(TIMED) "the cluster's images" go run -C tools/k8s ./cmd/cluster-images -out $(abspath $(CLUSTER_IMAGES)) \
 		-image daprshop/pause:$(KUBE_VERSION:v%=%)=$(abspath $(KUBE_BIN)/pause) \
 		-image daprshop/coredns:$(COREDNS_VERSION:v%=%)=$(abspath $(KUBE_BIN)/coredns) \
 		-image daprshop/echo:1=$(abspath $(KUBE_BIN)/echo)
@@ -51,21 +51,24 @@ cluster-images: kubernetes
 # Dapr's control plane at the pinned version (operator, placement, sentry,
 # scheduler, injector), from tools/daprd's module, which lists them as
 # tools: the same versions as daprd. One build, since they share most
-# packages (cold about 6 CPU-minutes, warm under a second).
+# packages (cold about 6 CPU-minutes, warm under a second), and after
+# daprd's, whose compiled packages it reuses (built side by side, both
+# would compile them). Its sentry is make sentry's too: the same build.
 CONTROLPLANE_DIR := $(OUT)/dapr-controlplane
 CONTROLPLANE := operator placement sentry scheduler injector
 controlplane: $(CONTROLPLANE_DIR)/operator
 
-$(CONTROLPLANE_DIR)/operator: tools/daprd/go.mod tools/daprd/go.sum
-	cd tools/daprd && $(GO_BUILD) -ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=$(PINNED_DAPR_VERSION:v%=%)" \
+$(CONTROLPLANE_DIR)/operator: tools/daprd/go.mod tools/daprd/go.sum | $(if $(DAPRD),,$(BUILT_DAPRD))
+	$(TIMED) "Dapr's control plane" $(call GO_BUILD_IN,tools/daprd) -ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$(PINNED_DAPR_VERSION:v%=%)" \
 		-o $(abspath $(CONTROLPLANE_DIR))/ $(addprefix github.com/dapr/dapr/cmd/,$(CONTROLPLANE))
+	mkdir -p $(dir $(BUILT_SENTRY)) && cp $(CONTROLPLANE_DIR)/sentry $(BUILT_SENTRY)
 	@touch $@
 
 # nats-server built from Go modules, static: the test cluster's stand-in for
 # the nats image the dev overlay names (no registry is reachable).
 BUILT_NATS := $(OUT)/bin/nats-server
 $(BUILT_NATS): tools/nats/go.mod tools/nats/go.sum
-	cd tools/nats && $(GO_BUILD) -o $(abspath $@) github.com/nats-io/nats-server/v2
+	$(TIMED) nats-server $(call GO_BUILD_IN,tools/nats) -ldflags "-s -w" -o $(abspath $@) github.com/nats-io/nats-server/v2
 
 # Dapr's Helm chart at the pinned version, rendered offline by Helm's own
 # engine with deploy/k8s/dapr-values.yaml and what the one-node test cluster
@@ -88,7 +91,7 @@ k8s-e2e-images: images controlplane daprd $(BUILT_NATS) cluster-images
 	rm -rf $(K8S_E2E_IMAGES) && mkdir -p $(K8S_E2E_IMAGES) $(dir $(K8S_DAPRD))
 	cp $(CLUSTER_IMAGES)/*.tar $(K8S_E2E_IMAGES)/
 	cp $(if $(DAPRD),$(DAPRD),$(BUILT_DAPRD)) $(K8S_DAPRD)
-	go run -C tools/k8s ./cmd/cluster-images -out $(abspath $(K8S_E2E_IMAGES)) \
+	$(TIMED) "the images of make k8s-e2e" go run -C tools/k8s ./cmd/cluster-images -out $(abspath $(K8S_E2E_IMAGES)) \
 		$(foreach b,$(CONTROLPLANE),-image $(DAPR_IMAGE_REGISTRY)/$(b):$(PINNED_DAPR_VERSION:v%=%)=$(abspath $(CONTROLPLANE_DIR)/$(b))) \
 		-image $(DAPR_IMAGE_REGISTRY)/daprd:$(UNDER_TEST_VERSION:v%=%)=$(abspath $(K8S_DAPRD)) \
 		-image nats:2.10.22-alpine=$(abspath $(BUILT_NATS)) \
