@@ -9,12 +9,6 @@ include mk/knobs.mk mk/build.mk mk/kubernetes.mk
 
 .DEFAULT_GOAL := build
 
-# What the targets need is built side by side, one step per core: a first
-# run is mostly building. make -j1 builds one step at a time.
-ifeq ($(MAKELEVEL),0)
-MAKEFLAGS += --jobs=$(shell nproc)
-endif
-
 .PHONY: FORCE monitoring-check token listen devissuer traceview backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
 
 # Every target, from the comments above their rules, and every knob, with
@@ -51,16 +45,12 @@ token:
 # self-hosted multi-host run, make run on both backend profiles (built
 # first, with everything make run builds), and, as root, the machines of vm-e2e and
 # deploy/k8s on the one-node Kubernetes cluster (k8s-e2e); and the
-# Kubernetes manifests' checks. The builds come first, side by side (the
-# control plane's gives sentry), then the manifests' checks against a real
-# kube-apiserver, alone, so that no build slows them. The two longest
-# suites, e2e and the cluster's, are listed first so that they start first,
-# side by side. Then a short soak of 3,000 orders (a minute), alone, since
-# its invariants compare figures measured at the start and at the end of
-# its run: with other suites beside it the machine's load would change
-# between the two.
-test: packages k8s-packages build $(PREVIOUS_DAPRD) images $(if $(KUBE_APISERVER),,$(BUILT_KUBE_APISERVER)) k8s-e2e-images $(DAPR_CHART) $(PROMTOOL)
-	$(MAKE) k8s-validate
+# Kubernetes manifests' checks. The two longest suites, e2e and the
+# cluster's, are listed first so that they start first, side by side.
+# Then a short soak of 3,000 orders (a minute), alone, since its invariants
+# compare figures measured at the start and at the end of its run: with
+# other suites beside it the machine's load would change between the two.
+test: packages k8s-packages build sentry $(PREVIOUS_DAPRD) k8s-validate k8s-e2e-images $(DAPR_CHART) $(PROMTOOL)
 	go vet ./...
 	go test -race -count=1 -timeout 30m ./tests/e2e ./tests/k8s $$(go list ./... | grep -v -e /tests/bench$$ -e /tests/e2e$$ -e /tests/k8s$$ -e /tests/soak$$)
 	SOAK_ORDERS=3000 go test -count=1 -timeout 5m ./tests/soak/

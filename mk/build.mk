@@ -8,15 +8,10 @@ BUILT_DAPRD := $(RUNTIME)/.dapr/bin/daprd
 DAPR_CLI := $(OUT)/bin/dapr
 CLI_VERSION := $(shell sed -n 's/^require github.com\/dapr\/cli v\(.*\)$$/\1/p' tools/dapr-cli/go.mod)
 
-# Each build step says what it built and how long it took.
-TIMED := sh tools/timed.sh
-# go build in a module's directory: $(call GO_BUILD_IN,DIR) FLAGS PACKAGES.
-# Without debug information, as Dapr builds its releases (-s -w; -dwarf=false
-# saves the compiler writing what the linker would drop): the same code,
-# smaller binaries, and a cold build's compiles and links faster. Every
-# build of the dapr module uses the same flags, so daprd's, sentry's and
-# the control plane's share the compiled packages.
-GO_BUILD_IN = env CGO_ENABLED=0 go build -C $(1) -trimpath -gcflags=all=-dwarf=false
+GO_BUILD := env CGO_ENABLED=0 go build -trimpath
+# Each build step says what it built and how long it took, so that a first
+# run, mostly building, says where its time went.
+TIMED := sh $(CURDIR)/tools/timed.sh
 
 # Every binary make run starts: the services, daprd and the dapr CLI.
 build: services daprd cli
@@ -61,14 +56,13 @@ BUILT_SENTRY := $(OUT)/bin/sentry
 sentry: $(if $(SENTRY),,$(BUILT_SENTRY))
 
 $(BUILT_SENTRY): tools/daprd/go.mod tools/daprd/go.sum
-	$(TIMED) sentry $(call GO_BUILD_IN,tools/daprd) -ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$(PINNED_DAPR_VERSION:v%=%)" \
-		-o $(abspath $@) github.com/dapr/dapr/cmd/sentry
+	cd tools/daprd && $(TIMED) sentry $(GO_BUILD) -ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=$(PINNED_DAPR_VERSION:v%=%)" -o $(abspath $@) github.com/dapr/dapr/cmd/sentry
 
 # The dapr CLI make run starts the system with, from its Go module.
 cli: $(DAPR_CLI)
 
 $(DAPR_CLI): tools/dapr-cli/go.mod tools/dapr-cli/go.sum tools/dapr-cli/main.go
-	$(TIMED) "the dapr CLI" $(call GO_BUILD_IN,tools/dapr-cli) -ldflags "-s -w -X main.version=$(CLI_VERSION)" -o $(abspath $@) .
+	cd tools/dapr-cli && $(TIMED) "the dapr CLI" $(GO_BUILD) -ldflags "-X main.version=$(CLI_VERSION)" -o $(abspath $@) .
 
 # promtool, which checks deploy/monitoring's alerts, from Debian's
 # prometheus package: unpacked into out/, not installed, since installing

@@ -31,11 +31,11 @@ images:
 kubernetes: $(BUILT_KUBE_APISERVER) $(KUBE_BIN)/coredns
 
 $(BUILT_KUBE_APISERVER): tools/kubernetes/go.mod tools/kubernetes/go.sum $(wildcard tools/kubernetes/cmd/*/*.go tools/kubernetes/internal/*/*.go)
-	$(TIMED) Kubernetes $(call GO_BUILD_IN,tools/kubernetes) -gcflags=all='-N -l -dwarf=false' -ldflags "$(KUBE_LDFLAGS)" -o $(abspath $(KUBE_BIN))/ ./cmd/...
+	cd tools/kubernetes && $(TIMED) Kubernetes $(GO_BUILD) -gcflags=all='-N -l -dwarf=false' -ldflags "$(KUBE_LDFLAGS)" -o $(abspath $(KUBE_BIN))/ ./cmd/...
 	@touch $@
 
 $(KUBE_BIN)/coredns: tools/coredns/go.mod tools/coredns/go.sum tools/coredns/main.go
-	$(TIMED) CoreDNS $(call GO_BUILD_IN,tools/coredns) -ldflags "-s -w" -o $(abspath $@) .
+	cd tools/coredns && $(TIMED) CoreDNS $(GO_BUILD) -o $(abspath $@) .
 
 # The images the cluster itself runs (its pause container, CoreDNS, the
 # test server of tests/harness/cluster), as OCI archives its containerd
@@ -51,24 +51,21 @@ cluster-images: kubernetes
 # Dapr's control plane at the pinned version (operator, placement, sentry,
 # scheduler, injector), from tools/daprd's module, which lists them as
 # tools: the same versions as daprd. One build, since they share most
-# packages (cold about 6 CPU-minutes, warm under a second), and after
-# daprd's, whose compiled packages it reuses (built side by side, both
-# would compile them). Its sentry is make sentry's too: the same build.
+# packages (cold about 6 CPU-minutes, warm under a second).
 CONTROLPLANE_DIR := $(OUT)/dapr-controlplane
 CONTROLPLANE := operator placement sentry scheduler injector
 controlplane: $(CONTROLPLANE_DIR)/operator
 
-$(CONTROLPLANE_DIR)/operator: tools/daprd/go.mod tools/daprd/go.sum | $(if $(DAPRD),,$(BUILT_DAPRD))
-	$(TIMED) "Dapr's control plane" $(call GO_BUILD_IN,tools/daprd) -ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$(PINNED_DAPR_VERSION:v%=%)" \
+$(CONTROLPLANE_DIR)/operator: tools/daprd/go.mod tools/daprd/go.sum
+	cd tools/daprd && $(TIMED) "Dapr's control plane" $(GO_BUILD) -ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=$(PINNED_DAPR_VERSION:v%=%)" \
 		-o $(abspath $(CONTROLPLANE_DIR))/ $(addprefix github.com/dapr/dapr/cmd/,$(CONTROLPLANE))
-	mkdir -p $(dir $(BUILT_SENTRY)) && cp $(CONTROLPLANE_DIR)/sentry $(BUILT_SENTRY)
 	@touch $@
 
 # nats-server built from Go modules, static: the test cluster's stand-in for
 # the nats image the dev overlay names (no registry is reachable).
 BUILT_NATS := $(OUT)/bin/nats-server
 $(BUILT_NATS): tools/nats/go.mod tools/nats/go.sum
-	$(TIMED) nats-server $(call GO_BUILD_IN,tools/nats) -ldflags "-s -w" -o $(abspath $@) github.com/nats-io/nats-server/v2
+	cd tools/nats && $(TIMED) nats-server $(GO_BUILD) -o $(abspath $@) github.com/nats-io/nats-server/v2
 
 # Dapr's Helm chart at the pinned version, rendered offline by Helm's own
 # engine with deploy/k8s/dapr-values.yaml and what the one-node test cluster

@@ -14,12 +14,9 @@ done
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "installing Debian packages:$missing" >&2
 	export DEBIAN_FRONTEND=noninteractive
-	# Targets built side by side (make -j) may install at the same time:
-	# the second waits for the first's lock instead of failing.
-	lock="-o DPkg::Lock::Timeout=600"
 	# shellcheck disable=SC2086 # one word per package
-	apt-get install $lock -y -qq --no-install-recommends $missing >/dev/null 2>&1 ||
-		{ apt-get update $lock -qq && apt-get install $lock -y -qq --no-install-recommends $missing >/dev/null; }
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1 ||
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null; }
 	exit 0
 fi
 echo "missing:$missing. Install them (sudo apt-get install$missing) and run again." >&2

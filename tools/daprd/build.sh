@@ -43,9 +43,6 @@ else
 fi
 
 echo "build.sh: building daprd $version into $out (cold: several minutes)" >&2
-# Without debug information, as Dapr's releases are (-s -w), and with the
-# flags the Makefile builds sentry and the control plane with
-# (mk/build.mk's GO_BUILD_IN), so that they share the compiled packages.
-( cd "$src" && CGO_ENABLED=0 go build -trimpath -gcflags=all=-dwarf=false -tags stablecomponents \
-	-ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=${version#v}" -o "$out/daprd" . )
+( cd "$src" && CGO_ENABLED=0 go build -trimpath -tags stablecomponents \
+	-ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=${version#v}" -o "$out/daprd" . )
 "$out/daprd" --version
