@@ -102,8 +102,10 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 			"--backend", profile.Name},
 		backend: backend,
 		vms:     map[string]*machine.Machine{},
-		issuer:  startIssuer(t),
+		bridge:  machine.NewBridge(t, "br-shop", prefix),
 	}
+	// The issuer listens on the bridge, the operator's side of it.
+	s.issuer = startIssuer(t)
 	// Step 1: the release, on every machine.
 	release := []string{
 		root + ":" + checkoutDir,
@@ -125,9 +127,9 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	return s
 }
 
-// boot boots the backends machine and one per service on a bridge of
-// their own, each seeing release read-only and logging under the test's
-// log directory.
+// boot boots the backends machine and one per service on the shop's
+// bridge, each seeing release read-only and logging under the test's log
+// directory.
 func (s *shop) boot(t *testing.T, release []string) {
 	t.Helper()
 	logDir := filepath.Join(repo.Root(t), run.Out(), "logs", strings.ReplaceAll(t.Name(), "/", "_"))
@@ -137,7 +139,6 @@ func (s *shop) boot(t *testing.T, release []string) {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s.bridge = machine.NewBridge(t, "br-shop", prefix)
 	s.backends = machine.Boot(t, image, s.bridge, logDir, machine.Spec{Name: "backends", Host: backendsHost, BindRO: release})
 	for _, svc := range services {
 		s.vms[svc.id] = machine.Boot(t, image, s.bridge, logDir, machine.Spec{Name: svc.id, Host: svc.host, BindRO: release})
