@@ -32,6 +32,14 @@ type overhead struct {
 	RatioP50 float64
 }
 
+// The operations timed through the sidecar and directly, by the names the
+// report gives them (and leastCalls prices calls with).
+const (
+	opInvoke    = "read an item from inventory (service invocation)"
+	opStateGet  = "state get"
+	opStateSave = "state save"
+)
+
 // pair is an operation done through Dapr and the same done directly.
 type pair struct {
 	name         string
@@ -206,14 +214,14 @@ func (b *benchApp) pairs(t *testing.T, sys *suite.Shop) []pair {
 	direct := directOn(t, sys, value)
 	return []pair{
 		{
-			name: "read an item from inventory (service invocation)",
+			name: opInvoke,
 			dapr: func(ctx context.Context, _ int) error {
 				return get(ctx, b.app.DaprURL+"/v1.0/invoke/inventory/method/items/"+benchSKUs[0])
 			},
 			direct: func(ctx context.Context, _ int) error { return get(ctx, inventory.URL+"/items/"+benchSKUs[0]) },
 		},
 		{
-			name: "state get",
+			name: opStateGet,
 			dapr: func(ctx context.Context, _ int) error {
 				item, err := b.client.GetState(ctx, "statestore", "bench-get", nil)
 				if err == nil && len(item.Value) == 0 {
@@ -224,7 +232,7 @@ func (b *benchApp) pairs(t *testing.T, sys *suite.Shop) []pair {
 			direct: direct.get,
 		},
 		{
-			name: "state save",
+			name: opStateSave,
 			dapr: func(ctx context.Context, i int) error {
 				return b.client.SaveState(ctx, "statestore", "bench-save", value, nil)
 			},

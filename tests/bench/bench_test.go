@@ -123,6 +123,10 @@ func TestBench(t *testing.T) {
 	b.SidecarHopMillis = hop
 
 	b.Overhead = measureOverheads(t, sys)
+	b.APICalls = apiCallsOf(b.Calls, b.Overhead)
+	fixed.Check("the apps' Dapr API calls at most the least the guarantees need", len(b.APICalls.Above) == 0,
+		fmt.Sprintf("no kind of call more than %g an order above the least (%g calls in all; docs/patterns.md)", aboveLeast, b.APICalls.Least),
+		fmt.Sprintf("%.2f calls an order; above the least: %v", b.APICalls.Calls, b.APICalls.Above))
 
 	daprd, _ := system.DaprdPath(root)
 	b.DaprdVersion = suite.Describe(system.Env{Daprd: daprd}).DaprdVersion
@@ -395,6 +399,9 @@ type figures struct {
 	// Calls is how many calls of each kind an order makes, at the fixed
 	// rate (callsMedian).
 	Calls []callCount
+	// APICalls are the apps' Dapr API calls among Calls, beside the least
+	// the guarantees need, counted and priced.
+	APICalls apiCalls
 	// Profiles says what each app spends its CPU time on, from a CPU
 	// profile of the first run at the fixed rate (kept beside the report
 	// in profiles/<app>.pprof).
@@ -433,6 +440,9 @@ func (b figures) measure(fixed, saturated *report.ScenarioRecorder) {
 			fixed.Measure(report.CallsPerOrder+c.Call, c.PerOrder, "1")
 		}
 	}
+	if b.APICalls.LeastMillis > 0 {
+		fixed.Measure("apps' Dapr API calls over the least, priced", b.APICalls.Millis/b.APICalls.LeastMillis, "ratio")
+	}
 	saturated.Measure("orders per second", b.Saturation.OrdersPerSecond, "1/s")
 	saturated.Measure("notified orders per second", b.Saturation.NotifiedPerSecond, "1/s")
 }
@@ -457,6 +467,7 @@ func (b figures) markdown() string {
 		fmt.Fprintf(&s, "| %s | %.2f | %.1f |\n", r.Process, r.CPUSecondsPer1000Orders, r.RSSMB)
 	}
 	s.WriteString(callsMarkdown(b.Calls))
+	s.WriteString(b.APICalls.markdown())
 	s.WriteString(profilesMarkdown(b.Profiles))
 	return s.String()
 }
