@@ -29,10 +29,21 @@ const idleSidecarCores = 0.3
 // records among them.
 const outboxRecordPrefix = "order||"
 
-// processingTimeout is the pub/sub component's
-// (deploy/k8s/base/dapr/pubsub.yaml): an outbox event pending for less may
-// still be on its way.
-const processingTimeout = 15 * time.Second
+// spentAfter is how long an outbox event whose record is gone must have
+// been pending to count as spent. With no load on the shop a forward
+// acknowledges its event as soon as it deletes the record, so a few
+// seconds are plenty; the pub/sub component's processingTimeout (15 s,
+// deploy/k8s/base/dapr/pubsub.yaml) is not: the broker hands a stuck
+// entry to a consumer again every processingTimeout, which starts its
+// idle time anew, so it is never pending that long (CI's run of 6758a46
+// acknowledged none so, and the event spun in the other replica).
+const spentAfter = 3 * time.Second
+
+// restartRounds is how many times a spinning sidecar's remedy is applied
+// before the suite gives up: a restarted sidecar's pending events go to
+// the other replica, whose forwarder may spin on them in turn (CI's run of
+// 6758a46: order's second replica spun once the first had restarted).
+const restartRounds = 3
 
 // outboxForwarder is the function of daprd whose goroutines forward
 // outbox events (pkg/runtime/pubsub/outbox.go); with no load on the shop,
@@ -53,48 +64,69 @@ type sidecarLoad struct {
 // minutes so).
 //
 // A spinning sidecar is stopped as deploy/k8s/README.md tells operators
-// to: the outbox events that have nothing left to forward are
-// acknowledged, then the sidecar is sent SIGQUIT, which has daprd print
-// every goroutine's stack to its log (kept in the cluster's log directory)
-// before the kubelet restarts it. When those stacks show the outbox
-// forwarder still running in every spinning sidecar, all of them order's,
-// the failure is the known findings.OutboxRetriesForever; anything else
-// is not. It returns false, and the suite stops, only if a sidecar still
-// spins once restarted.
+// to (stopSpinning), and again if another spins then, up to restartRounds
+// times. When the stacks show the outbox forwarder still running in every
+// spinning sidecar, all of them order's, each such round is the known
+// findings.OutboxRetriesForever; anything else is not. It returns false,
+// and the suite stops, only if a sidecar still spins after the last round.
 func checkSidecarsIdle(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder) bool {
 	t.Helper()
-	const invariant = "every sidecar idle before the load"
 	expected := fmt.Sprintf("no daprd above %.1f of a core over %s with no load", idleSidecarCores, idleWindow)
 	loads := measureSidecars(t, c)
-	spinning := slices.DeleteFunc(slices.Clone(loads), func(l sidecarLoad) bool { return l.cores <= idleSidecarCores })
+	spinning := spinningOf(loads)
 	if len(spinning) == 0 {
-		return sc.Check(invariant, true, expected, describeLoads(loads))
+		return sc.Check("every sidecar idle before the load", true, expected, describeLoads(loads))
 	}
+	for round := 1; ; round++ {
+		invariant := "every sidecar idle before the load"
+		if round > 1 {
+			invariant = fmt.Sprintf("every sidecar idle once the spinning ones restarted (round %d)", round-1)
+		}
+		what, issue := stopSpinning(t, c, sc, spinning)
+		restore := sc.KnownIssueFor(issue)
+		sc.Check(invariant, false, expected, describeLoads(loads)+"; "+what)
+		restore()
+		loads = measureSidecars(t, c)
+		spinning = spinningOf(loads)
+		if len(spinning) == 0 || round == restartRounds {
+			return sc.Check("every sidecar idle once the spinning ones restarted", len(spinning) == 0,
+				fmt.Sprintf("%s, after at most %d rounds of restarts", expected, restartRounds), describeLoads(loads))
+		}
+	}
+}
 
+// spinningOf returns the sidecars of loads that use more than
+// idleSidecarCores.
+func spinningOf(loads []sidecarLoad) []sidecarLoad {
+	return slices.DeleteFunc(slices.Clone(loads), func(l sidecarLoad) bool { return l.cores <= idleSidecarCores })
+}
+
+// stopSpinning stops the spinning sidecars: the outbox events that have
+// nothing left to forward are acknowledged, then each sidecar is sent
+// SIGQUIT, which has daprd print every goroutine's stack to its log (kept
+// in the cluster's log directory) before the kubelet restarts it. It says
+// what it did and found, and names the known issue
+// (findings.OutboxRetriesForever) when every spinning sidecar is order's
+// with the outbox forwarder in its stacks, or "" if not.
+func stopSpinning(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, spinning []sidecarLoad) (what, issue string) {
+	t.Helper()
 	redis := shopOn(t, c, sc).Servers.Redis
-	dropped, err := redis.DropSpentOutboxEvents(context.Background(), redis, outboxRecordPrefix, processingTimeout)
-	what := []string{fmt.Sprintf("outbox events acknowledged with their record gone: %d %v", len(dropped), dropped)}
+	dropped, err := redis.DropSpentOutboxEvents(context.Background(), redis, outboxRecordPrefix, spentAfter)
+	said := []string{fmt.Sprintf("outbox events acknowledged with their record gone: %d %v", len(dropped), dropped)}
 	if err != nil {
-		what = append(what, "acknowledging them: "+err.Error())
+		said = append(said, "acknowledging them: "+err.Error())
 	}
 	outboxBug := true
 	for _, s := range spinning {
 		lines, kept := quitSidecar(t, c, sc, s.pod)
-		what = append(what, fmt.Sprintf("%s: %d goroutines of the outbox forwarder in its stacks (%s), at %s",
+		said = append(said, fmt.Sprintf("%s: %d goroutines of the outbox forwarder in its stacks (%s), at %s",
 			s.pod.Metadata.Name, len(lines), kept, strings.Join(lines, " ")))
 		outboxBug = outboxBug && len(lines) > 0 && s.pod.Metadata.Labels["app.kubernetes.io/name"] == "order"
 	}
-	issue := ""
 	if outboxBug {
 		issue = findings.OutboxRetriesForever.Known()
 	}
-	restore := sc.KnownIssueFor(issue)
-	sc.Check(invariant, false, expected, describeLoads(loads)+"; "+strings.Join(what, "; "))
-	restore()
-
-	loads = measureSidecars(t, c)
-	return sc.Check("every sidecar idle once the spinning ones restarted", !slices.ContainsFunc(loads, func(l sidecarLoad) bool { return l.cores > idleSidecarCores }),
-		expected, describeLoads(loads))
+	return strings.Join(said, "; "), issue
 }
 
 // measureSidecars returns how much of a core each daprshop sidecar used
