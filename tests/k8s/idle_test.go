@@ -72,13 +72,13 @@ type sidecarLoad struct {
 func checkSidecarsIdle(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder) bool {
 	t.Helper()
 	expected := fmt.Sprintf("no daprd above %.1f of a core over %s with no load", idleSidecarCores, idleWindow)
+	invariant := "every sidecar idle before the load"
 	loads := measureSidecars(t, c)
 	spinning := spinningOf(loads)
 	if len(spinning) == 0 {
-		return sc.Check("every sidecar idle before the load", true, expected, describeLoads(loads))
+		return sc.Check(invariant, true, expected, describeLoads(loads))
 	}
 	for round := 1; ; round++ {
-		invariant := "every sidecar idle before the load"
 		if round > 1 {
 			invariant = fmt.Sprintf("every sidecar idle once the spinning ones restarted (round %d)", round-1)
 		}
