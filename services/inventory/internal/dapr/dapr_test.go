@@ -49,7 +49,13 @@ func testContext(t *testing.T) context.Context {
 
 func TestItemStoreMeetsTheStoreContract(t *testing.T) {
 	store := newItemStore(t, system.StartSidecarAlone(t, "inventory"))
-	inventorytest.TestStore(t, func(*testing.T) inventory.Store { return store })
+	t.Run("alone", func(t *testing.T) {
+		inventorytest.TestStore(t, func(*testing.T) inventory.Store { return store })
+	})
+	// As the service writes through it.
+	t.Run("batched", func(t *testing.T) {
+		inventorytest.TestStore(t, func(*testing.T) inventory.Store { return inventory.Batching(store) })
+	})
 }
 
 // TestItemStore checks what only a real state store can show: writes that

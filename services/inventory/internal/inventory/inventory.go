@@ -31,6 +31,12 @@ type Item struct {
 	HeldSince map[string]int64 `json:"heldSince,omitempty"`
 }
 
+// Clone returns a copy of it that shares no map with it.
+func (it Item) Clone() Item {
+	it.Holds, it.HeldSince = maps.Clone(it.Holds), maps.Clone(it.HeldSince)
+	return it
+}
+
 // Line asks for a quantity of one SKU. The domain's own, with no wire
 // form: the handlers translate inventoryapi.Line, the contract with the
 // order service, into it.
@@ -102,9 +108,10 @@ type Service struct {
 }
 
 // NewService returns a Service over store that fulfils holds as fulfilment
-// says.
+// says. Its concurrent updates of one SKU share writes of store (Batching),
+// so a hot SKU is written one batch at a time instead of raced for.
 func NewService(store Store, fulfilment Fulfilment) *Service {
-	return &Service{store: store, fulfilment: fulfilment}
+	return &Service{store: Batching(store), fulfilment: fulfilment}
 }
 
 // Fulfilment says when an order's hold is fulfilled: After the hold was

@@ -7,7 +7,6 @@ package inventorytest
 import (
 	"context"
 	"errors"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -40,7 +39,7 @@ type Store struct {
 func NewStore(items ...inventory.Item) *Store {
 	s := &Store{items: make(map[string]inventory.Item, len(items))}
 	for _, it := range items {
-		s.items[it.SKU] = clone(it)
+		s.items[it.SKU] = it.Clone()
 	}
 	return s
 }
@@ -53,7 +52,7 @@ func (s *Store) Get(_ context.Context, sku string) (inventory.Item, error) {
 	if !ok {
 		return inventory.Item{}, &inventory.UnknownSKUError{SKU: sku}
 	}
-	return clone(it), nil
+	return it.Clone(), nil
 }
 
 // List returns every item in SKU order.
@@ -62,7 +61,7 @@ func (s *Store) List(context.Context) ([]inventory.Item, error) {
 	defer s.mu.Unlock()
 	out := make([]inventory.Item, 0, len(s.items))
 	for _, it := range s.items {
-		out = append(out, clone(it))
+		out = append(out, it.Clone())
 	}
 	slices.SortFunc(out, func(a, b inventory.Item) int { return strings.Compare(a.SKU, b.SKU) })
 	return out, nil
@@ -78,17 +77,12 @@ func (s *Store) Update(_ context.Context, sku string, fn func(item inventory.Ite
 		return err
 	}
 	it, ok := s.items[sku]
-	updated, err := fn(clone(it), ok)
+	updated, err := fn(it.Clone(), ok)
 	if err != nil {
 		return err
 	}
-	s.items[sku] = clone(updated)
+	s.items[sku] = updated.Clone()
 	return nil
-}
-
-func clone(it inventory.Item) inventory.Item {
-	it.Holds = maps.Clone(it.Holds)
-	return it
 }
 
 // MustGet returns the item store holds for sku, ending the test if it cannot

@@ -14,6 +14,12 @@ func TestStore(t *testing.T) {
 	inventorytest.TestStore(t, func(*testing.T) inventory.Store { return inventorytest.NewStore() })
 }
 
+// TestBatchingStore holds inventory.Batching, which every Service writes
+// through, to the same contract over the fake.
+func TestBatchingStore(t *testing.T) {
+	inventorytest.TestStore(t, func(*testing.T) inventory.Store { return inventory.Batching(inventorytest.NewStore()) })
+}
+
 // TestStoreFail checks the knob the domain and HTTP tests use for outages.
 func TestStoreFail(t *testing.T) {
 	s := inventorytest.NewStore(inventory.Item{SKU: "A", Available: 1})
