@@ -116,9 +116,12 @@ postgres-rabbitmq: packages daprd
 # Without BASE, the baseline is the newest release in tools/daprd/releases
 # before the candidate's version.
 # RC_SUITE=false skips the suites, contracts and soak: the latency
-# comparison alone.
+# comparison alone. RC_PLATFORMS="selfhosted vms" (the default as root) also
+# runs make vm-e2e on each side: the machines installed with BASE's
+# release, upgraded to the side's daprd and rolled back, the two VM
+# reports compared.
 rc-check: packages
-	go run ./tests/cmd/rc-check -candidate "$(CANDIDATE)" -base "$(BASE)" -rounds $(RC_ROUNDS) -suite=$(RC_SUITE) -out $(OUT)/rc-check
+	go run ./tests/cmd/rc-check -candidate "$(CANDIDATE)" -base "$(BASE)" -rounds $(RC_ROUNDS) -suite=$(RC_SUITE) -platforms "$(RC_PLATFORMS)" -out $(OUT)/rc-check
 
 # The suite on several daprd versions, side by side (out/matrix/matrix.md,
 # .json, .html), each compared with the one before it; VERSIONS: versions,

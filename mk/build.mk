@@ -43,11 +43,12 @@ $(OUT)/dapr/%/.dapr/bin/daprd: tools/daprd/go.mod tools/daprd/go.sum tools/daprd
 	$(TIMED) "daprd $*" sh tools/daprd/build.sh $* $(@D) $(abspath $(OUT))/src/daprd-$*
 	@touch $@
 
-# The newest release in tools/daprd/releases before the daprd under test
-# (DAPRD's own version when it is set, else DAPR_VERSION): what make vm-e2e
-# installs first, to upgrade it to the daprd under test.
+# What make vm-e2e installs first, to upgrade it to the daprd under test
+# and roll back to: VM_E2E_UPGRADE_FROM, or the newest release in
+# tools/daprd/releases before the daprd under test (DAPRD's own version
+# when it is set, else DAPR_VERSION).
 UNDER_TEST_VERSION := $(if $(DAPRD),v$(shell timeout 5 "$(abspath $(DAPRD))" --version 2>/dev/null),$(DAPR_VERSION))
-PREVIOUS_RELEASE := $(shell { grep '^v' tools/daprd/releases; echo $(UNDER_TEST_VERSION); } | sort -uV | awk -v v=$(UNDER_TEST_VERSION) '$$0 == v { exit } { p = $$0 } END { print p }')
+PREVIOUS_RELEASE := $(if $(VM_E2E_UPGRADE_FROM),$(VM_E2E_UPGRADE_FROM),$(shell { grep '^v' tools/daprd/releases; echo $(UNDER_TEST_VERSION); } | sort -uV | awk -v v=$(UNDER_TEST_VERSION) '$$0 == v { exit } { p = $$0 } END { print p }'))
 PREVIOUS_DAPRD := $(if $(PREVIOUS_RELEASE),$(OUT)/dapr/$(PREVIOUS_RELEASE)/.dapr/bin/daprd)
 
 # Dapr's certificate authority for mTLS, from the same pinned module as daprd

@@ -9,10 +9,11 @@ import (
 	"os"
 	"testing"
 
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // bench is this run of the benchmark; its phases are recorded in it.
-var bench = suite.New("bench", suite.ProfileOut("out/bench"))
+var bench = suite.New("bench", knobs.ProfileOut("out/bench"))
 
 func TestMain(m *testing.M) { os.Exit(bench.Main(m)) }

@@ -14,6 +14,6 @@ import (
 )
 
 // run is this run of the soak.
-var run = suite.New("soak", suite.ProfileOut(knobs.SoakOut.Value()))
+var run = suite.New("soak", knobs.ProfileOut(knobs.SoakOut.Value()))
 
 func TestMain(m *testing.M) { os.Exit(run.Main(m)) }

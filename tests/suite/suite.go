@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/repo"
 	"github.com/daprshop/daprshop/tests/harness/system"
@@ -75,16 +74,6 @@ func (r *Run) MainPrivileged(m *testing.M, prepare func(root string) error) int 
 // Scenario starts recording scenario name, run by test t; it ends with t.
 func (r *Run) Scenario(t *testing.T, name string) *report.ScenarioRecorder {
 	return r.recorder.Scenario(t, name)
-}
-
-// ProfileOut is out for the default backend profile, and out followed by
-// the profile's name for another (out/bench-postgres-rabbitmq): a suite
-// measured on each profile keeps each one's report beside the other's.
-func ProfileOut(out string) string {
-	if p := knobs.Backend.Value(); p != knobs.Backend.Default {
-		return out + "-" + p
-	}
-	return out
 }
 
 // Out is where the run's report goes, as New was told.

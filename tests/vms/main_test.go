@@ -2,7 +2,7 @@
 // four booted Debian machines on one bridge (backends, order, inventory,
 // notification), where install.sh lays it out and systemd runs every unit,
 // and checks the suite's invariants against them (make vm-e2e). It writes
-// out/vm-e2e/report.json in the one report format.
+// its report to VM_E2E_OUT (out/vm-e2e) in the one report format.
 package vms
 
 import (
@@ -10,13 +10,14 @@ import (
 	"os"
 	"testing"
 
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/machine"
 	"github.com/daprshop/daprshop/tests/harness/system"
 	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // run is this run of the suite; every scenario is recorded in it.
-var run = suite.New("vm-e2e", suite.ProfileOut("out/vm-e2e"))
+var run = suite.New("vm-e2e", knobs.ProfileOut(knobs.VMOut.Value()))
 
 // image is the machines' image, built before the namespace is entered.
 var image string

@@ -513,11 +513,19 @@ func daprdUnderTest(t *testing.T) string {
 	return daprd
 }
 
-// previousRelease returns the build of the newest release in
-// tools/daprd/releases before daprd's version, and that version.
+// previousRelease returns the build of the release to upgrade daprd from
+// and roll back to, and that version: VM_E2E_UPGRADE_FROM, or the newest
+// release in tools/daprd/releases before daprd's version.
 func previousRelease(t *testing.T, daprd string) (string, string) {
 	t.Helper()
 	root := repo.Root(t)
+	if knobs.VMUpgradeFrom.Set() {
+		from := knobs.VMUpgradeFrom.Value()
+		if !semver.IsValid(from) {
+			t.Fatalf("%s=%q: want a Dapr release's version, such as v1.17.5", knobs.VMUpgradeFrom.Name, from)
+		}
+		return builtRelease(t, root, from), from
+	}
 	current := "v" + strings.TrimPrefix(daprdVersion(t, daprd), "v")
 	data, err := os.ReadFile(filepath.Join(root, "tools", "daprd", "releases"))
 	if err != nil {
@@ -533,11 +541,17 @@ func previousRelease(t *testing.T, daprd string) (string, string) {
 	if previous == "" {
 		t.Skipf("no release in tools/daprd/releases before %s to upgrade from", current)
 	}
-	path := filepath.Join(root, "out", "dapr", previous, ".dapr", "bin", "daprd")
+	return builtRelease(t, root, previous), previous
+}
+
+// builtRelease is the path of the daprd make builds for version.
+func builtRelease(t *testing.T, root, version string) string {
+	t.Helper()
+	path := filepath.Join(root, "out", "dapr", version, ".dapr", "bin", "daprd")
 	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("no build of %s to upgrade from: run make vm-e2e (or make daprd DAPR_VERSION=%s): %v", previous, previous, err)
+		t.Fatalf("no build of %s to upgrade from: run make vm-e2e (or make daprd DAPR_VERSION=%s): %v", version, version, err)
 	}
-	return path, previous
+	return path
 }
 
 // runningDaprdVersion asks the running sidecar of service id on vm its

@@ -12,6 +12,13 @@ set -eu
 version=${1:?usage: build.sh VERSION OUTDIR}
 out=${2:?usage: build.sh VERSION OUTDIR [WORKDIR]}
 src=${3:-$out/src}
+case $version in
+v[0-9]*.[0-9]*.[0-9]*) ;;
+*)
+	echo "build.sh: \"$version\" is not a Dapr release's version, such as v1.17.5" >&2
+	exit 2
+	;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 pinned=$(sed -n 's/^require github.com\/dapr\/dapr \(v.*\)$/\1/p' "$here/go.mod")
 mkdir -p "$out"
@@ -34,6 +41,12 @@ else
 		gomod=$(go mod download -json "github.com/dapr/dapr@$version" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
 		if [ -z "$gomod" ]; then
 			echo "build.sh: the module proxy does not serve github.com/dapr/dapr@$version" >&2
+			# What this run made, if still empty: the work directory and
+			# OUTDIR with its parents up to the version's own.
+			rmdir "$src" 2>/dev/null || true
+			d=$out
+			while [ "$(basename "$d")" != "$version" ] && rmdir "$d" 2>/dev/null; do d=$(dirname "$d"); done
+			[ "$(basename "$d")" = "$version" ] && rmdir "$d" 2>/dev/null || true
 			exit 1
 		fi
 		cp "$here/main.go" "$src/"

@@ -10,8 +10,11 @@
 // daprd binary, or the report.json of an earlier run (used as it is: no
 // run, and its one run of each scenario). Without -base, the baseline is the
 // newest release in tools/daprd/releases before the candidate's version.
-// It runs the suite through `make e2e`, as a user would. It exits 1 when
-// the candidate regressed, 2 when it cannot tell.
+// It runs the suite through `make e2e`, as a user would. With -platforms
+// "selfhosted vms" each side also runs `make vm-e2e` (booted machines,
+// as root), which installs the baseline's release, upgrades it to the
+// side's daprd and rolls it back; the two VM reports are compared too. It
+// exits 1 when the candidate regressed, 2 when it cannot tell.
 //
 // With -matrix it runs the suite on each of several sides instead (default:
 // every release in tools/daprd/releases), oldest first, and writes them
@@ -69,6 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	withSuite := fs.Bool("suite", true, "run the whole suite on each side first; false: the latency runs alone")
 	matrix := fs.String("matrix", "", "space-separated sides to run the suite on and set side by side, oldest first; \"releases\": tools/daprd/releases")
 	out := fs.String("out", "out/rc-check", "directory for the reports and the comparison (relative to the repository)")
+	platformList := fs.String("platforms", platformSelfHosted, "space-separated platforms each side is judged on: selfhosted, vms")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
@@ -80,6 +84,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	}
 	if *rounds < 0 || *rounds == 0 && !*withSuite {
 		return false, fmt.Errorf("-rounds %d with -suite=%v: nothing would run", *rounds, *withSuite)
+	}
+	platforms, err := parsePlatforms(*platformList)
+	if err != nil {
+		return false, err
 	}
 	r, err := newRunner(*out, stderr)
 	if err != nil {
@@ -113,6 +121,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 			if err := r.contractsAndSoak(ctx, s); err != nil {
 				return false, err
 			}
+			if platforms[platformVMs] {
+				if err := r.vms(ctx, s, upgradeFrom(base)); err != nil {
+					return false, err
+				}
+			}
 		}
 	}
 	for i := range *rounds {
@@ -137,6 +150,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	if base.contracts != "" && cand.contracts != "" {
 		res.Add(compare.Result{Changes: []compare.Change{{Scenario: "the adapters' contracts (make contracts)", What: "passed",
 			Base: base.contracts, Candidate: cand.contracts, Regression: base.contracts == contractsPassed && cand.contracts != contractsPassed}}})
+	}
+	if base.vms != nil && cand.vms != nil {
+		res.Add(compareVMs(*base.vms, *cand.vms))
 	}
 	res.Method = method(base, cand, *withSuite, *rounds)
 	if err := compare.Write(r.out, res, base.runs.Suite, cand.runs.Suite); err != nil {
@@ -183,6 +199,52 @@ func withoutInvariants(r report.Report) report.Report {
 	return r
 }
 
+// The platforms a side can be judged on.
+const (
+	platformSelfHosted = "selfhosted"
+	platformVMs        = "vms"
+)
+
+// parsePlatforms reads -platforms. The self-hosted suites are the verdict's
+// core (the latency rounds are theirs), so they cannot be left out.
+func parsePlatforms(list string) (map[string]bool, error) {
+	platforms := map[string]bool{}
+	for _, p := range strings.Fields(list) {
+		if p != platformSelfHosted && p != platformVMs {
+			return nil, fmt.Errorf("-platforms: unknown platform %q: want %s, %s", p, platformSelfHosted, platformVMs)
+		}
+		platforms[p] = true
+	}
+	if !platforms[platformSelfHosted] {
+		return nil, fmt.Errorf("-platforms %q: %s is always judged, name it too", list, platformSelfHosted)
+	}
+	return platforms, nil
+}
+
+// upgradeFrom is the release the VM suite of either side installs first,
+// upgrades from and rolls back to: the baseline's version, when it is a
+// release's (else the VM suite's own default, the release before the
+// side's daprd).
+func upgradeFrom(base *side) string {
+	if semver.IsValid(base.version) && semver.Prerelease(base.version) == "" && semver.Build(base.version) == "" {
+		return base.version
+	}
+	return ""
+}
+
+// compareVMs judges the candidate's VM run against the baseline's: the
+// same scenarios on the same machines, and the same upgrade and rollback
+// (from the same release) to each side's daprd.
+func compareVMs(base, cand report.Report) compare.Result {
+	res := compare.Compare(compare.Side{Suite: base}, compare.Side{Suite: cand}, compare.DefaultThresholds)
+	for i, c := range res.Changes {
+		if c.Scenario == "the whole suite" {
+			res.Changes[i].Scenario = "the VM suite (make vm-e2e)"
+		}
+	}
+	return res
+}
+
 // method says how the sides were run, for the comparison's reader.
 func method(base, cand *side, withSuite bool, rounds int) string {
 	ran := func(s *side) string {
@@ -192,6 +254,13 @@ func method(base, cand *side, withSuite bool, rounds int) string {
 		var parts []string
 		if withSuite {
 			parts = append(parts, fmt.Sprintf("the whole suite, the adapters' contracts and a %d-order soak once", rcSoakOrders))
+		}
+		if s.vms != nil {
+			from := s.vmsFrom
+			if from == "" {
+				from = "the release before it"
+			}
+			parts = append(parts, fmt.Sprintf("the VM suite (make vm-e2e) once, upgrading the machines from %s and back", from))
 		}
 		times := fmt.Sprintf("%d times", rounds)
 		if rounds == 1 {
@@ -223,6 +292,10 @@ type side struct {
 	// that ran the suite.
 	soak      *report.Report
 	contracts string
+	// vms is the VM suite's report, for a side judged on VMs, and vmsFrom
+	// the release its machines were upgraded from ("": the suite's default).
+	vms     *report.Report
+	vmsFrom string
 }
 
 // rcSoakOrders is the short soak each side runs, as make test's.
@@ -416,11 +489,27 @@ func (r runner) contractsAndSoak(ctx context.Context, s *side) error {
 	}
 
 	soakDir := filepath.Join(dir, "soak")
-	rep, err := r.suiteRun(ctx, s, soakDir, "soak", knobs.SoakOut.Name+"="+soakDir, fmt.Sprintf("%s=%d", knobs.SoakOrders.Name, rcSoakOrders))
+	rep, err := r.suiteRun(ctx, s, knobs.ProfileOut(soakDir), "soak", knobs.SoakOut.Name+"="+soakDir, fmt.Sprintf("%s=%d", knobs.SoakOrders.Name, rcSoakOrders))
 	if err != nil {
 		return err
 	}
 	s.soak = &rep
+	return nil
+}
+
+// vms runs the VM suite on s's daprd, installing from first and rolling
+// back to it ("": the suite's default), and keeps its report.
+func (r runner) vms(ctx context.Context, s *side, from string) error {
+	if s.daprd == "" {
+		return nil
+	}
+	dir := filepath.Join(r.out, s.role, "vms")
+	args := []string{"vm-e2e", knobs.VMOut.Name + "=" + dir, knobs.VMUpgradeFrom.Name + "=" + from}
+	rep, err := r.suiteRun(ctx, s, knobs.ProfileOut(dir), args...)
+	if err != nil {
+		return err
+	}
+	s.vms, s.vmsFrom = &rep, from
 	return nil
 }
 

@@ -94,3 +94,73 @@ func TestSoaksJudgedAgainstEachOther(t *testing.T) {
 		t.Errorf("CPU per request 1.5 times: not a regression:\n%s", compare.Markdown(got))
 	}
 }
+
+func TestParsePlatforms(t *testing.T) {
+	for _, tc := range []struct {
+		list    string
+		wantVMs bool
+		wantErr string
+	}{
+		{"selfhosted", false, ""},
+		{"selfhosted vms", true, ""},
+		{"  vms   selfhosted ", true, ""},
+		{"vms", false, "selfhosted is always judged"},
+		{"selfhosted kubernetes", false, `unknown platform "kubernetes"`},
+		{"", false, "selfhosted is always judged"},
+	} {
+		got, err := parsePlatforms(tc.list)
+		switch {
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("parsePlatforms(%q): error %v, want one saying %q", tc.list, err, tc.wantErr)
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("parsePlatforms(%q): %v", tc.list, err)
+		case tc.wantErr == "" && got[platformVMs] != tc.wantVMs:
+			t.Errorf("parsePlatforms(%q): vms %v, want %v", tc.list, got[platformVMs], tc.wantVMs)
+		}
+	}
+}
+
+// TestVMsUpgradeFromTheBaseline: both sides' machines start from the
+// baseline's release when it is one, so the candidate's upgrade and
+// rollback are the ones an operator would do.
+func TestVMsUpgradeFromTheBaseline(t *testing.T) {
+	for version, want := range map[string]string{"v1.17.5": "v1.17.5", "v1.19.0-rc.1": "", "edge": "", "v": ""} {
+		if got := upgradeFrom(&side{version: version}); got != want {
+			t.Errorf("upgradeFrom(a baseline at %q) = %q, want %q", version, got, want)
+		}
+	}
+}
+
+// TestVMRunsJudgedAgainstEachOther: an invariant of the VM suite that held
+// on the baseline and fails on the candidate is a regression, named with
+// its scenario; a VM suite cut short is named as the VM suite's.
+func TestVMRunsJudgedAgainstEachOther(t *testing.T) {
+	vms := func(rolledBack bool, unfinished string) report.Report {
+		return report.Report{Unfinished: unfinished, Scenarios: []report.Scenario{{Name: "vms: daprd upgraded from v1.17.5 with install.sh, then rolled back, nothing lost",
+			Invariants: []report.Invariant{{Name: "the sidecar of order runs v1.17.5 again", Passed: rolledBack, Observed: "1.18.2"}}}}}
+	}
+	if got := compareVMs(vms(true, ""), vms(true, "")); got.Regressed {
+		t.Errorf("the same VM run on both sides: regressed\n%s", compare.Markdown(got))
+	}
+	got := compareVMs(vms(true, ""), vms(false, ""))
+	if md := compare.Markdown(got); !got.Regressed || !strings.Contains(md, "invariant the sidecar of order runs v1.17.5 again") {
+		t.Errorf("a rollback that failed on the candidate only: regressed %v, want it named:\n%s", got.Regressed, md)
+	}
+	got = compareVMs(vms(true, ""), vms(true, "stopped by the suite's time limit"))
+	if md := compare.Markdown(got); !got.Regressed || !strings.Contains(md, "the VM suite (make vm-e2e)") {
+		t.Errorf("a VM suite cut short on the candidate: regressed %v, want it named as the VM suite's:\n%s", got.Regressed, md)
+	}
+}
+
+func TestMethodSaysWhereTheMachinesStarted(t *testing.T) {
+	vmRun := func(v, from string) *side {
+		return &side{version: v, daprd: "/bin/daprd-" + v, vms: &report.Report{}, vmsFrom: from}
+	}
+	got := method(vmRun("v1.17.5", "v1.17.5"), vmRun("v1.18.2", "v1.17.5"), true, 0)
+	if !strings.Contains(got, "v1.18.2 ran the whole suite, the adapters' contracts and a 3000-order soak once, then the VM suite (make vm-e2e) once, upgrading the machines from v1.17.5 and back") {
+		t.Errorf("method: got %q", got)
+	}
+	if got := method(vmRun("v1.17.5", ""), vmRun("edge", ""), true, 0); !strings.Contains(got, "upgrading the machines from the release before it and back") {
+		t.Errorf("method without a release to start from: got %q", got)
+	}
+}

@@ -100,8 +100,15 @@ var (
 		Doc: "how many more times the latency scenarios (Dapr's operations one at a time) run on each side"}
 	RCSuite = Knob{Name: "RC_SUITE", Default: "true", Targets: "rc-check",
 		Doc: "`false` skips the suites, contracts and soak: the latency comparison alone"}
+	RCPlatforms = Knob{Name: "RC_PLATFORMS", DefaultDoc: "`selfhosted vms` as root, `selfhosted` otherwise", Targets: "rc-check",
+		Doc: "the platforms each side is judged on: `selfhosted` (the suites, contracts and soak on daprd processes) and `vms` (make vm-e2e: the booted machines, and an upgrade from BASE to the side's daprd and back, as root)"}
 	MatrixVersions = Knob{Name: "VERSIONS", Default: "releases", Targets: "matrix",
 		Doc: "versions, daprd binaries or report.json files, oldest first; `releases` is every one in tools/daprd/releases"}
+
+	VMOut = Knob{Name: "VM_E2E_OUT", Default: "out/vm-e2e", Targets: "vm-e2e",
+		Doc: "the directory the VM suite's report goes to (report.json, .md, .html; followed by -PROFILE for another BACKEND)"}
+	VMUpgradeFrom = Knob{Name: "VM_E2E_UPGRADE_FROM", DefaultDoc: "the newest release in tools/daprd/releases before the daprd under test", Targets: "test vm-e2e",
+		Doc: "the Dapr release the VM suite installs first, upgrades to the daprd under test from, and rolls back to (built under out/dapr/ first)"}
 
 	FuzzTime = Knob{Name: "FUZZ_TIME", Default: "10s", Targets: "fuzz",
 		Doc: "how long each fuzz target runs (a Go duration, or Nx for N inputs)"}
@@ -123,8 +130,18 @@ var (
 var All = []Knob{
 	Daprd, DaprVersion, Sentry, KubeAPIServer, Backend, RunSecured, TokenCustomer, TokenRole, ServicesDir,
 	E2ERun, E2ECount, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, Finding,
-	RCCandidate, RCBase, RCRounds, RCSuite, MatrixVersions,
+	RCCandidate, RCBase, RCRounds, RCSuite, RCPlatforms, MatrixVersions, VMOut, VMUpgradeFrom,
 	FuzzTime, ImageRegistry, ReportSampleOut, SoakOrders, SoakOut, SoakRate,
+}
+
+// ProfileOut is out for the default backend profile, and out followed by
+// the profile's name for another (out/bench-postgres-rabbitmq): a suite
+// measured on each profile keeps each one's report beside the other's.
+func ProfileOut(out string) string {
+	if p := Backend.Value(); p != Backend.Default {
+		return out + "-" + p
+	}
+	return out
 }
 
 // Int returns the knob's value as a positive whole number.
