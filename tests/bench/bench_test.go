@@ -73,7 +73,7 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(root, bench.Out())
+	dir := bench.Out(root)
 	var fixedRuns, saturatedRuns []pipelineRun
 	for i := range benchRuns {
 		var profiles func() map[string]*profile.Profile

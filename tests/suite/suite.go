@@ -76,8 +76,14 @@ func (r *Run) Scenario(t *testing.T, name string) *report.ScenarioRecorder {
 	return r.recorder.Scenario(t, name)
 }
 
-// Out is where the run's report goes, as New was told.
-func (r *Run) Out() string { return r.out }
+// Out is the directory the run's report goes to, as New was told: a
+// relative one is taken relative to the repository at root.
+func (r *Run) Out(root string) string {
+	if filepath.IsAbs(r.out) {
+		return r.out
+	}
+	return filepath.Join(root, r.out)
+}
 
 // Note adds Markdown to the report's notes (report.Report.Notes).
 func (r *Run) Note(markdown string) { r.recorder.Note(markdown) }
@@ -103,10 +109,7 @@ func (r *Run) writeReport() error {
 	if err != nil {
 		return err
 	}
-	dir := r.out
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(root, dir)
-	}
+	dir := r.Out(root)
 	env := system.Env{Root: root, BinDir: system.ServicesDir(root)}
 	if daprd, err := system.DaprdPath(root); err == nil {
 		env.Daprd = daprd

@@ -132,7 +132,7 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 // directory.
 func (s *shop) boot(t *testing.T, release []string) {
 	t.Helper()
-	logDir := filepath.Join(repo.Root(t), run.Out(), "logs", strings.ReplaceAll(t.Name(), "/", "_"))
+	logDir := filepath.Join(run.Out(repo.Root(t)), "logs", strings.ReplaceAll(t.Name(), "/", "_"))
 	if err := os.RemoveAll(logDir); err != nil {
 		t.Fatal(err)
 	}
