@@ -3,6 +3,7 @@
 package compare
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -91,6 +92,45 @@ func (r *Result) Add(other Result) {
 	r.Regressed = r.Regressed || other.Regressed
 }
 
+// AddPlatform adds the comparison of the two sides on another platform
+// (booted machines, say): each of its changes is marked as that
+// platform's, so that it has its own section and verdict.
+func (r *Result) AddPlatform(platform string, other Result) {
+	for i := range other.Changes {
+		other.Changes[i].Platform = platform
+	}
+	r.Add(other)
+}
+
+// SelfHosted is the name of the platform of a change whose Platform is
+// empty: daprd as processes, as the suites run it.
+const SelfHosted = "self-hosted (daprd processes)"
+
+// PlatformVerdict is one platform's share of a comparison.
+type PlatformVerdict struct {
+	Platform  string `json:"platform"`
+	Regressed bool   `json:"regressed"`
+	// Changes are the platform's, in the comparison's order.
+	Changes []Change `json:"-"`
+}
+
+// Platforms is the comparison per platform, in the order of each one's
+// first change, each with its own verdict.
+func (r Result) Platforms() []PlatformVerdict {
+	var out []PlatformVerdict
+	for _, c := range r.Changes {
+		name := cmp.Or(c.Platform, SelfHosted)
+		i := slices.IndexFunc(out, func(p PlatformVerdict) bool { return p.Platform == name })
+		if i < 0 {
+			out = append(out, PlatformVerdict{Platform: name})
+			i = len(out) - 1
+		}
+		out[i].Changes = append(out[i].Changes, c)
+		out[i].Regressed = out[i].Regressed || c.Regression
+	}
+	return out
+}
+
 // AddLatency adds a latency test to the comparison.
 func (r *Result) AddLatency(lt LatencyTest) {
 	r.LatencyTests = append(r.LatencyTests, lt)
@@ -126,6 +166,9 @@ func Write(dir string, r Result, base, candidate report.Report) error {
 
 // Change is one measurement or invariant compared.
 type Change struct {
+	// Platform is where it was measured: "" for daprd processes (the
+	// suites' own platform), else as Result.AddPlatform named it.
+	Platform   string  `json:"platform,omitempty"`
 	Scenario   string  `json:"scenario"`
 	What       string  `json:"what"`
 	Base       string  `json:"base"`
@@ -319,15 +362,19 @@ func ratio(a, b float64) float64 {
 	return a / b
 }
 
+// verdictOf is a verdict's word.
+func verdictOf(regressed bool) string {
+	if regressed {
+		return "REGRESSED"
+	}
+	return "no regression"
+}
+
 // Markdown is the comparison for people: the verdict, the regressions, then
 // every measurement compared.
 func Markdown(r Result) string {
 	var b strings.Builder
-	verdict := "no regression"
-	if r.Regressed {
-		verdict = "REGRESSED"
-	}
-	fmt.Fprintf(&b, "# daprd %s vs %s: %s\n\n", r.Candidate, r.Base, verdict)
+	fmt.Fprintf(&b, "# daprd %s vs %s: %s\n\n", r.Candidate, r.Base, verdictOf(r.Regressed))
 	if r.Method != "" {
 		b.WriteString(r.Method + "\n\n")
 	}
@@ -335,17 +382,20 @@ func Markdown(r Result) string {
 	if len(regressions) > 0 {
 		b.WriteString("## Regressions\n\n")
 		for _, c := range regressions {
-			fmt.Fprintf(&b, "- %s · %s: %s → %s\n", c.Scenario, c.What, c.Base, c.Candidate)
+			fmt.Fprintf(&b, "- %s · %s · %s: %s → %s\n", cmp.Or(c.Platform, SelfHosted), c.Scenario, c.What, c.Base, c.Candidate)
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("## Measurements\n\n| scenario | what | " + r.Base + " | " + r.Candidate + " | ratio |\n| --- | --- | ---: | ---: | ---: |\n")
-	for _, c := range r.Changes {
-		mark := ""
-		if c.Regression {
-			mark = " ❌"
+	for _, p := range r.Platforms() {
+		fmt.Fprintf(&b, "## %s: %s\n\n| scenario | what | %s | %s | ratio |\n| --- | --- | ---: | ---: | ---: |\n", p.Platform, verdictOf(p.Regressed), r.Base, r.Candidate)
+		for _, c := range p.Changes {
+			mark := ""
+			if c.Regression {
+				mark = " ❌"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f%s |\n", c.Scenario, c.What, c.Base, c.Candidate, c.Ratio, mark)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f%s |\n", c.Scenario, c.What, c.Base, c.Candidate, c.Ratio, mark)
+		b.WriteString("\n")
 	}
 	return b.String()
 }

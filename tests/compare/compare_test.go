@@ -181,3 +181,33 @@ func TestCompareCalls(t *testing.T) {
 		})
 	}
 }
+
+// TestPlatformsHaveTheirOwnVerdict: a regression on VMs only makes the
+// whole comparison regressed, and the VMs' section so, the self-hosted one
+// not; Markdown and HTML say each.
+func TestPlatformsHaveTheirOwnVerdict(t *testing.T) {
+	res := Result{Base: "1.17.5", Candidate: "1.18.2", Changes: []Change{{Scenario: "load", What: "latency p50 ms", Base: "5", Candidate: "5", Ratio: 1}}}
+	res.AddPlatform("VMs (make vm-e2e)", Result{Regressed: true, Changes: []Change{{Scenario: "vms: upgraded", What: "invariant every order read back", Base: "held", Candidate: "FAILED: 1 missing", Regression: true}}})
+	if !res.Regressed {
+		t.Fatal("a VM regression: the comparison is not regressed")
+	}
+	platforms := res.Platforms()
+	if len(platforms) != 2 || platforms[0].Platform != SelfHosted || platforms[0].Regressed || platforms[1].Platform != "VMs (make vm-e2e)" || !platforms[1].Regressed {
+		t.Errorf("Platforms: got %+v; want self-hosted without a regression, then VMs regressed", platforms)
+	}
+	md := Markdown(res)
+	for _, want := range []string{"## " + SelfHosted + ": no regression", "## VMs (make vm-e2e): REGRESSED", "- VMs (make vm-e2e) · vms: upgraded · invariant every order read back: held → FAILED: 1 missing"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
+	}
+	page, err := HTML(res, report.Report{}, report.Report{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<h2>Every measurement: VMs (make vm-e2e): REGRESSED</h2>", "<h2>Every measurement: " + SelfHosted + ": no regression</h2>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("compare.html lacks %q", want)
+		}
+	}
+}

@@ -82,7 +82,8 @@ func HTML(r Result, base, candidate report.Report) (string, error) {
 		BasePassed, CandidatePassed bool
 		Regressions                 []Change
 		Charts                      []template.HTML
-	}{r, base.Passed, candidate.Passed, regressions, charts}
+		SelfHosted                  string
+	}{r, base.Passed, candidate.Passed, regressions, charts, SelfHosted}
 	var b bytes.Buffer
 	if err := comparePage.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("render compare.html: %w", err)
@@ -115,17 +116,21 @@ var comparePage = template.Must(template.New("compare").Funcs(template.FuncMap{
 <p class="muted">baseline suite {{verdict .BasePassed}} · candidate suite {{verdict .CandidatePassed}}</p>
 {{if .Regressed}}<div class="verdict fail" id="verdict"><div class="big">REGRESSED: {{len .Regressions}} regression(s)</div>the candidate is worse beyond the noise thresholds</div>
 {{else}}<div class="verdict pass" id="verdict"><div class="big">No regression</div>every measurement within the noise thresholds, no invariant newly broken</div>{{end}}
+<table><tr><th>platform</th><th>verdict</th></tr>
+{{range .Platforms}}<tr{{if .Regressed}} class="bad"{{end}}><td>{{.Platform}}</td><td>{{if .Regressed}}REGRESSED{{else}}no regression{{end}}</td></tr>
+{{end}}</table>
 {{if .Regressions}}<h2>Regressions</h2>
-<table><tr><th>scenario</th><th>what</th><th class="n">{{.Base}}</th><th class="n">{{.Candidate}}</th><th class="n">ratio</th></tr>
-{{range .Regressions}}<tr class="bad"><td>{{.Scenario}}</td><td>{{.What}}</td><td class="n">{{.Base}}</td><td class="n">{{.Candidate}}</td><td class="n">{{ratio .Ratio}}</td></tr>
+<table><tr><th>platform</th><th>scenario</th><th>what</th><th class="n">{{.Base}}</th><th class="n">{{.Candidate}}</th><th class="n">ratio</th></tr>
+{{range .Regressions}}<tr class="bad"><td>{{or .Platform $.SelfHosted}}</td><td>{{.Scenario}}</td><td>{{.What}}</td><td class="n">{{.Base}}</td><td class="n">{{.Candidate}}</td><td class="n">{{ratio .Ratio}}</td></tr>
 {{end}}</table>{{end}}
 <h2>Side by side</h2>
 <p class="muted">Red: the candidate regressed on that measurement.</p>
 {{range .Charts}}{{.}}{{end}}
-<h2>Every measurement</h2>
-<table><tr><th>scenario</th><th>what</th><th class="n">{{.Base}}</th><th class="n">{{.Candidate}}</th><th class="n">ratio</th></tr>
+{{range .Platforms}}<h2>Every measurement: {{.Platform}}: {{if .Regressed}}REGRESSED{{else}}no regression{{end}}</h2>
+<table><tr><th>scenario</th><th>what</th><th class="n">{{$.Base}}</th><th class="n">{{$.Candidate}}</th><th class="n">ratio</th></tr>
 {{range .Changes}}<tr{{if .Regression}} class="bad"{{end}}><td>{{.Scenario}}</td><td>{{.What}}</td><td class="n">{{.Base}}</td><td class="n">{{.Candidate}}</td><td class="n">{{ratio .Ratio}}</td></tr>
 {{end}}</table>
+{{end}}
 <script>{{check}}</script>
 </body></html>
 `))

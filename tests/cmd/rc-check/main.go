@@ -152,7 +152,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 			Base: base.contracts, Candidate: cand.contracts, Regression: base.contracts == contractsPassed && cand.contracts != contractsPassed}}})
 	}
 	if base.vms != nil && cand.vms != nil {
-		res.Add(compareVMs(*base.vms, *cand.vms))
+		res.AddPlatform(vmsPlatform, compareVMs(*base.vms, *cand.vms))
 	}
 	res.Method = method(base, cand, *withSuite, *rounds)
 	if err := compare.Write(r.out, res, base.runs.Suite, cand.runs.Suite); err != nil {
@@ -232,17 +232,14 @@ func upgradeFrom(base *side) string {
 	return ""
 }
 
+// vmsPlatform names the VM suite's section of the comparison.
+const vmsPlatform = "VMs (make vm-e2e: booted machines, systemd, the upgrade and the rollback)"
+
 // compareVMs judges the candidate's VM run against the baseline's: the
 // same scenarios on the same machines, and the same upgrade and rollback
 // (from the same release) to each side's daprd.
 func compareVMs(base, cand report.Report) compare.Result {
-	res := compare.Compare(compare.Side{Suite: base}, compare.Side{Suite: cand}, compare.DefaultThresholds)
-	for i, c := range res.Changes {
-		if c.Scenario == "the whole suite" {
-			res.Changes[i].Scenario = "the VM suite (make vm-e2e)"
-		}
-	}
-	return res
+	return compare.Compare(compare.Side{Suite: base}, compare.Side{Suite: cand}, compare.DefaultThresholds)
 }
 
 // method says how the sides were run, for the comparison's reader.
