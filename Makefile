@@ -200,8 +200,10 @@ k8s-validate: images $(if $(KUBE_APISERVER),,$(BUILT_KUBE_APISERVER))
 	cd tools/k8s && go vet ./... && go test -count=1 -timeout 10m ./...
 
 # daprshop on the one-node cluster (as root, in a namespace of its own):
-# Dapr installed from its chart, the dev overlay applied, the suite's
-# invariants and the Kubernetes faults; writes out/k8s-e2e/report.json.
+# Dapr installed from its chart (K8S_E2E_DAPR_VERSION's control plane,
+# chart and CRDs; the sidecars run the daprd under test), the dev overlay
+# applied, the suite's invariants and the Kubernetes faults; writes
+# out/k8s-e2e/report.json.
 k8s-e2e: packages k8s-packages k8s-e2e-images $(DAPR_CHART)
 	go test -count=1 -timeout 30m -v ./tests/k8s/
 

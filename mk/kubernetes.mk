@@ -48,17 +48,18 @@ cluster-images: kubernetes
 		-image daprshop/coredns:$(COREDNS_VERSION:v%=%)=$(abspath $(KUBE_BIN)/coredns) \
 		-image daprshop/echo:1=$(abspath $(KUBE_BIN)/echo)
 
-# Dapr's control plane at the pinned version (operator, placement, sentry,
-# scheduler, injector), from tools/daprd's module, which lists them as
-# tools: the same versions as daprd. One build, since they share most
-# packages (cold about 6 CPU-minutes, warm under a second).
-CONTROLPLANE_DIR := $(OUT)/dapr-controlplane
+# Dapr's control plane (operator, placement, sentry, scheduler, injector)
+# at K8S_E2E_DAPR_VERSION, under out/dapr/VERSION/controlplane: the pinned
+# release from tools/daprd's module, which lists them as tools (the same
+# versions as daprd), any other from the module tools/daprd/build.sh makes
+# for it, as it does for that release's daprd. One build, since they share
+# most packages (cold about 6 CPU-minutes, warm under a second).
 CONTROLPLANE := operator placement sentry scheduler injector
+CONTROLPLANE_DIR := $(OUT)/dapr/$(K8S_E2E_DAPR_VERSION)/controlplane
 controlplane: $(CONTROLPLANE_DIR)/operator
 
-$(CONTROLPLANE_DIR)/operator: tools/daprd/go.mod tools/daprd/go.sum
-	cd tools/daprd && $(TIMED) "Dapr's control plane" $(GO_BUILD) -ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=$(PINNED_DAPR_VERSION:v%=%)" \
-		-o $(abspath $(CONTROLPLANE_DIR))/ $(addprefix github.com/dapr/dapr/cmd/,$(CONTROLPLANE))
+$(OUT)/dapr/%/controlplane/operator: tools/daprd/go.mod tools/daprd/go.sum tools/daprd/build.sh tools/daprd/gomodfor/main.go
+	$(TIMED) "Dapr's control plane $*" sh tools/daprd/build.sh $* $(@D) $(abspath $(OUT))/src/daprd-$* $(CONTROLPLANE)
 	@touch $@
 
 # nats-server built from Go modules, static: the test cluster's stand-in for
@@ -67,14 +68,14 @@ BUILT_NATS := $(OUT)/bin/nats-server
 $(BUILT_NATS): tools/nats/go.mod tools/nats/go.sum
 	cd tools/nats && $(TIMED) nats-server $(GO_BUILD) -o $(abspath $@) github.com/nats-io/nats-server/v2
 
-# Dapr's Helm chart at the pinned version, rendered offline by Helm's own
+# Dapr's Helm chart at K8S_E2E_DAPR_VERSION, rendered offline by Helm's own
 # engine with deploy/k8s/dapr-values.yaml and what the one-node test cluster
 # adds (its images, never pulled; no volumes).
 DAPR_IMAGE_REGISTRY := localhost/dapr
 DAPR_CHART := $(OUT)/k8s-e2e/dapr.yaml
 DAPR_CHART_CRDS := $(OUT)/k8s-e2e/dapr-crds.yaml
 $(DAPR_CHART): FORCE
-	go run -C tools/k8s ./cmd/dapr-chart -version $(PINNED_DAPR_VERSION) -registry $(DAPR_IMAGE_REGISTRY) \
+	go run -C tools/k8s ./cmd/dapr-chart -version $(K8S_E2E_DAPR_VERSION) -registry $(DAPR_IMAGE_REGISTRY) \
 		-daprd-tag $(UNDER_TEST_VERSION:v%=%) -values $(abspath deploy/k8s/dapr-values.yaml) -crds-out $(abspath $(DAPR_CHART_CRDS)) -out $(abspath $@)
 
 # Every image make k8s-e2e's cluster runs, as OCI archives its containerd
@@ -89,7 +90,7 @@ k8s-e2e-images: images controlplane daprd $(BUILT_NATS) cluster-images
 	cp $(CLUSTER_IMAGES)/*.tar $(K8S_E2E_IMAGES)/
 	cp $(if $(DAPRD),$(DAPRD),$(BUILT_DAPRD)) $(K8S_DAPRD)
 	$(TIMED) "the images of make k8s-e2e" go run -C tools/k8s ./cmd/cluster-images -out $(abspath $(K8S_E2E_IMAGES)) \
-		$(foreach b,$(CONTROLPLANE),-image $(DAPR_IMAGE_REGISTRY)/$(b):$(PINNED_DAPR_VERSION:v%=%)=$(abspath $(CONTROLPLANE_DIR)/$(b))) \
+		$(foreach b,$(CONTROLPLANE),-image $(DAPR_IMAGE_REGISTRY)/$(b):$(K8S_E2E_DAPR_VERSION:v%=%)=$(abspath $(CONTROLPLANE_DIR)/$(b))) \
 		-image $(DAPR_IMAGE_REGISTRY)/daprd:$(UNDER_TEST_VERSION:v%=%)=$(abspath $(K8S_DAPRD)) \
 		-image nats:2.10.22-alpine=$(abspath $(BUILT_NATS)) \
 		-dynamic redis:7.4.1-alpine=/usr/bin/redis-server \

@@ -1,7 +1,10 @@
 #!/bin/sh
-# build.sh VERSION OUTDIR [WORKDIR]: puts daprd at dapr VERSION into OUTDIR/daprd,
-# built from Go modules with only the components Dapr certifies stable, and
-# the version stamped in (`daprd --version` prints it).
+# build.sh VERSION OUTDIR [WORKDIR [COMMAND...]]: puts daprd at dapr VERSION
+# into OUTDIR/daprd, built from Go modules with only the components Dapr
+# certifies stable, and the version stamped in (`daprd --version` prints
+# it). With COMMANDs (operator placement sentry scheduler injector: the
+# control plane), it builds those of the same release instead, into
+# OUTDIR/COMMAND each.
 #
 # The pinned version (tools/daprd/go.mod) builds from this module as
 # committed. Another version builds from a module generated in WORKDIR
@@ -9,9 +12,11 @@
 # or in ~/.dapr/bin, is copied instead when it reports the same version.
 set -eu
 
-version=${1:?usage: build.sh VERSION OUTDIR}
-out=${2:?usage: build.sh VERSION OUTDIR [WORKDIR]}
+version=${1:?usage: build.sh VERSION OUTDIR [WORKDIR [COMMAND...]]}
+out=${2:?usage: build.sh VERSION OUTDIR [WORKDIR [COMMAND...]]}
 src=${3:-$out/src}
+shift $(($# < 3 ? $# : 3))
+commands=$*
 case $version in
 v[0-9]*.[0-9]*.[0-9]*) ;;
 *)
@@ -24,18 +29,22 @@ pinned=$(sed -n 's/^require github.com\/dapr\/dapr \(v.*\)$/\1/p' "$here/go.mod"
 mkdir -p "$out"
 out=$(cd "$out" && pwd) # the build below runs in another directory
 
-for installed in "$(command -v daprd || true)" "${HOME:-/nonexistent}/.dapr/bin/daprd"; do
-	if [ -x "$installed" ] && [ "$("$installed" --version 2>/dev/null || true)" = "${version#v}" ]; then
-		echo "build.sh: using the installed $installed (version ${version#v})" >&2
-		cp "$installed" "$out/daprd"
-		exit 0
-	fi
-done
+if [ -z "$commands" ]; then # daprd alone
+	for installed in "$(command -v daprd || true)" "${HOME:-/nonexistent}/.dapr/bin/daprd"; do
+		if [ -x "$installed" ] && [ "$("$installed" --version 2>/dev/null || true)" = "${version#v}" ]; then
+			echo "build.sh: using the installed $installed (version ${version#v})" >&2
+			cp "$installed" "$out/daprd"
+			exit 0
+		fi
+	done
+fi
 
 if [ "$version" = "$pinned" ]; then
 	src=$here
 else
-	if [ ! -f "$src/go.sum" ]; then
+	# A module made before it listed the control plane as tools is made
+	# again.
+	if [ ! -f "$src/go.sum" ] || ! grep -q '^tool (' "$src/go.mod"; then
 		echo "build.sh: preparing a module for dapr $version in $src" >&2
 		mkdir -p "$src"
 		gomod=$(go mod download -json "github.com/dapr/dapr@$version" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
@@ -55,7 +64,16 @@ else
 	fi
 fi
 
+stamp="-X github.com/dapr/dapr/pkg/buildinfo.version=${version#v}"
+if [ -n "$commands" ]; then
+	echo "build.sh: building dapr $version's $commands into $out (cold: several minutes)" >&2
+	pkgs=
+	for c in $commands; do pkgs="$pkgs github.com/dapr/dapr/cmd/$c"; done
+	# One build: the commands share most packages. $pkgs is one package a
+	# word.
+	( cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "$stamp" -o "$out/" $pkgs )
+	exit 0
+fi
 echo "build.sh: building daprd $version into $out (cold: several minutes)" >&2
-( cd "$src" && CGO_ENABLED=0 go build -trimpath -tags stablecomponents \
-	-ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=${version#v}" -o "$out/daprd" . )
+( cd "$src" && CGO_ENABLED=0 go build -trimpath -tags stablecomponents -ldflags "$stamp" -o "$out/daprd" . )
 "$out/daprd" --version

@@ -88,6 +88,8 @@ var (
 		Doc: "how long each load phase of the fault scenarios lasts; longer makes a soak"}
 	E2EBreak = Knob{Name: "E2E_BREAK", Targets: "test e2e",
 		Doc: "breaks a setting on purpose to see the suite catch it and name it: `resiliency` (no resiliency policy), `outbox-topic` (the orderstore without outboxPublishTopic), `dead-letter-exchange` (RabbitMQ's pubsub without enableDeadLetter; BACKEND=postgres-rabbitmq)"}
+	K8SDaprVersion = Knob{Name: "K8S_E2E_DAPR_VERSION", DefaultDoc: "the version tools/daprd pins", Targets: "test k8s-e2e controlplane",
+		Doc: "the Dapr release whose control plane (built from its Go module under out/dapr/VERSION/controlplane), Helm chart and CRDs the Kubernetes suite installs; the sidecars run the daprd under test"}
 
 	Finding = Knob{Name: "FINDING", Targets: "repro",
 		Doc: "the Dapr defect to reproduce, by its name in docs/findings.md (`make repro` alone lists them)"}
@@ -129,7 +131,7 @@ var (
 // All is every knob, in the order `make help` lists them.
 var All = []Knob{
 	Daprd, DaprVersion, Sentry, KubeAPIServer, Backend, RunSecured, TokenCustomer, TokenRole, ServicesDir,
-	E2ERun, E2ECount, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, Finding,
+	E2ERun, E2ECount, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, K8SDaprVersion, Finding,
 	RCCandidate, RCBase, RCRounds, RCSuite, RCPlatforms, MatrixVersions, VMOut, VMUpgradeFrom,
 	FuzzTime, ImageRegistry, ReportSampleOut, SoakOrders, SoakOut, SoakRate,
 }

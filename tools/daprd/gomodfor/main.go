@@ -6,7 +6,9 @@
 // It requires github.com/dapr/dapr at VERSION and copies the replace
 // directives of that version's go.mod (DAPR_GO_MOD): a dependency's replaces
 // do not apply to the module that requires it. Local-path replaces are
-// skipped; they only make sense inside dapr's own repository.
+// skipped; they only make sense inside dapr's own repository. It lists the
+// tools tools/daprd's own go.mod lists (Dapr's control plane), so that the
+// same module builds them at VERSION too.
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 // same API.
 var unserved = map[string]string{
 	"github.com/diagridio/go-etcd-cron@v0.9.2":  "v0.9.1",  // dapr v1.16.x
+	"github.com/diagridio/go-etcd-cron@v0.12.4": "v0.12.6", // dapr v1.17.5's scheduler
 	"github.com/diagridio/go-etcd-cron@v0.12.5": "v0.12.6", // dapr v1.18.0, v1.18.1
 	"github.com/diagridio/go-etcd-cron@v0.12.7": "v0.12.6", // dapr v1.18.3
 	"github.com/dapr/durabletask-go@v0.11.1":    "v0.11.0", // dapr v1.17.5
@@ -44,6 +47,7 @@ var unservedReplacements = map[string]string{
 
 type modFile struct {
 	Go      string
+	Tool    []struct{ Path string }
 	Require []struct{ Path, Version string }
 	Replace []struct {
 		Old, New struct{ Path, Version string }
@@ -62,16 +66,24 @@ func run(args []string) error {
 		return fmt.Errorf("usage: gomodfor VERSION DAPR_GO_MOD")
 	}
 	version, gomod := args[0], args[1]
-	out, err := exec.Command("go", "mod", "edit", "-json", gomod).Output()
+	mf, err := readModFile(gomod)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", gomod, err)
+		return err
 	}
-	var mf modFile
-	if err := json.Unmarshal(out, &mf); err != nil {
-		return fmt.Errorf("parse %s: %w", gomod, err)
+	// This module's own go.mod, in the directory gomodfor runs in.
+	pinned, err := readModFile("go.mod")
+	if err != nil {
+		return err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "module github.com/daprshop/daprshop/tools/daprd\n\ngo %s\n\nrequire github.com/dapr/dapr %s\n", mf.Go, version)
+	if len(pinned.Tool) > 0 {
+		b.WriteString("\ntool (\n")
+		for _, t := range pinned.Tool {
+			fmt.Fprintf(&b, "\t%s\n", t.Path)
+		}
+		b.WriteString(")\n")
+	}
 	for _, r := range mf.Replace {
 		if r.New.Version == "" {
 			continue
@@ -93,4 +105,17 @@ func run(args []string) error {
 	}
 	_, err = os.Stdout.WriteString(b.String())
 	return err
+}
+
+// readModFile reads the go.mod at path.
+func readModFile(path string) (modFile, error) {
+	out, err := exec.Command("go", "mod", "edit", "-json", path).Output()
+	if err != nil {
+		return modFile{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	var mf modFile
+	if err := json.Unmarshal(out, &mf); err != nil {
+		return modFile{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return mf, nil
 }
