@@ -169,25 +169,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 // tenths against its second), which 3,000 orders leave noisy. 1.18.2
 // against itself once failed "flat: p50 of an answer" at 1.57 times.
 func compareSoaks(base, cand report.Report) compare.Result {
-	held := func(r report.Report) string {
-		var n, total int
-		var failed []string
+	every := func(r report.Report) []report.Invariant {
+		var all []report.Invariant
 		for _, s := range r.Scenarios {
-			for _, inv := range s.Invariants {
-				total++
-				if inv.Passed {
-					n++
-				} else {
-					failed = append(failed, inv.Name+": "+inv.Observed)
-				}
-			}
+			all = append(all, s.Invariants...)
 		}
-		return strings.Join(append([]string{fmt.Sprintf("%d of %d held", n, total)}, failed...), "; ")
+		return all
 	}
 	res := compare.Compare(compare.Side{Suite: withoutInvariants(base)}, compare.Side{Suite: withoutInvariants(cand)}, compare.DefaultThresholds)
 	res.Changes = append(res.Changes, compare.Change{Scenario: "the soak's own invariants (each within its run: shown, not judged)",
-		What: "invariants", Base: held(base), Candidate: held(cand)})
+		What: "invariants", Base: held(every(base)), Candidate: held(every(cand))})
 	return res
+}
+
+// held says how many of invariants held, then what each that failed
+// observed.
+func held(invariants []report.Invariant) string {
+	n := 0
+	var failed []string
+	for _, inv := range invariants {
+		if inv.Passed {
+			n++
+		} else {
+			failed = append(failed, inv.Name+": "+inv.Observed)
+		}
+	}
+	return strings.Join(append([]string{fmt.Sprintf("%d of %d held", n, len(invariants))}, failed...), "; ")
 }
 
 // withoutInvariants is r with no invariants checked.
@@ -246,18 +253,9 @@ func compareVMs(base, cand report.Report) compare.Result {
 	for _, s := range base.Scenarios {
 		baseByName[s.Name] = s
 	}
-	held := func(s report.Scenario) string {
-		n := 0
-		for _, inv := range s.Invariants {
-			if inv.Passed {
-				n++
-			}
-		}
-		return fmt.Sprintf("%d of %d", n, len(s.Invariants))
-	}
 	for _, cs := range cand.Scenarios {
 		if bs, ok := baseByName[cs.Name]; ok {
-			res.Changes = append(res.Changes, compare.Change{Scenario: cs.Name, What: "invariants held", Base: held(bs), Candidate: held(cs)})
+			res.Changes = append(res.Changes, compare.Change{Scenario: cs.Name, What: "invariants", Base: held(bs.Invariants), Candidate: held(cs.Invariants)})
 		}
 	}
 	return res
