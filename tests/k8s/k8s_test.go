@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -163,11 +164,13 @@ func faultsUnderLoad(t *testing.T, c *shopCluster, fs []fault, suffix string, re
 }
 
 // installDapr installs Dapr's control plane as deploy/k8s/README.md tells a
-// platform team to: the pinned runtime's chart with
-// deploy/k8s/dapr-values.yaml, rendered by make k8s-e2e (with the test
-// cluster's images, no HA, no volumes), in dapr-system.
+// platform team to: the chart of K8S_E2E_DAPR_VERSION's release (the
+// pinned one by default) with deploy/k8s/dapr-values.yaml, rendered by make
+// k8s-e2e (with the test cluster's images, no HA, no volumes), in
+// dapr-system; and checks that each service runs that release.
 func installDapr(t *testing.T, c *shopCluster, root string) {
 	sc := run.Scenario(t, "Dapr control plane installed from its Helm chart")
+	release := controlPlaneRelease(t, root)
 	// As helm install does: the CRDs first, established, then the rest.
 	c.Kubectl(t, "create", "namespace", daprNamespace)
 	crds := filepath.Join(root, "out", "k8s-e2e", "dapr-crds.yaml")
@@ -179,11 +182,47 @@ func installDapr(t *testing.T, c *shopCluster, root string) {
 		"statefulset/dapr-placement-server", "statefulset/dapr-scheduler-server"} {
 		out, err := c.KubectlContext(context.Background(), "-n", daprNamespace, "rollout", "status", w, "--timeout", rolloutTimeout.String())
 		sc.Check(w+" ready", err == nil, "rolled out within "+rolloutTimeout.String(), why(c, daprNamespace, w, out, err))
+		logs, err := c.KubectlContext(context.Background(), "-n", daprNamespace, "logs", w)
+		got := loggedVersion(logs)
+		observed := fmt.Sprintf("version %q logged", got)
+		if err != nil {
+			observed = fmt.Sprintf("its log unread: %v", err)
+		}
+		sc.Check(w+" runs Dapr "+release, err == nil && got == release, "its start logged: -- version "+release+" --", observed)
 	}
 	mtls := c.Kubectl(t, "-n", daprNamespace, "get", "configuration", "daprsystem", "-o", "jsonpath={.spec.mtls.enabled}")
 	sc.Check("mTLS on", mtls == "true", "daprsystem Configuration: spec.mtls.enabled true", mtls)
 	ca := c.Kubectl(t, "-n", daprNamespace, "get", "secret", "dapr-trust-bundle", "-o", "jsonpath={.data.ca\\.crt}")
 	sc.Check("sentry issued the trust bundle", ca != "", "dapr-trust-bundle holds ca.crt", fmt.Sprintf("%d bytes (base64)", len(ca)))
+}
+
+// controlPlaneRelease is the version, without its v, of the release whose
+// control plane make k8s-e2e installs (K8S_E2E_DAPR_VERSION, else the
+// pinned one).
+func controlPlaneRelease(t *testing.T, root string) string {
+	t.Helper()
+	v := knobs.K8SDaprVersion.Value()
+	if v == "" {
+		pinned, err := repo.PinnedDaprVersion(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v = pinned
+	}
+	return strings.TrimPrefix(v, "v")
+}
+
+// startedRe is the line each of Dapr's control plane services logs as it
+// starts: "Starting Dapr Operator -- version 1.18.2 -- commit ...".
+var startedRe = regexp.MustCompile(`Starting Dapr [^"]*? -- version (\S+) -- commit`)
+
+// loggedVersion is the version a control plane service's log says it
+// started as, or "" when it says none.
+func loggedVersion(logs string) string {
+	if m := startedRe.FindStringSubmatch(logs); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // deployShop applies deploy/k8s's overlay with the images make images
