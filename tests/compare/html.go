@@ -100,6 +100,7 @@ var comparePage = template.Must(template.New("compare").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%.2f×", v)
 	},
+	"regressedWord": verdictOf,
 	"verdict": func(passed bool) string {
 		if passed {
 			return "passed"
@@ -109,7 +110,7 @@ var comparePage = template.Must(template.New("compare").Funcs(template.FuncMap{
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
-<title>daprd {{.Candidate}} vs {{.Base}}: {{if .Regressed}}REGRESSED{{else}}no regression{{end}}</title>
+<title>daprd {{.Candidate}} vs {{.Base}}: {{regressedWord .Regressed}}</title>
 <style>{{style}}</style></head>
 <body>
 <h1>daprd {{.Candidate}} (candidate) vs {{.Base}} (baseline)</h1>
@@ -117,7 +118,7 @@ var comparePage = template.Must(template.New("compare").Funcs(template.FuncMap{
 {{if .Regressed}}<div class="verdict fail" id="verdict"><div class="big">REGRESSED: {{len .Regressions}} regression(s)</div>the candidate is worse beyond the noise thresholds</div>
 {{else}}<div class="verdict pass" id="verdict"><div class="big">No regression</div>every measurement within the noise thresholds, no invariant newly broken</div>{{end}}
 <table><tr><th>platform</th><th>verdict</th></tr>
-{{range .Platforms}}<tr{{if .Regressed}} class="bad"{{end}}><td>{{.Platform}}</td><td>{{if .Regressed}}REGRESSED{{else}}no regression{{end}}</td></tr>
+{{range .Platforms}}<tr{{if .Regressed}} class="bad"{{end}}><td>{{.Platform}}</td><td>{{regressedWord .Regressed}}</td></tr>
 {{end}}</table>
 {{if .Regressions}}<h2>Regressions</h2>
 <table><tr><th>platform</th><th>scenario</th><th>what</th><th class="n">{{.Base}}</th><th class="n">{{.Candidate}}</th><th class="n">ratio</th></tr>
@@ -126,7 +127,7 @@ var comparePage = template.Must(template.New("compare").Funcs(template.FuncMap{
 <h2>Side by side</h2>
 <p class="muted">Red: the candidate regressed on that measurement.</p>
 {{range .Charts}}{{.}}{{end}}
-{{range .Platforms}}<h2>Every measurement: {{.Platform}}: {{if .Regressed}}REGRESSED{{else}}no regression{{end}}</h2>
+{{range .Platforms}}<h2>Every measurement: {{.Platform}}: {{regressedWord .Regressed}}</h2>
 <table><tr><th>scenario</th><th>what</th><th class="n">{{$.Base}}</th><th class="n">{{$.Candidate}}</th><th class="n">ratio</th></tr>
 {{range .Changes}}<tr{{if .Regression}} class="bad"{{end}}><td>{{.Scenario}}</td><td>{{.What}}</td><td class="n">{{.Base}}</td><td class="n">{{.Candidate}}</td><td class="n">{{ratio .Ratio}}</td></tr>
 {{end}}</table>

@@ -201,13 +201,9 @@ func installDapr(t *testing.T, c *shopCluster, root string) {
 // pinned one).
 func controlPlaneRelease(t *testing.T, root string) string {
 	t.Helper()
-	v := knobs.K8SDaprVersion.Value()
-	if v == "" {
-		pinned, err := repo.PinnedDaprVersion(root)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v = pinned
+	v, err := repo.DaprVersionOr(root, knobs.K8SDaprVersion.Value())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return strings.TrimPrefix(v, "v")
 }

@@ -527,17 +527,11 @@ func previousRelease(t *testing.T, daprd string) (string, string) {
 		return builtRelease(t, root, from), from
 	}
 	current := "v" + strings.TrimPrefix(daprdVersion(t, daprd), "v")
-	data, err := os.ReadFile(filepath.Join(root, "tools", "daprd", "releases"))
+	releases, err := repo.Releases(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	previous := ""
-	for line := range strings.Lines(string(data)) {
-		v := strings.TrimSpace(line)
-		if semver.IsValid(v) && semver.Compare(v, current) < 0 && (previous == "" || semver.Compare(v, previous) > 0) {
-			previous = v
-		}
-	}
+	previous := repo.ReleaseBefore(releases, current)
 	if previous == "" {
 		t.Skipf("no release in tools/daprd/releases before %s to upgrade from", current)
 	}

@@ -23,7 +23,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -345,7 +344,7 @@ func runMatrix(ctx context.Context, sides, out string, stdout, stderr io.Writer)
 	}
 	args := strings.Fields(sides)
 	if sides == "releases" {
-		if args, err = readReleases(filepath.Join(r.root, "tools", "daprd", "releases")); err != nil {
+		if args, err = repo.Releases(r.root); err != nil {
 			return err
 		}
 	}
@@ -423,46 +422,18 @@ func (r runner) abs(path string) string {
 
 // defaultBase is the newest release before version in tools/daprd/releases.
 func (r runner) defaultBase(version string) (string, error) {
-	releases, err := readReleases(filepath.Join(r.root, "tools", "daprd", "releases"))
+	releases, err := repo.Releases(r.root)
 	if err != nil {
 		return "", err
 	}
 	if !semver.IsValid(version) {
 		return "", fmt.Errorf("the candidate's version %q is not a semantic version: name the baseline with -base", version)
 	}
-	var best string
-	for _, v := range releases {
-		if semver.Compare(v, version) < 0 && (best == "" || semver.Compare(v, best) > 0) {
-			best = v
-		}
-	}
+	best := repo.ReleaseBefore(releases, version)
 	if best == "" {
 		return "", fmt.Errorf("no release in tools/daprd/releases is older than %s: name the baseline with -base", version)
 	}
 	return best, nil
-}
-
-// readReleases reads the versions of the releases file, one a line, with
-// # comments.
-func readReleases(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		if line = strings.TrimSpace(line); line == "" {
-			continue
-		}
-		if !semver.IsValid(line) {
-			return nil, fmt.Errorf("%s: %q is not a version", path, line)
-		}
-		out = append(out, line)
-	}
-	return out, sc.Err()
 }
 
 // suite runs the whole e2e suite on s: a failing suite still gives a report

@@ -100,13 +100,9 @@ func DaprdPath(root string) (string, error) {
 	if knobs.Daprd.Set() {
 		return knobs.Daprd.Path(root, ""), nil
 	}
-	version := knobs.DaprVersion.Value()
-	if version == "" {
-		v, err := repo.PinnedDaprVersion(root)
-		if err != nil {
-			return "", err
-		}
-		version = v
+	version, err := repo.DaprVersionOr(root, knobs.DaprVersion.Value())
+	if err != nil {
+		return "", err
 	}
 	p := filepath.Join(root, "out", "dapr", version, ".dapr", "bin", "daprd")
 	if _, err := os.Stat(p); err != nil {
