@@ -116,10 +116,12 @@ postgres-rabbitmq: packages daprd
 # Without BASE, the baseline is the newest release in tools/daprd/releases
 # before the candidate's version.
 # RC_SUITE=false skips the suites, contracts and soak: the latency
-# comparison alone. RC_PLATFORMS="selfhosted vms" (the default as root) also
-# runs make vm-e2e on each side: the machines installed with BASE's
-# release, upgraded to the side's daprd and rolled back, the two VM
-# reports compared.
+# comparison alone. RC_PLATFORMS="selfhosted vms k8s" (the default as root)
+# also runs make vm-e2e and make k8s-e2e on each side: the machines, and
+# the cluster, installed with BASE's release, upgraded under load to the
+# side's (the cluster: its release's control plane, or BASE's for a daprd
+# binary, and its daprd) and rolled back; each platform's reports compared
+# in a section of their own.
 rc-check: packages
 	go run ./tests/cmd/rc-check -candidate "$(CANDIDATE)" -base "$(BASE)" -rounds $(RC_ROUNDS) -suite=$(RC_SUITE) -platforms "$(RC_PLATFORMS)" -out $(OUT)/rc-check
 
@@ -203,8 +205,10 @@ k8s-validate: images $(if $(KUBE_APISERVER),,$(BUILT_KUBE_APISERVER))
 # Dapr installed from its chart (K8S_E2E_DAPR_VERSION's control plane,
 # chart and CRDs; the sidecars run the daprd under test), the dev overlay
 # applied, the suite's invariants and the Kubernetes faults; writes
-# out/k8s-e2e/report.json.
-k8s-e2e: packages k8s-packages k8s-e2e-images $(DAPR_CHART)
+# its report to K8S_E2E_OUT. With K8S_E2E_UPGRADE_FROM, the cluster starts
+# on that release, is upgraded to what is under test under load after the
+# happy path, and is rolled back to it under load at the end.
+k8s-e2e: packages k8s-packages k8s-e2e-images $(DAPR_CHART) $(UPGRADE_FROM_CHART)
 	go test -count=1 -timeout 30m -v ./tests/k8s/
 
 FORCE:

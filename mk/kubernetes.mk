@@ -70,13 +70,35 @@ $(BUILT_NATS): tools/nats/go.mod tools/nats/go.sum
 
 # Dapr's Helm chart at K8S_E2E_DAPR_VERSION, rendered offline by Helm's own
 # engine with deploy/k8s/dapr-values.yaml and what the one-node test cluster
-# adds (its images, never pulled; no volumes).
+# adds (its images, never pulled; the schedulers' claims of one size).
 DAPR_IMAGE_REGISTRY := localhost/dapr
 DAPR_CHART := $(OUT)/k8s-e2e/dapr.yaml
-DAPR_CHART_CRDS := $(OUT)/k8s-e2e/dapr-crds.yaml
 $(DAPR_CHART): FORCE
-	go run -C tools/k8s ./cmd/dapr-chart -version $(K8S_E2E_DAPR_VERSION) -registry $(DAPR_IMAGE_REGISTRY) \
-		-daprd-tag $(UNDER_TEST_VERSION:v%=%) -values $(abspath deploy/k8s/dapr-values.yaml) -crds-out $(abspath $(DAPR_CHART_CRDS)) -out $(abspath $@)
+	$(call render-dapr-chart,$(K8S_E2E_DAPR_VERSION),$(K8S_DAPRD_TAG))
+
+# The chart's objects to $@, its CRDs beside it (dapr-crds.yaml): release
+# $(1)'s chart, its sidecars running REGISTRY/daprd:$(2).
+define render-dapr-chart
+go run -C tools/k8s ./cmd/dapr-chart -version $(1) -registry $(DAPR_IMAGE_REGISTRY) -daprd-tag $(2) \
+	-values $(abspath deploy/k8s/dapr-values.yaml) -crds-out $(abspath $(@D))/dapr-crds.yaml -out $(abspath $@)
+endef
+
+# The sidecar image of what is under test: tagged with its version, or,
+# for a DAPRD binary, its version followed by -custom, never to be taken
+# for the release of that version a cluster is upgraded from.
+K8S_DAPRD_TAG := $(UNDER_TEST_VERSION:v%=%)$(if $(DAPRD),-custom)
+
+# With K8S_E2E_UPGRADE_FROM, the release the cluster starts on and rolls
+# back to: its control plane and daprd, built as any release's are, their
+# images beside the others, and its chart under out/k8s-e2e/from.
+UPGRADE_FROM := $(K8S_E2E_UPGRADE_FROM)
+UPGRADE_FROM_BUILDS := $(if $(UPGRADE_FROM),$(OUT)/dapr/$(UPGRADE_FROM)/controlplane/operator $(OUT)/dapr/$(UPGRADE_FROM)/.dapr/bin/daprd)
+UPGRADE_FROM_IMAGES := $(if $(UPGRADE_FROM),\
+	$(foreach b,$(CONTROLPLANE),-image $(DAPR_IMAGE_REGISTRY)/$(b):$(UPGRADE_FROM:v%=%)=$(abspath $(OUT)/dapr/$(UPGRADE_FROM)/controlplane/$(b))) \
+	-image $(DAPR_IMAGE_REGISTRY)/daprd:$(UPGRADE_FROM:v%=%)=$(abspath $(OUT)/dapr/$(UPGRADE_FROM)/.dapr/bin/daprd))
+UPGRADE_FROM_CHART := $(if $(UPGRADE_FROM),$(OUT)/k8s-e2e/from/dapr.yaml)
+$(OUT)/k8s-e2e/from/dapr.yaml: FORCE
+	$(call render-dapr-chart,$(UPGRADE_FROM),$(UPGRADE_FROM:v%=%))
 
 # Every image make k8s-e2e's cluster runs, as OCI archives its containerd
 # imports (no registry is reachable): the cluster's own, Dapr's control
@@ -85,13 +107,13 @@ $(DAPR_CHART): FORCE
 # pinned overlay names).
 K8S_E2E_IMAGES := $(OUT)/k8s-e2e/images
 K8S_DAPRD := $(OUT)/k8s-e2e/bin/daprd
-k8s-e2e-images: images controlplane daprd $(BUILT_NATS) cluster-images
+k8s-e2e-images: images controlplane daprd $(BUILT_NATS) cluster-images $(UPGRADE_FROM_BUILDS)
 	rm -rf $(K8S_E2E_IMAGES) && mkdir -p $(K8S_E2E_IMAGES) $(dir $(K8S_DAPRD))
 	cp $(CLUSTER_IMAGES)/*.tar $(K8S_E2E_IMAGES)/
 	cp $(if $(DAPRD),$(DAPRD),$(BUILT_DAPRD)) $(K8S_DAPRD)
 	$(TIMED) "the images of make k8s-e2e" go run -C tools/k8s ./cmd/cluster-images -out $(abspath $(K8S_E2E_IMAGES)) \
 		$(foreach b,$(CONTROLPLANE),-image $(DAPR_IMAGE_REGISTRY)/$(b):$(K8S_E2E_DAPR_VERSION:v%=%)=$(abspath $(CONTROLPLANE_DIR)/$(b))) \
-		-image $(DAPR_IMAGE_REGISTRY)/daprd:$(UNDER_TEST_VERSION:v%=%)=$(abspath $(K8S_DAPRD)) \
+		-image $(DAPR_IMAGE_REGISTRY)/daprd:$(K8S_DAPRD_TAG)=$(abspath $(K8S_DAPRD)) $(UPGRADE_FROM_IMAGES) \
 		-image nats:2.10.22-alpine=$(abspath $(BUILT_NATS)) \
 		-dynamic redis:7.4.1-alpine=/usr/bin/redis-server \
 		$(foreach s,order inventory notification,-layout daprshop/$(s):0.1.0=$(abspath $(OUT)/images/$(s)))

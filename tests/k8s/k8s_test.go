@@ -63,10 +63,18 @@ func TestKubernetes(t *testing.T) {
 	volumes := t.TempDir()
 	c := &shopCluster{Cluster: cluster.Start(t, cluster.Options{
 		ImagesDir: filepath.Join(root, "out", "k8s-e2e", "images"),
-		LogDir:    filepath.Join(root, "out", "k8s-e2e", "logs"),
+		LogDir:    filepath.Join(run.Out(root), "logs"),
 	})}
 
-	if !t.Run("Dapr control plane", func(t *testing.T) { installDapr(t, c, root) }) {
+	// With K8S_E2E_UPGRADE_FROM, the cluster starts on that release and is
+	// upgraded to what is under test once the shop runs.
+	underTest, from := daprReleases(t, root)
+	first := underTest
+	if from != nil {
+		first = *from
+	}
+	provideVolumes(t, c, volumes, schedulerVolumes...)
+	if !t.Run("Dapr control plane", func(t *testing.T) { installDapr(t, c, first) }) {
 		t.FailNow()
 	}
 	// The collector deploy/k8s sends traces to: the suite's own receiver,
@@ -85,6 +93,9 @@ func TestKubernetes(t *testing.T) {
 		sc := run.Scenario(t, "happy path on Kubernetes")
 		suite.HappyPath(t, sc, shopOn(t, c, sc))
 	})
+	if from != nil {
+		moveDaprUnderLoad(t, c, "upgraded under load from "+from.String()+" to "+underTest.String(), underTest)
+	}
 	// Who may do what holds on the cluster as on one machine: the same
 	// attacks, through the Services, on the dev overlay's NATS.
 	t.Run("hostile client", func(t *testing.T) {
@@ -123,6 +134,9 @@ func TestKubernetes(t *testing.T) {
 	// With two replicas of each, the same faults: a pod deleted, a
 	// container killed, a rollout.
 	faultsUnderLoad(t, c, faults(c), ", production overlay", replicated)
+	if from != nil {
+		moveDaprUnderLoad(t, c, "rolled back under load from "+underTest.String()+" to "+from.String(), *from)
+	}
 }
 
 // faultsUnderLoad runs the suite's load once per fault, its scenario named
@@ -164,32 +178,14 @@ func faultsUnderLoad(t *testing.T, c *shopCluster, fs []fault, suffix string, re
 }
 
 // installDapr installs Dapr's control plane as deploy/k8s/README.md tells a
-// platform team to: the chart of K8S_E2E_DAPR_VERSION's release (the
-// pinned one by default) with deploy/k8s/dapr-values.yaml, rendered by make
-// k8s-e2e (with the test cluster's images, no HA, no volumes), in
-// dapr-system; and checks that each service runs that release.
-func installDapr(t *testing.T, c *shopCluster, root string) {
+// platform team to: release r's chart with deploy/k8s/dapr-values.yaml,
+// rendered by make k8s-e2e (with the test cluster's images, no HA, the
+// schedulers' claims on the suite's volumes), in dapr-system; and checks
+// that each service runs r.
+func installDapr(t *testing.T, c *shopCluster, r daprRelease) {
 	sc := run.Scenario(t, "Dapr control plane installed from its Helm chart")
-	release := controlPlaneRelease(t, root)
-	// As helm install does: the CRDs first, established, then the rest.
 	c.Kubectl(t, "create", "namespace", daprNamespace)
-	crds := filepath.Join(root, "out", "k8s-e2e", "dapr-crds.yaml")
-	c.Kubectl(t, "apply", "--server-side", "-f", crds)
-	c.Kubectl(t, "wait", "--for", "condition=Established", "--timeout", "60s", "-f", crds)
-	c.Kubectl(t, "apply", "--server-side", "-f", filepath.Join(root, "out", "k8s-e2e", "dapr.yaml"))
-	sc.Phase("waiting for the control plane")
-	for _, w := range []string{"deployment/dapr-operator", "deployment/dapr-sentry", "deployment/dapr-sidecar-injector",
-		"statefulset/dapr-placement-server", "statefulset/dapr-scheduler-server"} {
-		out, err := c.KubectlContext(context.Background(), "-n", daprNamespace, "rollout", "status", w, "--timeout", rolloutTimeout.String())
-		sc.Check(w+" ready", err == nil, "rolled out within "+rolloutTimeout.String(), why(c, daprNamespace, w, out, err))
-		logs, err := c.KubectlContext(context.Background(), "-n", daprNamespace, "logs", w)
-		got := loggedVersion(logs)
-		observed := fmt.Sprintf("version %q logged", got)
-		if err != nil {
-			observed = fmt.Sprintf("its log unread: %v", err)
-		}
-		sc.Check(w+" runs Dapr "+release, err == nil && got == release, "its start logged: -- version "+release+" --", observed)
-	}
+	applyDapr(t, c, sc, r)
 	mtls := c.Kubectl(t, "-n", daprNamespace, "get", "configuration", "daprsystem", "-o", "jsonpath={.spec.mtls.enabled}")
 	sc.Check("mTLS on", mtls == "true", "daprsystem Configuration: spec.mtls.enabled true", mtls)
 	ca := c.Kubectl(t, "-n", daprNamespace, "get", "secret", "dapr-trust-bundle", "-o", "jsonpath={.data.ca\\.crt}")
@@ -226,7 +222,7 @@ func loggedVersion(logs string) string {
 // out, and checks what the injector made of each pod.
 func deployShop(t *testing.T, c *shopCluster, root, overlay, volumes string) {
 	sc := run.Scenario(t, "daprshop deployed from deploy/k8s ("+overlay+" overlay)")
-	provideVolumes(t, c, volumes)
+	provideVolumes(t, c, volumes, redisVolume)
 	c.Kubectl(t, "apply", "-k", filepath.Join(root, "out", "k8s", overlay))
 	checkRollout(t, c, sc, shopWorkloads)
 }
@@ -310,7 +306,9 @@ func checkRollout(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, wor
 	sc.Check("an order confirmed end to end", err == nil && status == http.StatusCreated && placed.Status == "confirmed",
 		"201 with a confirmed order within "+suite.RetryFor.String(),
 		fmt.Sprintf("%d %q after %d attempts in %s, %v", status, placed.Status, attempts, time.Since(start).Round(time.Millisecond), err))
-	for _, p := range pods(t, c, shopPods) {
+	running := pods(t, c, shopPods)
+	checkSidecars(t, c, sc, running)
+	for _, p := range running {
 		if p.Metadata.Annotations["dapr.io/enabled"] != "true" {
 			continue
 		}
@@ -385,6 +383,8 @@ endpoints:
 type shopCluster struct {
 	*cluster.Cluster
 	issuer *authtest.Issuer
+	// dapr is the Dapr release the cluster runs now.
+	dapr daprRelease
 	// spinning: checkSidecarsIdle found a sidecar burning CPU with no
 	// load on it even once restarted, and the suite stops.
 	spinning bool
@@ -401,37 +401,58 @@ func provideIssuer(t *testing.T, c *shopCluster) {
 	provideOnNode(t, c, "identity", "issuer", "http", 80, c.issuer.Addr())
 }
 
-// provideVolumes gives the overlay's StatefulSet the persistent volume a
-// cluster's storage provisioner would (this one has none): a hostPath
-// volume under volumes bound to Redis's claim, owned by the user Redis runs
-// as, which outlives the pod as a real volume does.
-func provideVolumes(t *testing.T, c *shopCluster, volumes string) {
+// claimVolume is a persistent volume bound to one claim of a
+// StatefulSet, as a cluster's storage provisioner would give it (this one
+// has none): a hostPath directory under the test's volumes, owned by the
+// user the claim's pod runs as, which outlives the pod as a real volume
+// does.
+type claimVolume struct {
+	namespace, claim string
+	owner            int
+	size             string
+}
+
+// The volumes of Redis (deploy/k8s/overlays/dev/redis.yaml) and of
+// Dapr's three schedulers (their claims are tools/k8s/chart's
+// SchedulerStorage, their user the chart's fsGroup).
+var (
+	redisVolume      = claimVolume{shopNamespace, "data-redis-0", 999, "1Gi"}
+	schedulerVolumes = []claimVolume{
+		{daprNamespace, "dapr-scheduler-data-dir-dapr-scheduler-server-0", 65532, "1Gi"},
+		{daprNamespace, "dapr-scheduler-data-dir-dapr-scheduler-server-1", 65532, "1Gi"},
+		{daprNamespace, "dapr-scheduler-data-dir-dapr-scheduler-server-2", 65532, "1Gi"},
+	}
+)
+
+// provideVolumes makes each of vs, its directory under volumes.
+func provideVolumes(t *testing.T, c *shopCluster, volumes string, vs ...claimVolume) {
 	t.Helper()
-	const redisUser = 999 // deploy/k8s/overlays/dev/redis.yaml
-	dir := filepath.Join(volumes, "redis-data")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(dir, redisUser, redisUser); err != nil {
-		t.Fatal(err)
-	}
-	c.ApplyYAML(t, fmt.Sprintf(`apiVersion: v1
+	for _, v := range vs {
+		dir := filepath.Join(volumes, v.namespace+"_"+v.claim)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dir, v.owner, v.owner); err != nil {
+			t.Fatal(err)
+		}
+		c.ApplyYAML(t, fmt.Sprintf(`apiVersion: v1
 kind: PersistentVolume
 metadata:
-  name: redis-data
+  name: %s
 spec:
   capacity:
-    storage: 1Gi
+    storage: %s
   accessModes: [ReadWriteOnce]
   persistentVolumeReclaimPolicy: Retain
   storageClassName: ""
   claimRef:
     namespace: %s
-    name: data-redis-0
+    name: %s
   hostPath:
     path: %s
     type: Directory
-`, shopNamespace, dir))
+`, v.claim, v.size, v.namespace, v.claim, dir))
+	}
 }
 
 // shopOn returns daprshop on the cluster as its clients see it: the
@@ -542,42 +563,55 @@ func (f fault) retryFor(replicas replication) time.Duration {
 // are gone, not when their successors are ready: a terminating pod serves
 // on for a while (preStop), and the load must meet the moment it stops.
 func faults(c *shopCluster) []fault {
-	recovers := func(t *testing.T, sc *report.ScenarioRecorder, workload string) {
-		start := time.Now()
-		out, err := c.KubectlContext(context.Background(), "-n", shopNamespace, "rollout", "status", workload, "--timeout", rolloutTimeout.String())
-		sc.Check(workload+" available again", err == nil, "rolled out within "+rolloutTimeout.String(),
-			fmt.Sprintf("after %s: %s", time.Since(start).Round(time.Second), why(c, shopNamespace, workload, out, err)))
-	}
-	gone := func(t *testing.T, sc *report.ScenarioRecorder, invariant string, taken []pod) {
-		start := time.Now()
-		args := []string{"-n", shopNamespace, "wait", "--for=delete", "--timeout", rolloutTimeout.String()}
-		for _, p := range taken {
-			args = append(args, "pod/"+p.Metadata.Name)
-		}
-		out, err := c.KubectlContext(context.Background(), args...)
-		sc.Check(invariant, err == nil, "terminated within "+rolloutTimeout.String(),
-			fmt.Sprintf("after %s: %s", time.Since(start).Round(time.Second), why(c, shopNamespace, "", out, err)))
-	}
 	return []fault{
 		{"fault: an inventory pod deleted (its Deployment brings it back)", func(t *testing.T, sc *report.ScenarioRecorder) {
 			p := pods(t, c, "app.kubernetes.io/name=inventory")[0]
 			c.Kubectl(t, "-n", shopNamespace, "delete", "pod", p.Metadata.Name, "--wait=false")
-			recovers(t, sc, "deployment/inventory")
-			gone(t, sc, "the deleted pod gone", []pod{p})
+			c.recovers(sc, "deployment/inventory")
+			c.gone(sc, "the deleted pod gone", []pod{p})
 		}, true},
 		{"fault: order's daprd container killed", func(t *testing.T, sc *report.ScenarioRecorder) {
 			p := pods(t, c, "app.kubernetes.io/name=order")[0]
 			killSidecar(t, c, sc, p, "SIGKILL", "order's daprd restarted by the kubelet")
 		}, false},
 		{"fault: kubectl rollout restart of every Deployment", func(t *testing.T, sc *report.ScenarioRecorder) {
-			before := pods(t, c, "app.kubernetes.io/name in (order,inventory,notification)")
-			c.Kubectl(t, "-n", shopNamespace, "rollout", "restart", "deployment")
-			for _, w := range []string{"deployment/order", "deployment/inventory", "deployment/notification"} {
-				recovers(t, sc, w)
-			}
-			gone(t, sc, "the replaced pods gone", before)
+			restartApps(t, c, sc)
 		}, false},
 	}
+}
+
+// restartApps restarts every Deployment of the shop (kubectl rollout
+// restart) and waits until each is available again and the pods it
+// replaced are gone.
+func restartApps(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder) {
+	t.Helper()
+	before := pods(t, c, "app.kubernetes.io/name in (order,inventory,notification)")
+	c.Kubectl(t, "-n", shopNamespace, "rollout", "restart", "deployment")
+	for _, w := range shopApps {
+		c.recovers(sc, w)
+	}
+	c.gone(sc, "the replaced pods gone", before)
+}
+
+// recovers checks that workload rolls out within rolloutTimeout.
+func (c *shopCluster) recovers(sc *report.ScenarioRecorder, workload string) {
+	start := time.Now()
+	out, err := c.KubectlContext(context.Background(), "-n", shopNamespace, "rollout", "status", workload, "--timeout", rolloutTimeout.String())
+	sc.Check(workload+" available again", err == nil, "rolled out within "+rolloutTimeout.String(),
+		fmt.Sprintf("after %s: %s", time.Since(start).Round(time.Second), why(c, shopNamespace, workload, out, err)))
+}
+
+// gone checks, as invariant, that the pods taken terminate within
+// rolloutTimeout.
+func (c *shopCluster) gone(sc *report.ScenarioRecorder, invariant string, taken []pod) {
+	start := time.Now()
+	args := []string{"-n", shopNamespace, "wait", "--for=delete", "--timeout", rolloutTimeout.String()}
+	for _, p := range taken {
+		args = append(args, "pod/"+p.Metadata.Name)
+	}
+	out, err := c.KubectlContext(context.Background(), args...)
+	sc.Check(invariant, err == nil, "terminated within "+rolloutTimeout.String(),
+		fmt.Sprintf("after %s: %s", time.Since(start).Round(time.Second), why(c, shopNamespace, "", out, err)))
 }
 
 // drainNode drains daprshop's pods off the node as a platform team does

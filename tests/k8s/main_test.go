@@ -3,18 +3,19 @@
 // control plane installed from its Helm chart with deploy/k8s's values,
 // daprshop applied from its overlays with the images make images built, and
 // the suite's invariants checked against it, with faults the Kubernetes
-// way (make k8s-e2e). It writes out/k8s-e2e/report.json in the one report
-// format.
+// way (make k8s-e2e). It writes its report in the one report format to
+// K8S_E2E_OUT (out/k8s-e2e/report.json).
 package k8s
 
 import (
 	"os"
 	"testing"
 
+	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/suite"
 )
 
 // run is this run of the suite; every scenario is recorded in it.
-var run = suite.New("k8s-e2e", "out/k8s-e2e")
+var run = suite.New("k8s-e2e", knobs.K8SOut.Value())
 
 func TestMain(m *testing.M) { os.Exit(run.MainPrivileged(m, nil)) }

@@ -50,7 +50,8 @@ func TestDaprChartForTestCluster(t *testing.T) {
 		values string
 		want   string
 	}{
-		{"scheduler on a PersistentVolumeClaim", "dapr_scheduler: {cluster: {inMemoryStorage: false}}", "volumeClaimTemplates"},
+		{"scheduler in memory", "dapr_scheduler: {cluster: {inMemoryStorage: true}}", "in memory"},
+		{"scheduler's claims of another size", "dapr_scheduler: {cluster: {storageSize: 16Gi}}", "claims 16Gi"},
 		{"placement in HA (Raft log on a claim)", "dapr_placement: {ha: true}", "volumeClaimTemplates"},
 		{"mTLS off", "global: {mtls: {enabled: false}}", "mTLS"},
 		{"sidecar from another registry", "dapr_sidecar_injector: {image: {name: ghcr.io/dapr/daprd:1.18.2}}", "ghcr.io/dapr/daprd:1.18.2"},
@@ -96,6 +97,9 @@ func valuesOf(t testing.TB, yaml string) map[string]any {
 	return v
 }
 
+// schedulerSet is the StatefulSet of Dapr's schedulers.
+const schedulerSet = "dapr-scheduler-server"
+
 // chartProblems returns what keeps the rendered chart from running on the
 // one-node test cluster as intended.
 func chartProblems(objs []*unstructured.Unstructured) []string {
@@ -127,8 +131,18 @@ func chartProblems(objs []*unstructured.Unstructured) []string {
 		if !ok {
 			continue
 		}
-		if _, ok, _ := unstructured.NestedSlice(o.Object, "spec", "volumeClaimTemplates"); ok {
+		claims, ok, _ := unstructured.NestedSlice(o.Object, "spec", "volumeClaimTemplates")
+		switch {
+		case o.GetName() == schedulerSet && !ok:
+			add("%s: no volumeClaimTemplates: the schedulers' etcd in memory does not survive a rolling restart", id(o))
+		case o.GetName() != schedulerSet && ok:
 			add("%s: volumeClaimTemplates: this cluster has no storage provisioner", id(o))
+		}
+		for _, c := range claims {
+			size, _, _ := unstructured.NestedString(c.(map[string]any), "spec", "resources", "requests", "storage")
+			if size != chart.SchedulerStorage {
+				add("%s: claims %s each: the suite's volumes hold %s", id(o), size, chart.SchedulerStorage)
+			}
 		}
 		if pod["hostNetwork"] == true || pod["hostPID"] == true || pod["hostIPC"] == true {
 			add("%s: shares a namespace of the host", id(o))

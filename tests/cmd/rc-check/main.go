@@ -11,10 +11,13 @@
 // run, and its one run of each scenario). Without -base, the baseline is the
 // newest release in tools/daprd/releases before the candidate's version.
 // It runs the suite through `make e2e`, as a user would. With -platforms
-// "selfhosted vms" each side also runs `make vm-e2e` (booted machines,
-// as root), which installs the baseline's release, upgrades it to the
-// side's daprd and rolls it back; the two VM reports are compared too. It
-// exits 1 when the candidate regressed, 2 when it cannot tell.
+// "selfhosted vms k8s" each side also runs, as root, `make vm-e2e` (booted
+// machines) and `make k8s-e2e` (a one-node cluster), each of which
+// installs the baseline's release, upgrades it under load to the side's
+// (on the cluster: that release's control plane, or the baseline's for a
+// daprd binary, and the side's daprd) and rolls it back; each platform's
+// reports are compared in a section of its own. It exits 1 when the
+// candidate regressed, 2 when it cannot tell.
 //
 // With -matrix it runs the suite on each of several sides instead (default:
 // every release in tools/daprd/releases), oldest first, and writes them
@@ -24,6 +27,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	withSuite := fs.Bool("suite", true, "run the whole suite on each side first; false: the latency runs alone")
 	matrix := fs.String("matrix", "", "space-separated sides to run the suite on and set side by side, oldest first; \"releases\": tools/daprd/releases")
 	out := fs.String("out", "out/rc-check", "directory for the reports and the comparison (relative to the repository)")
-	platformList := fs.String("platforms", platformSelfHosted, "space-separated platforms each side is judged on: selfhosted, vms")
+	platformList := fs.String("platforms", platformSelfHosted, "space-separated platforms each side is judged on: selfhosted, vms, k8s")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
@@ -125,6 +129,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 					return false, err
 				}
 			}
+			if platforms[platformK8s] {
+				if err := r.k8s(ctx, s, controlPlane(s, base), upgradeFrom(base)); err != nil {
+					return false, err
+				}
+			}
 		}
 	}
 	for i := range *rounds {
@@ -151,7 +160,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 			Base: base.contracts, Candidate: cand.contracts, Regression: base.contracts == contractsPassed && cand.contracts != contractsPassed}}})
 	}
 	if base.vms != nil && cand.vms != nil {
-		res.AddPlatform(vmsPlatform, compareVMs(*base.vms, *cand.vms))
+		res.AddPlatform(vmsPlatform, comparePlatform(*base.vms, *cand.vms))
+	}
+	if base.k8s != nil && cand.k8s != nil {
+		res.AddPlatform(k8sPlatform, comparePlatform(*base.k8s, *cand.k8s))
 	}
 	res.Method = method(base, cand, *withSuite, *rounds)
 	if err := compare.Write(r.out, res, base.runs.Suite, cand.runs.Suite); err != nil {
@@ -209,6 +221,7 @@ func withoutInvariants(r report.Report) report.Report {
 const (
 	platformSelfHosted = "selfhosted"
 	platformVMs        = "vms"
+	platformK8s        = "k8s"
 )
 
 // parsePlatforms reads -platforms. The self-hosted suites are the verdict's
@@ -216,8 +229,8 @@ const (
 func parsePlatforms(list string) (map[string]bool, error) {
 	platforms := map[string]bool{}
 	for _, p := range strings.Fields(list) {
-		if p != platformSelfHosted && p != platformVMs {
-			return nil, fmt.Errorf("-platforms: unknown platform %q: want %s, %s", p, platformSelfHosted, platformVMs)
+		if p != platformSelfHosted && p != platformVMs && p != platformK8s {
+			return nil, fmt.Errorf("-platforms: unknown platform %q: want %s, %s, %s", p, platformSelfHosted, platformVMs, platformK8s)
 		}
 		platforms[p] = true
 	}
@@ -227,26 +240,45 @@ func parsePlatforms(list string) (map[string]bool, error) {
 	return platforms, nil
 }
 
-// upgradeFrom is the release the VM suite of either side installs first,
-// upgrades from and rolls back to: the baseline's version, when it is a
-// release's (else the VM suite's own default, the release before the
-// side's daprd).
+// upgradeFrom is the release the VM and Kubernetes suites of either side
+// install first, upgrade from and roll back to: the baseline's version,
+// when it is a release's (else the VM suite's own default, the release
+// before the side's daprd, and no upgrade on the cluster).
 func upgradeFrom(base *side) string {
-	if semver.IsValid(base.version) && semver.Prerelease(base.version) == "" && semver.Build(base.version) == "" {
+	if isRelease(base.version) {
 		return base.version
 	}
 	return ""
 }
 
-// vmsPlatform names the VM suite's section of the comparison.
-const vmsPlatform = "VMs (make vm-e2e: booted machines, systemd, the upgrade and the rollback)"
+// isRelease reports whether version is a release's: vX.Y.Z.
+func isRelease(version string) bool {
+	return semver.IsValid(version) && semver.Prerelease(version) == "" && semver.Build(version) == ""
+}
 
-// compareVMs judges the candidate's VM run against the baseline's: the
-// same scenarios on the same machines, and the same upgrade and rollback
-// (from the same release) to each side's daprd. Each scenario also says
-// how many of its invariants held on each side, so that a VM run with
-// nothing to flag still shows what it checked.
-func compareVMs(base, cand report.Report) compare.Result {
+// controlPlane is the release whose control plane, chart and CRDs the
+// Kubernetes suite installs for s: its own when s was given as a version,
+// else the baseline's when that is a release (a daprd binary is a sidecar,
+// judged with the control plane it would join), else "" (the pinned one).
+func controlPlane(s, base *side) string {
+	if s.release != "" {
+		return s.release
+	}
+	return upgradeFrom(base)
+}
+
+// The platforms' sections of the comparison.
+const (
+	vmsPlatform = "VMs (make vm-e2e: booted machines, systemd, the upgrade and the rollback)"
+	k8sPlatform = "Kubernetes (make k8s-e2e: Dapr's chart on a one-node cluster, the upgrade and the rollback)"
+)
+
+// comparePlatform judges the candidate's run of a platform's suite (VMs,
+// Kubernetes) against the baseline's: the same scenarios, and the same
+// upgrade and rollback (from the same release) to each side's Dapr. Each
+// scenario also says how many of its invariants held on each side, so
+// that a run with nothing to flag still shows what it checked.
+func comparePlatform(base, cand report.Report) compare.Result {
 	res := compare.Compare(compare.Side{Suite: base}, compare.Side{Suite: cand}, compare.DefaultThresholds)
 	baseByName := map[string]report.Scenario{}
 	for _, s := range base.Scenarios {
@@ -276,6 +308,9 @@ func method(base, cand *side, withSuite bool, rounds int) string {
 				from = "the release before it"
 			}
 			parts = append(parts, fmt.Sprintf("the VM suite (make vm-e2e) once, upgrading the machines from %s and back", from))
+		}
+		if s.k8s != nil {
+			parts = append(parts, "the Kubernetes suite (make k8s-e2e) once, "+s.k8sRun)
 		}
 		times := fmt.Sprintf("%d times", rounds)
 		if rounds == 1 {
@@ -311,6 +346,13 @@ type side struct {
 	// the release its machines were upgraded from ("": the suite's default).
 	vms     *report.Report
 	vmsFrom string
+	// k8s is the Kubernetes suite's report, for a side judged on a
+	// cluster, and k8sRun what that cluster ran.
+	k8s    *report.Report
+	k8sRun string
+	// release is the version the side was given as, "" for a binary or a
+	// report.
+	release string
 }
 
 // rcSoakOrders is the short soak each side runs, as make test's.
@@ -400,6 +442,7 @@ func (r runner) resolve(ctx context.Context, role, arg string) (*side, error) {
 			return nil, fmt.Errorf("%s: build daprd %s: %w", role, arg, err)
 		}
 		s.daprd = filepath.Join(r.root, "out", "dapr", arg, ".dapr", "bin", "daprd")
+		s.release = arg
 	default:
 		s.daprd = r.abs(arg)
 	}
@@ -497,6 +540,30 @@ func (r runner) vms(ctx context.Context, s *side, from string) error {
 		return err
 	}
 	s.vms, s.vmsFrom = &rep, from
+	return nil
+}
+
+// k8s runs the Kubernetes suite on s's daprd with release controlPlane's
+// control plane ("": the pinned one), the cluster first on release from,
+// upgraded and rolled back ("": no upgrade), and keeps its report.
+func (r runner) k8s(ctx context.Context, s *side, controlPlane, from string) error {
+	if s.daprd == "" {
+		return nil
+	}
+	dir := filepath.Join(r.out, s.role, "k8s")
+	args := []string{"k8s-e2e", knobs.K8SOut.Name + "=" + dir, knobs.K8SUpgradeFrom.Name + "=" + from}
+	if controlPlane != "" {
+		args = append(args, knobs.K8SDaprVersion.Name+"="+controlPlane)
+	}
+	rep, err := r.suiteRun(ctx, s, dir, args...)
+	if err != nil {
+		return err
+	}
+	s.k8s = &rep
+	s.k8sRun = fmt.Sprintf("on %s's control plane", cmp.Or(controlPlane, "the pinned release"))
+	if from != "" {
+		s.k8sRun += fmt.Sprintf(", the cluster upgraded under load from %s and rolled back", from)
+	}
 	return nil
 }
 

@@ -105,6 +105,7 @@ func TestParsePlatforms(t *testing.T) {
 		{"selfhosted vms", true, ""},
 		{"  vms   selfhosted ", true, ""},
 		{"vms", false, "selfhosted is always judged"},
+		{"selfhosted vms k8s", true, ""},
 		{"selfhosted kubernetes", false, `unknown platform "kubernetes"`},
 		{"", false, "selfhosted is always judged"},
 	} {
@@ -139,14 +140,14 @@ func TestVMRunsJudgedAgainstEachOther(t *testing.T) {
 		return report.Report{Unfinished: unfinished, Scenarios: []report.Scenario{{Name: "vms: daprd upgraded from v1.17.5 with install.sh, then rolled back, nothing lost",
 			Invariants: []report.Invariant{{Name: "the sidecar of order runs v1.17.5 again", Passed: rolledBack, Observed: "1.18.2"}}}}}
 	}
-	if got := compareVMs(vms(true, ""), vms(true, "")); got.Regressed || !strings.Contains(compare.Markdown(got), "| invariants | 1 of 1 held | 1 of 1 held |") {
+	if got := comparePlatform(vms(true, ""), vms(true, "")); got.Regressed || !strings.Contains(compare.Markdown(got), "| invariants | 1 of 1 held | 1 of 1 held |") {
 		t.Errorf("the same VM run on both sides: regressed %v, want not, and what it checked shown:\n%s", got.Regressed, compare.Markdown(got))
 	}
-	got := compareVMs(vms(true, ""), vms(false, ""))
+	got := comparePlatform(vms(true, ""), vms(false, ""))
 	if md := compare.Markdown(got); !got.Regressed || !strings.Contains(md, "invariant the sidecar of order runs v1.17.5 again") {
 		t.Errorf("a rollback that failed on the candidate only: regressed %v, want it named:\n%s", got.Regressed, md)
 	}
-	got = compareVMs(vms(true, ""), vms(true, "stopped by the suite's time limit"))
+	got = comparePlatform(vms(true, ""), vms(true, "stopped by the suite's time limit"))
 	if md := compare.Markdown(got); !got.Regressed || !strings.Contains(md, "the whole suite · finished: yes → NO: stopped by the suite's time limit") {
 		t.Errorf("a VM suite cut short on the candidate: regressed %v, want it said:\n%s", got.Regressed, md)
 	}
@@ -160,7 +161,32 @@ func TestMethodSaysWhereTheMachinesStarted(t *testing.T) {
 	if !strings.Contains(got, "v1.18.2 ran the whole suite, the adapters' contracts and a 3000-order soak once, then the VM suite (make vm-e2e) once, upgrading the machines from v1.17.5 and back") {
 		t.Errorf("method: got %q", got)
 	}
+	onCluster := vmRun("v1.18.2", "v1.17.5")
+	onCluster.k8s, onCluster.k8sRun = &report.Report{}, "on v1.18.2's control plane, the cluster upgraded under load from v1.17.5 and rolled back"
+	if got := method(vmRun("v1.17.5", "v1.17.5"), onCluster, true, 0); !strings.Contains(got, "back, then the Kubernetes suite (make k8s-e2e) once, on v1.18.2's control plane, the cluster upgraded under load from v1.17.5 and rolled back") {
+		t.Errorf("method with a cluster: got %q", got)
+	}
 	if got := method(vmRun("v1.17.5", ""), vmRun("edge", ""), true, 0); !strings.Contains(got, "upgrading the machines from the release before it and back") {
 		t.Errorf("method without a release to start from: got %q", got)
+	}
+}
+
+// TestControlPlaneOfEachSide: a side given as a release runs that
+// release's control plane on the cluster; a daprd binary joins the
+// baseline release's, as it would in a cluster being upgraded.
+func TestControlPlaneOfEachSide(t *testing.T) {
+	release, binary := &side{release: "v1.18.2"}, &side{daprd: "/tmp/daprd"}
+	for _, tc := range []struct {
+		name    string
+		s, base *side
+		want    string
+	}{
+		{"a release", release, &side{version: "v1.17.5"}, "v1.18.2"},
+		{"a binary, against a release", binary, &side{version: "v1.17.5"}, "v1.17.5"},
+		{"a binary, against a prerelease", binary, &side{version: "v1.19.0-rc.1"}, ""},
+	} {
+		if got := controlPlane(tc.s, tc.base); got != tc.want {
+			t.Errorf("%s: controlPlane = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

@@ -90,6 +90,10 @@ var (
 		Doc: "breaks a setting on purpose to see the suite catch it and name it: `resiliency` (no resiliency policy), `outbox-topic` (the orderstore without outboxPublishTopic), `dead-letter-exchange` (RabbitMQ's pubsub without enableDeadLetter; BACKEND=postgres-rabbitmq)"}
 	K8SDaprVersion = Knob{Name: "K8S_E2E_DAPR_VERSION", DefaultDoc: "the version tools/daprd pins", Targets: "test k8s-e2e controlplane",
 		Doc: "the Dapr release whose control plane (built from its Go module under out/dapr/VERSION/controlplane), Helm chart and CRDs the Kubernetes suite installs; the sidecars run the daprd under test"}
+	K8SOut = Knob{Name: "K8S_E2E_OUT", Default: "out/k8s-e2e", Targets: "k8s-e2e",
+		Doc: "the directory the Kubernetes suite's report (report.json, .md, .html) and the cluster's logs go to"}
+	K8SUpgradeFrom = Knob{Name: "K8S_E2E_UPGRADE_FROM", DefaultDoc: "none: the cluster starts on what is under test", Targets: "k8s-e2e",
+		Doc: "a Dapr release the Kubernetes suite installs first (its control plane, chart, CRDs and daprd, built under out/dapr/), then upgrades under load to K8S_E2E_DAPR_VERSION's control plane and the daprd under test, and at its end rolls back to"}
 
 	Finding = Knob{Name: "FINDING", Targets: "repro",
 		Doc: "the Dapr defect to reproduce, by its name in docs/findings.md (`make repro` alone lists them)"}
@@ -102,8 +106,8 @@ var (
 		Doc: "how many more times the latency scenarios (Dapr's operations one at a time) run on each side"}
 	RCSuite = Knob{Name: "RC_SUITE", Default: "true", Targets: "rc-check",
 		Doc: "`false` skips the suites, contracts and soak: the latency comparison alone"}
-	RCPlatforms = Knob{Name: "RC_PLATFORMS", DefaultDoc: "`selfhosted vms` as root, `selfhosted` otherwise", Targets: "rc-check",
-		Doc: "the platforms each side is judged on: `selfhosted` (the suites, contracts and soak on daprd processes) and `vms` (make vm-e2e: the booted machines, and an upgrade from BASE to the side's daprd and back, as root)"}
+	RCPlatforms = Knob{Name: "RC_PLATFORMS", DefaultDoc: "`selfhosted vms k8s` as root, `selfhosted` otherwise", Targets: "rc-check",
+		Doc: "the platforms each side is judged on: `selfhosted` (the suites, contracts and soak on daprd processes), `vms` (make vm-e2e: the booted machines, and an upgrade from BASE to the side's daprd and back) and `k8s` (make k8s-e2e: the cluster on BASE's release, upgraded under load to the side's control plane and daprd, the suite, and the rollback); the last two as root"}
 	MatrixVersions = Knob{Name: "VERSIONS", Default: "releases", Targets: "matrix",
 		Doc: "versions, daprd binaries or report.json files, oldest first; `releases` is every one in tools/daprd/releases"}
 
@@ -131,7 +135,7 @@ var (
 // All is every knob, in the order `make help` lists them.
 var All = []Knob{
 	Daprd, DaprVersion, Sentry, KubeAPIServer, Backend, RunSecured, TokenCustomer, TokenRole, ServicesDir,
-	E2ERun, E2ECount, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, K8SDaprVersion, Finding,
+	E2ERun, E2ECount, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, K8SDaprVersion, K8SOut, K8SUpgradeFrom, Finding,
 	RCCandidate, RCBase, RCRounds, RCSuite, RCPlatforms, MatrixVersions, VMOut, VMUpgradeFrom,
 	FuzzTime, ImageRegistry, ReportSampleOut, SoakOrders, SoakOut, SoakRate,
 }

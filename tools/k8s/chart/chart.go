@@ -108,16 +108,27 @@ func Stream(ms []Manifest) []byte {
 	return b.Bytes()
 }
 
+// SchedulerStorage is the size of each scheduler's claim on a test
+// cluster, which has no storage provisioner: the suite binds the claims
+// to volumes of its own, of this size.
+const SchedulerStorage = "1Gi"
+
 // TestClusterValues are the values a one-node test cluster adds to a
 // platform team's own: every image from registry at tag, imported into the
 // node beforehand and never pulled; mTLS on; no high availability (one
-// replica each, but see below); and no PersistentVolumeClaim, since such a
-// cluster has no storage provisioner: the scheduler's embedded etcd keeps
-// its data in memory (placement keeps its Raft log in memory when not HA).
+// replica each, but see below); and the schedulers' claims of one size
+// whatever the release (placement keeps its Raft log in memory when not
+// HA).
 //
 // The chart of Dapr 1.18 always runs three schedulers (replicas and the
 // etcd initial cluster are fixed in its StatefulSet), which one node can
-// hold: their pod anti-affinity is only preferred.
+// hold: their pod anti-affinity is only preferred. Their embedded etcd
+// keeps its data on a claim each: in memory, a scheduler restarted by an
+// upgrade comes back empty, its peers still count it a member, and it
+// fails ("member ... has already been bootstrapped"). The size is fixed
+// because a StatefulSet's claims cannot change: helm upgrade keeps the
+// running one's (the 1.18 chart looks it up; 1.17 asked 1Gi, 1.18 asks
+// 16Gi of a new install), which an offline rendering cannot see.
 func TestClusterValues(registry, tag string) map[string]any {
 	return map[string]any{
 		"global": map[string]any{
@@ -128,7 +139,7 @@ func TestClusterValues(registry, tag string) map[string]any {
 			"ha":              map[string]any{"enabled": false},
 		},
 		"dapr_scheduler": map[string]any{
-			"cluster": map[string]any{"inMemoryStorage": true},
+			"cluster": map[string]any{"inMemoryStorage": false, "storageSize": SchedulerStorage},
 		},
 		"dapr_sidecar_injector": map[string]any{
 			"sidecarImagePullPolicy": "Never",

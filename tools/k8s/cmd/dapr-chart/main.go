@@ -12,7 +12,7 @@
 // The values of each -values file (a platform team's, such as
 // deploy/k8s/dapr-values.yaml) go over the chart's own, and the test
 // cluster's (chart.TestClusterValues: images REGISTRY/NAME:TAG never
-// pulled, mTLS on, no HA, no volumes) over those. -daprd-tag names another
+// pulled, mTLS on, no HA, the schedulers' claims of one size) over those. -daprd-tag names another
 // tag for the sidecar's image alone (REGISTRY/daprd:TAG): the daprd under
 // test may be another build than the control plane.
 package main
