@@ -94,7 +94,8 @@ func TestKubernetes(t *testing.T) {
 		suite.HappyPath(t, sc, shopOn(t, c, sc))
 	})
 	if from != nil {
-		moveDaprUnderLoad(t, c, "upgraded under load from "+from.String()+" to "+underTest.String(), underTest)
+		// Named without what is under test: both sides of a verdict run it.
+		moveDaprUnderLoad(t, c, "upgraded under load from "+from.String()+" to what is under test", underTest)
 	}
 	// Who may do what holds on the cluster as on one machine: the same
 	// attacks, through the Services, on the dev overlay's NATS.
@@ -135,7 +136,7 @@ func TestKubernetes(t *testing.T) {
 	// container killed, a rollout.
 	faultsUnderLoad(t, c, faults(c), ", production overlay", replicated)
 	if from != nil {
-		moveDaprUnderLoad(t, c, "rolled back under load from "+underTest.String()+" to "+from.String(), *from)
+		moveDaprUnderLoad(t, c, "rolled back under load to "+from.String(), *from)
 	}
 }
 
@@ -313,9 +314,25 @@ func checkRollout(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, wor
 			continue
 		}
 		problems := sidecarProblems(p)
-		sc.Check("sidecar of "+p.Metadata.Name+" as its annotations ask", len(problems) == 0,
-			"daprd's flags, resources, security context and token as the pod's dapr.io annotations say", strings.Join(problems, "; "))
+		sc.Check("sidecar of "+podName(p, running)+" as its annotations ask", len(problems) == 0,
+			"daprd's flags, resources, security context and token as the pod's dapr.io annotations say",
+			strings.Join(append([]string{p.Metadata.Name + ":"}, problems...), " "))
 	}
+}
+
+// podName names p among pods by its app and its place among that app's
+// pods ("order's pod 2"): what an invariant about it is called, the same
+// in every run, where the pod's own name is new each time (and two runs'
+// reports are compared by their invariants' names).
+func podName(p pod, pods []pod) string {
+	app := p.Metadata.Labels["app.kubernetes.io/name"]
+	n := 0
+	for _, q := range pods {
+		if q.Metadata.Labels["app.kubernetes.io/name"] == app && q.Metadata.Name <= p.Metadata.Name {
+			n++
+		}
+	}
+	return fmt.Sprintf("%s's pod %d", app, n)
 }
 
 // secret returns key of the daprshop Secret name.

@@ -33,3 +33,17 @@ func TestSidecarProblems(t *testing.T) {
 		t.Errorf("app-id matches, yet %q", got)
 	}
 }
+
+func TestPodName(t *testing.T) {
+	of := func(app, name string) pod {
+		var p pod
+		p.Metadata.Name, p.Metadata.Labels = name, map[string]string{"app.kubernetes.io/name": app}
+		return p
+	}
+	pods := []pod{of("order", "order-7b-zz"), of("inventory", "inventory-5c-aa"), of("order", "order-7b-aa")}
+	for i, want := range []string{"order's pod 2", "inventory's pod 1", "order's pod 1"} {
+		if got := podName(pods[i], pods); got != want {
+			t.Errorf("podName(%s) = %q, want %q", pods[i].Metadata.Name, got, want)
+		}
+	}
+}

@@ -92,7 +92,7 @@ func applyDapr(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, r dapr
 			return got, err == nil && got.version == r.controlPlane
 		})
 		cancel()
-		sc.Check(w+" runs Dapr "+r.controlPlane, err == nil, "its start logged: -- version "+r.controlPlane+" -- within "+rolloutTimeout.String(), got.String())
+		sc.Check(w+" runs the release applied", err == nil, "its start logged: -- version "+r.controlPlane+" -- within "+rolloutTimeout.String(), got.String())
 	}
 	c.dapr = r
 }
@@ -124,9 +124,9 @@ func checkSidecars(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, po
 		}
 		logs, err := c.KubectlContext(context.Background(), "-n", shopNamespace, "logs", p.Metadata.Name, "-c", sidecarContainer)
 		got := startLine{version: loggedVersion(logs), err: err}
-		sc.Check("sidecar of "+p.Metadata.Name+" runs daprd "+c.dapr.sidecar, err == nil && sidecar.Image == image && got.version == c.dapr.sidecar,
+		sc.Check("sidecar of "+podName(p, pods)+" runs the daprd of the release applied", err == nil && sidecar.Image == image && got.version == c.dapr.sidecar,
 			fmt.Sprintf("image %s (the injector's), its start logged: -- version %s --", image, c.dapr.sidecar),
-			fmt.Sprintf("image %s, %s", sidecar.Image, got))
+			fmt.Sprintf("%s: image %s, %s", p.Metadata.Name, sidecar.Image, got))
 	}
 }
 
