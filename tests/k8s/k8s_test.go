@@ -58,6 +58,14 @@ const rolloutTimeout = 3 * time.Minute
 // platform team's steps do.
 func TestKubernetes(t *testing.T) {
 	root := repo.Root(t)
+	// With K8S_E2E_UPGRADE_FROM, the cluster starts on that release and is
+	// upgraded to what is under test once the shop runs (asked before the
+	// cluster starts: a wrong knob is one error, at once).
+	underTest, from := daprReleases(t, root)
+	first := underTest
+	if from != nil {
+		first = *from
+	}
 	// The cluster's persistent volumes, which outlive their pods (made
 	// first, so removed after the cluster has stopped).
 	volumes := t.TempDir()
@@ -66,13 +74,6 @@ func TestKubernetes(t *testing.T) {
 		LogDir:    filepath.Join(run.Out(root), "logs"),
 	})}
 
-	// With K8S_E2E_UPGRADE_FROM, the cluster starts on that release and is
-	// upgraded to what is under test once the shop runs.
-	underTest, from := daprReleases(t, root)
-	first := underTest
-	if from != nil {
-		first = *from
-	}
 	provideVolumes(t, c, volumes, schedulerVolumes...)
 	if !t.Run("Dapr control plane", func(t *testing.T) { installDapr(t, c, first) }) {
 		t.FailNow()
