@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/mod/semver"
-
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/proc"
 	"github.com/daprshop/daprshop/tests/harness/system"
@@ -49,9 +47,9 @@ func daprReleases(t *testing.T, root string) (underTest daprRelease, from *daprR
 	if !knobs.K8SUpgradeFrom.Set() {
 		return underTest, nil
 	}
-	version := knobs.K8SUpgradeFrom.Value()
-	if !semver.IsValid(version) {
-		t.Fatalf("%s=%q: want a Dapr release's version, such as v1.17.5", knobs.K8SUpgradeFrom.Name, version)
+	version, err := knobs.K8SUpgradeFrom.Release()
+	if err != nil {
+		t.Fatal(err)
 	}
 	from = &daprRelease{chartDir: filepath.Join(out, "from"), controlPlane: strings.TrimPrefix(version, "v"), sidecar: strings.TrimPrefix(version, "v")}
 	if _, err := os.Stat(filepath.Join(from.chartDir, "dapr.yaml")); err != nil {

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"golang.org/x/mod/semver"
 
 	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/internal/natstrust"
@@ -520,9 +519,9 @@ func previousRelease(t *testing.T, daprd string) (string, string) {
 	t.Helper()
 	root := repo.Root(t)
 	if knobs.VMUpgradeFrom.Set() {
-		from := knobs.VMUpgradeFrom.Value()
-		if !semver.IsValid(from) {
-			t.Fatalf("%s=%q: want a Dapr release's version, such as v1.17.5", knobs.VMUpgradeFrom.Name, from)
+		from, err := knobs.VMUpgradeFrom.Release()
+		if err != nil {
+			t.Fatal(err)
 		}
 		return builtRelease(t, root, from), from
 	}

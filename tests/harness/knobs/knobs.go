@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/mod/semver"
 )
 
 // Knob is one setting, read from the environment.
@@ -52,6 +54,15 @@ func (k Knob) Duration() (time.Duration, error) {
 		return 0, fmt.Errorf("%s=%q: want a positive duration such as 90s or 10m", k.Name, k.Value())
 	}
 	return d, nil
+}
+
+// Release returns the knob's value as a Dapr release's version
+// ("v1.17.5").
+func (k Knob) Release() (string, error) {
+	if v := k.Value(); semver.IsValid(v) {
+		return v, nil
+	}
+	return "", fmt.Errorf("%s=%q: want a Dapr release's version, such as v1.17.5", k.Name, k.Value())
 }
 
 // The knobs. Defaults that make computes (the pinned Dapr version) are

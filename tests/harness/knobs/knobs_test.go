@@ -123,3 +123,14 @@ func TestHelpListsEveryTarget(t *testing.T) {
 		t.Errorf("with clean's comment removed: got %v, want an error naming clean", err)
 	}
 }
+
+func TestReleaseTakesOnlyAVersion(t *testing.T) {
+	k := knobs.Knob{Name: "DAPRSHOP_TEST_RELEASE_KNOB"}
+	for value, ok := range map[string]bool{"v1.17.5": true, "v1.19.0-rc.1": true, "1.17.5": false, "banana": false, "": false} {
+		t.Setenv(k.Name, value)
+		got, err := k.Release()
+		if ok && (err != nil || got != value) || !ok && err == nil {
+			t.Errorf("%s=%q: Release() = %q, %v", k.Name, value, got, err)
+		}
+	}
+}
