@@ -9,7 +9,7 @@ include mk/knobs.mk mk/build.mk mk/kubernetes.mk
 
 .DEFAULT_GOAL := build
 
-.PHONY: FORCE monitoring-check token listen devissuer traceview backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
+.PHONY: FORCE monitoring-check token listen devissuer traceview backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-prepare k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
 
 # Every target, from the comments above their rules, and every knob, with
 # its default and what it does.
@@ -208,7 +208,12 @@ k8s-validate: images $(if $(KUBE_APISERVER),,$(BUILT_KUBE_APISERVER))
 # its report to K8S_E2E_OUT. With K8S_E2E_UPGRADE_FROM, the cluster starts
 # on that release, is upgraded to what is under test under load after the
 # happy path, and is rolled back to it under load at the end.
-k8s-e2e: packages k8s-packages k8s-e2e-images $(DAPR_CHART) $(UPGRADE_FROM_CHART)
+k8s-e2e: k8s-e2e-prepare
 	go test -count=1 -timeout 30m -v ./tests/k8s/
+
+# Everything make k8s-e2e runs on, with the same knobs, built and
+# installed, without running the suite: rc-check prepares a cluster's run
+# first, so that no build runs beside the suites it then runs side by side.
+k8s-e2e-prepare: packages k8s-packages k8s-e2e-images $(DAPR_CHART) $(UPGRADE_FROM_CHART)
 
 FORCE:

@@ -118,21 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	// machine meanwhile lands on both.
 	if *withSuite {
 		for _, s := range sides {
-			if err := r.suite(ctx, s); err != nil {
+			if err := r.judge(ctx, s, base, platforms); err != nil {
 				return false, err
-			}
-			if err := r.contractsAndSoak(ctx, s); err != nil {
-				return false, err
-			}
-			if platforms[platformVMs] {
-				if err := r.vms(ctx, s, upgradeFrom(base)); err != nil {
-					return false, err
-				}
-			}
-			if platforms[platformK8s] {
-				if err := r.k8s(ctx, s, controlPlane(s, base), upgradeFrom(base)); err != nil {
-					return false, err
-				}
 			}
 		}
 	}
@@ -479,6 +466,49 @@ func (r runner) defaultBase(version string) (string, error) {
 	return best, nil
 }
 
+// judge runs on s everything it is judged on but the latency rounds. The
+// Kubernetes suite, which mostly waits on its cluster, runs beside the
+// self-hosted suite and the contracts, as make test runs it beside the
+// others; what it runs on is built first, so that no build runs beside a
+// suite. The VM suite, which may build the release it upgrades from, and
+// the soak, which compares its own start with its end, run alone after.
+// Both sides run the same steps in the same order, so that what one suite
+// costs the other lands on both.
+func (r runner) judge(ctx context.Context, s, base *side, platforms map[string]bool) error {
+	if s.daprd == "" {
+		return nil
+	}
+	var cluster chan error
+	if platforms[platformK8s] {
+		controlPlane, from := controlPlane(s, base), upgradeFrom(base)
+		if err := r.prepareK8s(ctx, s, controlPlane, from); err != nil {
+			return err
+		}
+		cluster = make(chan error, 1)
+		go func() { cluster <- r.k8s(ctx, s, controlPlane, from) }()
+	}
+	err := r.suite(ctx, s)
+	if err == nil {
+		err = r.contracts(ctx, s)
+	}
+	if cluster != nil {
+		// Waited for even when the self-hosted side failed: the cluster's
+		// suite stops its own processes, bounded by its timeout.
+		if clusterErr := <-cluster; err == nil {
+			err = clusterErr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if platforms[platformVMs] {
+		if err := r.vms(ctx, s, upgradeFrom(base)); err != nil {
+			return err
+		}
+	}
+	return r.soak(ctx, s)
+}
+
 // suite runs the whole e2e suite on s: a failing suite still gives a report
 // to compare, but no report is an error.
 func (r runner) suite(ctx context.Context, s *side) error {
@@ -494,13 +524,9 @@ func (r runner) suite(ctx context.Context, s *side) error {
 	return nil
 }
 
-// contractsAndSoak runs the adapters' contracts and a short soak on s's
-// daprd: a failing contract is kept as where its log is, a soak's report
-// as the suite's is.
-func (r runner) contractsAndSoak(ctx context.Context, s *side) error {
-	if s.daprd == "" {
-		return nil
-	}
+// contracts runs the adapters' contracts on s's daprd: contracts that
+// fail are kept as where their log is.
+func (r runner) contracts(ctx context.Context, s *side) error {
 	dir := filepath.Join(r.out, s.role)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -517,9 +543,13 @@ func (r runner) contractsAndSoak(ctx context.Context, s *side) error {
 	if runErr != nil {
 		s.contracts = "NO: see " + logPath
 	}
+	return nil
+}
 
-	soakDir := filepath.Join(dir, "soak")
-	rep, err := r.suiteRun(ctx, s, knobs.ProfileOut(soakDir), "soak", knobs.SoakOut.Name+"="+soakDir, fmt.Sprintf("%s=%d", knobs.SoakOrders.Name, rcSoakOrders))
+// soak runs a short soak on s's daprd and keeps its report.
+func (r runner) soak(ctx context.Context, s *side) error {
+	dir := filepath.Join(r.out, s.role, "soak")
+	rep, err := r.suiteRun(ctx, s, knobs.ProfileOut(dir), "soak", knobs.SoakOut.Name+"="+dir, fmt.Sprintf("%s=%d", knobs.SoakOrders.Name, rcSoakOrders))
 	if err != nil {
 		return err
 	}
@@ -530,9 +560,6 @@ func (r runner) contractsAndSoak(ctx context.Context, s *side) error {
 // vms runs the VM suite on s's daprd, installing from first and rolling
 // back to it ("": the suite's default), and keeps its report.
 func (r runner) vms(ctx context.Context, s *side, from string) error {
-	if s.daprd == "" {
-		return nil
-	}
 	dir := filepath.Join(r.out, s.role, "vms")
 	args := []string{"vm-e2e", knobs.VMOut.Name + "=" + dir, knobs.VMUpgradeFrom.Name + "=" + from}
 	rep, err := r.suiteRun(ctx, s, knobs.ProfileOut(dir), args...)
@@ -543,29 +570,46 @@ func (r runner) vms(ctx context.Context, s *side, from string) error {
 	return nil
 }
 
+// prepareK8s builds and installs everything the Kubernetes suite of s
+// (as k8s runs it) runs on.
+func (r runner) prepareK8s(ctx context.Context, s *side, controlPlane, from string) error {
+	fmt.Fprintf(r.log, "rc-check: %s %s: make k8s-e2e-prepare\n", s.role, s.version)
+	args := append([]string{"k8s-e2e-prepare", knobs.Daprd.Name + "=" + s.daprd}, r.k8sKnobs(s, controlPlane, from)...)
+	if err := r.make(ctx, nil, args...); err != nil {
+		return fmt.Errorf("%s %s: prepare the cluster's run: %w", s.role, s.version, err)
+	}
+	return nil
+}
+
 // k8s runs the Kubernetes suite on s's daprd with release controlPlane's
 // control plane ("": the pinned one), the cluster first on release from,
-// upgraded and rolled back ("": no upgrade), and keeps its report.
+// upgraded and rolled back ("": no upgrade), and keeps its report. What it
+// runs on was prepared (prepareK8s): make is told not to build it again.
 func (r runner) k8s(ctx context.Context, s *side, controlPlane, from string) error {
-	if s.daprd == "" {
-		return nil
-	}
-	dir := filepath.Join(r.out, s.role, "k8s")
-	args := []string{"k8s-e2e", knobs.K8SOut.Name + "=" + dir, knobs.K8SUpgradeFrom.Name + "=" + from}
-	if controlPlane != "" {
-		args = append(args, knobs.K8SDaprVersion.Name+"="+controlPlane)
-	}
-	rep, err := r.suiteRun(ctx, s, dir, args...)
+	args := append([]string{"k8s-e2e", "-o", "k8s-e2e-prepare"}, r.k8sKnobs(s, controlPlane, from)...)
+	rep, err := r.suiteRun(ctx, s, r.k8sDir(s), args...)
 	if err != nil {
 		return err
 	}
 	s.k8s = &rep
-	s.k8sRun = fmt.Sprintf("on %s's control plane", cmp.Or(controlPlane, "the pinned release"))
+	s.k8sRun = fmt.Sprintf("on %s's control plane, beside the suite and the contracts", cmp.Or(controlPlane, "the pinned release"))
 	if from != "" {
 		s.k8sRun += fmt.Sprintf(", the cluster upgraded under load from %s and rolled back", from)
 	}
 	return nil
 }
+
+// k8sKnobs are the knobs of s's Kubernetes suite.
+func (r runner) k8sKnobs(s *side, controlPlane, from string) []string {
+	knobArgs := []string{knobs.K8SOut.Name + "=" + r.k8sDir(s), knobs.K8SUpgradeFrom.Name + "=" + from}
+	if controlPlane != "" {
+		knobArgs = append(knobArgs, knobs.K8SDaprVersion.Name+"="+controlPlane)
+	}
+	return knobArgs
+}
+
+// k8sDir is where s's Kubernetes suite writes its report.
+func (r runner) k8sDir(s *side) string { return filepath.Join(r.out, s.role, "k8s") }
 
 // latencyRound runs the latency scenarios alone on s, once more.
 func (r runner) latencyRound(ctx context.Context, s *side, round int) error {
@@ -602,7 +646,7 @@ func (r runner) suiteRun(ctx context.Context, s *side, dir string, args ...strin
 	}
 	args = slices.Insert(args, 1, knobs.Daprd.Name+"="+s.daprd)
 	fmt.Fprintf(r.log, "rc-check: %s %s: make %s\n", s.role, s.version, strings.Join(args, " "))
-	runErr := r.make(ctx, &progressOnly{w: r.log}, args...)
+	runErr := r.make(ctx, &progressOnly{w: r.log, prefix: fmt.Sprintf("%s %s %s: ", s.role, s.version, args[0])}, args...)
 	rep, err := report.Read(filepath.Join(dir, "report.json"))
 	if err != nil {
 		return rep, fmt.Errorf("%s %s: the suite wrote no report (%v): %w", s.role, s.version, runErr, err)
@@ -616,10 +660,12 @@ func (r runner) suiteRun(ctx context.Context, s *side, dir string, args ...strin
 	return rep, nil
 }
 
-// progressOnly passes on the suite's progress lines ("[e2e 01:23] ...") and
-// drops the rest of its verbose output, which its report holds.
+// progressOnly passes on the suite's progress lines ("[e2e 01:23] ...")
+// after prefix, which says whose suite they are (two may run side by side),
+// and drops the rest of its verbose output, which its report holds.
 type progressOnly struct {
 	w       io.Writer
+	prefix  string
 	partial []byte // the start of a line whose end has not come yet
 }
 
@@ -632,7 +678,7 @@ func (p *progressOnly) Write(b []byte) (int, error) {
 		}
 		line := p.partial[:i+1]
 		if bytes.HasPrefix(line, []byte("[e2e ")) {
-			if _, err := p.w.Write(line); err != nil {
+			if _, err := p.w.Write(append([]byte(p.prefix), line...)); err != nil {
 				return 0, err
 			}
 		}

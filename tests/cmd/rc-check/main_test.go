@@ -40,13 +40,13 @@ func TestDefaultBase(t *testing.T) {
 
 func TestProgressOnly(t *testing.T) {
 	var got strings.Builder
-	p := &progressOnly{w: &got}
+	p := &progressOnly{w: &got, prefix: "base v1.18.2 k8s-e2e: "}
 	for _, chunk := range []string{"=== RUN   TestHappyPath\n[e2e 00", ":01] happy path: started\n    log line\n", "[e2e 00:02] happy path: done\n"} {
 		if _, err := p.Write([]byte(chunk)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if want := "[e2e 00:01] happy path: started\n[e2e 00:02] happy path: done\n"; got.String() != want {
+	if want := "base v1.18.2 k8s-e2e: [e2e 00:01] happy path: started\nbase v1.18.2 k8s-e2e: [e2e 00:02] happy path: done\n"; got.String() != want {
 		t.Errorf("passed on %q, want %q", got.String(), want)
 	}
 }
