@@ -155,12 +155,25 @@ var (
 		FixedIn:  "v1.18.3",
 		Repro:    []string{"e2e", "E2E_RUN=TestEventWithNonStringTraceID"},
 	}
+	// ConfigurationReloadsEverySidecar: any Configuration changed in a
+	// namespace restarted the runtime of every sidecar there (replayed on
+	// the cluster; fixed in 1.18.2's operator).
+	ConfigurationReloadsEverySidecar = Finding{
+		Name: "configuration-reloads-every-sidecar",
+		Summary: "Dapr's operator streamed every Configuration of a namespace to every sidecar there, and a sidecar " +
+			"restarts its runtime (SIGHUP) when its Configuration changes: creating or changing any Configuration, " +
+			"another app's included, restarted every sidecar of the namespace",
+		Upstream: "dapr/dapr#10132",
+		FixedIn:  "v1.18.2",
+		Repro:    []string{"k8s-e2e"},
+	}
 )
 
 // All are every finding, in the order docs/findings.md lists them.
 var All = []Finding{
 	OutboxRetriesForever, OutboxWaitsASecond, OutboxHoldsRolledBack, RedisAcksFailedHandlers, RedisFirstWriteInTransactions,
 	RabbitMQRestartStallsConsumer, FailedDeliveryAcked, PostgresMetadataRace, UntimedOperations, InternalPortTaken, NonStringTraceID,
+	ConfigurationReloadsEverySidecar,
 }
 
 // ByName is the finding called name, or an error listing every name.

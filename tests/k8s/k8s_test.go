@@ -595,6 +595,9 @@ func faults(c *shopCluster) []fault {
 		{"fault: kubectl rollout restart of every Deployment", func(t *testing.T, sc *report.ScenarioRecorder) {
 			restartApps(t, c, sc)
 		}, false},
+		{"fault: another app's Configuration created, changed and deleted in the namespace", func(t *testing.T, sc *report.ScenarioRecorder) {
+			changeAnotherAppsConfiguration(t, c, sc)
+		}, false},
 	}
 }
 
