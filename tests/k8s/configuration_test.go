@@ -2,7 +2,9 @@ package k8s
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,19 +66,44 @@ func changeAnotherAppsConfiguration(t *testing.T, c *shopCluster, sc *report.Sce
 	if err != nil && ctx.Err() == nil {
 		t.Fatalf("the sidecars' logs: %v", err)
 	}
-	reloads := linesWith(logs, reloadLogged)
+	reloads := reloadsLogged(logs)
 	sc.Check("no sidecar restarts its runtime for another app's Configuration (dapr/dapr#10132)", len(reloads) == 0,
 		fmt.Sprintf("none in the %s after %s was created, changed and deleted", reloadWatch, anotherAppsConfiguration),
 		fmt.Sprintf("%d: %s", len(reloads), strings.Join(reloads, "; ")))
 }
 
-// linesWith are the lines of text that contain s.
-func linesWith(text, s string) []string {
-	var found []string
-	for line := range strings.Lines(text) {
-		if strings.Contains(line, s) {
-			found = append(found, strings.TrimSpace(line))
+// reloadsLogged are the reloads that logs (kubectl logs --prefix of
+// sidecars, daprd's JSON lines) show, each as "APP's sidecar: message".
+func reloadsLogged(logs string) []string {
+	var reloads []string
+	for line := range strings.Lines(logs) {
+		if !strings.Contains(line, reloadLogged) {
+			continue
 		}
+		var entry struct {
+			AppID string `json:"app_id"`
+			Msg   string `json:"msg"`
+		}
+		_, entryJSON, _ := strings.Cut(line, "] ")
+		if json.Unmarshal([]byte(entryJSON), &entry) != nil || entry.AppID == "" {
+			reloads = append(reloads, strings.TrimSpace(line))
+			continue
+		}
+		reloads = append(reloads, entry.AppID+"'s sidecar: "+entry.Msg)
 	}
-	return found
+	return reloads
+}
+
+func TestReloadsLogged(t *testing.T) {
+	logs := `[pod/order-746697db49-84g2x/daprd] {"app_id":"order","level":"info","msg":"Received Configuration CREATED event: another-app - triggering SIGHUP reload","scope":"dapr.runtime.hotreload.reconciler"}
+[pod/order-746697db49-84g2x/daprd] {"app_id":"order","level":"info","msg":"HTTP API Called","method":"POST /v1.0/state/orderstore"}
+[pod/inventory-56887744d8-rzjbh/daprd] time="..." level=info msg="Received Configuration UPDATED event: another-app - triggering SIGHUP reload"
+`
+	want := []string{
+		"order's sidecar: Received Configuration CREATED event: another-app - triggering SIGHUP reload",
+		`[pod/inventory-56887744d8-rzjbh/daprd] time="..." level=info msg="Received Configuration UPDATED event: another-app - triggering SIGHUP reload"`,
+	}
+	if got := reloadsLogged(logs); !slices.Equal(got, want) {
+		t.Errorf("reloadsLogged =\n%q\nwant\n%q", got, want)
+	}
 }
