@@ -9,7 +9,7 @@ include mk/knobs.mk mk/build.mk mk/kubernetes.mk
 
 .DEFAULT_GOAL := build
 
-.PHONY: FORCE monitoring-check token listen devissuer traceview backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-prepare k8s-e2e-images k8s-packages fuzz vm-e2e help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
+.PHONY: FORCE monitoring-check token listen devissuer traceview backends postgres-rabbitmq nats-trust soak kubernetes cluster-images controlplane k8s-e2e k8s-e2e-prepare k8s-e2e-images k8s-packages fuzz vm-e2e vm-e2e-prepare help build services daprd check-daprd sentry cli packages run test selfhosted-hosts unit contracts e2e rc-check matrix bench images k8s-check k8s-validate repro clean
 
 # Every target, from the comments above their rules, and every knob, with
 # its default and what it does.
@@ -183,8 +183,13 @@ clean:
 # debootstrap under out/vm/. BACKEND=postgres-rabbitmq runs PostgreSQL and
 # RabbitMQ on the backends machine and installs with --backend (its report
 # in out/vm-e2e-postgres-rabbitmq/).
-vm-e2e: packages daprd sentry $(PREVIOUS_DAPRD)
+vm-e2e: vm-e2e-prepare
 	go test -count=1 -timeout 20m -v ./tests/vms/
+
+# Everything make vm-e2e runs on, with the same knobs, built, without
+# running the suite: rc-check prepares the machines' run first, as it does
+# the cluster's (k8s-e2e-prepare).
+vm-e2e-prepare: packages daprd sentry $(PREVIOUS_DAPRD)
 
 # The checks of deploy/k8s that need no API server: the images, what every
 # rendered overlay intends, and the Dapr resources it shares with
@@ -212,8 +217,9 @@ k8s-e2e: k8s-e2e-prepare
 	go test -count=1 -timeout 30m -v ./tests/k8s/
 
 # Everything make k8s-e2e runs on, with the same knobs, built and
-# installed, without running the suite: rc-check prepares a cluster's run
-# first, so that no build runs beside the suites it then runs side by side.
+# installed, without running the suite: rc-check prepares each platform's
+# run first, so that no build runs beside the suites it then runs side by
+# side.
 k8s-e2e-prepare: packages k8s-packages k8s-e2e-images $(DAPR_CHART) $(UPGRADE_FROM_CHART)
 
 FORCE:

@@ -468,20 +468,26 @@ func (r runner) defaultBase(version string) (string, error) {
 
 // judge runs on s everything it is judged on but the latency rounds. The
 // Kubernetes suite, which mostly waits on its cluster, runs beside the
-// self-hosted suite and the contracts, as make test runs it beside the
-// others; what it runs on is built first, so that no build runs beside a
-// suite. The VM suite, which may build the release it upgrades from, and
-// the soak, which compares its own start with its end, run alone after.
-// Both sides run the same steps in the same order, so that what one suite
-// costs the other lands on both.
+// self-hosted suite, the contracts and the VM suite, one after another,
+// as make test runs it beside the others; what the platforms' suites run
+// on is built first (make's PLATFORM-prepare targets), so that no build
+// runs beside a suite. The soak, which compares its own start with its
+// end, runs alone after. Both sides run the same steps in the same order,
+// so that what one suite costs another lands on both.
 func (r runner) judge(ctx context.Context, s, base *side, platforms map[string]bool) error {
 	if s.daprd == "" {
 		return nil
 	}
+	from := upgradeFrom(base)
+	if platforms[platformVMs] {
+		if err := r.prepare(ctx, s, "vm-e2e", r.vmKnobs(s, from)); err != nil {
+			return err
+		}
+	}
 	var cluster chan error
 	if platforms[platformK8s] {
-		controlPlane, from := controlPlane(s, base), upgradeFrom(base)
-		if err := r.prepareK8s(ctx, s, controlPlane, from); err != nil {
+		controlPlane := controlPlane(s, base)
+		if err := r.prepare(ctx, s, "k8s-e2e", r.k8sKnobs(s, controlPlane, from)); err != nil {
 			return err
 		}
 		cluster = make(chan error, 1)
@@ -491,9 +497,12 @@ func (r runner) judge(ctx context.Context, s, base *side, platforms map[string]b
 	if err == nil {
 		err = r.contracts(ctx, s)
 	}
+	if err == nil && platforms[platformVMs] {
+		err = r.vms(ctx, s, from)
+	}
 	if cluster != nil {
-		// Waited for even when the self-hosted side failed: the cluster's
-		// suite stops its own processes, bounded by its timeout.
+		// Waited for even when the others failed: the cluster's suite
+		// stops its own processes, bounded by its timeout.
 		if clusterErr := <-cluster; err == nil {
 			err = clusterErr
 		}
@@ -501,13 +510,23 @@ func (r runner) judge(ctx context.Context, s, base *side, platforms map[string]b
 	if err != nil {
 		return err
 	}
-	if platforms[platformVMs] {
-		if err := r.vms(ctx, s, upgradeFrom(base)); err != nil {
-			return err
-		}
-	}
 	return r.soak(ctx, s)
 }
+
+// prepare builds and installs everything make target runs on for s, with
+// knobArgs (make's TARGET-prepare); the suite then runs with make told
+// not to prepare it again (prepared).
+func (r runner) prepare(ctx context.Context, s *side, target string, knobArgs []string) error {
+	fmt.Fprintf(r.log, "rc-check: %s %s: make %s-prepare\n", s.role, s.version, target)
+	args := append([]string{target + "-prepare", knobs.Daprd.Name + "=" + s.daprd}, knobArgs...)
+	if err := r.make(ctx, nil, args...); err != nil {
+		return fmt.Errorf("%s %s: prepare %s: %w", s.role, s.version, target, err)
+	}
+	return nil
+}
+
+// prepared are the arguments of make target, after a prepare of it.
+func prepared(target string) []string { return []string{target, "-o", target + "-prepare"} }
 
 // suite runs the whole e2e suite on s: a failing suite still gives a report
 // to compare, but no report is an error.
@@ -558,11 +577,11 @@ func (r runner) soak(ctx context.Context, s *side) error {
 }
 
 // vms runs the VM suite on s's daprd, installing from first and rolling
-// back to it ("": the suite's default), and keeps its report.
+// back to it ("": the suite's default), and keeps its report. What it
+// runs on was prepared (prepare).
 func (r runner) vms(ctx context.Context, s *side, from string) error {
-	dir := filepath.Join(r.out, s.role, "vms")
-	args := []string{"vm-e2e", knobs.VMOut.Name + "=" + dir, knobs.VMUpgradeFrom.Name + "=" + from}
-	rep, err := r.suiteRun(ctx, s, knobs.ProfileOut(dir), args...)
+	dir := r.vmDir(s)
+	rep, err := r.suiteRun(ctx, s, knobs.ProfileOut(dir), append(prepared("vm-e2e"), r.vmKnobs(s, from)...)...)
 	if err != nil {
 		return err
 	}
@@ -570,29 +589,25 @@ func (r runner) vms(ctx context.Context, s *side, from string) error {
 	return nil
 }
 
-// prepareK8s builds and installs everything the Kubernetes suite of s
-// (as k8s runs it) runs on.
-func (r runner) prepareK8s(ctx context.Context, s *side, controlPlane, from string) error {
-	fmt.Fprintf(r.log, "rc-check: %s %s: make k8s-e2e-prepare\n", s.role, s.version)
-	args := append([]string{"k8s-e2e-prepare", knobs.Daprd.Name + "=" + s.daprd}, r.k8sKnobs(s, controlPlane, from)...)
-	if err := r.make(ctx, nil, args...); err != nil {
-		return fmt.Errorf("%s %s: prepare the cluster's run: %w", s.role, s.version, err)
-	}
-	return nil
+// vmKnobs are the knobs of s's VM suite.
+func (r runner) vmKnobs(s *side, from string) []string {
+	return []string{knobs.VMOut.Name + "=" + r.vmDir(s), knobs.VMUpgradeFrom.Name + "=" + from}
 }
+
+// vmDir is where s's VM suite writes its report.
+func (r runner) vmDir(s *side) string { return filepath.Join(r.out, s.role, "vms") }
 
 // k8s runs the Kubernetes suite on s's daprd with release controlPlane's
 // control plane ("": the pinned one), the cluster first on release from,
 // upgraded and rolled back ("": no upgrade), and keeps its report. What it
-// runs on was prepared (prepareK8s): make is told not to build it again.
+// runs on was prepared (prepare).
 func (r runner) k8s(ctx context.Context, s *side, controlPlane, from string) error {
-	args := append([]string{"k8s-e2e", "-o", "k8s-e2e-prepare"}, r.k8sKnobs(s, controlPlane, from)...)
-	rep, err := r.suiteRun(ctx, s, r.k8sDir(s), args...)
+	rep, err := r.suiteRun(ctx, s, r.k8sDir(s), append(prepared("k8s-e2e"), r.k8sKnobs(s, controlPlane, from)...)...)
 	if err != nil {
 		return err
 	}
 	s.k8s = &rep
-	s.k8sRun = fmt.Sprintf("on %s's control plane, beside the suite and the contracts", cmp.Or(controlPlane, "the pinned release"))
+	s.k8sRun = fmt.Sprintf("on %s's control plane, beside the other suites", cmp.Or(controlPlane, "the pinned release"))
 	if from != "" {
 		s.k8sRun += fmt.Sprintf(", the cluster upgraded under load from %s and rolled back", from)
 	}
