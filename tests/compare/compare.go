@@ -268,7 +268,9 @@ func Compare(base, candidate Side, th Thresholds) Result {
 			r := ratio(cs.Throughput, bs.Throughput)
 			add(Change{Scenario: cs.Name, What: "throughput req/s", Base: fmt.Sprintf("%.1f", bs.Throughput), Candidate: fmt.Sprintf("%.1f", cs.Throughput),
 				Ratio: r, Regression: long && bs.Throughput > 0 && r < th.ThroughputRatio})
-			if long {
+			// A suite that measures no process's CPU (the cluster's) has
+			// nothing to compare.
+			if long && (len(bs.Resources) > 0 || len(cs.Resources) > 0) {
 				b, c := cpuPerThousand(bs), cpuPerThousand(cs)
 				r := ratio(c, b)
 				add(Change{Scenario: cs.Name, What: "CPU s per 1,000 requests, every process", Base: fmt.Sprintf("%.2f", b), Candidate: fmt.Sprintf("%.2f", c),

@@ -211,3 +211,20 @@ func TestPlatformsHaveTheirOwnVerdict(t *testing.T) {
 		}
 	}
 }
+
+// TestNoCPUComparedWhereNoneWasMeasured: a long load on a platform whose
+// suite measures no process (the cluster's) gets no CPU line, rather than
+// a 0.00 against 0.00.
+func TestNoCPUComparedWhereNoneWasMeasured(t *testing.T) {
+	load := func(res []report.Resource) report.Report {
+		return report.Report{Scenarios: []report.Scenario{{Name: "upgraded under load", Requests: 2000, Throughput: 21, OpenLoop: true, Resources: res}}}
+	}
+	const cpuLine = "CPU s per 1,000 requests"
+	if md := Markdown(Compare(Side{Suite: load(nil)}, Side{Suite: load(nil)}, DefaultThresholds)); strings.Contains(md, cpuLine) {
+		t.Errorf("nothing measured, yet a CPU line:\n%s", md)
+	}
+	measured := []report.Resource{{Process: "daprd-order", CPUSeconds: 10}}
+	if md := Markdown(Compare(Side{Suite: load(measured)}, Side{Suite: load(measured)}, DefaultThresholds)); !strings.Contains(md, cpuLine) {
+		t.Errorf("CPU measured, yet no CPU line:\n%s", md)
+	}
+}

@@ -285,9 +285,10 @@ func method(base, cand *side, withSuite bool, rounds int) string {
 		if s.daprd == "" {
 			return fmt.Sprintf("%s is its report, one run of each scenario", s.version)
 		}
+		// In the order judge runs them.
 		var parts []string
 		if withSuite {
-			parts = append(parts, fmt.Sprintf("the whole suite, the adapters' contracts and a %d-order soak once", rcSoakOrders))
+			parts = append(parts, "the whole suite and the adapters' contracts once")
 		}
 		if s.vms != nil {
 			from := s.vmsFrom
@@ -296,8 +297,11 @@ func method(base, cand *side, withSuite bool, rounds int) string {
 			}
 			parts = append(parts, fmt.Sprintf("the VM suite (make vm-e2e) once, upgrading the machines from %s and back", from))
 		}
-		if s.k8s != nil {
-			parts = append(parts, "the Kubernetes suite (make k8s-e2e) once, "+s.k8sRun)
+		if s.k8s != nil && len(parts) > 0 {
+			parts[len(parts)-1] += ", with the Kubernetes suite (make k8s-e2e) once beside them, " + s.k8sRun
+		}
+		if withSuite {
+			parts = append(parts, fmt.Sprintf("a %d-order soak alone", rcSoakOrders))
 		}
 		times := fmt.Sprintf("%d times", rounds)
 		if rounds == 1 {
@@ -607,7 +611,7 @@ func (r runner) k8s(ctx context.Context, s *side, controlPlane, from string) err
 		return err
 	}
 	s.k8s = &rep
-	s.k8sRun = fmt.Sprintf("on %s's control plane, beside the other suites", cmp.Or(controlPlane, "the pinned release"))
+	s.k8sRun = fmt.Sprintf("on %s's control plane", cmp.Or(controlPlane, "the pinned release"))
 	if from != "" {
 		s.k8sRun += fmt.Sprintf(", the cluster upgraded under load from %s and rolled back", from)
 	}

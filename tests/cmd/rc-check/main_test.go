@@ -62,9 +62,9 @@ func TestMethodSaysWhatRan(t *testing.T) {
 		want       string
 	}{
 		{"both run", run("v1.18.2"), run("v1.18.3"),
-			"Runs: v1.18.2 ran the whole suite, the adapters' contracts and a 3000-order soak once, then the latency scenarios again 5 times; v1.18.3 ran the whole suite, the adapters' contracts and a 3000-order soak once, then the latency scenarios again 5 times. The latency rounds alternated between the sides, which went first in turn."},
+			"Runs: v1.18.2 ran the whole suite and the adapters' contracts once, then a 3000-order soak alone, then the latency scenarios again 5 times; v1.18.3 ran the whole suite and the adapters' contracts once, then a 3000-order soak alone, then the latency scenarios again 5 times. The latency rounds alternated between the sides, which went first in turn."},
 		{"base a report", report, run("v1.18.3"),
-			"Runs: v1.18.2 is its report, one run of each scenario; v1.18.3 ran the whole suite, the adapters' contracts and a 3000-order soak once, then the latency scenarios again 5 times."},
+			"Runs: v1.18.2 is its report, one run of each scenario; v1.18.3 ran the whole suite and the adapters' contracts once, then a 3000-order soak alone, then the latency scenarios again 5 times."},
 	} {
 		if got := method(tc.base, tc.cand, true, 5); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
@@ -74,7 +74,7 @@ func TestMethodSaysWhatRan(t *testing.T) {
 	if got := method(run("v1.18.2"), run("v1.18.3"), false, 3); got != want {
 		t.Errorf("without the suite:\n got %q\nwant %q", got, want)
 	}
-	if got := method(run("v1.18.2"), run("v1.18.3"), true, 1); !strings.Contains(got, "soak once, then the latency scenarios again once;") {
+	if got := method(run("v1.18.2"), run("v1.18.3"), true, 1); !strings.Contains(got, "soak alone, then the latency scenarios again once;") {
 		t.Errorf("one round: got %q", got)
 	}
 }
@@ -158,12 +158,12 @@ func TestMethodSaysWhereTheMachinesStarted(t *testing.T) {
 		return &side{version: v, daprd: "/bin/daprd-" + v, vms: &report.Report{}, vmsFrom: from}
 	}
 	got := method(vmRun("v1.17.5", "v1.17.5"), vmRun("v1.18.2", "v1.17.5"), true, 0)
-	if !strings.Contains(got, "v1.18.2 ran the whole suite, the adapters' contracts and a 3000-order soak once, then the VM suite (make vm-e2e) once, upgrading the machines from v1.17.5 and back") {
+	if !strings.Contains(got, "v1.18.2 ran the whole suite and the adapters' contracts once, then the VM suite (make vm-e2e) once, upgrading the machines from v1.17.5 and back, then a 3000-order soak alone") {
 		t.Errorf("method: got %q", got)
 	}
 	onCluster := vmRun("v1.18.2", "v1.17.5")
 	onCluster.k8s, onCluster.k8sRun = &report.Report{}, "on v1.18.2's control plane, the cluster upgraded under load from v1.17.5 and rolled back"
-	if got := method(vmRun("v1.17.5", "v1.17.5"), onCluster, true, 0); !strings.Contains(got, "back, then the Kubernetes suite (make k8s-e2e) once, on v1.18.2's control plane, the cluster upgraded under load from v1.17.5 and rolled back") {
+	if got := method(vmRun("v1.17.5", "v1.17.5"), onCluster, true, 0); !strings.Contains(got, "back, with the Kubernetes suite (make k8s-e2e) once beside them, on v1.18.2's control plane, the cluster upgraded under load from v1.17.5 and rolled back, then a 3000-order soak alone") {
 		t.Errorf("method with a cluster: got %q", got)
 	}
 	if got := method(vmRun("v1.17.5", ""), vmRun("edge", ""), true, 0); !strings.Contains(got, "upgrading the machines from the release before it and back") {
