@@ -306,7 +306,17 @@ func compareInvariants(base, candidate report.Scenario) []Change {
 	checked := map[string]bool{}
 	for _, inv := range candidate.Invariants {
 		checked[inv.Name] = true
-		if held, seen := passedBefore[inv.Name]; !inv.Passed && (held || !seen) {
+		held, seen := passedBefore[inv.Name]
+		switch {
+		case inv.Passed || seen && !held:
+		case inv.Known != "":
+			// A known issue of Dapr's that no release has fixed, which
+			// the baseline has too: a race it escaped this time is no
+			// regression of the candidate's (1.18.2 against itself once
+			// acknowledged 4 of 200 failed deliveries on one side only).
+			changes = append(changes, Change{Scenario: candidate.Name, What: "invariant " + inv.Name, Base: "held",
+				Candidate: "failed, a known issue (not judged): " + inv.Observed})
+		default:
 			changes = append(changes, Change{Scenario: candidate.Name, What: "invariant " + inv.Name, Base: "held", Candidate: "FAILED: " + inv.Observed, Regression: true})
 		}
 	}
