@@ -61,7 +61,7 @@ func changeAnotherAppsConfiguration(t *testing.T, c *shopCluster, sc *report.Sce
 	ctx, cancel := context.WithTimeout(context.Background(), reloadWatch)
 	defer cancel()
 	logs, err := c.KubectlContext(ctx, "-n", shopNamespace, "logs", "--follow", "--prefix", "--max-log-requests", "16",
-		"-l", "app.kubernetes.io/name in (order,inventory,notification)", "-c", sidecarContainer,
+		"-l", shopAppPods, "-c", sidecarContainer,
 		"--since-time", start.UTC().Format(time.RFC3339))
 	if err != nil && ctx.Err() == nil {
 		t.Fatalf("the sidecars' logs: %v", err)

@@ -44,6 +44,9 @@ var shopApps = []string{"deployment/inventory", "deployment/order", "deployment/
 // shopPods selects the pods of shopWorkloads.
 const shopPods = "app.kubernetes.io/name in (redis,nats,inventory,order,notification)"
 
+// shopAppPods selects the pods of shopApps, each with its sidecar.
+const shopAppPods = "app.kubernetes.io/name in (order,inventory,notification)"
+
 // serviceTimeout bounds how long a Service may take to route to its
 // pods once they are rolled out.
 const serviceTimeout = 30 * time.Second
@@ -606,7 +609,7 @@ func faults(c *shopCluster) []fault {
 // replaced are gone.
 func restartApps(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder) {
 	t.Helper()
-	before := pods(t, c, "app.kubernetes.io/name in (order,inventory,notification)")
+	before := pods(t, c, shopAppPods)
 	c.Kubectl(t, "-n", shopNamespace, "rollout", "restart", "deployment")
 	for _, w := range shopApps {
 		c.recovers(sc, w)
