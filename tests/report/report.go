@@ -232,6 +232,16 @@ type Recorder struct {
 	scenarios []*ScenarioRecorder
 	notes     strings.Builder
 	cut       string // CutShort's why
+	failed    bool   // TestsFailed was called
+}
+
+// TestsFailed records that the run's tests failed: Report then does not
+// pass, even when no scenario's invariant failed (a test failed before
+// any scenario began, say).
+func (r *Recorder) TestsFailed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed = true
 }
 
 // CutShort records that the run is about to end before its scenarios do,
@@ -316,6 +326,11 @@ func (r *Recorder) Report(env Environment) Report {
 					Invariant: inv.Name, Expected: inv.Expected, Observed: inv.Observed})
 			}
 		}
+	}
+	if r.failed && rep.Passed {
+		rep.Passed = false
+		rep.Findings = append(rep.Findings, Finding{Severity: SeverityCritical, Invariant: "every test passed",
+			Expected: "go test passes", Observed: "a test failed outside every scenario's invariants: go test's output says which"})
 	}
 	rep.Rates = rates(rep.Scenarios)
 	return rep

@@ -84,6 +84,25 @@ func TestAFailedTestWithoutFailedInvariantsIsAFinding(t *testing.T) {
 	}
 }
 
+// A run whose tests failed before any scenario began (a knob refused,
+// say) did not pass; one whose scenarios' invariants already say why it
+// failed gets no second finding.
+func TestTestsFailedOutsideEveryScenarioIsAFinding(t *testing.T) {
+	rec := NewRecorder()
+	rec.TestsFailed()
+	if r := rec.Report(Environment{}); r.Passed || len(r.Findings) != 1 || r.Findings[0].Invariant != "every test passed" {
+		t.Errorf("no scenario, tests failed: passed=%v, findings %+v; want one finding, not passed", r.Passed, r.Findings)
+	}
+	rec = NewRecorder()
+	tb := &fakeTB{TB: t}
+	rec.Scenario(tb, "happy path").Check("order confirmed", false, "201", "500")
+	tb.runCleanups()
+	rec.TestsFailed()
+	if r := rec.Report(Environment{}); r.Passed || len(r.Findings) != 1 || r.Findings[0].Invariant != "order confirmed" {
+		t.Errorf("an invariant failed: findings %+v, want only its own", r.Findings)
+	}
+}
+
 func TestProgressPhasesAndSidecarTroubleAreReported(t *testing.T) {
 	var progress strings.Builder
 	rec := NewRecorder()

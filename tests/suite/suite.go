@@ -89,9 +89,14 @@ func (r *Run) Out(root string) string {
 func (r *Run) Note(markdown string) { r.recorder.Note(markdown) }
 
 // finished writes the report of the whole run, which ended in time even if
-// cutShort, with moments to go, thought it would not.
-func (r *Run) finished() error {
+// cutShort, with moments to go, thought it would not, and says whether
+// its tests passed: one may fail outside every scenario (a knob refused,
+// a cluster that does not start).
+func (r *Run) finished(passed bool) error {
 	r.recorder.CutShort("")
+	if !passed {
+		r.recorder.TestsFailed()
+	}
 	return r.writeReport()
 }
 

@@ -24,8 +24,9 @@ type MainOptions struct {
 	// error, not the same failure in every test.
 	Preflight bool
 	// After runs inside the namespace once the tests have run (writing
-	// the report, say); its error fails the run.
-	After func() error
+	// the report, say), told whether they passed; its error fails the
+	// run.
+	After func(passed bool) error
 	// BeforeTimeout runs, told the limit, once the tests have run for
 	// all but TimeoutMargin of go test's -timeout, which then ends the
 	// binary without After: a suite writes what it measured by then.
@@ -83,7 +84,7 @@ func Main(m *testing.M, opts MainOptions) int {
 		code := m.Run()
 		stop()
 		if opts.After != nil {
-			if err := opts.After(); err != nil {
+			if err := opts.After(code == 0); err != nil {
 				return fail(1, err)
 			}
 		}
