@@ -291,6 +291,9 @@ func Compare(base, candidate Side, th Thresholds) Result {
 				Ratio: r, Regression: r > th.RSSRatio})
 		}
 	}
+	if c, ok := everyLoadSlower(res.LatencyTests, th.Latency); ok {
+		add(c)
+	}
 	return res
 }
 

@@ -1,10 +1,14 @@
 package compare
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/daprshop/daprshop/tests/report"
 )
 
 // runs draws rounds runs of n latencies each: a lognormal body around
@@ -54,28 +58,37 @@ func TestCompareLatency(t *testing.T) {
 }
 
 // TestCompareLatencyUnderLoad: under a load at a fixed rate the median is
-// judged, not the tail, which queueing moves from run to run; requests
-// sent otherwise are not judged.
+// judged, not the tail, which queueing moves from run to run, and past a
+// wider ratio when a side ran it fewer than 3 times; requests sent
+// otherwise are not judged.
 func TestCompareLatencyUnderLoad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	base := runs(rng, 1, 450, 9, 0)
-	// The tail of one run stretched by half, as a burst's queue does.
-	queued := runs(rng, 1, 450, 9, 0)
-	slices.Sort(queued[0])
-	for i := len(queued[0]) * 8 / 10; i < len(queued[0]); i++ {
-		queued[0][i] *= 1.5
+	base := runs(rng, 3, 450, 9, 0)
+	// The tail of each run stretched by half, as a burst's queue does.
+	queued := runs(rng, 3, 450, 9, 0)
+	for _, run := range queued {
+		slices.Sort(run)
+		for i := len(run) * 8 / 10; i < len(run); i++ {
+			run[i] *= 1.5
+		}
 	}
 	for _, tc := range []struct {
 		name      string
 		candidate [][]float64
-		want      bool
+		// want: a regression over 3 runs a side; wantOnce: over one.
+		want, wantOnce bool
 	}{
-		{"same daprd", runs(rng, 1, 450, 9, 0), false},
-		{"the tail 1.5 times longer, the median the same", queued, false},
-		{"every request 1.6 times slower", runs(rng, 1, 450, 9*1.6, 0), true},
-		{"1.2 times slower: within two runs' spread", runs(rng, 1, 450, 9*1.2, 0), false},
+		{"same daprd", runs(rng, 3, 450, 9, 0), false, false},
+		{"the tail 1.5 times longer, the median the same", queued, false, false},
+		{"every request 1.6 times slower: once, within two runs' spread", runs(rng, 3, 450, 9*1.6, 0), true, false},
+		{"every request 2.2 times slower", runs(rng, 3, 450, 9*2.2, 0), true, true},
+		{"1.2 times slower: within two runs' spread", runs(rng, 3, 450, 9*1.2, 0), false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if got := CompareLatency("sustained mixed load", FixedRate, base[:1], tc.candidate[:1], DefaultLatencyThresholds); got.Regression != tc.wantOnce {
+				t.Errorf("one run a side: regression = %v (p50 %.2f → %.2f ms, p=%.3g), want %v", got.Regression,
+					got.BaseP50Ms, got.CandidateP50Ms, got.PValue, tc.wantOnce)
+			}
 			got := CompareLatency("sustained mixed load", FixedRate, base, tc.candidate, DefaultLatencyThresholds)
 			if got.Regression != tc.want {
 				t.Errorf("regression = %v (p50 %.2f → %.2f ms, p90 %.2f → %.2f, p=%.3g), want %v", got.Regression,
@@ -83,6 +96,52 @@ func TestCompareLatencyUnderLoad(t *testing.T) {
 			}
 			if got := CompareLatency("a burst", Otherwise, base, tc.candidate, DefaultLatencyThresholds); got.Regression {
 				t.Errorf("a burst's requests judged: regression at p=%.3g", got.PValue)
+			}
+		})
+	}
+}
+
+// TestEveryLoadSlower: loads each run once are judged together, so that
+// a candidate slowing every order by less than one run's noise allows
+// is flagged, and one run's noise, which moves each load its own way,
+// is not.
+func TestEveryLoadSlower(t *testing.T) {
+	// The medians' ratios of one daprd against itself, in rc-check's
+	// self-hosted suite run beside the cluster's (2026-12-07).
+	noise := []float64{1.48, 0.71, 1.27, 1.02, 0.75, 1.07, 1.67, 0.93, 0.90}
+	loads := func(slowdown float64, ratios []float64) []LatencyTest {
+		var tests []LatencyTest
+		for i, r := range ratios {
+			tests = append(tests, LatencyTest{Scenario: fmt.Sprintf("load %d", i), Sent: FixedRate, BaseRequests: 500, CandidateRequests: 500,
+				BaseP50Ms: 10, CandidateP50Ms: 10 * r * slowdown})
+		}
+		return tests
+	}
+	for _, tc := range []struct {
+		name   string
+		tests  []LatencyTest
+		judged bool
+		want   bool
+	}{
+		{"one daprd against itself", loads(1, noise), true, false},
+		{"every order 1.6 times slower", loads(1.6, noise), true, true},
+		{"1.2 times slower", loads(1.2, noise), true, false},
+		{"four loads: too few", loads(1.6, noise[:4]), false, false},
+		{"requests one at a time are not loads", func() []LatencyTest {
+			tests := loads(1.6, noise)
+			for i := range tests {
+				tests[i].Sent = OneAtATime
+			}
+			return tests
+		}(), false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, judged := everyLoadSlower(tc.tests, DefaultLatencyThresholds)
+			if judged != tc.judged || c.Regression != tc.want {
+				t.Errorf("judged %v, regression %v (%s), want %v, %v", judged, c.Regression, c.Candidate, tc.judged, tc.want)
+			}
+			if tc.want && !strings.Contains(c.Candidate, "slowed most: load 6") {
+				t.Errorf("does not name the load slowed most (load 6): %s", c.Candidate)
 			}
 		})
 	}
@@ -99,5 +158,26 @@ func TestMannWhitneyGreater(t *testing.T) {
 	}
 	if p := mannWhitneyGreater(x, x); p < 0.4 || p > 0.6 {
 		t.Errorf("same samples: p = %g, want about 0.5", p)
+	}
+}
+
+// TestCompareJudgesEveryLoad: Compare judges a side's loads together too.
+func TestCompareJudgesEveryLoad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	suite := func(medianMs float64) report.Report {
+		var r report.Report
+		for i := range 6 {
+			r.Scenarios = append(r.Scenarios, report.Scenario{Name: fmt.Sprintf("fault %d", i), OpenLoop: true, Requests: 400,
+				LatencySamplesMs: runs(rng, 1, 400, medianMs, 0)[0]})
+		}
+		return r
+	}
+	base := Side{Suite: suite(9)}
+	if got := Compare(base, Side{Suite: suite(9)}, DefaultThresholds); got.Regressed {
+		t.Errorf("itself: regressed\n%s", Markdown(got))
+	}
+	got := Compare(base, Side{Suite: suite(9 * 1.6)}, DefaultThresholds)
+	if !got.Regressed || !slices.ContainsFunc(got.Changes, func(c Change) bool { return c.Regression && strings.HasPrefix(c.Scenario, "every load") }) {
+		t.Errorf("every load 1.6 times slower: not flagged as every load\n%s", Markdown(got))
 	}
 }
