@@ -65,6 +65,7 @@ func TestKubernetes(t *testing.T) {
 	// upgraded to what is under test once the shop runs (asked before the
 	// cluster starts: a wrong knob is one error, at once).
 	underTest, from := daprReleases(t, root)
+	faultsOn := faultOverlays(t)
 	first := underTest
 	if from != nil {
 		first = *from
@@ -90,7 +91,7 @@ func TestKubernetes(t *testing.T) {
 	// clients present.
 	c.issuer = authtest.StartAs(t, net.JoinHostPort(c.NodeIP(), "0"), devIssuerURL)
 	provideIssuer(t, c)
-	if !t.Run("daprshop deployed", func(t *testing.T) { deployShop(t, c, root, "dev", volumes) }) {
+	if !t.Run("daprshop deployed", func(t *testing.T) { deployShop(t, c, root, devOverlay, volumes) }) {
 		t.FailNow()
 	}
 	t.Run("happy path", func(t *testing.T) {
@@ -128,7 +129,9 @@ func TestKubernetes(t *testing.T) {
 		}
 	})
 	t.Run("drain", func(t *testing.T) { drainNode(t, c) })
-	faultsUnderLoad(t, c, faults(c), "", soleReplicas)
+	if faultsOn[devOverlay] {
+		faultsUnderLoad(t, c, faults(c), "", soleReplicas)
+	}
 	if !t.Run("production overlay", func(t *testing.T) { upgradeToProduction(t, c, root) }) {
 		t.FailNow()
 	}
@@ -138,10 +141,32 @@ func TestKubernetes(t *testing.T) {
 	})
 	// With two replicas of each, the same faults: a pod deleted, a
 	// container killed, a rollout.
-	faultsUnderLoad(t, c, faults(c), ", production overlay", replicated)
+	if faultsOn[productionOverlay] {
+		faultsUnderLoad(t, c, faults(c), ", production overlay", replicated)
+	}
 	if from != nil {
 		moveDaprUnderLoad(t, c, "rolled back under load to "+from.String(), *from)
 	}
+}
+
+// The overlays of deploy/k8s the suite deploys, the dev one first.
+const (
+	devOverlay        = "dev"
+	productionOverlay = "production"
+)
+
+// faultOverlays are the overlays K8S_E2E_FAULT_OVERLAYS names (asked
+// before the cluster starts, as every knob of the suite).
+func faultOverlays(t *testing.T) map[string]bool {
+	t.Helper()
+	on := map[string]bool{}
+	for _, o := range strings.Fields(knobs.K8SFaultOverlays.Value()) {
+		if o != devOverlay && o != productionOverlay {
+			t.Fatalf("%s=%q: want %s, %s or both", knobs.K8SFaultOverlays.Name, knobs.K8SFaultOverlays.Value(), devOverlay, productionOverlay)
+		}
+		on[o] = true
+	}
+	return on
 }
 
 // faultsUnderLoad runs the suite's load once per fault, its scenario named
@@ -261,7 +286,7 @@ func upgradeToProduction(t *testing.T, c *shopCluster, root string) {
 		"--from-file="+filepath.Join(devNATSTrust(t), "notification")))
 	c.ApplyYAML(t, c.Kubectl(t, "-n", shopNamespace, "create", "configmap", "daprshop-auth", "--dry-run=client", "-o", "yaml",
 		"--from-literal=issuer="+c.issuer.URL, "--from-literal=audience="+authtest.Audience))
-	c.Kubectl(t, "apply", "-k", filepath.Join(root, "out", "k8s", "production"))
+	c.Kubectl(t, "apply", "-k", filepath.Join(root, "out", "k8s", productionOverlay))
 	checkRollout(t, c, sc, shopApps)
 
 	for _, d := range shopApps {
@@ -501,7 +526,7 @@ func shopOn(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder) *suite.Sh
 // devNATSTrust is the dev overlay's NATS keys, as notification nats-trust
 // made them.
 func devNATSTrust(t *testing.T) string {
-	return filepath.Join(repo.Root(t), "deploy", "k8s", "overlays", "dev", "nats-trust")
+	return filepath.Join(repo.Root(t), "deploy", "k8s", "overlays", devOverlay, "nats-trust")
 }
 
 // pods returns daprshop's pods that match selector and are not

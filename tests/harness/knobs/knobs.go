@@ -105,6 +105,8 @@ var (
 		Doc: "the directory the Kubernetes suite's report (report.json, .md, .html) and the cluster's logs go to"}
 	K8SUpgradeFrom = Knob{Name: "K8S_E2E_UPGRADE_FROM", DefaultDoc: "none: the cluster starts on what is under test", Targets: "k8s-e2e",
 		Doc: "a Dapr release the Kubernetes suite installs first (its control plane, chart, CRDs and daprd, built under out/dapr/), then upgrades under load to K8S_E2E_DAPR_VERSION's control plane and the daprd under test, and at its end rolls back to"}
+	K8SFaultOverlays = Knob{Name: "K8S_E2E_FAULT_OVERLAYS", Default: "dev production", Targets: "k8s-e2e",
+		Doc: "the overlays the Kubernetes suite runs its faults under load on (`dev`: one pod an app, `production`: two); it deploys both either way. rc-check runs `production`'s only, which keeps a verdict under 45 minutes"}
 
 	Finding = Knob{Name: "FINDING", Targets: "repro",
 		Doc: "the Dapr defect to reproduce, by its name in docs/findings.md (`make repro` alone lists them)"}
@@ -146,7 +148,7 @@ var (
 // All is every knob, in the order `make help` lists them.
 var All = []Knob{
 	Daprd, DaprVersion, Sentry, KubeAPIServer, Backend, RunSecured, TokenCustomer, TokenRole, ServicesDir,
-	E2ERun, E2ECount, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, K8SDaprVersion, K8SOut, K8SUpgradeFrom, Finding,
+	E2ERun, E2ECount, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, K8SDaprVersion, K8SOut, K8SUpgradeFrom, K8SFaultOverlays, Finding,
 	RCCandidate, RCBase, RCRounds, RCSuite, RCPlatforms, MatrixVersions, VMOut, VMUpgradeFrom,
 	FuzzTime, ImageRegistry, ReportSampleOut, SoakOrders, SoakOut, SoakRate,
 }
