@@ -50,7 +50,7 @@ token:
 # Then a short soak of 3,000 orders (a minute), alone, since its invariants
 # compare figures measured at the start and at the end of its run: with
 # other suites beside it the machine's load would change between the two.
-test: packages k8s-packages build sentry $(PREVIOUS_DAPRD) k8s-validate k8s-e2e-images $(DAPR_CHART) $(PROMTOOL)
+test: packages k8s-packages build sentry $(PREVIOUS_DAPRD) $(PREVIOUS_SENTRY) k8s-validate k8s-e2e-images $(DAPR_CHART) $(PROMTOOL)
 	go vet ./...
 	go test -race -count=1 -timeout 30m ./tests/e2e ./tests/k8s $$(go list ./... | grep -v -e /tests/bench$$ -e /tests/e2e$$ -e /tests/k8s$$ -e /tests/soak$$)
 	SOAK_ORDERS=3000 go test -count=1 -timeout 5m ./tests/soak/
@@ -177,8 +177,9 @@ clean:
 
 # deploy/selfhosted on four booted Debian machines (systemd-nspawn, as root,
 # in a network namespace of its own): install.sh on each, every process
-# started by systemd, the suite's invariants checked against them, and an
-# upgrade from the release before (PREVIOUS_RELEASE, built here). Writes
+# started by systemd, the suite's invariants checked against them, an
+# upgrade from the release before (PREVIOUS_RELEASE's sentry and daprd,
+# built here) and back, and the fresh install rolled back to it. Writes
 # out/vm-e2e/report.json, .md, .html. The machines' image is built once with
 # debootstrap under out/vm/. BACKEND=postgres-rabbitmq runs PostgreSQL and
 # RabbitMQ on the backends machine and installs with --backend (its report
@@ -189,7 +190,7 @@ vm-e2e: vm-e2e-prepare
 # Everything make vm-e2e runs on, with the same knobs, built, without
 # running the suite: rc-check prepares the machines' run first, as it does
 # the cluster's (k8s-e2e-prepare).
-vm-e2e-prepare: packages daprd sentry $(PREVIOUS_DAPRD)
+vm-e2e-prepare: packages daprd sentry $(PREVIOUS_DAPRD) $(PREVIOUS_SENTRY) $(RELEASE_SENTRY)
 
 # The checks of deploy/k8s that need no API server: the images, what every
 # rendered overlay intends, and the Dapr resources it shares with

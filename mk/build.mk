@@ -50,6 +50,16 @@ $(OUT)/dapr/%/.dapr/bin/daprd: tools/daprd/go.mod tools/daprd/go.sum tools/daprd
 UNDER_TEST_VERSION := $(if $(DAPRD),v$(shell timeout 5 "$(abspath $(DAPRD))" --version 2>/dev/null),$(DAPR_VERSION))
 PREVIOUS_RELEASE := $(if $(VM_E2E_UPGRADE_FROM),$(VM_E2E_UPGRADE_FROM),$(shell { grep '^v' tools/daprd/releases; echo $(UNDER_TEST_VERSION); } | sort -uV | awk -v v=$(UNDER_TEST_VERSION) '$$0 == v { exit } { p = $$0 } END { print p }'))
 PREVIOUS_DAPRD := $(if $(PREVIOUS_RELEASE),$(OUT)/dapr/$(PREVIOUS_RELEASE)/.dapr/bin/daprd)
+PREVIOUS_SENTRY := $(if $(PREVIOUS_RELEASE),$(OUT)/dapr/$(PREVIOUS_RELEASE)/sentry/sentry)
+# A release's sentry that SENTRY names (rc-check names each side's), built
+# here as the one before is.
+RELEASE_SENTRY := $(filter $(OUT)/dapr/%/sentry/sentry,$(SENTRY))
+
+# Any release's sentry alone, under out/dapr/VERSION/sentry: the one make
+# vm-e2e upgrades from and rolls back to, with its daprd.
+$(OUT)/dapr/%/sentry/sentry: tools/daprd/go.mod tools/daprd/go.sum tools/daprd/build.sh tools/daprd/gomodfor/main.go
+	$(TIMED) "sentry $*" sh tools/daprd/build.sh $* $(@D) $(abspath $(OUT))/src/daprd-$* sentry
+	@touch $@
 
 # Dapr's certificate authority for mTLS, from the same pinned module as daprd
 # (deploy/selfhosted installs it on the backends VM; tests/hosts runs it).

@@ -26,6 +26,10 @@ type Finding struct {
 	// Repro is the smallest reproduction: the make arguments that run it
 	// (none for a race not yet reproduced on demand).
 	Repro []string
+	// Evidence, when set, is what Dapr logs when this defect, and no
+	// other, is what failed: a suite that finds it in a log knows the
+	// failure for this one.
+	Evidence string
 }
 
 // Doc is where the findings are described, one section each.
@@ -167,13 +171,26 @@ var (
 		FixedIn:  "v1.18.2",
 		Repro:    []string{"k8s-e2e"},
 	}
+	// SentryReadsNoEd25519CA: a sentry before 1.17.7 cannot load the
+	// Ed25519 CA that 1.18's sentry makes (found on the machines, rolled
+	// back to 1.17.5).
+	SentryReadsNoEd25519CA = Finding{
+		Name: "sentry-reads-no-ed25519-ca",
+		Summary: "from 1.18 sentry makes its root and issuer with Ed25519 keys; a sentry before 1.17.7 cannot load them " +
+			"(\"unsupported key type ed25519.PrivateKey\") and exits, so no sidecar gets a certificate: machines or a " +
+			"cluster first installed with 1.18 cannot be rolled back below 1.17.7 (Dapr's docs say so)",
+		Upstream: "dapr/dapr#9598",
+		FixedIn:  "v1.17.7",
+		Repro:    []string{"vm-e2e", "VM_E2E_UPGRADE_FROM=v1.17.5"},
+		Evidence: "unsupported key type ed25519",
+	}
 )
 
 // All are every finding, in the order docs/findings.md lists them.
 var All = []Finding{
 	OutboxRetriesForever, OutboxWaitsASecond, OutboxHoldsRolledBack, RedisAcksFailedHandlers, RedisFirstWriteInTransactions,
 	RabbitMQRestartStallsConsumer, FailedDeliveryAcked, PostgresMetadataRace, UntimedOperations, InternalPortTaken, NonStringTraceID,
-	ConfigurationReloadsEverySidecar,
+	ConfigurationReloadsEverySidecar, SentryReadsNoEd25519CA,
 }
 
 // ByName is the finding called name, or an error listing every name.

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -232,19 +231,6 @@ func controlPlaneRelease(t *testing.T, root string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimPrefix(v, "v")
-}
-
-// startedRe is the line each of Dapr's control plane services logs as it
-// starts: "Starting Dapr Operator -- version 1.18.2 -- commit ...".
-var startedRe = regexp.MustCompile(`Starting Dapr [^"]*? -- version (\S+) -- commit`)
-
-// loggedVersion is the version a control plane service's log says it
-// started as, or "" when it says none.
-func loggedVersion(logs string) string {
-	if m := startedRe.FindStringSubmatch(logs); m != nil {
-		return m[1]
-	}
-	return ""
 }
 
 // deployShop applies deploy/k8s's overlay with the images make images

@@ -86,7 +86,7 @@ func applyDapr(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, r dapr
 		ctx, cancel := context.WithTimeout(context.Background(), rolloutTimeout)
 		got, err := proc.Await(ctx, func(ctx context.Context) (startLine, bool) {
 			logs, err := c.KubectlContext(ctx, "-n", daprNamespace, "logs", w)
-			got := startLine{version: loggedVersion(logs), err: err}
+			got := startLine{version: system.LoggedDaprVersion(logs), err: err}
 			return got, err == nil && got.version == r.controlPlane
 		})
 		cancel()
@@ -121,7 +121,7 @@ func checkSidecars(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, po
 			continue
 		}
 		logs, err := c.KubectlContext(context.Background(), "-n", shopNamespace, "logs", p.Metadata.Name, "-c", sidecarContainer)
-		got := startLine{version: loggedVersion(logs), err: err}
+		got := startLine{version: system.LoggedDaprVersion(logs), err: err}
 		sc.Check("sidecar of "+podName(p, pods)+" runs the daprd of the release applied", err == nil && sidecar.Image == image && got.version == c.dapr.sidecar,
 			fmt.Sprintf("image %s (the injector's), its start logged: -- version %s --", image, c.dapr.sidecar),
 			fmt.Sprintf("%s: image %s, %s", p.Metadata.Name, sidecar.Image, got))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/auth/authtest"
 	"github.com/daprshop/daprshop/internal/natstrust"
+	"github.com/daprshop/daprshop/tests/findings"
 	"github.com/daprshop/daprshop/tests/harness/knobs"
 	"github.com/daprshop/daprshop/tests/harness/machine"
 	"github.com/daprshop/daprshop/tests/harness/proc"
@@ -55,9 +56,20 @@ const (
 	servicesDir  = "/srv/daprshop-bin"
 	daprdDir     = "/srv/daprd"
 	sentryDir    = "/srv/sentry"
-	// nextDaprdDir holds the daprd an upgrade installs.
-	nextDaprdDir = "/srv/daprd-next"
+	// otherDaprdDir and otherSentryDir hold the release an upgrade or a
+	// rollback installs.
+	otherDaprdDir  = "/srv/daprd-other"
+	otherSentryDir = "/srv/sentry-other"
 )
+
+// dapr is a release's binaries on the build machine, which install.sh
+// installs on the machines.
+type dapr struct {
+	daprd, sentry string
+	// version is daprd's ("v1.17.5"), sentryVersion sentry's, "" when
+	// not known (SENTRY names a binary, and sentry has no --version).
+	version, sentryVersion string
+}
 
 // startTimeout bounds how long an app may take to be ready once systemd
 // started it, or after a fault: about 3 s here, most of it the sidecar's
@@ -66,26 +78,26 @@ const startTimeout = time.Minute
 
 // shop is daprshop installed on its machines.
 type shop struct {
-	// installer runs install.sh on a machine with the release's binaries.
-	installer []string
-	bridge    *machine.Bridge
-	backends  *machine.Machine
-	backend   backendVM // what the backends machine runs
-	vms       map[string]*machine.Machine
+	// installer runs install.sh on a machine with the release installed
+	// first, otherInstaller with the other one install was given.
+	installer, otherInstaller []string
+	bridge                    *machine.Bridge
+	backends                  *machine.Machine
+	backend                   backendVM // what the backends machine runs
+	vms                       map[string]*machine.Machine
 	// issuer is the OpenID Connect issuer env/daprshop.env names, whose
 	// tokens the services accept: the test's own, on the operator's side
 	// of the bridge.
 	issuer *authtest.Issuer
 }
 
-// install boots the machines and installs daprshop on them with daprd the
-// way the README tells an operator to, every process started by systemd.
-// next, when set, is a daprd the machines see at nextDaprdDir, for an
-// upgrade.
-func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *shop {
+// install boots the machines and installs daprshop on them with release d
+// the way the README tells an operator to, every process started by
+// systemd. other, when set, is a release the machines see too, which
+// otherInstaller installs: an upgrade, or a rollback.
+func install(t *testing.T, sc *report.ScenarioRecorder, d dapr, other *dapr) *shop {
 	t.Helper()
 	root := repo.Root(t)
-	sentry := knobs.Sentry.Path(root, filepath.Join("out", "bin", "sentry"))
 	natsAuth := system.NewNATSAuth(t, system.ServicesDir(root))
 	profile, err := system.SelectedProfile()
 	if err != nil {
@@ -96,12 +108,10 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 		t.Fatalf("no backends VM for profile %s", profile.Name)
 	}
 	s := &shop{
-		installer: []string{"env", "BIN_DIR=" + servicesDir, "DAPRD=" + filepath.Join(daprdDir, filepath.Base(daprd)),
-			"SENTRY=" + filepath.Join(sentryDir, filepath.Base(sentry)), checkoutDir + "/deploy/selfhosted/install.sh",
-			"--backend", profile.Name},
-		backend: backend,
-		vms:     map[string]*machine.Machine{},
-		bridge:  machine.NewBridge(t, "br-shop", prefix),
+		installer: installer(profile.Name, d, daprdDir, sentryDir),
+		backend:   backend,
+		vms:       map[string]*machine.Machine{},
+		bridge:    machine.NewBridge(t, "br-shop", prefix),
 	}
 	// The issuer listens on the bridge, the operator's side of it.
 	s.issuer = startIssuer(t)
@@ -110,11 +120,12 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 		root + ":" + checkoutDir,
 		natsAuth.Dir + ":" + natsTrustDir,
 		system.ServicesDir(root) + ":" + servicesDir,
-		filepath.Dir(daprd) + ":" + daprdDir,
-		filepath.Dir(sentry) + ":" + sentryDir,
+		filepath.Dir(d.daprd) + ":" + daprdDir,
+		filepath.Dir(d.sentry) + ":" + sentryDir,
 	}
-	if next != "" {
-		release = append(release, filepath.Dir(next)+":"+nextDaprdDir)
+	if other != nil {
+		s.otherInstaller = installer(profile.Name, *other, otherDaprdDir, otherSentryDir)
+		release = append(release, filepath.Dir(other.daprd)+":"+otherDaprdDir, filepath.Dir(other.sentry)+":"+otherSentryDir)
 	}
 	sc.Phase("booting the machines")
 	s.boot(t, release)
@@ -124,6 +135,14 @@ func install(t *testing.T, sc *report.ScenarioRecorder, daprd, next string) *sho
 	sc.Phase("waiting for the apps")
 	s.awaitServices(t, sc)
 	return s
+}
+
+// installer runs install.sh with backend profile on a machine that sees
+// release d's daprd in daprdDir and its sentry in sentryDir.
+func installer(profile string, d dapr, daprdDir, sentryDir string) []string {
+	return []string{"env", "BIN_DIR=" + servicesDir, "DAPRD=" + filepath.Join(daprdDir, filepath.Base(d.daprd)),
+		"SENTRY=" + filepath.Join(sentryDir, filepath.Base(d.sentry)), checkoutDir + "/deploy/selfhosted/install.sh",
+		"--backend", profile}
 }
 
 // boot boots the backends machine and one per service on the shop's
@@ -365,7 +384,9 @@ type ledger struct {
 // of the report, with its recovery time and the invariants after it.
 func TestVMs(t *testing.T) {
 	sc := run.Scenario(t, "vms: install.sh on four machines, every process started by systemd")
-	s := install(t, sc, daprdUnderTest(t), "")
+	underTest := daprUnderTest(t)
+	previous, hasPrevious := previousRelease(t, underTest)
+	s := install(t, sc, underTest, previous)
 	s.checkSystemd(t, sc)
 	s.measureExposure(t, sc)
 	l := &ledger{}
@@ -451,18 +472,39 @@ func TestVMs(t *testing.T) {
 		s.checkInvariants(t, sc, l)
 		s.checkSystemd(t, sc)
 	})
+	// Last, as an operator whose first install of a release went wrong
+	// would: back to the release before. Here sentry made the CA, and an
+	// older sentry must read it.
+	t.Run("rolled back", func(t *testing.T) {
+		if !hasPrevious {
+			t.Skipf("no release in tools/daprd/releases before %s to roll back to", underTest.version)
+		}
+		sc := run.Scenario(t, "vms: a fresh install rolled back to "+previous.version+" with install.sh (sentry, then each daprd), nothing lost")
+		if !s.switchSentry(t, sc, s.otherInstaller, previous.sentryVersion, previous.version) {
+			// Every sidecar asks sentry for its certificate as it starts:
+			// none restarted now would.
+			return
+		}
+		s.switchDaprd(t, sc, s.otherInstaller, previous.version, previous.version)
+		s.order(t, sc, l, "c-vm-5")
+		s.checkInvariants(t, sc, l)
+		s.checkSystemd(t, sc)
+	})
 }
 
-// TestUpgrade installs daprshop with the release before the daprd under
-// test, places orders, installs the daprd under test with the same
-// install.sh, as an operator upgrading would, restarts each service, and
-// checks that nothing was lost; then rolls back to the release before the
-// same way, and checks again.
+// TestUpgrade installs daprshop with the release before the one under
+// test, places orders, installs the release under test with the same
+// install.sh, as an operator upgrading would (sentry first, then each
+// service's daprd, each restarted), and checks that nothing was lost;
+// then rolls back to the release before the same way, and checks again.
 func TestUpgrade(t *testing.T) {
-	next := daprdUnderTest(t)
-	previous, version := previousRelease(t, next)
-	sc := run.Scenario(t, "vms: daprd upgraded from "+version+" with install.sh, then rolled back, nothing lost")
-	s := install(t, sc, previous, next)
+	underTest := daprUnderTest(t)
+	previous, ok := previousRelease(t, underTest)
+	if !ok {
+		t.Skipf("no release in tools/daprd/releases before %s to upgrade from", underTest.version)
+	}
+	sc := run.Scenario(t, "vms: Dapr upgraded from "+previous.version+" with install.sh (sentry, then each daprd), then rolled back, nothing lost")
+	s := install(t, sc, *previous, &underTest)
 	l := &ledger{}
 	item := s.item(t)
 	l.stock, l.reserved = item.Available+item.Reserved, item.Reserved
@@ -470,24 +512,87 @@ func TestUpgrade(t *testing.T) {
 	s.order(t, sc, l, "c-upgrade-2")
 
 	sc.Phase("upgrading")
-	s.switchDaprd(t, sc, withDaprd(s.installer, nextDaprdDir+"/"+filepath.Base(next)), daprdVersion(t, next), "the new daprd")
+	if !s.switchSentry(t, sc, s.otherInstaller, underTest.sentryVersion, "the new release") {
+		t.FailNow()
+	}
+	s.switchDaprd(t, sc, s.otherInstaller, underTest.version, "the new release")
 	s.checkInvariants(t, sc, l)
 	s.order(t, sc, l, "c-upgrade-3")
 	s.checkSystemd(t, sc)
 
 	// And back, as an operator whose upgrade went wrong would: the same
 	// install.sh with the release before.
-	sc.Phase("rolling back to " + version)
-	s.switchDaprd(t, sc, s.installer, daprdVersion(t, previous), version+" again")
+	sc.Phase("rolling back to " + previous.version)
+	if !s.switchSentry(t, sc, s.installer, previous.sentryVersion, previous.version+" again") {
+		t.FailNow()
+	}
+	s.switchDaprd(t, sc, s.installer, previous.version, previous.version+" again")
 	s.checkInvariants(t, sc, l)
 	s.order(t, sc, l, "c-upgrade-4")
 	s.checkSystemd(t, sc)
 }
 
+// switchSentry installs on the backends machine the sentry installer
+// names (install.sh again, then systemctl restart), as the control plane
+// goes first in an upgrade and in a rollback alike, and checks that it
+// serves again, on the CA it finds there, as version (described as
+// what); version "" is not checked. It reports whether sentry serves: no
+// sidecar can start without it.
+func (s *shop) switchSentry(t *testing.T, sc *report.ScenarioRecorder, installer []string, version, what string) bool {
+	t.Helper()
+	const unit = "daprshop-sentry.service"
+	b := s.backends
+	since := time.Now()
+	b.MustExec(t, append(slices.Clone(installer), "sentry")...)
+	b.MustExec(t, "systemctl", "restart", unit)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	var journal, fatal string
+	err := proc.WaitUntil(ctx, func(ctx context.Context) error {
+		journal = journalSince(b, unit, since)
+		if fatal = fatalLine(journal); fatal != "" {
+			cancel() // it exited: systemd starts it again, to the same end
+			return errors.New(fatal)
+		}
+		return checkOK(b, "http://127.0.0.1:8090/healthz")
+	})
+	if fatal != "" {
+		err = errors.New(fatal)
+	}
+	if want := strings.TrimPrefix(version, "v"); want != "" {
+		got := system.LoggedDaprVersion(journal)
+		sc.Check("sentry runs "+what, got == want, want, got)
+	}
+	restore := func() {}
+	if strings.Contains(fatal, findings.SentryReadsNoEd25519CA.Evidence) {
+		restore = sc.KnownIssueFor(findings.SentryReadsNoEd25519CA.Known())
+	}
+	defer restore()
+	return sc.Check("sentry serves, "+what+", on the CA it finds", err == nil, "healthy within "+startTimeout.String(),
+		fmt.Sprint(err, "; ", status(b, unit)))
+}
+
+// journalSince is what unit logged on vm since then.
+func journalSince(vm *machine.Machine, unit string, since time.Time) string {
+	journal, _ := vm.Exec("journalctl", "--no-pager", "--output=cat", "--unit", unit, "--since", fmt.Sprintf("@%d", since.Unix()))
+	return journal
+}
+
+// fatalLine is the first line of journal (Dapr's JSON) at level fatal, or
+// "".
+func fatalLine(journal string) string {
+	for line := range strings.Lines(journal) {
+		if strings.Contains(line, `"level":"fatal"`) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
+
 // switchDaprd installs, on each service machine in turn, the daprd that
 // installer names (install.sh again, then systemctl restart), and checks
 // that the service is ready again and its sidecar runs version (described
-// as what).
+// as what); version "" is not checked.
 func (s *shop) switchDaprd(t *testing.T, sc *report.ScenarioRecorder, installer []string, version, what string) {
 	t.Helper()
 	for _, svc := range services {
@@ -497,54 +602,60 @@ func (s *shop) switchDaprd(t *testing.T, sc *report.ScenarioRecorder, installer 
 		vm.MustExec(t, "systemctl", "restart", "daprshop@"+svc.id)
 		s.recovers(t, sc, svc.id, start)
 		got, err := runningDaprdVersion(t, vm, svc.id)
-		sc.Check("the sidecar of "+svc.id+" runs "+what, err == nil && got == version, version, fmt.Sprint(got, " ", err))
+		want := strings.TrimPrefix(version, "v")
+		sc.Check("the sidecar of "+svc.id+" runs "+what, err == nil && got == want, want, fmt.Sprint(got, " ", err))
 	}
 }
 
-// daprdUnderTest is the daprd the suite tests (DAPRD, or the build of
-// DAPR_VERSION).
-func daprdUnderTest(t *testing.T) string {
+// daprUnderTest is what the suite tests: DAPRD (or the build of
+// DAPR_VERSION) and SENTRY (or the build of the pinned release).
+func daprUnderTest(t *testing.T) dapr {
 	t.Helper()
-	daprd, err := system.DaprdPath(repo.Root(t))
+	root := repo.Root(t)
+	daprd, err := system.DaprdPath(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return daprd
+	d := dapr{daprd: daprd, version: "v" + daprdVersion(t, daprd), sentry: knobs.Sentry.Path(root, filepath.Join("out", "bin", "sentry"))}
+	if !knobs.Sentry.Set() {
+		if d.sentryVersion, err = repo.PinnedDaprVersion(root); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
 }
 
-// previousRelease returns the build of the release to upgrade daprd from
-// and roll back to, and that version: VM_E2E_UPGRADE_FROM, or the newest
-// release in tools/daprd/releases before daprd's version.
-func previousRelease(t *testing.T, daprd string) (string, string) {
+// previousRelease is the build of the release to upgrade from and roll
+// back to: VM_E2E_UPGRADE_FROM, or the newest release in
+// tools/daprd/releases before the daprd under test; false when there is
+// none.
+func previousRelease(t *testing.T, underTest dapr) (*dapr, bool) {
 	t.Helper()
 	root := repo.Root(t)
+	version := ""
 	if knobs.VMUpgradeFrom.Set() {
 		from, err := knobs.VMUpgradeFrom.Release()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return builtRelease(t, root, from), from
+		version = from
+	} else {
+		releases, err := repo.Releases(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if version = repo.ReleaseBefore(releases, underTest.version); version == "" {
+			return nil, false
+		}
 	}
-	current := "v" + strings.TrimPrefix(daprdVersion(t, daprd), "v")
-	releases, err := repo.Releases(root)
-	if err != nil {
-		t.Fatal(err)
+	d := &dapr{version: version, sentryVersion: version,
+		daprd: filepath.Join(root, "out", "dapr", version, ".dapr", "bin", "daprd"), sentry: filepath.Join(root, "out", "dapr", version, "sentry", "sentry")}
+	for _, path := range []string{d.daprd, d.sentry} {
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("no build of %s to upgrade from: run make vm-e2e (or make vm-e2e-prepare %s=%s): %v", version, knobs.VMUpgradeFrom.Name, version, err)
+		}
 	}
-	previous := repo.ReleaseBefore(releases, current)
-	if previous == "" {
-		t.Skipf("no release in tools/daprd/releases before %s to upgrade from", current)
-	}
-	return builtRelease(t, root, previous), previous
-}
-
-// builtRelease is the path of the daprd make builds for version.
-func builtRelease(t *testing.T, root, version string) string {
-	t.Helper()
-	path := filepath.Join(root, "out", "dapr", version, ".dapr", "bin", "daprd")
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("no build of %s to upgrade from: run make vm-e2e (or make daprd DAPR_VERSION=%s): %v", version, version, err)
-	}
-	return path
+	return d, true
 }
 
 // runningDaprdVersion asks the running sidecar of service id on vm its
@@ -578,17 +689,6 @@ func daprdVersion(t *testing.T, path string) string {
 		t.Fatalf("%s --version: %v", path, err)
 	}
 	return strings.TrimSpace(string(out))
-}
-
-// withDaprd is installer with DAPRD set to path.
-func withDaprd(installer []string, path string) []string {
-	out := slices.Clone(installer)
-	for i, arg := range out {
-		if strings.HasPrefix(arg, "DAPRD=") {
-			out[i] = "DAPRD=" + path
-		}
-	}
-	return out
 }
 
 // item reads SKU-1's stock on the inventory VM.
@@ -761,17 +861,20 @@ func waitReady(vm *machine.Machine, id string, timeout time.Duration) error {
 func waitOK(vm *machine.Machine, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return proc.WaitUntil(ctx, func(context.Context) error {
-		resp, err := vm.HTTPClient().Get(url)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return fmt.Errorf("%s answered %d", url, resp.StatusCode)
-		}
-		return nil
-	})
+	return proc.WaitUntil(ctx, func(context.Context) error { return checkOK(vm, url) })
+}
+
+// checkOK asks url from inside vm once: nil if it answers 2xx.
+func checkOK(vm *machine.Machine, url string) error {
+	resp, err := vm.HTTPClient().Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("%s answered %d", url, resp.StatusCode)
+	}
+	return nil
 }
 
 // checkSystemd records what systemd says of the machines: no unit failed

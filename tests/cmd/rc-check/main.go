@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -291,11 +292,7 @@ func method(base, cand *side, withSuite bool, rounds int) string {
 			parts = append(parts, "the whole suite and the adapters' contracts once")
 		}
 		if s.vms != nil {
-			from := s.vmsFrom
-			if from == "" {
-				from = "the release before it"
-			}
-			parts = append(parts, fmt.Sprintf("the VM suite (make vm-e2e) once, upgrading the machines from %s and back", from))
+			parts = append(parts, "the VM suite (make vm-e2e) once, "+s.vmsRun)
 		}
 		if s.k8s != nil && len(parts) > 0 {
 			parts[len(parts)-1] += ", with the Kubernetes suite (make k8s-e2e) once beside them, " + s.k8sRun
@@ -333,10 +330,10 @@ type side struct {
 	// that ran the suite.
 	soak      *report.Report
 	contracts string
-	// vms is the VM suite's report, for a side judged on VMs, and vmsFrom
-	// the release its machines were upgraded from ("": the suite's default).
-	vms     *report.Report
-	vmsFrom string
+	// vms is the VM suite's report, for a side judged on VMs, and vmsRun
+	// what its machines ran.
+	vms    *report.Report
+	vmsRun string
 	// k8s is the Kubernetes suite's report, for a side judged on a
 	// cluster, and k8sRun what that cluster ran.
 	k8s    *report.Report
@@ -482,15 +479,14 @@ func (r runner) judge(ctx context.Context, s, base *side, platforms map[string]b
 	if s.daprd == "" {
 		return nil
 	}
-	from := upgradeFrom(base)
+	from, controlPlane := upgradeFrom(base), controlPlane(s, base)
 	if platforms[platformVMs] {
-		if err := r.prepare(ctx, s, "vm-e2e", r.vmKnobs(s, from)); err != nil {
+		if err := r.prepare(ctx, s, "vm-e2e", r.vmKnobs(s, controlPlane, from)); err != nil {
 			return err
 		}
 	}
 	var cluster chan error
 	if platforms[platformK8s] {
-		controlPlane := controlPlane(s, base)
 		if err := r.prepare(ctx, s, "k8s-e2e", r.k8sKnobs(s, controlPlane, from)); err != nil {
 			return err
 		}
@@ -502,7 +498,7 @@ func (r runner) judge(ctx context.Context, s, base *side, platforms map[string]b
 		err = r.contracts(ctx, s)
 	}
 	if err == nil && platforms[platformVMs] {
-		err = r.vms(ctx, s, from)
+		err = r.vms(ctx, s, controlPlane, from)
 	}
 	if cluster != nil {
 		// Waited for even when the others failed: the cluster's suite
@@ -583,19 +579,33 @@ func (r runner) soak(ctx context.Context, s *side) error {
 // vms runs the VM suite on s's daprd, installing from first and rolling
 // back to it ("": the suite's default), and keeps its report. What it
 // runs on was prepared (prepare).
-func (r runner) vms(ctx context.Context, s *side, from string) error {
+func (r runner) vms(ctx context.Context, s *side, controlPlane, from string) error {
 	dir := r.vmDir(s)
-	rep, err := r.suiteRun(ctx, s, knobs.ProfileOut(dir), append(prepared("vm-e2e"), r.vmKnobs(s, from)...)...)
+	rep, err := r.suiteRun(ctx, s, knobs.ProfileOut(dir), append(prepared("vm-e2e"), r.vmKnobs(s, controlPlane, from)...)...)
 	if err != nil {
 		return err
 	}
-	s.vms, s.vmsFrom = &rep, from
+	s.vms, s.vmsRun = &rep, vmsRun(controlPlane, from)
 	return nil
 }
 
-// vmKnobs are the knobs of s's VM suite.
-func (r runner) vmKnobs(s *side, from string) []string {
-	return []string{knobs.VMOut.Name + "=" + r.vmDir(s), knobs.VMUpgradeFrom.Name + "=" + from}
+// vmsRun says what a VM suite with release controlPlane's sentry, its
+// machines upgraded from release from, ran ("": the defaults).
+func vmsRun(controlPlane, from string) string {
+	return fmt.Sprintf("with %s's sentry, upgrading the machines from %s (sentry, then each daprd) and back, and rolling a fresh install back to it",
+		cmp.Or(controlPlane, "the pinned release"), cmp.Or(from, "the release before it"))
+}
+
+// vmKnobs are the knobs of s's VM suite: its machines run release
+// controlPlane's sentry ("": the pinned one), which make builds from
+// that release's module (a path relative to the repository, which its
+// rule names).
+func (r runner) vmKnobs(s *side, controlPlane, from string) []string {
+	knobArgs := []string{knobs.VMOut.Name + "=" + r.vmDir(s), knobs.VMUpgradeFrom.Name + "=" + from}
+	if controlPlane != "" {
+		knobArgs = append(knobArgs, knobs.Sentry.Name+"="+path.Join("out", "dapr", controlPlane, "sentry", "sentry"))
+	}
+	return knobArgs
 }
 
 // vmDir is where s's VM suite writes its report.

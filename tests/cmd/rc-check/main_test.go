@@ -155,18 +155,19 @@ func TestVMRunsJudgedAgainstEachOther(t *testing.T) {
 
 func TestMethodSaysWhereTheMachinesStarted(t *testing.T) {
 	vmRun := func(v, from string) *side {
-		return &side{version: v, daprd: "/bin/daprd-" + v, vms: &report.Report{}, vmsFrom: from}
+		return &side{version: v, daprd: "/bin/daprd-" + v, vms: &report.Report{}, vmsRun: vmsRun(v, from)}
 	}
 	got := method(vmRun("v1.17.5", "v1.17.5"), vmRun("v1.18.2", "v1.17.5"), true, 0)
-	if !strings.Contains(got, "v1.18.2 ran the whole suite and the adapters' contracts once, then the VM suite (make vm-e2e) once, upgrading the machines from v1.17.5 and back, then a 3000-order soak alone") {
+	if !strings.Contains(got, "v1.18.2 ran the whole suite and the adapters' contracts once, then the VM suite (make vm-e2e) once, with v1.18.2's sentry, "+
+		"upgrading the machines from v1.17.5 (sentry, then each daprd) and back, and rolling a fresh install back to it, then a 3000-order soak alone") {
 		t.Errorf("method: got %q", got)
 	}
 	onCluster := vmRun("v1.18.2", "v1.17.5")
 	onCluster.k8s, onCluster.k8sRun = &report.Report{}, "on v1.18.2's control plane, the cluster upgraded under load from v1.17.5 and rolled back"
-	if got := method(vmRun("v1.17.5", "v1.17.5"), onCluster, true, 0); !strings.Contains(got, "back, with the Kubernetes suite (make k8s-e2e) once beside them, on v1.18.2's control plane, the cluster upgraded under load from v1.17.5 and rolled back, then a 3000-order soak alone") {
+	if got := method(vmRun("v1.17.5", "v1.17.5"), onCluster, true, 0); !strings.Contains(got, "back to it, with the Kubernetes suite (make k8s-e2e) once beside them, on v1.18.2's control plane, the cluster upgraded under load from v1.17.5 and rolled back, then a 3000-order soak alone") {
 		t.Errorf("method with a cluster: got %q", got)
 	}
-	if got := method(vmRun("v1.17.5", ""), vmRun("edge", ""), true, 0); !strings.Contains(got, "upgrading the machines from the release before it and back") {
+	if got := method(vmRun("v1.17.5", ""), vmRun("", ""), true, 0); !strings.Contains(got, "with the pinned release's sentry, upgrading the machines from the release before it") {
 		t.Errorf("method without a release to start from: got %q", got)
 	}
 }

@@ -72,8 +72,8 @@ var (
 		Doc: "a daprd binary to run instead of building one (a release candidate, say); a relative path is relative to the repository"}
 	DaprVersion = Knob{Name: "DAPR_VERSION", DefaultDoc: "the version tools/daprd pins", Targets: "test e2e bench soak run contracts",
 		Doc: "the Dapr release whose daprd is built under out/dapr/ and run"}
-	Sentry = Knob{Name: "SENTRY", DefaultDoc: "`make sentry`'s build, out/bin/sentry", Targets: "test selfhosted-hosts",
-		Doc: "the sentry binary the self-hosted hosts test runs"}
+	Sentry = Knob{Name: "SENTRY", DefaultDoc: "`make sentry`'s build, out/bin/sentry", Targets: "test selfhosted-hosts vm-e2e",
+		Doc: "the sentry binary the self-hosted hosts test runs and the VM suite installs with the daprd under test; out/dapr/VERSION/sentry/sentry is built from that release's module (rc-check names each side's)"}
 	KubeAPIServer = Knob{Name: "KUBE_APISERVER", DefaultDoc: "the build under out/kubernetes/kube-apiserver", Targets: "test k8s-validate",
 		Doc: "the kube-apiserver that deploy/k8s is validated against"}
 	Backend = Knob{Name: "BACKEND", Default: "redis", Targets: "run e2e contracts soak bench vm-e2e",
@@ -120,14 +120,14 @@ var (
 	RCSuite = Knob{Name: "RC_SUITE", Default: "true", Targets: "rc-check",
 		Doc: "`false` skips the suites, contracts and soak: the latency comparison alone"}
 	RCPlatforms = Knob{Name: "RC_PLATFORMS", DefaultDoc: "`selfhosted vms k8s` as root, `selfhosted` otherwise", Targets: "rc-check",
-		Doc: "the platforms each side is judged on: `selfhosted` (the suites, contracts and soak on daprd processes), `vms` (make vm-e2e: the booted machines, and an upgrade from BASE to the side's daprd and back) and `k8s` (make k8s-e2e: the cluster on BASE's release, upgraded under load to the side's control plane and daprd, the suite, and the rollback); the last two as root"}
+		Doc: "the platforms each side is judged on: `selfhosted` (the suites, contracts and soak on daprd processes), `vms` (make vm-e2e: the booted machines on the side's sentry and daprd, an upgrade from BASE and back, and a fresh install rolled back to BASE) and `k8s` (make k8s-e2e: the cluster on BASE's release, upgraded under load to the side's control plane and daprd, the suite, and the rollback); the last two as root"}
 	MatrixVersions = Knob{Name: "VERSIONS", Default: "releases", Targets: "matrix",
 		Doc: "versions, daprd binaries or report.json files, oldest first; `releases` is every one in tools/daprd/releases"}
 
 	VMOut = Knob{Name: "VM_E2E_OUT", Default: "out/vm-e2e", Targets: "vm-e2e",
 		Doc: "the directory the VM suite's report goes to (report.json, .md, .html; followed by -PROFILE for another BACKEND)"}
 	VMUpgradeFrom = Knob{Name: "VM_E2E_UPGRADE_FROM", DefaultDoc: "the newest release in tools/daprd/releases before the daprd under test", Targets: "test vm-e2e",
-		Doc: "the Dapr release the VM suite installs first, upgrades to the daprd under test from, and rolls back to (built under out/dapr/ first)"}
+		Doc: "the Dapr release the VM suite installs first, upgrades to the daprd and sentry under test from, and rolls back to, and rolls its fresh install back to (its daprd and sentry built under out/dapr/ first)"}
 
 	FuzzTime = Knob{Name: "FUZZ_TIME", Default: "10s", Targets: "fuzz",
 		Doc: "how long each fuzz target runs (a Go duration, or Nx for N inputs)"}
