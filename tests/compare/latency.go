@@ -38,8 +38,8 @@ type LatencyThresholds struct {
 	// LoadMinP50DiffMs.
 	LoadP50Ratio     float64
 	LoadMinP50DiffMs float64
-	// A load run fewer than MinRuns times a side (every one in rc-check
-	// but the soak's is run once) counts past FewRunsLoadP50Ratio: one
+	// A load run fewer than MinRuns times a side (in rc-check every one,
+	// the soak included, runs once) counts past FewRunsLoadP50Ratio: one
 	// run's median against one other's of the same daprd moved by up to
 	// 1.76 times when the cluster's suite ran beside them (1.48 at
 	// p = 2e-20 in "broker delivers every order event twice").
