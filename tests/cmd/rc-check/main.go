@@ -576,9 +576,10 @@ func (r runner) soak(ctx context.Context, s *side) error {
 	return nil
 }
 
-// vms runs the VM suite on s's daprd, installing from first and rolling
-// back to it ("": the suite's default), and keeps its report. What it
-// runs on was prepared (prepare).
+// vms runs the VM suite on s's daprd and release controlPlane's sentry
+// ("": the pinned one), installing from first and rolling back to it
+// ("": the suite's default), and keeps its report. What it runs on was
+// prepared (prepare).
 func (r runner) vms(ctx context.Context, s *side, controlPlane, from string) error {
 	dir := r.vmDir(s)
 	rep, err := r.suiteRun(ctx, s, knobs.ProfileOut(dir), append(prepared("vm-e2e"), r.vmKnobs(s, controlPlane, from)...)...)
