@@ -648,8 +648,7 @@ func previousRelease(t *testing.T, underTest dapr) (*dapr, bool) {
 			return nil, false
 		}
 	}
-	d := &dapr{version: version, sentryVersion: version,
-		daprd: filepath.Join(root, "out", "dapr", version, ".dapr", "bin", "daprd"), sentry: filepath.Join(root, "out", "dapr", version, "sentry", "sentry")}
+	d := &dapr{version: version, sentryVersion: version, daprd: repo.ReleaseDaprd(root, version), sentry: repo.ReleaseSentry(root, version)}
 	for _, path := range []string{d.daprd, d.sentry} {
 		if _, err := os.Stat(path); err != nil {
 			t.Fatalf("no build of %s to upgrade from: run make vm-e2e (or make vm-e2e-prepare %s=%s): %v", version, knobs.VMUpgradeFrom.Name, version, err)

@@ -37,7 +37,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -429,7 +428,7 @@ func (r runner) resolve(ctx context.Context, role, arg string) (*side, error) {
 		if err := r.make(ctx, nil, "daprd", "DAPR_VERSION="+arg, "DAPRD="); err != nil {
 			return nil, fmt.Errorf("%s: build daprd %s: %w", role, arg, err)
 		}
-		s.daprd = filepath.Join(r.root, "out", "dapr", arg, ".dapr", "bin", "daprd")
+		s.daprd = repo.ReleaseDaprd(r.root, arg)
 		s.release = arg
 	default:
 		s.daprd = r.abs(arg)
@@ -604,7 +603,7 @@ func vmsRun(controlPlane, from string) string {
 func (r runner) vmKnobs(s *side, controlPlane, from string) []string {
 	knobArgs := []string{knobs.VMOut.Name + "=" + r.vmDir(s), knobs.VMUpgradeFrom.Name + "=" + from}
 	if controlPlane != "" {
-		knobArgs = append(knobArgs, knobs.Sentry.Name+"="+path.Join("out", "dapr", controlPlane, "sentry", "sentry"))
+		knobArgs = append(knobArgs, knobs.Sentry.Name+"="+repo.ReleaseSentry("", controlPlane))
 	}
 	return knobArgs
 }

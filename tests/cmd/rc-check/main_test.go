@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -189,5 +190,19 @@ func TestControlPlaneOfEachSide(t *testing.T) {
 		if got := controlPlane(tc.s, tc.base); got != tc.want {
 			t.Errorf("%s: controlPlane = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestVMKnobsNameTheSidesSentry: a side's VM suite runs its release's
+// sentry, named relative to the repository as make's rule for it is (an
+// absolute path would not match it, and make would not build it).
+func TestVMKnobsNameTheSidesSentry(t *testing.T) {
+	r := runner{root: "/repo", out: "/repo/out/rc-check"}
+	s := &side{role: "candidate"}
+	if got := r.vmKnobs(s, "v1.18.2", "v1.17.5"); !slices.Contains(got, "SENTRY=out/dapr/v1.18.2/sentry/sentry") {
+		t.Errorf("vmKnobs with a release: %q, want SENTRY=out/dapr/v1.18.2/sentry/sentry", got)
+	}
+	if got := r.vmKnobs(s, "", "v1.17.5"); slices.ContainsFunc(got, func(k string) bool { return strings.HasPrefix(k, "SENTRY=") }) {
+		t.Errorf("vmKnobs without a release: %q, want no SENTRY (the pinned one)", got)
 	}
 }

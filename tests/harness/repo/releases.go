@@ -54,3 +54,16 @@ func DaprVersionOr(root, version string) (string, error) {
 	}
 	return PinnedDaprVersion(root)
 }
+
+// ReleaseDaprd is where make builds release version's daprd
+// (mk/build.mk, tools/daprd/build.sh) in the repository at root; root ""
+// gives the path relative to the repository, as make's rules name it.
+func ReleaseDaprd(root, version string) string {
+	return filepath.Join(root, "out", "dapr", version, ".dapr", "bin", "daprd")
+}
+
+// ReleaseSentry is where make builds release version's sentry alone, as
+// ReleaseDaprd says.
+func ReleaseSentry(root, version string) string {
+	return filepath.Join(root, "out", "dapr", version, "sentry", "sentry")
+}

@@ -104,7 +104,7 @@ func DaprdPath(root string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p := filepath.Join(root, "out", "dapr", version, ".dapr", "bin", "daprd")
+	p := repo.ReleaseDaprd(root, version)
 	if _, err := os.Stat(p); err != nil {
 		return "", fmt.Errorf("no daprd at %s: run `make daprd DAPR_VERSION=%s`, or set %s to a daprd binary", p, version, knobs.Daprd.Name)
 	}
