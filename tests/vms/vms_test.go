@@ -67,7 +67,8 @@ const (
 type dapr struct {
 	daprd, sentry string
 	// version is daprd's ("v1.17.5"), sentryVersion sentry's, "" when
-	// not known (SENTRY names a binary, and sentry has no --version).
+	// not known (SENTRY names a binary built from a copy of the dapr
+	// module: sentry has no --version, so its build information says).
 	version, sentryVersion string
 }
 
@@ -617,10 +618,13 @@ func daprUnderTest(t *testing.T) dapr {
 		t.Fatal(err)
 	}
 	d := dapr{daprd: daprd, version: "v" + daprdVersion(t, daprd), sentry: knobs.Sentry.Path(root, filepath.Join("out", "bin", "sentry"))}
-	if !knobs.Sentry.Set() {
-		if d.sentryVersion, err = repo.PinnedDaprVersion(root); err != nil {
-			t.Fatal(err)
-		}
+	if knobs.Sentry.Set() {
+		d.sentryVersion, err = system.BuiltDaprVersion(d.sentry)
+	} else {
+		d.sentryVersion, err = repo.PinnedDaprVersion(root)
+	}
+	if err != nil {
+		t.Fatalf("the sentry under test, %s: %v", d.sentry, err)
 	}
 	return d
 }
