@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	withSuite := fs.Bool("suite", true, "run the whole suite on each side first; false: the latency runs alone")
 	matrix := fs.String("matrix", "", "space-separated sides to run the suite on and set side by side, oldest first; \"releases\": tools/daprd/releases")
 	out := fs.String("out", "out/rc-check", "directory for the reports and the comparison (relative to the repository)")
-	platformList := fs.String("platforms", platformSelfHosted, "space-separated platforms each side is judged on: selfhosted, vms, k8s")
+	platformList := fs.String("platforms", platformSelfHosted, "space-separated platforms each side is judged on: selfhosted, vms, k8s, postgres-rabbitmq")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
@@ -143,14 +143,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 		res.Add(compareSoaks(*base.soak, *cand.soak))
 	}
 	if base.contracts != "" && cand.contracts != "" {
-		res.Add(compare.Result{Changes: []compare.Change{{Scenario: "the adapters' contracts (make contracts)", What: "passed",
-			Base: base.contracts, Candidate: cand.contracts, Regression: base.contracts == contractsPassed && cand.contracts != contractsPassed}}})
+		res.Add(compareContracts(base.contracts, cand.contracts))
 	}
 	if base.vms != nil && cand.vms != nil {
 		res.AddPlatform(vmsPlatform, comparePlatform(*base.vms, *cand.vms))
 	}
 	if base.k8s != nil && cand.k8s != nil {
 		res.AddPlatform(k8sPlatform, comparePlatform(*base.k8s, *cand.k8s))
+	}
+	if base.postgres != nil && cand.postgres != nil {
+		res.AddPlatform(postgresPlatform, compareOnPostgres(base, cand))
 	}
 	res.Method = method(base, cand, *withSuite, *rounds)
 	if err := compare.Write(r.out, res, base.runs.Suite, cand.runs.Suite); err != nil {
@@ -159,6 +161,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	fmt.Fprint(stdout, compare.Markdown(res))
 	fmt.Fprintf(stderr, "rc-check: %s\n", filepath.Join(r.out, "compare.md"))
 	return res.Regressed, nil
+}
+
+// compareContracts judges how the adapters' contracts ended on each side:
+// contracts that passed on the baseline must pass on the candidate.
+func compareContracts(base, cand string) compare.Result {
+	regressed := base == contractsPassed && cand != contractsPassed
+	return compare.Result{Regressed: regressed, Changes: []compare.Change{{Scenario: "the adapters' contracts (make contracts)", What: "passed",
+		Base: base, Candidate: cand, Regression: regressed}}}
+}
+
+// compareOnPostgres judges the sides' contracts and suite on the
+// postgres-rabbitmq profile, as a platform of its own.
+func compareOnPostgres(base, cand *side) compare.Result {
+	res := compareContracts(base.postgresContracts, cand.postgresContracts)
+	res.Add(comparePlatform(*base.postgres, *cand.postgres))
+	return res
 }
 
 // compareSoaks judges the two sides' soaks against each other (latency,
@@ -204,11 +222,14 @@ func withoutInvariants(r report.Report) report.Report {
 	return r
 }
 
-// The platforms a side can be judged on.
+// The platforms a side can be judged on. postgres-rabbitmq is the
+// self-hosted suite and contracts again on the second backend profile:
+// about 13 minutes more a side, so it is named, not a default.
 const (
 	platformSelfHosted = "selfhosted"
 	platformVMs        = "vms"
 	platformK8s        = "k8s"
+	platformPostgres   = "postgres-rabbitmq"
 )
 
 // parsePlatforms reads -platforms. The self-hosted suites are the verdict's
@@ -216,8 +237,8 @@ const (
 func parsePlatforms(list string) (map[string]bool, error) {
 	platforms := map[string]bool{}
 	for _, p := range strings.Fields(list) {
-		if p != platformSelfHosted && p != platformVMs && p != platformK8s {
-			return nil, fmt.Errorf("-platforms: unknown platform %q: want %s, %s, %s", p, platformSelfHosted, platformVMs, platformK8s)
+		if p != platformSelfHosted && p != platformVMs && p != platformK8s && p != platformPostgres {
+			return nil, fmt.Errorf("-platforms: unknown platform %q: want %s, %s, %s, %s", p, platformSelfHosted, platformVMs, platformK8s, platformPostgres)
 		}
 		platforms[p] = true
 	}
@@ -256,8 +277,9 @@ func controlPlane(s, base *side) string {
 
 // The platforms' sections of the comparison.
 const (
-	vmsPlatform = "VMs (make vm-e2e: booted machines, systemd, the upgrade and the rollback)"
-	k8sPlatform = "Kubernetes (make k8s-e2e: Dapr's chart on a one-node cluster, the upgrade and the rollback)"
+	vmsPlatform      = "VMs (make vm-e2e: booted machines, systemd, the upgrade and the rollback)"
+	k8sPlatform      = "Kubernetes (make k8s-e2e: Dapr's chart on a one-node cluster, the upgrade and the rollback)"
+	postgresPlatform = "self-hosted on PostgreSQL and RabbitMQ (make postgres-rabbitmq: the adapters' contracts and the suite)"
 )
 
 // comparePlatform judges the candidate's run of a platform's suite (VMs,
@@ -292,6 +314,9 @@ func method(base, cand *side, withSuite bool, rounds int) string {
 		}
 		if s.vms != nil {
 			parts = append(parts, "the VM suite (make vm-e2e) once, "+s.vmsRun)
+		}
+		if s.postgres != nil {
+			parts = append(parts, "the adapters' contracts and the suite once on PostgreSQL and RabbitMQ")
 		}
 		if s.k8s != nil && len(parts) > 0 {
 			parts[len(parts)-1] += ", with the Kubernetes suite (make k8s-e2e) once beside them, " + s.k8sRun
@@ -337,6 +362,11 @@ type side struct {
 	// cluster, and k8sRun what that cluster ran.
 	k8s    *report.Report
 	k8sRun string
+	// postgres is the suite's report on the postgres-rabbitmq profile,
+	// and postgresContracts how the contracts ended there, for a side
+	// judged on it.
+	postgres          *report.Report
+	postgresContracts string
 	// release is the version the side was given as, "" for a binary or a
 	// report.
 	release string
@@ -494,10 +524,13 @@ func (r runner) judge(ctx context.Context, s, base *side, platforms map[string]b
 	}
 	err := r.suite(ctx, s)
 	if err == nil {
-		err = r.contracts(ctx, s)
+		s.contracts, err = r.contracts(ctx, s, "")
 	}
 	if err == nil && platforms[platformVMs] {
 		err = r.vms(ctx, s, controlPlane, from)
+	}
+	if err == nil && platforms[platformPostgres] {
+		err = r.onPostgres(ctx, s)
 	}
 	if cluster != nil {
 		// Waited for even when the others failed: the cluster's suite
@@ -542,25 +575,46 @@ func (r runner) suite(ctx context.Context, s *side) error {
 	return nil
 }
 
-// contracts runs the adapters' contracts on s's daprd: contracts that
-// fail are kept as where their log is.
-func (r runner) contracts(ctx context.Context, s *side) error {
+// contracts runs the adapters' contracts on s's daprd, on backend's
+// servers ("" for the default profile's), and says how they ended:
+// contractsPassed, or where the log of those that failed is.
+func (r runner) contracts(ctx context.Context, s *side, backend string) (string, error) {
 	dir := filepath.Join(r.out, s.role)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return "", err
 	}
-	logPath := filepath.Join(dir, "contracts.log")
+	args, name := []string{"contracts", knobs.Daprd.Name + "=" + s.daprd}, "contracts"
+	if backend != "" {
+		args, name = append(args, knobs.Backend.Name+"="+backend), name+"-"+backend
+	}
+	logPath := filepath.Join(dir, name+".log")
 	log, err := os.Create(logPath)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(r.log, "rc-check: %s %s: make %s (log: %s)\n", s.role, s.version, strings.Join(args, " "), logPath)
+	runErr := r.make(ctx, log, args...)
+	log.Close()
+	if runErr != nil {
+		return "NO: see " + logPath, nil
+	}
+	return contractsPassed, nil
+}
+
+// onPostgres runs the adapters' contracts and the whole suite on s's
+// daprd on the postgres-rabbitmq profile, and keeps how they ended.
+func (r runner) onPostgres(ctx context.Context, s *side) error {
+	ended, err := r.contracts(ctx, s, platformPostgres)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.log, "rc-check: %s %s: make contracts (log: %s)\n", s.role, s.version, logPath)
-	runErr := r.make(ctx, log, "contracts", knobs.Daprd.Name+"="+s.daprd)
-	log.Close()
-	s.contracts = contractsPassed
-	if runErr != nil {
-		s.contracts = "NO: see " + logPath
+	dir := filepath.Join(r.out, s.role, "suite-"+platformPostgres)
+	rep, err := r.suiteRun(ctx, s, dir, "e2e", knobs.Backend.Name+"="+platformPostgres,
+		knobs.E2EOut.Name+"="+dir, knobs.E2ELogs.Name+"="+filepath.Join(dir, "logs"))
+	if err != nil {
+		return err
 	}
+	s.postgres, s.postgresContracts = &rep, ended
 	return nil
 }
 

@@ -107,6 +107,8 @@ func TestParsePlatforms(t *testing.T) {
 		{"  vms   selfhosted ", true, ""},
 		{"vms", false, "selfhosted is always judged"},
 		{"selfhosted vms k8s", true, ""},
+		{"selfhosted postgres-rabbitmq", false, ""},
+		{"selfhosted postgres", false, `unknown platform "postgres"`},
 		{"selfhosted kubernetes", false, `unknown platform "kubernetes"`},
 		{"", false, "selfhosted is always judged"},
 	} {
@@ -151,6 +153,30 @@ func TestVMRunsJudgedAgainstEachOther(t *testing.T) {
 	got = comparePlatform(vms(true, ""), vms(true, "stopped by the suite's time limit"))
 	if md := compare.Markdown(got); !got.Regressed || !strings.Contains(md, "the whole suite · finished: yes → NO: stopped by the suite's time limit") {
 		t.Errorf("a VM suite cut short on the candidate: regressed %v, want it said:\n%s", got.Regressed, md)
+	}
+}
+
+// TestSecondProfileJudgedInItsOwnSection: the contracts or an invariant
+// failing on PostgreSQL and RabbitMQ on the candidate only is a regression
+// of that section, named; the same runs on both sides are none.
+func TestSecondProfileJudgedInItsOwnSection(t *testing.T) {
+	onPostgres := func(contracts string, held bool) *side {
+		return &side{postgresContracts: contracts, postgres: &report.Report{Scenarios: []report.Scenario{{Name: "transactional outbox",
+			Invariants: []report.Invariant{{Name: "a rolled-back transaction publishes nothing", Passed: held, Observed: "1 event"}}}}}}
+	}
+	section := func(base, cand *side) (compare.Result, string) {
+		var res compare.Result
+		res.AddPlatform(postgresPlatform, compareOnPostgres(base, cand))
+		return res, compare.Markdown(res)
+	}
+	if got, md := section(onPostgres(contractsPassed, true), onPostgres(contractsPassed, true)); got.Regressed || !strings.Contains(md, postgresPlatform) {
+		t.Errorf("the same on both sides: regressed %v, want not, in its own section:\n%s", got.Regressed, md)
+	}
+	if got, md := section(onPostgres(contractsPassed, true), onPostgres("NO: see contracts-postgres-rabbitmq.log", true)); !got.Regressed || !strings.Contains(md, "contracts-postgres-rabbitmq.log") {
+		t.Errorf("contracts failing on the candidate: regressed %v, want it said:\n%s", got.Regressed, md)
+	}
+	if got, md := section(onPostgres(contractsPassed, true), onPostgres(contractsPassed, false)); !got.Regressed || !strings.Contains(md, "a rolled-back transaction publishes nothing") {
+		t.Errorf("an invariant failing on the candidate: regressed %v, want it named:\n%s", got.Regressed, md)
 	}
 }
 
