@@ -121,7 +121,9 @@ postgres-rabbitmq: packages daprd
 # the cluster, installed with BASE's release, upgraded under load to the
 # side's (the cluster: its release's control plane, or BASE's for a daprd
 # binary, and its daprd) and rolled back; each platform's reports compared
-# in a section of their own.
+# in a section of their own. Adding postgres-rabbitmq to RC_PLATFORMS (as
+# root) runs the contracts and the suite again on PostgreSQL and RabbitMQ,
+# a section of its own (about 13 minutes more a side).
 rc-check: packages
 	go run ./tests/cmd/rc-check -candidate "$(CANDIDATE)" -base "$(BASE)" -rounds $(RC_ROUNDS) -suite=$(RC_SUITE) -platforms "$(RC_PLATFORMS)" -out $(OUT)/rc-check
 
@@ -213,7 +215,10 @@ k8s-validate: images $(if $(KUBE_APISERVER),,$(BUILT_KUBE_APISERVER))
 # applied, the suite's invariants and the Kubernetes faults; writes
 # its report to K8S_E2E_OUT. With K8S_E2E_UPGRADE_FROM, the cluster starts
 # on that release, is upgraded to what is under test under load after the
-# happy path, and is rolled back to it under load at the end.
+# happy path, and is rolled back to it under load at the end. With
+# BACKEND=postgres-rabbitmq, the overlays with deploy/k8s/backends/'s
+# Component, PostgreSQL and RabbitMQ on the node, outside the cluster, and
+# the report in K8S_E2E_OUT-postgres-rabbitmq.
 k8s-e2e: k8s-e2e-prepare
 	go test -count=1 -timeout 30m -v ./tests/k8s/
 

@@ -271,3 +271,38 @@ func TestScenarioStoppedByAKnownIssue(t *testing.T) {
 		t.Errorf("stopped by a new failure: regressed %v, want the unchecked a regression:\n%s", got.Regressed, Markdown(got))
 	}
 }
+
+// TestMeasuredUnderAKnownIssueNotJudged: a scenario struck by a known
+// issue of Dapr's on either side (an order sidecar spinning on the outbox
+// through a rollout, say: 1.18.2 against itself once measured it 16 times
+// slower on the candidate) shows what it measured without judging it, and
+// the checks its handling added on the baseline are not missed on the
+// candidate; the same slowdown with no known issue is a regression.
+func TestMeasuredUnderAKnownIssueNotJudged(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	load := func(shiftMs float64, invs ...report.Invariant) report.Report {
+		r := run("1.18.2", 15, 75, 22, 100, true)
+		r.Scenarios[0].Name = "fault: kubectl rollout restart"
+		r.Scenarios[0].Requests = 2800
+		r.Scenarios[0].LatencySamplesMs = runs(rng, 1, 2800, 15, shiftMs)[0]
+		r.Scenarios[0].Invariants = append(r.Scenarios[0].Invariants, invs...)
+		return r
+	}
+	spun := report.Invariant{Name: "every sidecar idle after the load", Observed: "order's pod 1 0.82", Known: "outbox-retries-forever"}
+	restarted := report.Invariant{Name: "order's pod 1's daprd restarted after SIGQUIT", Passed: true}
+	for _, tc := range []struct {
+		name       string
+		base, cand report.Report
+		want       string
+		regressed  bool
+	}{
+		{"struck on the candidate", load(0), load(230, spun), "(not judged: a known issue struck this scenario)", false},
+		{"struck on the baseline", load(230, spun, restarted), load(0), "(not judged); not checked: every sidecar idle after the load; order's pod 1's daprd restarted after SIGQUIT", false},
+		{"no known issue", load(0), load(230), "p50 / p90 ms of requests sent at a fixed rate", true},
+	} {
+		got := Compare(Side{Suite: tc.base}, Side{Suite: tc.cand}, DefaultThresholds)
+		if md := Markdown(got); got.Regressed != tc.regressed || !strings.Contains(md, tc.want) {
+			t.Errorf("%s: regressed %v, want %v and %q:\n%s", tc.name, got.Regressed, tc.regressed, tc.want, md)
+		}
+	}
+}

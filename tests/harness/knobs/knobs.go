@@ -76,8 +76,8 @@ var (
 		Doc: "the sentry binary the self-hosted hosts test runs and the VM suite installs with the daprd under test; out/dapr/VERSION/sentry/sentry is built from that release's module (rc-check names each side's)"}
 	KubeAPIServer = Knob{Name: "KUBE_APISERVER", DefaultDoc: "the build under out/kubernetes/kube-apiserver", Targets: "test k8s-validate",
 		Doc: "the kube-apiserver that deploy/k8s is validated against"}
-	Backend = Knob{Name: "BACKEND", Default: "redis", Targets: "run e2e contracts soak bench vm-e2e",
-		Doc: "the backend profile the sidecars' state and pub/sub run on: `redis` (components/) or `postgres-rabbitmq` (components/postgres-rabbitmq/, as root)"}
+	Backend = Knob{Name: "BACKEND", Default: "redis", Targets: "run e2e contracts soak bench vm-e2e k8s-e2e",
+		Doc: "the backend profile the sidecars' state and pub/sub run on: `redis` (components/) or `postgres-rabbitmq` (components/postgres-rabbitmq/, as root; on Kubernetes deploy/k8s/backends/postgres-rabbitmq, the servers outside the cluster)"}
 	RunSecured = Knob{Name: "RUN_SECURED", Default: "false", Targets: "run",
 		Doc: "`true` runs the system as production does: Dapr API and app tokens, a development issuer of clients' tokens (`make token`), NATS in JWT mode, mTLS between the sidecars from a sentry, every request traced to a viewer on 127.0.0.1:16686"}
 	TokenCustomer = Knob{Name: "CUSTOMER", Targets: "token listen",
@@ -120,7 +120,7 @@ var (
 	RCSuite = Knob{Name: "RC_SUITE", Default: "true", Targets: "rc-check",
 		Doc: "`false` skips the suites, contracts and soak: the latency comparison alone"}
 	RCPlatforms = Knob{Name: "RC_PLATFORMS", DefaultDoc: "`selfhosted vms k8s` as root, `selfhosted` otherwise", Targets: "rc-check",
-		Doc: "the platforms each side is judged on: `selfhosted` (the suites, contracts and soak on daprd processes), `vms` (make vm-e2e: the booted machines on the side's sentry and daprd, an upgrade from BASE and back, and a fresh install rolled back to BASE) and `k8s` (make k8s-e2e: the cluster on BASE's release, upgraded under load to the side's control plane and daprd, the suite, and the rollback); the last two as root"}
+		Doc: "the platforms each side is judged on: `selfhosted` (the suites, contracts and soak on daprd processes), `vms` (make vm-e2e: the booted machines on the side's sentry and daprd, an upgrade from BASE and back, and a fresh install rolled back to BASE) and `k8s` (make k8s-e2e: the cluster on BASE's release, upgraded under load to the side's control plane and daprd, the suite, and the rollback), and, named only, `postgres-rabbitmq` (the contracts and the suite again on PostgreSQL and RabbitMQ: about 13 minutes more a side); all but the first as root"}
 	MatrixVersions = Knob{Name: "VERSIONS", Default: "releases", Targets: "matrix",
 		Doc: "versions, daprd binaries or report.json files, oldest first; `releases` is every one in tools/daprd/releases"}
 
