@@ -33,14 +33,10 @@ const (
 	daprNamespace = "dapr-system"
 )
 
-// shopWorkloads are what the dev overlay runs, in the order they start
-// (the backends first).
-var shopWorkloads = append([]string{"statefulset/redis", "statefulset/nats"}, shopApps...)
-
 // shopApps are the services' Deployments.
 var shopApps = []string{"deployment/inventory", "deployment/order", "deployment/notification"}
 
-// shopPods selects the pods of shopWorkloads.
+// shopPods selects the pods of shopCluster.workloads.
 const shopPods = "app.kubernetes.io/name in (redis,nats,inventory,order,notification)"
 
 // shopAppPods selects the pods of shopApps, each with its sidecar.
@@ -65,6 +61,7 @@ func TestKubernetes(t *testing.T) {
 	// cluster starts: a wrong knob is one error, at once).
 	underTest, from := daprReleases(t, root)
 	faultsOn := faultOverlays(t)
+	profile := backendProfile(t)
 	first := underTest
 	if from != nil {
 		first = *from
@@ -72,9 +69,10 @@ func TestKubernetes(t *testing.T) {
 	// The cluster's persistent volumes, which outlive their pods (made
 	// first, so removed after the cluster has stopped).
 	volumes := t.TempDir()
-	c := &shopCluster{Cluster: cluster.Start(t, cluster.Options{
+	logDir := filepath.Join(run.Out(root), "logs")
+	c := &shopCluster{profile: profile, Cluster: cluster.Start(t, cluster.Options{
 		ImagesDir: filepath.Join(root, "out", "k8s-e2e", "images"),
-		LogDir:    filepath.Join(run.Out(root), "logs"),
+		LogDir:    logDir,
 	})}
 
 	provideVolumes(t, c, volumes, schedulerVolumes...)
@@ -90,6 +88,7 @@ func TestKubernetes(t *testing.T) {
 	// clients present.
 	c.issuer = authtest.StartAs(t, net.JoinHostPort(c.NodeIP(), "0"), devIssuerURL)
 	provideIssuer(t, c)
+	startBackends(t, c, root, logDir)
 	if !t.Run("daprshop deployed", func(t *testing.T) { deployShop(t, c, root, devOverlay, volumes) }) {
 		t.FailNow()
 	}
@@ -185,7 +184,7 @@ func faultsUnderLoad(t *testing.T, c *shopCluster, fs []fault, suffix string, re
 					logErrorsSince(t, c, start)
 				}
 			}()
-			if !checkSidecarsIdle(t, c, sc) {
+			if !checkSidecarsIdle(t, c, sc, "before the load") {
 				c.spinning = true
 				t.FailNow()
 			}
@@ -195,6 +194,9 @@ func faultsUnderLoad(t *testing.T, c *shopCluster, fs []fault, suffix string, re
 				Fault:     func() { f.inject(t, sc) },
 				RetryFor:  f.retryFor(replicas),
 			})
+			if !checkSidecarsIdle(t, c, sc, "after the load") {
+				c.spinning = true
+			}
 		})
 		if c.spinning {
 			// A sidecar that burns a core with no load, restarted or not,
@@ -238,33 +240,35 @@ func controlPlaneRelease(t *testing.T, root string) string {
 // out, and checks what the injector made of each pod.
 func deployShop(t *testing.T, c *shopCluster, root, overlay, volumes string) {
 	sc := run.Scenario(t, "daprshop deployed from deploy/k8s ("+overlay+" overlay)")
-	provideVolumes(t, c, volumes, redisVolume)
-	c.Kubectl(t, "apply", "-k", filepath.Join(root, "out", "k8s", overlay))
-	checkRollout(t, c, sc, shopWorkloads)
+	if c.onOverlaysBackend() {
+		provideVolumes(t, c, volumes, redisVolume)
+	}
+	c.Kubectl(t, "apply", "-k", c.pinnedOverlay(root, overlay))
+	checkRollout(t, c, sc, c.workloads())
 }
 
 // upgradeToProduction moves the running shop to the production overlay as
 // deploy/k8s/README.md's steps 5 and 6 say: the Secrets an operator
 // creates (new tokens; Redis and NATS are the ones the dev overlay runs,
-// standing in for external ones), then the pinned production overlay
-// applied over dev's. Every Deployment then runs two replicas, spread,
+// standing in for external ones; another profile's servers are outside
+// already, their Secrets made), then the pinned production overlay applied
+// over dev's. Every Deployment then runs two replicas, spread,
 // under its PodDisruptionBudget and HorizontalPodAutoscaler.
 func upgradeToProduction(t *testing.T, c *shopCluster, root string) {
 	sc := run.Scenario(t, "daprshop moved to the production overlay")
-	password := secret(t, c, "daprshop-state-redis", "password")
-	const redisHost = "redis.daprshop.svc.cluster.local:6379"
-	for name, literals := range map[string][]string{
-		"daprshop-state-redis":    {"host=" + redisHost, "password=" + password},
-		"daprshop-pubsub-redis":   {"host=" + redisHost, "password=" + password},
+	secrets := map[string][]string{
 		"daprshop-nats":           {"url=nats://nats.daprshop.svc.cluster.local:4222"},
 		"daprshop-dapr-api-token": {"token=" + rand.Text()},
 		"daprshop-app-api-token":  {"token=" + rand.Text()},
-	} {
-		args := []string{"-n", shopNamespace, "create", "secret", "generic", name, "--dry-run=client", "-o", "yaml"}
-		for _, l := range literals {
-			args = append(args, "--from-literal="+l)
-		}
-		c.ApplyYAML(t, c.Kubectl(t, args...))
+	}
+	if c.onOverlaysBackend() {
+		password := secret(t, c, "daprshop-state-redis", "password")
+		const redisHost = "redis.daprshop.svc.cluster.local:6379"
+		secrets["daprshop-state-redis"] = []string{"host=" + redisHost, "password=" + password}
+		secrets["daprshop-pubsub-redis"] = []string{"host=" + redisHost, "password=" + password}
+	}
+	for name, literals := range secrets {
+		applySecret(t, c, name, literals...)
 	}
 	// notification's NATS credentials, from what notification nats-trust
 	// made: the dev overlay's, which its NATS trusts.
@@ -272,7 +276,7 @@ func upgradeToProduction(t *testing.T, c *shopCluster, root string) {
 		"--from-file="+filepath.Join(devNATSTrust(t), "notification")))
 	c.ApplyYAML(t, c.Kubectl(t, "-n", shopNamespace, "create", "configmap", "daprshop-auth", "--dry-run=client", "-o", "yaml",
 		"--from-literal=issuer="+c.issuer.URL, "--from-literal=audience="+authtest.Audience))
-	c.Kubectl(t, "apply", "-k", filepath.Join(root, "out", "k8s", productionOverlay))
+	c.Kubectl(t, "apply", "-k", c.pinnedOverlay(root, productionOverlay))
 	checkRollout(t, c, sc, shopApps)
 
 	for _, d := range shopApps {
@@ -415,6 +419,11 @@ endpoints:
 type shopCluster struct {
 	*cluster.Cluster
 	issuer *authtest.Issuer
+	// profile is the backend profile the shop runs on; backends are its
+	// servers outside the cluster (nil on Redis, which the dev overlay
+	// runs inside).
+	profile  system.Profile
+	backends *system.Servers
 	// dapr is the Dapr release the cluster runs now.
 	dapr daprRelease
 	// spinning: checkSidecarsIdle found a sidecar burning CPU with no
@@ -489,16 +498,23 @@ spec:
 
 // shopOn returns daprshop on the cluster as its clients see it: the
 // Services' cluster addresses (kube-proxy routes them on the node), and
-// Redis with the password of the overlay's Secret, to look past the apps.
+// its backends, to look past the apps: Redis with the password of the
+// overlay's Secret, or the servers outside the cluster.
 func shopOn(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder) *suite.Shop {
 	t.Helper()
 	service := func(name string) string {
 		return c.Kubectl(t, "-n", shopNamespace, "get", "service", name, "-o", "jsonpath={.spec.clusterIP}")
 	}
-	redis := &system.Redis{Addr: service("redis") + ":6379", Password: secret(t, c, "daprshop-state-redis", "password")}
+	var backends system.Servers
+	if c.onOverlaysBackend() {
+		redis := &system.Redis{Addr: service("redis") + ":6379", Password: secret(t, c, "daprshop-state-redis", "password")}
+		backends = system.Servers{Redis: redis, PubSubRedis: redis, Store: redis, Broker: redis}
+	} else {
+		backends = *c.backends
+	}
 	sys := &system.System{
-		Profile: system.RedisProfile,
-		Servers: system.Servers{Redis: redis, PubSubRedis: redis, Store: redis, Broker: redis},
+		Profile: c.profile,
+		Servers: backends,
 		NATS:    &system.NATS{URL: "nats://" + service("nats") + ":4222", Auth: system.LoadNATSAuth(t, devNATSTrust(t))},
 		Issuer:  c.issuer,
 		Apps:    map[string]*system.App{},
@@ -655,7 +671,7 @@ func (c *shopCluster) gone(sc *report.ScenarioRecorder, invariant string, taken 
 // (Dapr's control plane stays: its scheduler's budget forbids evicting it
 // from the only node, as it should, and a real cluster would move it to
 // another node first.) What daprshop stored must survive (Redis's data is
-// on its persistent volume), and the shop must take orders again once its
+// on its persistent volume, PostgreSQL outside the cluster), and the shop must take orders again once its
 // pods are back.
 func drainNode(t *testing.T, c *shopCluster) {
 	sc := run.Scenario(t, "daprshop's pods drained off the node, then back")
@@ -676,13 +692,13 @@ func drainNode(t *testing.T, c *shopCluster) {
 
 	sc.Phase("uncordoned: the pods come back")
 	c.Kubectl(t, "uncordon", cluster.NodeName)
-	for _, w := range shopWorkloads {
+	for _, w := range c.workloads() {
 		out, err := c.KubectlContext(context.Background(), "-n", shopNamespace, "rollout", "status", w, "--timeout", rolloutTimeout.String())
 		sc.Check(w+" back", err == nil, "rolled out within "+rolloutTimeout.String(), why(c, shopNamespace, w, out, err))
 	}
 	after := shop.StoredItem(t, "DRAIN-1")
 	sc.Check("stored state survives its pod's eviction", reflect.DeepEqual(after, before),
-		fmt.Sprintf("%+v (Redis's append-only file on its persistent volume)", before), fmt.Sprintf("%+v", after))
+		fmt.Sprintf("%+v (%s)", before, c.storedWhere()), fmt.Sprintf("%+v", after))
 	var placed suite.Order
 	status, attempts, err := suite.UntilAnswered(func() (int, error) {
 		return shop.TryCall(http.MethodPost, shop.App(t, "order").URL+"/orders", `{"customerId":"c-drain","items":[{"sku":"DRAIN-1","quantity":1}]}`, &placed)

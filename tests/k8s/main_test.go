@@ -16,6 +16,6 @@ import (
 )
 
 // run is this run of the suite; every scenario is recorded in it.
-var run = suite.New("k8s-e2e", knobs.K8SOut.Value())
+var run = suite.New("k8s-e2e", knobs.ProfileOut(knobs.K8SOut.Value()))
 
 func TestMain(m *testing.M) { os.Exit(run.MainPrivileged(m, nil)) }

@@ -47,7 +47,7 @@ func TestAPIServerAcceptsEveryOverlay(t *testing.T) {
 	t.Parallel() // mostly waiting on builds or the API server: overlap them
 	c := startCluster(t)
 	for _, r := range renderAll(t) {
-		t.Run(r.overlay, func(t *testing.T) {
+		t.Run(r.target.Name(), func(t *testing.T) {
 			for _, err := range c.apply(t, withPods(r.objs)) {
 				t.Error(err)
 			}

@@ -36,9 +36,9 @@ type intent struct {
 	autoscaled bool
 }
 
-func loadIntent(t testing.TB, overlay string) intent {
+func loadIntent(t testing.TB, target Target) intent {
 	t.Helper()
-	pinned, err := ReadPinned(outDir(t), overlay)
+	pinned, err := ReadPinned(outDir(t), target)
 	if err != nil {
 		t.Fatalf("%v (run `make images`)", err)
 	}
@@ -62,7 +62,7 @@ func loadIntent(t testing.TB, overlay string) intent {
 		apps:       selfHostedApps(t),
 		stable:     stableComponents(t),
 		images:     images,
-		autoscaled: overlay == "production",
+		autoscaled: target.Overlay == "production",
 	}
 }
 
@@ -71,8 +71,8 @@ func loadIntent(t testing.TB, overlay string) intent {
 // non-root pods, and the rest of what a production setup needs.
 func TestOverlaysSayWhatWeMean(t *testing.T) {
 	for _, r := range renderAll(t) {
-		t.Run(r.overlay, func(t *testing.T) {
-			for _, err := range checkIntent(r.objs, loadIntent(t, r.overlay)) {
+		t.Run(r.target.Name(), func(t *testing.T) {
+			for _, err := range checkIntent(r.objs, loadIntent(t, r.target)) {
 				t.Error(err)
 			}
 		})
@@ -94,9 +94,9 @@ func editContainer(objs []*unstructured.Unstructured, name string, edit func(c m
 
 func TestIntentChecksCatchMistakes(t *testing.T) {
 	r := renderAll(t)[0]
-	want := loadIntent(t, r.overlay)
+	want := loadIntent(t, r.target)
 	if errs := checkIntent(r.objs, want); len(errs) != 0 {
-		t.Fatalf("overlay %s does not pass as rendered: %v", r.overlay, errs)
+		t.Fatalf("%s does not pass as rendered: %v", r.target.Name(), errs)
 	}
 	cases := []struct {
 		name   string

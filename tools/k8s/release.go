@@ -35,27 +35,70 @@ func Service(img types.Image) string { return strings.TrimPrefix(img.Name, Image
 
 // Overlays returns the names of the overlays under deploy/k8s/overlays.
 func Overlays(root string) ([]string, error) {
-	dirs, err := filepath.Glob(filepath.Join(root, "deploy", "k8s", "overlays", "*", "kustomization.yaml"))
+	return subdirs(filepath.Join(root, "deploy", "k8s", "overlays"), "kustomization.yaml")
+}
+
+// Backends returns the names of the backend profiles under
+// deploy/k8s/backends other than the overlays' own (Redis): each a
+// kustomize Component that any overlay can add.
+func Backends(root string) ([]string, error) {
+	return subdirs(filepath.Join(root, "deploy", "k8s", "backends"), "kustomization.yaml")
+}
+
+// subdirs returns the names of the directories of dir that hold file.
+func subdirs(dir, file string) ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*", file))
 	if err != nil {
 		return nil, err
 	}
-	if len(dirs) == 0 {
-		return nil, fmt.Errorf("no overlays under %s", filepath.Join(root, "deploy", "k8s", "overlays"))
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no %s under %s", file, dir)
 	}
-	names := make([]string, len(dirs))
-	for i, d := range dirs {
-		names[i] = filepath.Base(filepath.Dir(d))
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = filepath.Base(filepath.Dir(p))
 	}
 	return names, nil
 }
 
-// PinnedDir is where WritePinned puts the kustomization of an overlay whose
-// images are pinned to the digests just built.
-func PinnedDir(out, overlay string) string { return filepath.Join(out, "k8s", overlay) }
+// Target is what one cluster deploys: an overlay, on the overlays' own
+// backend (Backend "", Redis) or on one of Backends.
+type Target struct{ Overlay, Backend string }
 
-// ReadPinned returns the images the pinned kustomization of overlay names.
-func ReadPinned(out, overlay string) ([]types.Image, error) {
-	return readImages(filepath.Join(PinnedDir(out, overlay), "kustomization.yaml"))
+// Name is the target's name: the overlay's, followed by the backend's.
+func (t Target) Name() string {
+	if t.Backend == "" {
+		return t.Overlay
+	}
+	return t.Overlay + "-" + t.Backend
+}
+
+// Targets returns every overlay on every backend.
+func Targets(root string) ([]Target, error) {
+	overlays, err := Overlays(root)
+	if err != nil {
+		return nil, err
+	}
+	backends, err := Backends(root)
+	if err != nil {
+		return nil, err
+	}
+	var targets []Target
+	for _, backend := range append([]string{""}, backends...) {
+		for _, o := range overlays {
+			targets = append(targets, Target{Overlay: o, Backend: backend})
+		}
+	}
+	return targets, nil
+}
+
+// PinnedDir is where WritePinned puts the kustomization of a target whose
+// images are pinned to the digests just built.
+func PinnedDir(out string, t Target) string { return filepath.Join(out, "k8s", t.Name()) }
+
+// ReadPinned returns the images the pinned kustomization of t names.
+func ReadPinned(out string, t Target) ([]types.Image, error) {
+	return readImages(filepath.Join(PinnedDir(out, t), "kustomization.yaml"))
 }
 
 // readImages returns the images of the kustomization at path, which must
@@ -72,26 +115,39 @@ func readImages(path string) ([]types.Image, error) {
 	return k.Images, nil
 }
 
-// WritePinned writes, under out, a kustomization that renders the overlay
+// WritePinned writes, under out, a kustomization that renders target t
 // with every image pinned to its tag and digest: what a release deploys.
-func WritePinned(root, out, overlay string, pinned []types.Image) error {
-	dir := PinnedDir(out, overlay)
+func WritePinned(root, out string, t Target, pinned []types.Image) error {
+	dir := PinnedDir(out, t)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	rel, err := filepath.Rel(dir, filepath.Join(root, "deploy", "k8s", "overlays", overlay))
+	rel := func(path ...string) (string, error) {
+		r, err := filepath.Rel(dir, filepath.Join(append([]string{root, "deploy", "k8s"}, path...)...))
+		return filepath.ToSlash(r), err
+	}
+	overlay, err := rel("overlays", t.Overlay)
 	if err != nil {
 		return err
 	}
 	k := types.Kustomization{
 		TypeMeta:  types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind},
-		Resources: []string{filepath.ToSlash(rel)},
+		Resources: []string{overlay},
 		Images:    pinned,
+	}
+	what := "deploy/k8s/overlays/" + t.Overlay
+	if t.Backend != "" {
+		backend, err := rel("backends", t.Backend)
+		if err != nil {
+			return err
+		}
+		k.Components = []string{backend}
+		what += " on deploy/k8s/backends/" + t.Backend
 	}
 	data, err := yaml.Marshal(k)
 	if err != nil {
 		return err
 	}
-	header := fmt.Sprintf("# Written by `make images`: deploy/k8s/overlays/%s with the images just built.\n", overlay)
+	header := fmt.Sprintf("# Written by `make images`: %s with the images just built.\n", what)
 	return os.WriteFile(filepath.Join(dir, "kustomization.yaml"), append([]byte(header), data...), 0o644)
 }

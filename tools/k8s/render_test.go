@@ -23,28 +23,27 @@ func outDir(t testing.TB) string {
 	return filepath.Join(repo.Root(t), "out")
 }
 
-// rendered is one overlay as a release deploys it: the pinned kustomization
-// `make images` wrote, rendered by kustomize.
+// rendered is one target (an overlay on a backend) as a release deploys
+// it: the pinned kustomization `make images` wrote, rendered by kustomize.
 type rendered struct {
-	overlay string
-	objs    []*unstructured.Unstructured
+	target Target
+	objs   []*unstructured.Unstructured
 }
 
-// renderAll renders every overlay, pinned to the images `make images` built.
+// renderAll renders every target, pinned to the images `make images` built.
 func renderAll(t testing.TB) []rendered {
 	t.Helper()
-	root := repo.Root(t)
-	overlays, err := Overlays(root)
+	targets, err := Targets(repo.Root(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []rendered
-	for _, o := range overlays {
-		dir := PinnedDir(outDir(t), o)
+	for _, target := range targets {
+		dir := PinnedDir(outDir(t), target)
 		if _, err := os.Stat(filepath.Join(dir, "kustomization.yaml")); err != nil {
-			t.Fatalf("overlay %s: no pinned kustomization at %s: run `make images` first", o, dir)
+			t.Fatalf("%s: no pinned kustomization at %s: run `make images` first", target.Name(), dir)
 		}
-		out = append(out, rendered{overlay: o, objs: render(t, dir)})
+		out = append(out, rendered{target: target, objs: render(t, dir)})
 	}
 	return out
 }

@@ -1,8 +1,12 @@
 package k8s
 
 import (
+	"maps"
+	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -11,23 +15,25 @@ import (
 )
 
 // TestSameDaprResourcesAsSelfHosted checks that every Dapr resource of
-// components/ (what `make run` and the e2e suite use) says the same in every
-// rendered overlay. Resiliency and subscriptions are the same; components
-// differ only where a cluster must: a value the sidecar reads from its
-// environment (envRef) comes from a Kubernetes Secret (secretKeyRef). The
-// Configuration is the cluster's own (mTLS, tracing, access control), but
-// keeps what self-hosted turns on.
+// components/ (what `make run` and the e2e suite use), with the backend
+// profile's own files in place of those of the same name, says the same in
+// every rendered target. Resiliency and subscriptions are the same;
+// components differ only where a cluster must: a value the sidecar reads
+// from its environment (envRef) comes from a Kubernetes Secret
+// (secretKeyRef). The Configuration is the cluster's own (mTLS, tracing,
+// access control), but keeps what self-hosted turns on. What the apps are
+// told of the stores (order's create ETag) is the profile's, as
+// deploy/selfhosted/env says it.
 func TestSameDaprResourcesAsSelfHosted(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(repo.Root(t), "components", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no components/*.yaml: %v", err)
-	}
-	var selfHosted []*unstructured.Unstructured
-	for _, f := range files {
-		selfHosted = append(selfHosted, decodeFile(t, f)...)
-	}
+	root := repo.Root(t)
 	for _, r := range renderAll(t) {
-		t.Run(r.overlay, func(t *testing.T) {
+		t.Run(r.target.Name(), func(t *testing.T) {
+			selfHosted, want := selfHostedProfile(t, root, r.target.Backend)
+			if d := find(r.objs, "Deployment", "order"); d == nil {
+				t.Error("no Deployment order")
+			} else if got := appEnv(d, "order", createETag); got != want {
+				t.Errorf("order's %s is %q; the profile's, in deploy/selfhosted/env, is %q", createETag, got, want)
+			}
 			for _, want := range selfHosted {
 				switch want.GetKind() {
 				case "Configuration":
@@ -101,4 +107,44 @@ func compareConfiguration(t *testing.T, got, want *unstructured.Unstructured) {
 			t.Errorf("%s: spec.%s: got %v, want %v as in components/", id(got), field, g, w)
 		}
 	}
+}
+
+// createETag is the variable that tells order how its store creates a
+// record inside a transaction (internal/config.EnvOrderStoreCreateETag).
+const createETag = "ORDERSTORE_CREATE_ETAG"
+
+// selfHostedProfile returns the Dapr resources self-hosted runs on backend
+// ("" for the overlays' own, Redis): components/*.yaml, with those of
+// components/BACKEND/ in place of the files of the same name; and the
+// createETag its deploy/selfhosted/env/backend-PROFILE.env gives order.
+func selfHostedProfile(t *testing.T, root, backend string) (resources []*unstructured.Unstructured, orderCreateETag string) {
+	t.Helper()
+	profile, layers := "redis", []string{filepath.Join(root, "components")}
+	if backend != "" {
+		profile = backend
+		layers = append(layers, filepath.Join(root, "components", backend))
+	}
+	files := map[string]string{}
+	for _, layer := range layers {
+		paths, err := filepath.Glob(filepath.Join(layer, "*.yaml"))
+		if err != nil || len(paths) == 0 {
+			t.Fatalf("no %s/*.yaml: %v", layer, err)
+		}
+		for _, p := range paths {
+			files[filepath.Base(p)] = p
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		resources = append(resources, decodeFile(t, files[name])...)
+	}
+	path := filepath.Join(root, "deploy", "selfhosted", "env", "backend-"+profile+".env")
+	env, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + createETag + `=(.*)$`).FindSubmatch(env)
+	if m == nil {
+		t.Fatalf("%s sets no %s", path, createETag)
+	}
+	return resources, string(m[1])
 }

@@ -2,6 +2,8 @@ package system
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -126,8 +128,8 @@ func (r *Redis) client() *redis.Client {
 const PostgresBin = "/usr/lib/postgresql/15/bin"
 
 // Postgres is a PostgreSQL server started for one test: one database,
-// "postgres", whose user "postgres" connects without a password, on
-// loopback only.
+// "postgres", whose user "postgres" connects without a password from
+// loopback, with one from elsewhere.
 type Postgres struct {
 	Addr string
 	// ConnString is what Dapr's state.postgresql takes as
@@ -143,24 +145,66 @@ type Postgres struct {
 // user namespace (netns.ReexecPrivileged).
 func StartPostgres(t testing.TB, logDir, name string) *Postgres {
 	t.Helper()
+	return startPostgres(t, logDir, name, "127.0.0.1", proc.FreePort(t), "")
+}
+
+// PostgresPort is PostgreSQL's own port, which StartPostgresOn serves on.
+const PostgresPort = 5432
+
+// StartPostgresOn is StartPostgres serving host, an address of the test's
+// own network namespace, on PostgresPort, for clients in other namespaces
+// (a cluster's pods, as a database outside the cluster serves them): they
+// authenticate with a password drawn here, which ConnString carries.
+func StartPostgresOn(t testing.TB, logDir, name, host string) *Postgres {
+	t.Helper()
+	return startPostgres(t, logDir, name, host, PostgresPort, rand.Text())
+}
+
+// startPostgres starts the server on host:port; without a password its
+// user connects from loopback only, without one.
+func startPostgres(t testing.TB, logDir, name, host string, port int, password string) *Postgres {
+	t.Helper()
 	lookPath(t, filepath.Join(PostgresBin, "postgres"), "postgresql-15")
 	owner := systemUser(t, "postgres", "postgresql-15")
 	dir := ownedTempDir(t, owner)
 	data := filepath.Join(dir, "data")
 	initdb := exec.Command(filepath.Join(PostgresBin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+	if password != "" {
+		file := filepath.Join(dir, "password")
+		if err := os.WriteFile(file, []byte(password+"\n"), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(file, int(owner.uid), int(owner.gid)); err != nil {
+			t.Fatal(err)
+		}
+		initdb.Args = append(initdb.Args, "--auth-host=scram-sha-256", "--pwfile="+file)
+	}
 	initdb.SysProcAttr = owner.credential()
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	port := proc.FreePort(t)
-	p := &Postgres{Addr: proc.Addr(port)}
-	p.ConnString = fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", port)
+	if password != "" {
+		// initdb lets in loopback only; a password lets in any address.
+		hba, err := os.OpenFile(filepath.Join(data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err == nil {
+			_, err = hba.WriteString("host all all 0.0.0.0/0 scram-sha-256\n")
+			err = errors.Join(err, hba.Close())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &Postgres{Addr: net.JoinHostPort(host, strconv.Itoa(port))}
+	p.ConnString = fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", host, port)
+	if password != "" {
+		p.ConnString += " password=" + password
+	}
 	p.Proc = proc.Start(t, proc.Spec{
 		Name: name, Path: "setpriv", LogDir: logDir, Dir: dir,
 		// setpriv execs the server: the PID the test stops is the
 		// postmaster's, which shuts down fast on SIGINT.
 		Args: append(owner.setprivArgs(), filepath.Join(PostgresBin, "postgres"), "-D", data, "-p", strconv.Itoa(port),
-			"-k", dir, "-c", "listen_addresses=127.0.0.1"),
+			"-k", dir, "-c", "listen_addresses="+host),
 	})
 	waitTCP(t, p.Addr, p.Proc)
 	return p
@@ -171,7 +215,7 @@ func StartPostgres(t testing.TB, logDir, name string) *Postgres {
 const rabbitMQBin = "/usr/lib/rabbitmq/bin"
 
 // RabbitMQ is a RabbitMQ broker started for one test, with the default
-// guest user (which may connect from loopback only).
+// guest user (which may connect from loopback only), or one of its own.
 type RabbitMQ struct {
 	Addr string
 	// URL is what Dapr's pubsub.rabbitmq takes as connectionString.
@@ -190,14 +234,46 @@ type RabbitMQ struct {
 // its own and no plugins, and waits until it accepts connections.
 func StartRabbitMQ(t testing.TB, logDir, name string) *RabbitMQ {
 	t.Helper()
+	return startRabbitMQ(t, logDir, name, "127.0.0.1", proc.FreePort(t))
+}
+
+// RabbitMQPort is AMQP's own port, which StartRabbitMQOn serves on.
+const RabbitMQPort = 5672
+
+// StartRabbitMQOn is StartRabbitMQ serving AMQP on host, an address of the
+// test's own network namespace, on RabbitMQPort, for clients in other
+// namespaces (a cluster's pods): they connect as a user made here, whose
+// password URL carries (guest may connect from loopback only).
+func StartRabbitMQOn(t testing.TB, logDir, name, host string) *RabbitMQ {
+	t.Helper()
+	r := startRabbitMQ(t, logDir, name, host, RabbitMQPort)
+	const user = "daprshop"
+	password := rand.Text()
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{"add_user", user, password},
+		{"set_permissions", "-p", "/", user, ".*", ".*", ".*"},
+	} {
+		if _, err := r.ctl(ctx, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.URL = "amqp://" + user + ":" + password + "@" + r.Addr
+	return r
+}
+
+// startRabbitMQ starts the broker serving AMQP on host:amqpPort.
+func startRabbitMQ(t testing.TB, logDir, name, host string, amqpPort int) *RabbitMQ {
+	t.Helper()
 	server := lookPath(t, rabbitMQBin+"/rabbitmq-server", "rabbitmq-server")
-	epmdPort, amqpPort, distPort := proc.FreePort(t), proc.FreePort(t), proc.FreePort(t)
+	epmdPort, distPort := proc.FreePort(t), proc.FreePort(t)
 	dir := t.TempDir()
 	plugins := filepath.Join(dir, "enabled_plugins")
 	if err := os.WriteFile(plugins, []byte("[].\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := &RabbitMQ{Addr: proc.Addr(amqpPort), URL: "amqp://guest:guest@" + proc.Addr(amqpPort)}
+	addr := net.JoinHostPort(host, strconv.Itoa(amqpPort))
+	r := &RabbitMQ{Addr: addr, URL: "amqp://guest:guest@" + addr}
 	r.epmd = proc.Start(t, proc.Spec{Name: name + "-epmd", Path: lookPath(t, "epmd", "erlang-base"), LogDir: logDir,
 		Args: []string{"-address", "127.0.0.1", "-port", strconv.Itoa(epmdPort)}, StopSignal: syscall.SIGTERM, EndsByStopSignal: true})
 	waitTCP(t, proc.Addr(epmdPort), r.epmd)
@@ -216,7 +292,7 @@ func StartRabbitMQ(t testing.TB, logDir, name string) *RabbitMQ {
 			"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
 			"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
 			"RABBITMQ_LOGS=-", // to the process's output, and so to its log
-			"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
+			"RABBITMQ_NODE_IP_ADDRESS="+host,
 			"RABBITMQ_NODE_PORT="+strconv.Itoa(amqpPort),
 			"RABBITMQ_DIST_PORT="+strconv.Itoa(distPort),
 			"RABBITMQ_ENABLED_PLUGINS_FILE="+plugins,

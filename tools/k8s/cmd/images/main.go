@@ -1,7 +1,8 @@
 // Command images builds the container image of every service that
 // deploy/k8s/base names, as OCI image layouts under OUT/images/SERVICE, and
-// writes OUT/k8s/OVERLAY/kustomization.yaml for every overlay, pinning each
-// image to the tag and digest it built.
+// writes OUT/k8s/OVERLAY/kustomization.yaml for every overlay (and
+// OUT/k8s/OVERLAY-BACKEND/ for it on each of deploy/k8s/backends), pinning
+// each image to the tag and digest it built.
 //
 //	images -root REPO -out OUT [-registry REGISTRY]
 package main
@@ -83,13 +84,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		pinned = append(pinned, pin)
 	}
 
-	overlays, err := k8s.Overlays(rootDir)
+	targets, err := k8s.Targets(rootDir)
 	if err != nil {
 		return err
 	}
-	for _, o := range overlays {
-		if err := k8s.WritePinned(rootDir, outDir, o, pinned); err != nil {
-			return fmt.Errorf("overlay %s: %w", o, err)
+	for _, target := range targets {
+		if err := k8s.WritePinned(rootDir, outDir, target, pinned); err != nil {
+			return fmt.Errorf("%s: %w", target.Name(), err)
 		}
 	}
 	return nil
