@@ -130,9 +130,10 @@ rc-check: packages
 # The suite on several daprd versions, side by side (out/matrix/matrix.md,
 # .json, .html), each compared with the one before it; VERSIONS: versions,
 # daprd binaries or report.json files, oldest first (default: every release
-# in tools/daprd/releases).
+# in tools/daprd/releases); MATRIX_BACKENDS: the backend profiles, each
+# version run on each (version x profile).
 matrix: packages
-	go run ./tests/cmd/rc-check -matrix "$(VERSIONS)" -out $(OUT)/matrix
+	go run ./tests/cmd/rc-check -matrix "$(VERSIONS)" -backends "$(MATRIX_BACKENDS)" -out $(OUT)/matrix
 
 # The smallest reproduction of one Dapr defect the suite found, by its name
 # in docs/findings.md (FINDING=name; alone, it lists them), on the daprd

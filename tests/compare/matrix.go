@@ -4,19 +4,24 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"slices"
 	"strings"
 
 	"github.com/daprshop/daprshop/tests/report"
 )
 
 // Matrix sets the reports of several daprd versions side by side, oldest
-// first: per scenario, the invariants that held, latency and the sidecars'
-// memory, each version compared with the one before it.
+// first, on one backend profile or more (version x profile): per
+// scenario, the invariants that held, latency and the sidecars' memory,
+// each version compared with the one before it on the same profile.
 type Matrix struct {
-	Versions []string    `json:"versions"`
+	Versions []string `json:"versions"`
+	// Profiles are the backend profile of each column (its report's).
+	Profiles []string    `json:"profiles"`
 	Passed   []bool      `json:"passed"`
 	Rows     []MatrixRow `json:"rows"`
-	// Steps are the comparisons of each version with the one before it.
+	// Steps are the comparisons of each version with the one before it
+	// on the same profile.
 	Steps []Result `json:"steps"`
 	// Stopped are the known Dapr issues that stopped reproducing: an
 	// invariant a known issue failed on one version that holds on the
@@ -56,12 +61,14 @@ type MatrixCell struct {
 	Regressed []string `json:"regressed,omitempty"`
 }
 
-// NewMatrix builds the matrix of reports, oldest version first.
+// NewMatrix builds the matrix of reports, oldest version first on each
+// backend profile.
 func NewMatrix(reports []report.Report, th Thresholds) Matrix {
 	m := Matrix{}
 	index := map[string]int{}
 	for _, r := range reports {
 		m.Versions = append(m.Versions, r.Environment.DaprdVersion)
+		m.Profiles = append(m.Profiles, r.Environment.Profile())
 		m.Passed = append(m.Passed, r.Passed)
 		for _, s := range r.Scenarios {
 			if _, ok := index[s.Name]; !ok {
@@ -69,6 +76,17 @@ func NewMatrix(reports []report.Report, th Thresholds) Matrix {
 				m.Rows = append(m.Rows, MatrixRow{Scenario: s.Name, Cells: make([]MatrixCell, len(reports))})
 			}
 		}
+	}
+	// before is the column of the version before each one on its
+	// profile's, -1 for the first.
+	before := make([]int, len(reports))
+	last := map[string]int{}
+	for col, profile := range m.Profiles {
+		before[col] = -1
+		if prev, ok := last[profile]; ok {
+			before[col] = prev
+		}
+		last[profile] = col
 	}
 	for col, r := range reports {
 		for _, s := range r.Scenarios {
@@ -88,11 +106,11 @@ func NewMatrix(reports []report.Report, th Thresholds) Matrix {
 			}
 			m.Rows[index[s.Name]].Cells[col] = c
 		}
-		if col == 0 {
+		if before[col] < 0 {
 			continue
 		}
-		m.Stopped = append(m.Stopped, stoppedIssues(reports[col-1], r)...)
-		step := Compare(Side{Suite: reports[col-1]}, Side{Suite: r}, th)
+		m.Stopped = append(m.Stopped, stoppedIssues(reports[before[col]], r)...)
+		step := Compare(Side{Suite: reports[before[col]]}, Side{Suite: r}, th)
 		m.Steps = append(m.Steps, step)
 		for _, ch := range step.Changes {
 			if i, ok := index[ch.Scenario]; ok && ch.Regression {
@@ -136,13 +154,13 @@ func (c MatrixCell) HeldText() string {
 func (m Matrix) Markdown() string {
 	var b strings.Builder
 	b.WriteString("# daprshop e2e across daprd versions\n\n")
-	b.WriteString("Each cell: invariants held · p50 / p99 ms · largest sidecar RSS MB; ❌ worse than the version to its left.\n\n| scenario |")
-	for i, v := range m.Versions {
+	b.WriteString("Each cell: invariants held · p50 / p99 ms · largest sidecar RSS MB; ❌ worse than the version before it on the same backend profile.\n\n| scenario |")
+	for i := range m.Versions {
 		verdict := "passed"
 		if !m.Passed[i] {
 			verdict = "FAILED"
 		}
-		fmt.Fprintf(&b, " %s (%s) |", v, verdict)
+		fmt.Fprintf(&b, " %s (%s) |", m.Column(i), verdict)
 	}
 	b.WriteString("\n| --- |" + strings.Repeat(" --- |", len(m.Versions)) + "\n")
 	var regressions []string
@@ -157,7 +175,7 @@ func (m Matrix) Markdown() string {
 			if len(c.Regressed) > 0 {
 				mark = " ❌"
 				for _, r := range c.Regressed {
-					regressions = append(regressions, fmt.Sprintf("- %s · %s: %s", m.Versions[i], row.Scenario, r))
+					regressions = append(regressions, fmt.Sprintf("- %s · %s: %s", m.Column(i), row.Scenario, r))
 				}
 			}
 			fmt.Fprintf(&b, " %s · %.1f / %.1f · %.0f%s |", c.HeldText(), c.P50Ms, c.P99Ms, c.SidecarRSSMB, mark)
@@ -176,6 +194,15 @@ func (m Matrix) Markdown() string {
 	return b.String()
 }
 
+// Column names column i: its version, and its backend profile when the
+// matrix has more than one.
+func (m Matrix) Column(i int) string {
+	if slices.ContainsFunc(m.Profiles, func(p string) bool { return p != m.Profiles[0] }) {
+		return m.Versions[i] + " · " + m.Profiles[i]
+	}
+	return m.Versions[i]
+}
+
 // HTML is the matrix as one self-contained page, regressions in red.
 func (m Matrix) HTML() (string, error) {
 	var b bytes.Buffer
@@ -192,8 +219,8 @@ td:first-child,th:first-child{text-align:left}.bad{background:#fdd;color:#900}.f
 small{color:#666}
 </style></head><body>
 <h1>daprshop e2e across daprd versions</h1>
-<p>Each cell: invariants held · p50 / p99 ms · largest sidecar RSS MB. Red: worse than the version to its left (hover for what).</p>
-<table><tr><th>scenario</th>{{range $i, $v := .Versions}}<th>{{$v}}<br><small {{if not (index $.Passed $i)}}class="failed"{{end}}>{{if index $.Passed $i}}passed{{else}}FAILED{{end}}</small></th>{{end}}</tr>
+<p>Each cell: invariants held · p50 / p99 ms · largest sidecar RSS MB. Red: worse than the version before it on the same backend profile (hover for what).</p>
+<table><tr><th>scenario</th>{{range $i, $v := .Versions}}<th>{{$.Column $i}}<br><small {{if not (index $.Passed $i)}}class="failed"{{end}}>{{if index $.Passed $i}}passed{{else}}FAILED{{end}}</small></th>{{end}}</tr>
 {{range .Rows}}<tr><td>{{.Scenario}}</td>{{range .Cells}}{{if .Ran}}<td{{if .Regressed}} class="bad" title="{{range .Regressed}}{{.}}&#10;{{end}}"{{end}}>{{.HeldText}} · {{printf "%.1f" .P50Ms}} / {{printf "%.1f" .P99Ms}} · {{printf "%.0f" .SidecarRSSMB}}</td>{{else}}<td>—</td>{{end}}{{end}}</tr>
 {{end}}</table>
 {{if .Stopped}}<h2>Known issues that stopped reproducing</h2><ul>{{range .Stopped}}<li>{{.Version}} · {{.Scenario}} · {{.Invariant}}: holds; on the version before, a known issue failed it: {{.Known}}</li>{{end}}</ul>{{end}}

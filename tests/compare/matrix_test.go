@@ -72,3 +72,36 @@ func TestMatrixSaysWhenAKnownIssueStopsReproducing(t *testing.T) {
 		}
 	}
 }
+
+// TestMatrixComparesEachVersionOnItsOwnProfile: versions on two backend
+// profiles (version x profile) are each compared with the version before
+// them on the same profile, never across profiles, and each column says
+// its profile.
+func TestMatrixComparesEachVersionOnItsOwnProfile(t *testing.T) {
+	on := func(r report.Report, backend string) report.Report {
+		r.Environment.Backend = backend + " (servers' versions)"
+		return r
+	}
+	m := NewMatrix([]report.Report{
+		on(run("1.18.0", 6, 14, 20, 100, true), "redis"),
+		on(run("1.18.2", 6, 14, 20, 100, true), "redis"),
+		on(run("1.18.0", 6, 40, 20, 100, true), "postgres-rabbitmq"), // slower than redis: not a regression
+		on(run("1.18.2", 6, 40, 20, 100, false), "postgres-rabbitmq"),
+	}, DefaultThresholds)
+	if !slices.Equal(m.Profiles, []string{"redis", "redis", "postgres-rabbitmq", "postgres-rabbitmq"}) {
+		t.Fatalf("profiles %v", m.Profiles)
+	}
+	cells := m.Rows[0].Cells
+	if got := strings.Join(cells[2].Regressed, "; "); got != "" {
+		t.Errorf("1.18.0 on postgres-rabbitmq compared with 1.18.2 on redis: %q", got)
+	}
+	if got := strings.Join(cells[3].Regressed, "; "); !strings.Contains(got, "invariant no oversell") || strings.Contains(got, "latency") {
+		t.Errorf("1.18.2 on postgres-rabbitmq regressed %q, want only the invariant (its latency is 1.18.0's there)", got)
+	}
+	if md := m.Markdown(); !strings.Contains(md, "| 1.18.0 · postgres-rabbitmq (") {
+		t.Errorf("matrix.md does not name each column's profile:\n%s", md)
+	}
+	if got := NewMatrix([]report.Report{run("1.18.0", 6, 14, 20, 100, true)}, DefaultThresholds).Column(0); got != "1.18.0" {
+		t.Errorf("one profile: column %q, want the version alone", got)
+	}
+}

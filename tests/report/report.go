@@ -92,6 +92,16 @@ type Environment struct {
 	Machine     Machine `json:"machine"`
 }
 
+// Profile is the name of the backend profile the run was on ("redis",
+// "postgres-rabbitmq"): Backend's first word, "redis" for a report from
+// before it said (there was no other then).
+func (e Environment) Profile() string {
+	if name, _, _ := strings.Cut(e.Backend, " "); name != "" {
+		return name
+	}
+	return "redis"
+}
+
 // Component is a Dapr component the system ran with.
 type Component struct {
 	Name    string `json:"name"`

@@ -74,13 +74,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, er
 	rounds := fs.Int("rounds", 5, "interleaved runs of the latency scenarios on each side, after the suite's own; latencies one at a time are judged over 3 runs a side or more")
 	withSuite := fs.Bool("suite", true, "run the whole suite on each side first; false: the latency runs alone")
 	matrix := fs.String("matrix", "", "space-separated sides to run the suite on and set side by side, oldest first; \"releases\": tools/daprd/releases")
+	backends := fs.String("backends", "redis", "with -matrix: space-separated backend profiles to run each side's suite on (version x profile)")
 	out := fs.String("out", "out/rc-check", "directory for the reports and the comparison (relative to the repository)")
 	platformList := fs.String("platforms", platformSelfHosted, "space-separated platforms each side is judged on: selfhosted, vms, k8s, postgres-rabbitmq")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
 	if *matrix != "" {
-		return false, runMatrix(ctx, *matrix, *out, stdout, stderr)
+		return false, runMatrix(ctx, *matrix, strings.Fields(*backends), *out, stdout, stderr)
 	}
 	if *candArg == "" {
 		return false, errors.New("-candidate is required")
@@ -370,6 +371,8 @@ type side struct {
 	// release is the version the side was given as, "" for a binary or a
 	// report.
 	release string
+	// backend is the backend profile its suite runs on, "" for BACKEND's.
+	backend string
 }
 
 // rcSoakOrders is the short soak each side runs, as make test's.
@@ -396,7 +399,10 @@ func newRunner(out string, log io.Writer) (runner, error) {
 }
 
 // runMatrix runs the suite on every side of sides and writes the matrix.
-func runMatrix(ctx context.Context, sides, out string, stdout, stderr io.Writer) error {
+func runMatrix(ctx context.Context, sides string, backends []string, out string, stdout, stderr io.Writer) error {
+	if len(backends) == 0 {
+		return errors.New("-backends: name one backend profile at least")
+	}
 	r, err := newRunner(out, stderr)
 	if err != nil {
 		return err
@@ -407,16 +413,24 @@ func runMatrix(ctx context.Context, sides, out string, stdout, stderr io.Writer)
 			return err
 		}
 	}
+	// Profile by profile, each side oldest first; a report is its own
+	// run, on its own profile, set once.
 	var reports []report.Report
-	for i, arg := range args {
-		s, err := r.resolve(ctx, fmt.Sprintf("%d-%s", i+1, strings.TrimPrefix(filepath.Base(arg), "v")), arg)
-		if err != nil {
-			return err
+	for n, backend := range backends {
+		for i, arg := range args {
+			if n > 0 && strings.HasSuffix(arg, ".json") {
+				continue
+			}
+			s, err := r.resolve(ctx, fmt.Sprintf("%d-%s-%s", i+1, strings.TrimPrefix(filepath.Base(arg), "v"), backend), arg)
+			if err != nil {
+				return err
+			}
+			s.backend = backend
+			if err := r.suite(ctx, s); err != nil {
+				return err
+			}
+			reports = append(reports, s.runs.Suite)
 		}
-		if err := r.suite(ctx, s); err != nil {
-			return err
-		}
-		reports = append(reports, s.runs.Suite)
 	}
 	m := compare.NewMatrix(reports, compare.DefaultThresholds)
 	if err := os.MkdirAll(r.out, 0o755); err != nil {
@@ -722,6 +736,9 @@ func (r runner) latencyRound(ctx context.Context, s *side, round int) error {
 // e2e runs `make e2e` on s's daprd, writing into dir, and reads the report.
 func (r runner) e2e(ctx context.Context, s *side, dir, only string) (report.Report, error) {
 	args := []string{"e2e", knobs.E2EOut.Name + "=" + dir, knobs.E2ELogs.Name + "=" + filepath.Join(dir, "logs")}
+	if s.backend != "" {
+		args = append(args, knobs.Backend.Name+"="+s.backend)
+	}
 	if only != "" {
 		args = append(args, knobs.E2ERun.Name+"="+only)
 	}

@@ -123,6 +123,8 @@ var (
 		Doc: "the platforms each side is judged on: `selfhosted` (the suites, contracts and soak on daprd processes), `vms` (make vm-e2e: the booted machines on the side's sentry and daprd, an upgrade from BASE and back, and a fresh install rolled back to BASE) and `k8s` (make k8s-e2e: the cluster on BASE's release, upgraded under load to the side's control plane and daprd, the suite, and the rollback), and, named only, `postgres-rabbitmq` (the contracts and the suite again on PostgreSQL and RabbitMQ: about 13 minutes more a side); all but the first as root"}
 	MatrixVersions = Knob{Name: "VERSIONS", Default: "releases", Targets: "matrix",
 		Doc: "versions, daprd binaries or report.json files, oldest first; `releases` is every one in tools/daprd/releases"}
+	MatrixBackends = Knob{Name: "MATRIX_BACKENDS", Default: "redis", Targets: "matrix",
+		Doc: "the backend profiles make matrix runs each version's suite on (version x profile; `redis postgres-rabbitmq` for both, as root), each version compared with the one before it on the same profile; a report.json is set once, on its own profile"}
 
 	VMOut = Knob{Name: "VM_E2E_OUT", Default: "out/vm-e2e", Targets: "vm-e2e",
 		Doc: "the directory the VM suite's report goes to (report.json, .md, .html; followed by -PROFILE for another BACKEND)"}
@@ -149,7 +151,7 @@ var (
 var All = []Knob{
 	Daprd, DaprVersion, Sentry, KubeAPIServer, Backend, RunSecured, TokenCustomer, TokenRole, ServicesDir,
 	E2ERun, E2ECount, E2EOut, E2ELogs, E2ELoadDuration, E2EBreak, K8SDaprVersion, K8SOut, K8SUpgradeFrom, K8SFaultOverlays, Finding,
-	RCCandidate, RCBase, RCRounds, RCSuite, RCPlatforms, MatrixVersions, VMOut, VMUpgradeFrom,
+	RCCandidate, RCBase, RCRounds, RCSuite, RCPlatforms, MatrixVersions, MatrixBackends, VMOut, VMUpgradeFrom,
 	FuzzTime, ImageRegistry, ReportSampleOut, SoakOrders, SoakOut, SoakRate,
 }
 
