@@ -81,8 +81,7 @@ func TestCompareLatencyUnderLoad(t *testing.T) {
 		{"same daprd", runs(rng, 3, 450, 9, 0), false, false},
 		{"the tail 1.5 times longer, the median the same", queued, false, false},
 		{"every request 1.6 times slower: once, within two runs' spread", runs(rng, 3, 450, 9*1.6, 0), true, false},
-		{"every request 2.8 times slower", runs(rng, 3, 450, 9*2.8, 0), true, true},
-		{"every request 2.2 times slower: once, within one run's spread", runs(rng, 3, 450, 9*2.2, 0), true, false},
+		{"every request 2.2 times slower", runs(rng, 3, 450, 9*2.2, 0), true, true},
 		{"1.2 times slower: within two runs' spread", runs(rng, 3, 450, 9*1.2, 0), false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,5 +179,54 @@ func TestCompareJudgesEveryLoad(t *testing.T) {
 	got := Compare(base, Side{Suite: suite(9 * 1.6)}, DefaultThresholds)
 	if !got.Regressed || !slices.ContainsFunc(got.Changes, func(c Change) bool { return c.Regression && strings.HasPrefix(c.Scenario, "every load") }) {
 		t.Errorf("every load 1.6 times slower: not flagged as every load\n%s", Markdown(got))
+	}
+}
+
+// TestOneRunsTailIsNotAShift: requests sent one at a time are judged by
+// the median of each run's p90, so one run's long tail (the suite's own
+// run, beside the cluster's: 19.8 ms against 1.6 to 3.7) is no
+// regression, while 2.5 ms added to the tail of every run is.
+func TestOneRunsTailIsNotAShift(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	base := runs(rng, 6, 1000, 1.1, 0)
+	noisy := runs(rng, 6, 1000, 1.1, 0)
+	for i := range noisy[0] {
+		noisy[0][i] += 18 // a run while the machine was busy
+	}
+	if got := CompareLatency("Dapr latency: state transaction", OneAtATime, base, noisy, DefaultLatencyThresholds); got.Regression {
+		t.Errorf("one run's tail: regression (pooled p90 %.2f → %.2f, runs' %v → %v)", got.BaseP90Ms, got.CandidateP90Ms, got.BaseRunP90Ms, got.CandidateRunP90Ms)
+	}
+	slower := runs(rng, 6, 1000, 1.1, 0)
+	for _, run := range slower {
+		slices.Sort(run)
+		for i := len(run) * 7 / 10; i < len(run); i++ {
+			run[i] += 2.5
+		}
+	}
+	if got := CompareLatency("Dapr latency: state transaction", OneAtATime, base, slower, DefaultLatencyThresholds); !got.Regression {
+		t.Errorf("every run's tail 2.5 ms longer: no regression (runs' p90 %v → %v)", got.BaseRunP90Ms, got.CandidateRunP90Ms)
+	}
+}
+
+// TestAFaultsMedianBetweenItsModes: in a fault's load run once a side,
+// the median falls between the requests served at once and those that
+// wait out the fault, and moves with how many fell on each side of it
+// (Redis killed and restarted: 12.3 → 33.7 ms, p90 1,045 → 1,303); with
+// its p90 the same, that is not a regression.
+func TestAFaultsMedianBetweenItsModes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	fault := func(fast, middle int) [][]float64 {
+		var run []float64
+		run = append(run, runs(rng, 1, fast, 10, 0)[0]...)
+		run = append(run, runs(rng, 1, middle, 35, 0)[0]...)
+		run = append(run, runs(rng, 1, 100-fast-middle, 1000, 0)[0]...)
+		return [][]float64{run}
+	}
+	got := CompareLatency("fault: Redis killed and restarted", FixedRate, fault(70, 10), fault(40, 40), DefaultLatencyThresholds)
+	if got.Regression {
+		t.Errorf("a median between two modes: regression (p50 %.1f → %.1f, p90 %.1f → %.1f)", got.BaseP50Ms, got.CandidateP50Ms, got.BaseP90Ms, got.CandidateP90Ms)
+	}
+	if r := got.CandidateP50Ms / got.BaseP50Ms; r < 2 {
+		t.Fatalf("the test's median moved only %.2f times: it tests nothing", r)
 	}
 }
