@@ -206,8 +206,11 @@ func everyLoadSlower(tests []LatencyTest, th LatencyThresholds) (c Change, ok bo
 		return Change{}, false
 	}
 	slices.SortFunc(loads, func(a, b load) int { return cmp.Compare(b.ratio, a.ratio) })
-	n := len(loads)
-	median := (loads[(n-1)/2].ratio + loads[n/2].ratio) / 2
+	ratios := make([]float64, len(loads))
+	for i, l := range loads {
+		ratios[i] = l.ratio
+	}
+	mid := median(ratios)
 	slowest := make([]string, 0, 3)
 	for _, l := range loads[:min(3, len(loads))] {
 		slowest = append(slowest, fmt.Sprintf("%s %.2f", l.scenario, l.ratio))
@@ -216,9 +219,9 @@ func everyLoadSlower(tests []LatencyTest, th LatencyThresholds) (c Change, ok bo
 		Scenario:   fmt.Sprintf("every load at a fixed rate (%d)", len(loads)),
 		What:       "median of the loads' p50 ratios, candidate over baseline",
 		Base:       "1.00",
-		Candidate:  fmt.Sprintf("%.2f; slowed most: %s", median, strings.Join(slowest, ", ")),
-		Ratio:      median,
-		Regression: median > th.EveryLoadP50Ratio,
+		Candidate:  fmt.Sprintf("%.2f; slowed most: %s", mid, strings.Join(slowest, ", ")),
+		Ratio:      mid,
+		Regression: mid > th.EveryLoadP50Ratio,
 	}, true
 }
 

@@ -125,9 +125,13 @@ func stopSpinning(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, spi
 	} else {
 		said = append(said, "the outbox's internal topic is on "+c.profile.Name+": no spent event acknowledged")
 	}
+	pods := make([]pod, len(all))
+	for i, l := range all {
+		pods[i] = l.pod
+	}
 	outboxBug := true
 	for _, s := range spinning {
-		lines, kept := quitSidecar(t, c, sc, s.pod, all)
+		lines, kept := quitSidecar(t, c, sc, s.pod, podName(s.pod, pods))
 		said = append(said, fmt.Sprintf("%s: %d goroutines of the outbox forwarder in its stacks (%s), at %s",
 			s.pod.Metadata.Name, len(lines), kept, strings.Join(lines, " ")))
 		outboxBug = outboxBug && len(lines) > 0 && s.pod.Metadata.Labels["app.kubernetes.io/name"] == "order"
@@ -175,16 +179,13 @@ func describeLoads(loads []sidecarLoad) string {
 }
 
 // quitSidecar sends p's daprd SIGQUIT, waits for the kubelet to restart
-// it, keeps the stacks it printed in the cluster's log directory, and
+// it (name, "order's pod 1", says which in the invariant), keeps the stacks
+// it printed in the cluster's log directory, and
 // returns where each goroutine of the outbox forwarder was in them
 // ("outbox.go:319" each).
-func quitSidecar(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, p pod, all []sidecarLoad) (forwarders []string, kept string) {
+func quitSidecar(t *testing.T, c *shopCluster, sc *report.ScenarioRecorder, p pod, name string) (forwarders []string, kept string) {
 	t.Helper()
-	pods := make([]pod, len(all))
-	for i, l := range all {
-		pods[i] = l.pod
-	}
-	killSidecar(t, c, sc, p, "SIGQUIT", podName(p, pods)+"'s daprd restarted after SIGQUIT")
+	killSidecar(t, c, sc, p, "SIGQUIT", name+"'s daprd restarted after SIGQUIT")
 	stacks, err := c.KubectlContext(context.Background(), "-n", shopNamespace, "logs", p.Metadata.Name, "-c", sidecarContainer, "--previous")
 	if err != nil {
 		t.Logf("%s's daprd's stacks: %v", p.Metadata.Name, err)

@@ -581,7 +581,7 @@ func (r runner) suite(ctx context.Context, s *side) error {
 		return nil
 	}
 	dir := filepath.Join(r.out, s.role, "suite")
-	rep, err := r.e2e(ctx, s, dir, "")
+	rep, err := r.e2e(ctx, s, dir, s.backend, "")
 	if err != nil {
 		return err
 	}
@@ -622,9 +622,7 @@ func (r runner) onPostgres(ctx context.Context, s *side) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(r.out, s.role, "suite-"+platformPostgres)
-	rep, err := r.suiteRun(ctx, s, dir, "e2e", knobs.Backend.Name+"="+platformPostgres,
-		knobs.E2EOut.Name+"="+dir, knobs.E2ELogs.Name+"="+filepath.Join(dir, "logs"))
+	rep, err := r.e2e(ctx, s, filepath.Join(r.out, s.role, "suite-"+platformPostgres), platformPostgres, "")
 	if err != nil {
 		return err
 	}
@@ -722,7 +720,7 @@ func (r runner) latencyRound(ctx context.Context, s *side, round int) error {
 	if s.daprd == "" {
 		return nil
 	}
-	rep, err := r.e2e(ctx, s, filepath.Join(r.out, s.role, fmt.Sprintf("latency-%d", round+1)), latencyTests)
+	rep, err := r.e2e(ctx, s, filepath.Join(r.out, s.role, fmt.Sprintf("latency-%d", round+1)), s.backend, latencyTests)
 	if err != nil {
 		return err
 	}
@@ -733,11 +731,12 @@ func (r runner) latencyRound(ctx context.Context, s *side, round int) error {
 	return nil
 }
 
-// e2e runs `make e2e` on s's daprd, writing into dir, and reads the report.
-func (r runner) e2e(ctx context.Context, s *side, dir, only string) (report.Report, error) {
+// e2e runs `make e2e` on s's daprd, on backend's servers ("" for
+// BACKEND's), writing into dir, and reads the report.
+func (r runner) e2e(ctx context.Context, s *side, dir, backend, only string) (report.Report, error) {
 	args := []string{"e2e", knobs.E2EOut.Name + "=" + dir, knobs.E2ELogs.Name + "=" + filepath.Join(dir, "logs")}
-	if s.backend != "" {
-		args = append(args, knobs.Backend.Name+"="+s.backend)
+	if backend != "" {
+		args = append(args, knobs.Backend.Name+"="+backend)
 	}
 	if only != "" {
 		args = append(args, knobs.E2ERun.Name+"="+only)
