@@ -184,10 +184,12 @@ func startPostgres(t testing.TB, logDir, name, host string, port int, password s
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	if password != "" {
-		// initdb lets in loopback only; a password lets in any address.
+		// initdb lets in loopback only; with the password, the networks
+		// this namespace is on (samenet: a cluster's pods, on the node's
+		// bridge) and nothing beyond them.
 		hba, err := os.OpenFile(filepath.Join(data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
 		if err == nil {
-			_, err = hba.WriteString("host all all 0.0.0.0/0 scram-sha-256\n")
+			_, err = hba.WriteString("host all all samenet scram-sha-256\n")
 			err = errors.Join(err, hba.Close())
 		}
 		if err != nil {
